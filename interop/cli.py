@@ -1,0 +1,54 @@
+"""The ``interop`` console script: one parser, one module per subcommand group.
+
+Each command module exposes ``register(subparsers)`` and sets ``handler`` on its parsers;
+a handler returns the process exit code. Errors that interop-bus raises on purpose
+(``InteropError``) are printed as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from contracts.errors import InteropError
+from interop import contracts_cmd, dev_cmd, kafka_cmd
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+_COMMAND_MODULES = (dev_cmd, kafka_cmd, contracts_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full ``interop`` parser (also used by tests that check the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="interop",
+        description="interop-bus: data exchange between public administrations over Kafka.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (also used by ``python -m interop``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except InteropError as exc:
+        print(f"interop: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())

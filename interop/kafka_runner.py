@@ -1,0 +1,437 @@
+"""Runs a single-node Apache Kafka broker (KRaft, broker + controller) for dev and tests.
+
+The broker's jars are fetched once with Maven from ``deploy/kafka/pom.xml`` into a cache
+outside the repository; the broker runs from a data directory that survives restarts.
+State about the running broker (pid, ports) lives in ``<data-dir>/broker.json`` so that a
+second ``start`` reuses it and ``stop``/``status`` work from any shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bus.admin import probe_cluster
+from bus.errors import BrokerUnavailableError
+from contracts.errors import InteropError
+
+__all__ = [
+    "BrokerStartError",
+    "KafkaRunner",
+    "MissingToolError",
+    "RunnerError",
+    "RunningBroker",
+    "default_cache_dir",
+    "deploy_dir",
+]
+
+MIN_JAVA_MAJOR = 17
+_READY_TIMEOUT_S = 120.0
+_STOP_TIMEOUT_S = 60.0
+_LOG_TAIL_LINES = 15
+
+
+class RunnerError(InteropError):
+    """The local broker could not be fetched, started or stopped."""
+
+    code = "KAFKA_RUNNER_ERROR"
+
+
+class MissingToolError(RunnerError):
+    """A tool the runner needs (JDK, Maven) is not installed."""
+
+    code = "TOOL_MISSING"
+
+
+class BrokerStartError(RunnerError):
+    """The broker process did not come up; the message carries the tail of its log."""
+
+    code = "BROKER_START_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningBroker:
+    """A broker that answers metadata requests."""
+
+    pid: int
+    host: str
+    port: int
+    controller_port: int
+    data_dir: str
+    kafka_version: str
+    reused: bool = False
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def deploy_dir() -> Path:
+    """``deploy/kafka`` of this checkout (the runner needs the pom and config templates)."""
+    here = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
+    if not (here / "pom.xml").is_file():
+        raise RunnerError(
+            f"cannot find deploy/kafka/pom.xml next to the interop package (looked in {here}); "
+            "run interop from a checkout of interop-bus (pip install -e .)"
+        )
+    return here
+
+
+def default_cache_dir() -> Path:
+    """Where broker jars are cached: $INTEROP_CACHE_DIR, else $XDG_CACHE_HOME/interop-bus."""
+    explicit = os.environ.get("INTEROP_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "interop-bus"
+
+
+class KafkaRunner:
+    """Fetches, formats, starts, probes and stops one local broker in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *, cache_dir: Path | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.cache_dir = (cache_dir or default_cache_dir()).resolve()
+        self._deploy = deploy_dir()
+        pom = (self._deploy / "pom.xml").read_bytes()
+        match = re.search(rb"<kafka\.version>([^<]+)</kafka\.version>", pom)
+        if match is None:
+            raise RunnerError("deploy/kafka/pom.xml does not pin <kafka.version>")
+        self.kafka_version = match.group(1).decode()
+        # The pom's digest names the cache entry, so editing the pom fetches afresh.
+        self._libs_dir = (
+            self.cache_dir
+            / f"kafka-{self.kafka_version}-{hashlib.sha256(pom).hexdigest()[:12]}"
+            / "libs"
+        )
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "broker.json"
+
+    @property
+    def broker_log(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    # -- jars --------------------------------------------------------------------------
+    def ensure_jars(self) -> Path:
+        """Return the directory of broker jars, fetching them with Maven on first use."""
+        marker = self._libs_dir.parent / ".complete"
+        if marker.is_file():
+            return self._libs_dir
+        self._libs_dir.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self._libs_dir.parent / ".fetch.lock"):
+            if marker.is_file():  # another process fetched while we waited
+                return self._libs_dir
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise MissingToolError(
+                    "Maven is needed once to fetch the Kafka broker's jars and `mvn` is not "
+                    "on PATH: install Maven (Debian: apt-get install maven)."
+                )
+            staging = Path(tempfile.mkdtemp(prefix="libs-", dir=self._libs_dir.parent))
+            command = [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(self._deploy / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+                shutil.rmtree(staging, ignore_errors=True)
+                errors = [line for line in result.stdout.splitlines() if line.startswith("[ERROR]")]
+                detail = " ".join(errors[:3]) or result.stderr.strip()[-400:] or "no output"
+                raise RunnerError(
+                    f"Maven could not fetch Apache Kafka {self.kafka_version}: {detail}"
+                )
+            if self._libs_dir.exists():
+                shutil.rmtree(self._libs_dir)
+            staging.rename(self._libs_dir)
+            marker.write_text(self.kafka_version + "\n")
+        return self._libs_dir
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def status(self) -> RunningBroker | None:
+        """The broker recorded in ``data_dir`` if its process is alive, else ``None``."""
+        state = self._read_state()
+        if state is None or not _kafka_process_alive(state.pid):
+            return None
+        return state
+
+    def start(
+        self,
+        *,
+        port: int = 9092,
+        controller_port: int | None = None,
+        host: str = "127.0.0.1",
+        timeout_s: float = _READY_TIMEOUT_S,
+    ) -> RunningBroker:
+        """Start the broker (or reuse the one running from ``data_dir``) and wait for it."""
+        java = _require_java()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.data_dir / ".runner.lock"):
+            running = self.status()
+            if running is not None:
+                asyncio.run(self._wait_ready(running, None, timeout_s))
+                return RunningBroker(**{**asdict(running), "reused": True})
+            libs = self.ensure_jars()
+            controller_port = controller_port if controller_port is not None else port + 1
+            for p in (port, controller_port):
+                _require_free_port(host, p)
+            self._write_config(host, port, controller_port)
+            if not (self.log_dir / "meta.properties").is_file():
+                self._format(java, libs)
+            process = self._spawn(java, libs)
+            broker = RunningBroker(
+                pid=process.pid,
+                host=host,
+                port=port,
+                controller_port=controller_port,
+                data_dir=str(self.data_dir),
+                kafka_version=self.kafka_version,
+            )
+            self._write_state(broker)
+            try:
+                asyncio.run(self._wait_ready(broker, process, timeout_s))
+            except BaseException:
+                _terminate(process.pid, _STOP_TIMEOUT_S)
+                self.state_file.unlink(missing_ok=True)
+                raise
+            return broker
+
+    def stop(self, *, timeout_s: float = _STOP_TIMEOUT_S) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout_s``).
+
+        Returns False when no broker was running from ``data_dir``.
+        """
+        with _file_lock(self.data_dir / ".runner.lock"):
+            running = self.status()
+            self.state_file.unlink(missing_ok=True)
+            if running is None:
+                return False
+            _terminate(running.pid, timeout_s)
+            return True
+
+    # -- internals ---------------------------------------------------------------------
+    def _write_config(self, host: str, port: int, controller_port: int) -> None:
+        template = string.Template((self._deploy / "server.properties.template").read_text())
+        self.config_file.write_text(
+            template.substitute(
+                host=host, port=port, controller_port=controller_port, log_dir=self.log_dir
+            )
+        )
+
+    def _format(self, java: str, libs: Path) -> None:
+        cluster_id = _new_cluster_id()
+        result = subprocess.run(
+            [
+                java,
+                "-cp",
+                f"{libs}/*",
+                f"-Dlog4j2.configurationFile={self._deploy / 'log4j2.yaml'}",
+                "kafka.tools.StorageTool",
+                "format",
+                "--cluster-id",
+                cluster_id,
+                "--config",
+                str(self.config_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+            raise BrokerStartError(f"formatting {self.log_dir} failed: {' '.join(detail)}")
+
+    def _spawn(self, java: str, libs: Path) -> subprocess.Popen[bytes]:
+        log = self.broker_log.open("ab")
+        try:
+            return subprocess.Popen(
+                [
+                    java,
+                    "-Xms256m",
+                    "-Xmx1g",
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={self._deploy / 'log4j2.yaml'}",
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.Kafka",
+                    str(self.config_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                # Its own session: the broker outlives `interop kafka start` and a Ctrl-C
+                # in the starting shell does not kill it half-way.
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    async def _wait_ready(
+        self,
+        broker: RunningBroker,
+        process: subprocess.Popen[bytes] | None,
+        timeout_s: float,
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process is not None and process.poll() is not None:
+                raise BrokerStartError(
+                    f"the Kafka broker exited with code {process.returncode} while starting; "
+                    f"last lines of {self.broker_log}:\n{self._log_tail()}"
+                )
+            try:
+                await probe_cluster(broker.bootstrap_servers, timeout_s=2.0)
+                return
+            except BrokerUnavailableError:
+                if time.monotonic() >= deadline:
+                    raise BrokerStartError(
+                        f"the Kafka broker did not answer at {broker.bootstrap_servers} within "
+                        f"{timeout_s:.0f}s; last lines of {self.broker_log}:\n{self._log_tail()}"
+                    ) from None
+            await asyncio.sleep(0.2)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.broker_log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-_LOG_TAIL_LINES:])
+
+    def _read_state(self) -> RunningBroker | None:
+        try:
+            raw = json.loads(self.state_file.read_text())
+            return RunningBroker(**{**raw, "reused": False})
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _write_state(self, broker: RunningBroker) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        state = asdict(broker)
+        state.pop("reused")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_file)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise runners that share a cache or data directory (tests run side by side)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _require_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise MissingToolError(
+            f"a Java runtime {MIN_JAVA_MAJOR} or newer is needed to run the Kafka broker and "
+            "`java` is not on PATH: install a JDK "
+            "(Debian: apt-get install openjdk-17-jdk-headless)."
+        )
+    result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
+    if match is None:
+        raise MissingToolError(f"could not tell the version of {java}: is it a working JDK?")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    if major < MIN_JAVA_MAJOR:
+        raise MissingToolError(
+            f"Apache Kafka 4 needs Java {MIN_JAVA_MAJOR} or newer and {java} is Java {major}: "
+            "install a newer JDK (Debian: apt-get install openjdk-17-jdk-headless)."
+        )
+    return java
+
+
+def _require_free_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise BrokerStartError(
+                f"port {port} on {host} is already in use by another program: "
+                "choose another with --port"
+            ) from None
+
+
+def _new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Kafka's own generator avoids ids starting with '-' (they read as a CLI flag).
+    """
+    while True:
+        encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not encoded.startswith("-"):
+            return encoded
+
+
+def _kafka_process_alive(pid: int) -> bool:
+    """Is ``pid`` a live (not zombie) Kafka broker? Guards against recycled pids."""
+    with contextlib.suppress(ChildProcessError):
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state != "Z" and b"kafka.Kafka" in cmdline
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM (Kafka's controlled shutdown flushes the log), SIGKILL if it hangs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _kafka_process_alive(pid):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            kill_deadline = time.monotonic() + 10
+            while _kafka_process_alive(pid) and time.monotonic() < kill_deadline:
+                time.sleep(0.05)
+            return
+        time.sleep(0.05)
