@@ -212,9 +212,9 @@ class KafkaRunner:
             self._write_config(host, port, controller_port)
             if not (self.log_dir / "meta.properties").is_file():
                 self._format(java, libs)
-            process = self._spawn(java, libs)
+            pid = self._spawn(java, libs)
             broker = RunningBroker(
-                pid=process.pid,
+                pid=pid,
                 host=host,
                 port=port,
                 controller_port=controller_port,
@@ -223,9 +223,9 @@ class KafkaRunner:
             )
             self._write_state(broker)
             try:
-                asyncio.run(self._wait_ready(broker, process, timeout_s))
+                asyncio.run(self._wait_ready(broker, pid, timeout_s))
             except BaseException:
-                _terminate(process.pid, _STOP_TIMEOUT_S)
+                _terminate(pid, _STOP_TIMEOUT_S)
                 self.state_file.unlink(missing_ok=True)
                 raise
             return broker
@@ -275,45 +275,56 @@ class KafkaRunner:
             detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
             raise BrokerStartError(f"formatting {self.log_dir} failed: {' '.join(detail)}")
 
-    def _spawn(self, java: str, libs: Path) -> subprocess.Popen[bytes]:
-        log = self.broker_log.open("ab")
+    def _spawn(self, java: str, libs: Path) -> int:
+        """Start the broker detached and return its pid.
+
+        A launcher shell backgrounds the JVM and exits, so the broker is re-parented to
+        init: it outlives `interop kafka start`, is in its own session (a Ctrl-C in the
+        starting shell does not reach it), and never lingers as our zombie after a stop.
+        """
+        launcher = subprocess.run(
+            [
+                "/bin/sh",
+                "-c",
+                'exec "$@" </dev/null >>"$INTEROP_BROKER_LOG" 2>&1 &\necho $!',
+                "interop-kafka-launcher",
+                java,
+                "-Xms256m",
+                "-Xmx1g",
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self._deploy / 'log4j2.yaml'}",
+                "-cp",
+                f"{libs}/*",
+                "kafka.Kafka",
+                str(self.config_file),
+            ],
+            env={**os.environ, "INTEROP_BROKER_LOG": str(self.broker_log)},
+            cwd=self.data_dir,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
+            check=False,
+        )
         try:
-            return subprocess.Popen(
-                [
-                    java,
-                    "-Xms256m",
-                    "-Xmx1g",
-                    "-XX:+UseG1GC",
-                    "-XX:MaxGCPauseMillis=20",
-                    "-Djava.awt.headless=true",
-                    f"-Dlog4j2.configurationFile={self._deploy / 'log4j2.yaml'}",
-                    "-cp",
-                    f"{libs}/*",
-                    "kafka.Kafka",
-                    str(self.config_file),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                # Its own session: the broker outlives `interop kafka start` and a Ctrl-C
-                # in the starting shell does not kill it half-way.
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+            return int(launcher.stdout.strip())
+        except ValueError:
+            raise BrokerStartError(
+                f"could not launch the Kafka broker: {launcher.stderr.strip() or 'no pid'}"
+            ) from None
 
     async def _wait_ready(
         self,
         broker: RunningBroker,
-        process: subprocess.Popen[bytes] | None,
+        pid: int | None,
         timeout_s: float,
     ) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            if process is not None and process.poll() is not None:
+            if pid is not None and _process_gone(pid):
                 raise BrokerStartError(
-                    f"the Kafka broker exited with code {process.returncode} while starting; "
+                    "the Kafka broker exited while starting; "
                     f"last lines of {self.broker_log}:\n{self._log_tail()}"
                 )
             try:
@@ -406,19 +417,23 @@ def _new_cluster_id() -> str:
             return encoded
 
 
-def _kafka_process_alive(pid: int) -> bool:
-    """Is ``pid`` a live (not zombie) Kafka broker? Guards against recycled pids."""
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
+def _process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (gone from /proc, or a zombie awaiting its parent)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def _kafka_process_alive(pid: int) -> bool:
+    """Is ``pid`` a live (not zombie) Kafka broker? Guards against recycled pids."""
+    if _process_gone(pid):
+        return False
+    try:
+        return b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state != "Z" and b"kafka.Kafka" in cmdline
 
 
 def _terminate(pid: int, timeout_s: float) -> None:
