@@ -1,0 +1,194 @@
+"""Header names of the envelope and the first, byte-level step of reading them.
+
+``decode_header_values`` turns raw Kafka headers into text (refusing duplicates, missing
+values, over-long values, invalid UTF-8 and invisible characters); ``parse_fields`` turns
+that text into the typed values ``Envelope`` is built from. Both raise ``EnvelopeError``s
+naming the header; ``bus/envelope.py`` does the rest of the validation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from typing import Final
+
+from bus.errors import (
+    BusError,
+    DuplicatedHeaderError,
+    MalformedHeaderError,
+    MissingHeaderError,
+)
+from bus.header_values import MAX_HEADER_VALUE_BYTES, check_safe_text, parse_time
+from bus.ids import ServiceId, parse_major_version, parse_service_id
+
+__all__ = [
+    "ALWAYS_REQUIRED",
+    "CONTENT_TYPE_AVRO",
+    "HEADER_FOR_FIELD",
+    "KNOWN_HEADERS",
+    "SIGNATURE_HEADER",
+    "SPEC_VERSION",
+    "MessageKind",
+    "ReplyStatus",
+    "decode_header_values",
+    "format_ce_type",
+    "header_of_field",
+    "parse_ce_type",
+    "parse_fields",
+]
+
+SPEC_VERSION: Final = "1.0"
+CONTENT_TYPE_AVRO: Final = "application/avro"
+SIGNATURE_HEADER: Final = "interop_signature"
+
+
+class MessageKind(StrEnum):
+    """The last segment of ``ce_type``."""
+
+    REQUEST = "request"
+    REPLY = "reply"
+
+
+class ReplyStatus(StrEnum):
+    """How the provider answered (``interop_status``)."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+    REJECTED = "rejected"
+
+
+HEADER_FOR_FIELD: Final[Mapping[str, str]] = {
+    "exchange_id": "ce_id",
+    "source": "ce_source",
+    "time": "ce_time",
+    "content_type": "content-type",
+    "traceparent": "traceparent",
+    "provider": "interop_provider",
+    "purpose": "interop_purpose",
+    "procedure": "interop_procedure",
+    "legal_basis": "interop_legal_basis",
+    "consent_ref": "interop_consent_ref",
+    "subject_ref": "interop_subject_ref",
+    "deadline": "interop_deadline",
+    "reply_topic": "interop_reply_topic",
+    "reply_partition": "interop_reply_partition",
+    "status": "interop_status",
+    "error_code": "interop_error_code",
+    "key_id": "interop_key_id",
+    "signature": SIGNATURE_HEADER,
+}
+"""Envelope field -> the header carrying it (``service``/``major``/``kind`` share ``ce_type``)."""
+
+ALWAYS_REQUIRED: Final = (
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_time",
+    "content-type",
+    "traceparent",
+    "interop_provider",
+    "interop_purpose",
+)
+KNOWN_HEADERS: Final = frozenset({"ce_specversion", "ce_type", *HEADER_FOR_FIELD.values()})
+
+_CE_TYPE_RE: Final = re.compile(r"(?P<service>.+)\.v(?P<major>[0-9]+)\.(?P<kind>request|reply)")
+_PARTITION_RE: Final = re.compile(r"0|[1-9][0-9]{0,6}")
+
+
+def header_of_field(field: str) -> str:
+    """The header an envelope field comes from (for error messages)."""
+    if field in {"service", "major", "kind"}:
+        return "ce_type"
+    return HEADER_FOR_FIELD.get(field, "envelope")
+
+
+def format_ce_type(service: ServiceId, major: int, kind: MessageKind) -> str:
+    """``<service>.v<major>.<kind>``, e.g. ``register.residence-certificate.v1.request``."""
+    return f"{service}.v{major}.{kind.value}"
+
+
+def parse_ce_type(text: str) -> tuple[ServiceId, int, MessageKind]:
+    """Split ``ce_type``; raise ``ValueError`` or ``BusError`` when it is not that form."""
+    match = _CE_TYPE_RE.fullmatch(text)
+    if match is None:
+        raise ValueError("must be <domain>.<service>.v<major>.request|reply")
+    service = parse_service_id(match["service"])
+    major = parse_major_version(match["major"])
+    return service, major, MessageKind(match["kind"])
+
+
+def decode_header_values(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The text of every envelope header present, checked at the byte and character level."""
+    texts: dict[str, str] = {}
+    for name, raw in headers:
+        if name not in KNOWN_HEADERS:
+            continue
+        if name in texts:
+            raise DuplicatedHeaderError(name)
+        if not isinstance(raw, bytes):
+            raise MalformedHeaderError(name, "has no value")
+        if len(raw) > MAX_HEADER_VALUE_BYTES:
+            raise MalformedHeaderError(name, f"longer than {MAX_HEADER_VALUE_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+            check_safe_text(text, max_length=MAX_HEADER_VALUE_BYTES)
+        except UnicodeDecodeError:
+            raise MalformedHeaderError(name, "is not valid UTF-8") from None
+        except ValueError as exc:
+            raise MalformedHeaderError(name, str(exc)) from None
+        texts[name] = text
+    return texts
+
+
+def _partition(text: str) -> int:
+    if _PARTITION_RE.fullmatch(text) is None:
+        raise ValueError("must be a partition number in decimal")
+    return int(text)
+
+
+def _status(text: str) -> ReplyStatus:
+    try:
+        return ReplyStatus(text)
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(s.value for s in ReplyStatus)}") from None
+
+
+_CONVERTERS: Final[Mapping[str, Callable[[str], object]]] = {
+    "time": parse_time,
+    "deadline": parse_time,
+    "reply_partition": _partition,
+    "status": _status,
+}
+
+
+def parse_fields(texts: Mapping[str, str]) -> dict[str, object]:
+    """Typed envelope fields from header text; missing or unconvertible headers raise."""
+    for header in ALWAYS_REQUIRED:
+        if header not in texts:
+            raise MissingHeaderError(header)
+    if texts["ce_specversion"] != SPEC_VERSION:
+        raise MalformedHeaderError("ce_specversion", f"must be {SPEC_VERSION}")
+    if texts["content-type"] != CONTENT_TYPE_AVRO:
+        raise MalformedHeaderError("content-type", f"must be {CONTENT_TYPE_AVRO}")
+    try:
+        service, major, kind = parse_ce_type(texts["ce_type"])
+    except (ValueError, BusError) as exc:
+        raise MalformedHeaderError("ce_type", _reason(exc)) from None
+    fields: dict[str, object] = {"service": service, "major": major, "kind": kind}
+    for field, header in HEADER_FOR_FIELD.items():
+        text = texts.get(header)
+        if text is None:
+            continue
+        convert = _CONVERTERS.get(field)
+        try:
+            fields[field] = convert(text) if convert is not None else text
+        except ValueError as exc:
+            raise MalformedHeaderError(header, _reason(exc)) from None
+    return fields
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, BusError) else str(exc)

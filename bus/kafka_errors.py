@@ -1,0 +1,207 @@
+"""Translation of aiokafka's exceptions into the ``BusError`` family.
+
+Every exception class in ``aiokafka.errors`` is listed here explicitly, in one of a few
+categories; ``tests/unit/bus/test_kafka_errors.py`` fails when aiokafka grows a class that
+is not listed, so an upgrade cannot silently route a new failure to the wrong category.
+The bus calls :func:`translate_kafka_error` at each place it calls aiokafka
+(``raise translate_kafka_error(exc, ...) from exc``) and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiokafka import errors as ke
+
+from bus.errors import (
+    BrokerUnavailableError,
+    BusError,
+    KafkaAccessDeniedError,
+    KafkaClientError,
+    OffsetCommitError,
+    PublishError,
+    RecordTooLargeError,
+)
+
+__all__ = ["KAFKA_ERROR_CATEGORIES", "KAFKA_FAILURES", "translate_kafka_error"]
+
+# The broker or the route to it is (perhaps briefly) not there: trying again may succeed.
+_UNAVAILABLE: Final = (
+    ke.NoBrokersAvailable,
+    ke.NodeNotReadyError,
+    ke.KafkaConnectionError,
+    ke.KafkaUnavailableError,
+    ke.KafkaTimeoutError,
+    ke.RequestTimedOutError,
+    ke.Cancelled,
+    ke.TooManyInFlightRequests,
+    ke.StaleMetadata,
+    ke.MetadataEmptyBrokerList,
+    ke.LeaderNotAvailableError,
+    ke.NotLeaderForPartitionError,
+    ke.BrokerNotAvailableError,
+    ke.ReplicaNotAvailableError,
+    ke.GroupLoadInProgressError,
+    ke.CoordinatorLoadInProgressError,
+    ke.GroupCoordinatorNotAvailableError,
+    ke.CoordinatorNotAvailableError,
+    ke.NotCoordinatorForGroupError,
+    ke.NotCoordinatorError,
+    ke.NotEnoughReplicasError,
+    ke.NotEnoughReplicasAfterAppendError,
+    ke.NotControllerError,
+    ke.KafkaStorageError,
+    ke.StaleControllerEpochError,
+    ke.StaleLeaderEpochCodeError,
+    ke.QuotaViolationError,
+    ke.FetchSessionIdNotFound,
+    ke.InvalidFetchSessionEpoch,
+    ke.ReassignmentInProgress,
+    ke.UnknownTopicOrPartitionError,
+)
+
+# Credentials or ACLs: retrying with the same identity cannot succeed.
+_ACCESS_DENIED: Final = (
+    ke.AuthenticationMethodNotSupported,
+    ke.AuthenticationFailedError,
+    ke.TopicAuthorizationFailedError,
+    ke.GroupAuthorizationFailedError,
+    ke.ClusterAuthorizationFailedError,
+    ke.TransactionalIdAuthorizationFailed,
+    ke.UnsupportedSaslMechanismError,
+    ke.IllegalSaslStateError,
+    ke.SaslAuthenticationFailed,
+    ke.SecurityDisabled,
+    ke.DelegationTokenAuthDisabled,
+    ke.DelegationTokenNotFound,
+    ke.DelegationTokenOwnerMismatch,
+    ke.DelegationTokenRequestNotAllowed,
+    ke.DelegationTokenAuthorizationFailed,
+    ke.DelegationTokenExpired,
+    ke.InvalidPrincipalType,
+)
+
+_TOO_LARGE: Final = (
+    ke.RecordTooLargeError,
+    ke.MessageSizeTooLargeError,
+    ke.RecordListTooLargeError,
+    ke.OffsetMetadataTooLargeError,
+)
+
+# The group moved on while we worked: the commit is lost, the records come back.
+_COMMIT_REFUSED: Final = (
+    ke.CommitFailedError,
+    ke.RebalanceInProgressError,
+    ke.IllegalGenerationError,
+    ke.UnknownMemberIdError,
+    ke.MemberIdRequired,
+)
+
+# Idempotent-producer sequence trouble: the broker's answer about this record is unknown.
+_PUBLISH_UNCONFIRMED: Final = (
+    ke.OutOfOrderSequenceNumber,
+    ke.DuplicateSequenceNumber,
+    ke.InvalidProducerEpoch,
+    ke.UnknownProducerId,
+    ke.ProducerFenced,
+    ke.ProducerClosed,
+)
+
+# Programming, configuration, protocol or version problems: a human has to look.
+_CLIENT_FAILURE: Final = (
+    ke.KafkaError,
+    ke.BrokerResponseError,
+    ke.IllegalStateError,
+    ke.IllegalArgumentError,
+    ke.KafkaProtocolError,
+    ke.CorrelationIdError,
+    ke.UnrecognizedBrokerVersion,
+    ke.IncompatibleBrokerVersion,
+    ke.UnsupportedCodecError,
+    ke.KafkaConfigurationError,
+    ke.ConsumerStoppedError,
+    ke.IllegalOperation,
+    ke.NoOffsetForPartitionError,
+    ke.NoError,
+    ke.UnknownError,
+    ke.OffsetOutOfRangeError,
+    ke.CorruptRecordException,
+    ke.InvalidMessageError,
+    ke.InvalidFetchRequestError,
+    ke.InvalidTopicError,
+    ke.InvalidRequiredAcksError,
+    ke.InconsistentGroupProtocolError,
+    ke.InvalidGroupIdError,
+    ke.InvalidSessionTimeoutError,
+    ke.InvalidCommitOffsetSizeError,
+    ke.InvalidTimestampError,
+    ke.UnsupportedVersionError,
+    ke.TopicAlreadyExistsError,
+    ke.InvalidPartitionsError,
+    ke.InvalidReplicationFactorError,
+    ke.InvalidReplicationAssignmentError,
+    ke.InvalidConfigurationError,
+    ke.InvalidRequestError,
+    ke.UnsupportedForMessageFormatError,
+    ke.PolicyViolationError,
+    ke.InvalidTxnState,
+    ke.InvalidProducerIdMapping,
+    ke.InvalidTransactionTimeout,
+    ke.ConcurrentTransactions,
+    ke.TransactionCoordinatorFenced,
+    ke.OperationNotAttempted,
+    ke.LogDirNotFound,
+    ke.NonEmptyGroup,
+    ke.GroupIdNotFound,
+    ke.ListenerNotFound,
+)
+
+KAFKA_ERROR_CATEGORIES: Final[dict[type[BaseException], type[KafkaClientError]]] = {
+    **dict.fromkeys(_CLIENT_FAILURE, KafkaClientError),
+    **dict.fromkeys(_UNAVAILABLE, BrokerUnavailableError),
+    **dict.fromkeys(_ACCESS_DENIED, KafkaAccessDeniedError),
+    **dict.fromkeys(_TOO_LARGE, RecordTooLargeError),
+    **dict.fromkeys(_COMMIT_REFUSED, OffsetCommitError),
+    **dict.fromkeys(_PUBLISH_UNCONFIRMED, PublishError),
+}
+"""Each aiokafka exception class → the bus class it becomes (exact class, not subclasses)."""
+
+
+def translate_kafka_error(exc: BaseException, *, operation: str) -> BusError:
+    """The ``BusError`` to raise (``from exc``) for an aiokafka failure during ``operation``.
+
+    The lookup walks the exception's MRO so that a subclass aiokafka adds between two
+    releases still lands in its parent's category at run time (the unit test makes sure
+    it is also listed explicitly). Timeouts and OS-level socket errors are the broker not
+    answering.
+    """
+    if isinstance(exc, BusError):
+        return exc
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return BrokerUnavailableError(f"{operation}: the broker did not answer ({_name(exc)})")
+    for klass in type(exc).__mro__:
+        target = KAFKA_ERROR_CATEGORIES.get(klass)
+        if target is not None:
+            return target(f"{operation}: {_name(exc)}: {_describe(exc)}")
+    return KafkaClientError(f"{operation}: unexpected {_name(exc)}")
+
+
+def _name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    # aiokafka messages carry topic names and broker text, never record contents; bound them
+    # anyway because they end up in logs and dead-letter headers.
+    text = str(exc) or getattr(exc, "description", "") or "no detail"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+KAFKA_FAILURES: Final[tuple[type[Exception], ...]] = (
+    ke.KafkaError,
+    ke.ConsumerStoppedError,
+    ke.IllegalOperation,
+    OSError,
+    TimeoutError,
+)
+"""What an ``except`` around an aiokafka call catches (and hands to the translation)."""

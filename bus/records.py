@@ -1,0 +1,51 @@
+"""Plain values for records going in and out of Kafka, free of aiokafka types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka.structs import ConsumerRecord
+
+__all__ = ["Delivery", "Headers", "InboundRecord"]
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the broker confirmed a record: it is durably written (acks=all)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """A record as a handler sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+    @classmethod
+    def from_consumer_record(cls, record: ConsumerRecord[bytes, bytes]) -> InboundRecord:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            key=record.key,
+            value=record.value,
+            headers=_headers(record.headers),
+        )
+
+
+def _headers(raw: Sequence[tuple[str, bytes | None]]) -> Headers:
+    return tuple((name, value) for name, value in raw)

@@ -1,0 +1,206 @@
+"""The reply side of request-reply: owns reply partitions and routes replies to waiters.
+
+Lessons from the field (DESIGN.md): a reply that arrives before the reply consumer has its
+partitions is lost, so the router assigns its partitions *manually* (no consumer group, no
+rebalance), seeks to their end and waits until the consumer knows its position in each
+before it reports ready. Several requester processes share one reply topic by owning
+disjoint partitions; each request names topic and partition in its headers.
+
+Waiters are futures keyed by exchange id (``ce_id``). A reply nobody waits for any more
+(deadline passed, duplicate after a responder restart, or meant for an earlier incarnation
+of this process) is dropped with a log line; it is never handed to another caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bus.envelope import Envelope
+from bus.envelope_headers import MessageKind
+from bus.errors import (
+    BusError,
+    ClientStateError,
+    EnvelopeError,
+    TooManyPendingRequestsError,
+    UnknownPartitionError,
+)
+from bus.ids import ExchangeId
+from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.records import InboundRecord
+from bus.settings import KafkaSettings
+from bus.topics import ReplyTopic
+
+__all__ = ["Reply", "ReplyRouter", "ReplyRouterStats"]
+
+_log = structlog.get_logger(__name__)
+_FETCH_TIMEOUT_MS: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply as the requester receives it."""
+
+    envelope: Envelope
+    value: bytes | None
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class ReplyRouterStats:
+    """Counters a test or a metrics exporter can read."""
+
+    delivered: int = 0
+    dropped_unknown: int = 0
+    dropped_invalid: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class ReplyRouter:
+    """Consumes the owned partitions of one reply topic and completes pending requests."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        reply_topic: ReplyTopic,
+        partitions: Sequence[int],
+        max_pending: int | None = None,
+    ) -> None:
+        if not partitions or len(set(partitions)) != len(partitions):
+            raise ValueError("a reply router needs distinct partitions")
+        if any(p < 0 for p in partitions):
+            raise ValueError("partitions are not negative")
+        self._settings = settings
+        self.reply_topic = reply_topic
+        self.partitions: tuple[int, ...] = tuple(partitions)
+        self._max_pending = max_pending or settings.max_pending_requests
+        self._pending: dict[ExchangeId, asyncio.Future[Reply]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.stats = ReplyRouterStats()
+
+    async def start(self) -> None:
+        """Assign the partitions, seek to their end, and return once positions are known."""
+        if self._consumer is not None:
+            raise ClientStateError("the reply router is already started")
+        topic = self.reply_topic.name
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=self._settings.client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            request_timeout_ms=self._settings.request_timeout_ms,
+            fetch_max_wait_ms=_FETCH_TIMEOUT_MS,
+        )
+        tps = [TopicPartition(topic, p) for p in self.partitions]
+        try:
+            await consumer.start()
+            existing = consumer.partitions_for_topic(topic) or set()
+            if not existing:
+                await consumer.topics()  # refresh metadata once
+                existing = consumer.partitions_for_topic(topic) or set()
+            missing = set(self.partitions) - existing
+            if missing:
+                raise UnknownPartitionError(
+                    f"{topic} has partitions {sorted(existing)}; cannot own {sorted(missing)}"
+                )
+            consumer.assign(tps)
+            await consumer.seek_to_end(*tps)
+            # position() returns only once the end offset is actually resolved: from here
+            # on, every reply written to these partitions will be read.
+            for tp in tps:
+                await consumer.position(tp)
+        except BusError:
+            await consumer.stop()
+            raise
+        except KAFKA_FAILURES as exc:
+            await consumer.stop()
+            raise translate_kafka_error(exc, operation=f"assigning {topic}") from exc
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._route_loop(consumer), name="bus-reply-router")
+        _log.info("reply_router_ready", topic=topic, partitions=list(self.partitions))
+
+    async def stop(self) -> None:
+        """Stop routing; every waiter still pending gets ``ClientStateError``."""
+        consumer, self._consumer = self._consumer, None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientStateError("the requester stopped"))
+        self._pending.clear()
+        if consumer is not None:
+            await consumer.stop()
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def expect(self, exchange_id: ExchangeId) -> asyncio.Future[Reply]:
+        """Register a waiter for the reply to ``exchange_id`` (before sending the request)."""
+        if self._consumer is None:
+            raise ClientStateError("the reply router is not started")
+        if len(self._pending) >= self._max_pending:
+            raise TooManyPendingRequestsError(
+                f"{len(self._pending)} requests already wait for a reply (the bound)"
+            )
+        if exchange_id in self._pending:
+            raise ValueError(f"exchange {exchange_id} is already pending")
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[exchange_id] = future
+        return future
+
+    def forget(self, exchange_id: ExchangeId) -> None:
+        """The waiter is gone (answered, timed out, cancelled): later replies are dropped."""
+        self._pending.pop(exchange_id, None)
+
+    async def _route_loop(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+            except KAFKA_FAILURES as exc:
+                error = translate_kafka_error(exc, operation="fetching replies")
+                _log.warning("reply_fetch_failed", error_code=error.code, error=error.message)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self.route(InboundRecord.from_consumer_record(record))
+
+    def route(self, record: InboundRecord) -> None:
+        """Hand one reply record to its waiter, or drop it with a log line."""
+        log = _log.bind(topic=record.topic, partition=record.partition, offset=record.offset)
+        try:
+            envelope = Envelope.from_headers(record.headers)
+        except EnvelopeError as exc:
+            self._drop(log, "invalid_envelope", header=exc.header, error_code=exc.code)
+            self.stats.dropped_invalid += 1
+            return
+        if envelope.kind is not MessageKind.REPLY:
+            self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
+            self.stats.dropped_invalid += 1
+            return
+        future = self._pending.pop(envelope.exchange_id, None)
+        if future is None or future.done():
+            # Deadline passed, a duplicate, or meant for an earlier run of this process.
+            self._drop(log, "late_or_unknown", exchange_id=envelope.exchange_id)
+            self.stats.dropped_unknown += 1
+            return
+        future.set_result(Reply(envelope, record.value, record.partition, record.offset))
+        self.stats.delivered += 1
+
+    def _drop(self, log: structlog.typing.FilteringBoundLogger, reason: str, **kw: str) -> None:
+        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        log.info("reply_dropped", reason=reason, **kw)

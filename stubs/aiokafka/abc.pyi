@@ -1,0 +1,6 @@
+from aiokafka.structs import TopicPartition
+
+class ConsumerRebalanceListener:
+    # aiokafka awaits these when they are coroutines (it accepts plain functions too).
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None: ...
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None: ...
