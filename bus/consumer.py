@@ -72,8 +72,8 @@ class BusConsumer:
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._assigned: set[TopicPartition] = set()
-        # Bumped on every rebalance callback: a batch fetched under an older assignment is
-        # not dispatched (its partitions restart from the committed offset anyway).
+        # Bumped on every rebalance callback: the rest of a batch fetched under an older
+        # assignment is not dispatched (see _fetch_loop).
         self._generation = 0
         self._has_assignment = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -136,7 +136,6 @@ class BusConsumer:
     async def _fetch_loop(self) -> None:
         consumer = self._require_started()
         while not self._stopping.is_set():
-            generation = self._generation
             try:
                 batches = await consumer.getmany(
                     timeout_ms=_FETCH_TIMEOUT_MS, max_records=self._max_in_flight * 4
@@ -146,6 +145,11 @@ class BusConsumer:
                 self._log.warning("fetch_failed", error_code=error.code, error=error.message)
                 await asyncio.sleep(1.0)
                 continue
+            # aiokafka builds the batch from the assignment current when getmany returns
+            # (no await in between). If a rebalance happens while this loop waits for a
+            # slot, the rest of the batch is stale: the new assignment restarts every
+            # partition from its committed offset, so those records come again.
+            generation = self._generation
             for tp, records in batches.items():
                 for record in records:
                     await self._slots.acquire()

@@ -104,16 +104,15 @@ class ReplyRouter:
         tps = [TopicPartition(topic, p) for p in self.partitions]
         try:
             await consumer.start()
-            existing = consumer.partitions_for_topic(topic) or set()
-            if not existing:
-                await consumer.topics()  # refresh metadata once
-                existing = consumer.partitions_for_topic(topic) or set()
+            # assign() makes the client fetch the topic's metadata; seeking on a partition
+            # that does not exist would hang for the request timeout, so check first.
+            consumer.assign(tps)
+            existing = await self._known_partitions(consumer, topic)
             missing = set(self.partitions) - existing
             if missing:
                 raise UnknownPartitionError(
                     f"{topic} has partitions {sorted(existing)}; cannot own {sorted(missing)}"
                 )
-            consumer.assign(tps)
             await consumer.seek_to_end(*tps)
             # position() returns only once the end offset is actually resolved: from here
             # on, every reply written to these partitions will be read.
@@ -128,6 +127,15 @@ class ReplyRouter:
         self._consumer = consumer
         self._task = asyncio.create_task(self._route_loop(consumer), name="bus-reply-router")
         _log.info("reply_router_ready", topic=topic, partitions=list(self.partitions))
+
+    async def _known_partitions(self, consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+        timeout_s = self._settings.request_timeout_ms / 1000
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while (known := consumer.partitions_for_topic(topic)) is None:
+                    await asyncio.sleep(0.02)
+                return known
+        raise UnknownPartitionError(f"{topic} does not exist (no metadata in {timeout_s:.0f}s)")
 
     async def stop(self) -> None:
         """Stop routing; every waiter still pending gets ``ClientStateError``."""

@@ -1,6 +1,7 @@
 # Minimal typed surface of aiokafka's admin client that interop-bus uses (bus/admin.py).
 from typing import Any
 
+from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as TopicPartition
 
 class NewTopic:
@@ -54,3 +55,9 @@ class AIOKafkaAdminClient:
         self, config_resources: list[Any], include_synonyms: bool = ...
     ) -> list[Any]: ...
     async def alter_configs(self, config_resources: list[Any]) -> list[Any]: ...
+    async def list_consumer_group_offsets(
+        self,
+        group_id: str,
+        group_coordinator_id: int | None = ...,
+        partitions: list[TopicPartition] | None = ...,
+    ) -> dict[TopicPartition, OffsetAndMetadata]: ...
