@@ -132,9 +132,11 @@ class ReplyRouter:
         timeout_s = self._settings.request_timeout_ms / 1000
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while (known := consumer.partitions_for_topic(topic)) is None:
+                while True:
+                    known = consumer.partitions_for_topic(topic)
+                    if known is not None:
+                        return known
                     await asyncio.sleep(0.02)
-                return known
         raise UnknownPartitionError(f"{topic} does not exist (no metadata in {timeout_s:.0f}s)")
 
     async def stop(self) -> None:

@@ -8,12 +8,13 @@ from bus import Envelope, ServiceId, TopicName, parse_member_id, parse_service_i
 from bus.traceparent import TraceParent
 
 TRACEPARENT = TraceParent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+REPLY_TOPIC = TopicName("interop.rep.gw.a")
 PSEUDONYM = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE"
 
 
 def request_envelope(
     *,
-    reply_topic: TopicName = TopicName("interop.rep.gw.a"),
+    reply_topic: TopicName = REPLY_TOPIC,
     service: ServiceId | None = None,
     **overrides: object,
 ) -> Envelope:
