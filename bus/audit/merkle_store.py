@@ -31,7 +31,7 @@ from bus.audit.merkle import (
     node_hash,
 )
 
-__all__ = ["InMemoryNodeStore", "MerkleTree", "Node", "NodeStore"]
+__all__ = ["InMemoryNodeStore", "MerkleTree", "Node", "NodeStore", "compact_range"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +83,11 @@ class InMemoryNodeStore:
         return (Node(level, index, h) for (level, index), h in self._nodes.items())
 
 
-def _compact_range(start: int, end: int) -> Iterator[tuple[int, int]]:
+def compact_range(start: int, end: int) -> Iterator[tuple[int, int]]:
     """The perfect nodes ``(level, index)`` covering ``[start, end)``, left to right.
 
-    Each step takes the largest aligned power-of-two block starting at ``start`` that fits.
+    Each step takes the largest aligned power-of-two block starting at ``start`` that fits,
+    so this is the minimal cover of any range (what a store fetches in one batch).
     """
     while start < end:
         level = (end - start).bit_length() - 1
@@ -113,7 +114,7 @@ class MerkleTree:
         # The right border (compact range of [0, size)), highest level first: exactly the
         # left siblings the next appends merge with, kept so appends read nothing.
         self._border: list[Node] = [
-            Node(level, index, self._read(level, index)) for level, index in _compact_range(0, size)
+            Node(level, index, self._read(level, index)) for level, index in compact_range(0, size)
         ]
         if store.get(0, size) is not None:
             raise MerkleStoreError(f"the store holds more than {size} leaves")
@@ -180,7 +181,7 @@ class MerkleTree:
         of two >= ``end - start``): their compact range has strictly decreasing levels, so
         folding it from the right rebuilds the RFC 9162 shape. At most one node per level.
         """
-        hashes = [self._read(level, index) for level, index in _compact_range(start, end)]
+        hashes = [self._read(level, index) for level, index in compact_range(start, end)]
         acc = hashes.pop()
         while hashes:
             acc = node_hash(hashes.pop(), acc)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bus.audit import merkle
 from bus.audit.errors import MerkleError, MerkleStoreError
 from bus.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
-from bus.audit.merkle_store import InMemoryNodeStore, MerkleTree, Node
+from bus.audit.merkle_store import InMemoryNodeStore, MerkleTree, Node, compact_range
 
 MAX_SIZE = 130
 
@@ -259,3 +259,23 @@ def test_node_hashes_in_the_store_are_rfc_subtree_hashes() -> None:
         width = 1 << node.level
         assert node.hash == merkle.root(LEAVES[node.index * width : (node.index + 1) * width])
     assert store.get(1, 0) == node_hash(LEAVES[0], LEAVES[1])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "nodes"),
+    [
+        (0, 0, []),
+        (0, 7, [(2, 0), (1, 2), (0, 6)]),
+        (4, 7, [(1, 2), (0, 6)]),
+        (0, 8, [(3, 0)]),
+        # Unaligned ranges (never a proof element, but a batch fetch may ask): the blocks
+        # grow, then shrink.
+        (1, 7, [(0, 1), (1, 1), (1, 2), (0, 6)]),
+        (3, 16, [(0, 3), (2, 1), (3, 1)]),
+    ],
+)
+def test_compact_range_is_the_minimal_aligned_cover(
+    start: int, end: int, nodes: list[tuple[int, int]]
+) -> None:
+    """compact_range covers [start, end) with the fewest aligned perfect subtrees."""
+    assert list(compact_range(start, end)) == nodes
