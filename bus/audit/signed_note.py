@@ -6,6 +6,10 @@ than newline; the signatures are separated by the *last* blank line; at most 100
 signature lines; a signature by a key nobody trusts is kept aside, unverified (this is how
 keys are rotated and witnesses cosign); a signature by a trusted key that does not verify
 rejects the whole note; a note with no signature by a trusted key is rejected.
+
+Two deliberate differences from Go: base64 must be canonical (one spelling per
+signature), and the same verifier listed twice is not "ambiguous" (only two *different*
+keys sharing a name and key id are).
 """
 
 from __future__ import annotations
