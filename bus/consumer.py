@@ -108,6 +108,17 @@ class BusConsumer:
         self._consumer = consumer
         self._fetch_task = asyncio.create_task(self._fetch_loop(), name="bus-consumer-fetch")
         self._commit_task = asyncio.create_task(self._commit_loop(), name="bus-consumer-commit")
+        for task in (self._fetch_task, self._commit_task):
+            task.add_done_callback(self._report_crash)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        # A loop that dies would silently stop consumption: say so loudly. (stop() still
+        # works: it awaits the fetch task and commits what finished.)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self._log.error(
+                "consumer_loop_crashed", task=task.get_name(), exception_type=type(error).__name__
+            )
 
     async def wait_assigned(self, timeout_s: float) -> set[TopicPartition]:
         """Wait until the group gave this member at least one partition."""
@@ -122,7 +133,8 @@ class BusConsumer:
             return
         self._stopping.set()
         if self._fetch_task is not None:
-            await self._fetch_task
+            with contextlib.suppress(Exception):  # already reported by _report_crash
+                await self._fetch_task
         await self._drain(set(self._tasks))
         await self._commit()
         if self._commit_task is not None:
