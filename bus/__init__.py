@@ -46,6 +46,7 @@ from bus.ids import (
 from bus.logs import configure_logging, drop_personal_data
 from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
 from bus.producer import BusProducer
+from bus.provisioning import catalogue_topic_specs
 from bus.records import Delivery, InboundRecord
 from bus.reply_router import Reply, ReplyRouter
 from bus.requester import OutboundRequest, Requester
@@ -119,6 +120,7 @@ __all__ = [
     "TopicSpec",
     "TraceParent",
     "UnknownPartitionError",
+    "catalogue_topic_specs",
     "configure_logging",
     "dead_letter_headers",
     "dead_letter_topic_for",

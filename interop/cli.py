@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from bus.logs import configure_logging
 from contracts.errors import InteropError
 from interop import contracts_cmd, dev_cmd, kafka_cmd
 
@@ -27,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="interop",
         description="interop-bus: data exchange between public administrations over Kafka.",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default="auto",
+        help="log lines on stderr: JSON, console, or auto (console on a terminal, else JSON)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _COMMAND_MODULES:
         module.register(subparsers)
@@ -41,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    # Logging is configured once, here; logs go to stderr so stdout stays the
+    # command's own output (a bootstrap address, a JSON document) for scripts to read.
+    configure_logging({"auto": None, "json": True, "console": False}[args.log_format])
     try:
         return handler(args)
     except InteropError as exc:
