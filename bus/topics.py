@@ -60,10 +60,10 @@ def check_kafka_topic_name(text: str) -> TopicName:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestTopic:
-    """``interop.req.<service>.v<major>``: requests for one major version of a service."""
+class _ServiceMajorTopic:
+    """``<PREFIX><service>.v<major>``: the shape shared by request and dead-letter topics."""
 
-    PREFIX: ClassVar[str] = "interop.req."
+    PREFIX: ClassVar[str]
     service: ServiceId
     major: int
 
@@ -73,33 +73,28 @@ class RequestTopic:
     @property
     def name(self) -> TopicName:
         return check_kafka_topic_name(f"{self.PREFIX}{self.service}.v{self.major}")
-
-    @property
-    def dead_letter(self) -> DeadLetterTopic:
-        """Where records of this topic that cannot be handled are parked."""
-        return DeadLetterTopic(self.service, self.major)
 
     def __str__(self) -> str:
         return self.name
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterTopic:
+class RequestTopic(_ServiceMajorTopic):
+    """``interop.req.<service>.v<major>``: requests for one major version of a service."""
+
+    PREFIX: ClassVar[str] = "interop.req."
+
+    @property
+    def dead_letter(self) -> DeadLetterTopic:
+        """Where records of this topic that cannot be handled are parked."""
+        return DeadLetterTopic(self.service, self.major)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterTopic(_ServiceMajorTopic):
     """``interop.dlq.<service>.v<major>``: dead letters of the matching request topic."""
 
     PREFIX: ClassVar[str] = "interop.dlq."
-    service: ServiceId
-    major: int
-
-    def __post_init__(self) -> None:
-        _check_versioned(self.PREFIX, self.service, self.major)
-
-    @property
-    def name(self) -> TopicName:
-        return check_kafka_topic_name(f"{self.PREFIX}{self.service}.v{self.major}")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 @dataclass(frozen=True, slots=True)
