@@ -1,0 +1,198 @@
+"""The gateway family of errors: each one is an HTTP problem (RFC 9457) with a stable code.
+
+::
+
+    InteropError
+    └── GatewayError                      500  GATEWAY_ERROR (never raised as such)
+        ├── InvalidRequestError           400  INVALID_REQUEST (carries field problems)
+        ├── UnauthenticatedError          401  UNAUTHENTICATED
+        ├── ForbiddenError                403  FORBIDDEN
+        ├── NotFoundError                 404  NOT_FOUND
+        │   ├── UnknownServiceError       404  UNKNOWN_SERVICE
+        │   ├── UnknownVersionError       404  UNKNOWN_VERSION
+        │   ├── UnknownProviderError      404  UNKNOWN_PROVIDER
+        │   └── UnknownExchangeError      404  UNKNOWN_EXCHANGE
+        ├── MethodNotAllowedError         405  METHOD_NOT_ALLOWED
+        ├── IdempotencyConflictError      409  IDEMPOTENCY_CONFLICT
+        ├── PayloadTooLargeError          413  PAYLOAD_TOO_LARGE
+        ├── UnsupportedMediaTypeError     415  UNSUPPORTED_MEDIA_TYPE
+        ├── RateLimitedError              429  RATE_LIMITED (carries retry_after_s)
+        ├── ProviderError                 502  PROVIDER_ERROR
+        ├── ServiceUnavailableError       503  SERVICE_UNAVAILABLE (broker/store down; retriable)
+        └── DeadlineExceededError         504  DEADLINE_EXCEEDED (retriable)
+
+The ``code`` is the machine-readable contract with back-office systems: it appears as the
+problem's ``code`` member and at the end of its ``type`` URI, and never changes once
+published. Errors from other packages (contracts, bus) are translated into this family in
+exactly one place per boundary, never passed through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from contracts.errors import InteropError
+
+__all__ = [
+    "DeadlineExceededError",
+    "FieldProblem",
+    "ForbiddenError",
+    "GatewayError",
+    "IdempotencyConflictError",
+    "InvalidRequestError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "ProviderError",
+    "RateLimitedError",
+    "ServiceUnavailableError",
+    "UnauthenticatedError",
+    "UnknownExchangeError",
+    "UnknownProviderError",
+    "UnknownServiceError",
+    "UnknownVersionError",
+    "UnsupportedMediaTypeError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One thing wrong with one field: a JSON pointer into the request body and why."""
+
+    pointer: str
+    message: str
+
+
+class GatewayError(InteropError):
+    """An error the gateway answers as an RFC 9457 problem."""
+
+    code = "GATEWAY_ERROR"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+
+class InvalidRequestError(GatewayError):
+    """The request is malformed or its data does not match the schema (every problem listed)."""
+
+    code = "INVALID_REQUEST"
+    status = 400
+    title = "Invalid request"
+
+    def __init__(self, message: str, problems: Sequence[FieldProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[FieldProblem, ...] = tuple(problems)
+
+
+class UnauthenticatedError(GatewayError):
+    """No valid credentials: unknown API key or client certificate."""
+
+    code = "UNAUTHENTICATED"
+    status = 401
+    title = "Authentication required"
+
+
+class ForbiddenError(GatewayError):
+    """A known member without the right to do this."""
+
+    code = "FORBIDDEN"
+    status = 403
+    title = "Forbidden"
+
+
+class NotFoundError(GatewayError):
+    """No such resource, or one the caller may not know exists."""
+
+    code = "NOT_FOUND"
+    status = 404
+    title = "Not found"
+
+
+class UnknownServiceError(NotFoundError):
+    code = "UNKNOWN_SERVICE"
+    title = "Unknown service"
+
+
+class UnknownVersionError(NotFoundError):
+    code = "UNKNOWN_VERSION"
+    title = "Unknown service version"
+
+
+class UnknownProviderError(NotFoundError):
+    code = "UNKNOWN_PROVIDER"
+    title = "Unknown provider"
+
+
+class UnknownExchangeError(NotFoundError):
+    code = "UNKNOWN_EXCHANGE"
+    title = "Unknown exchange"
+
+
+class MethodNotAllowedError(GatewayError):
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+    title = "Method not allowed"
+
+
+class IdempotencyConflictError(GatewayError):
+    """The Idempotency-Key was already used with a different request body."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+    status = 409
+    title = "Idempotency key reused with a different request"
+
+
+class PayloadTooLargeError(GatewayError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaTypeError(GatewayError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+    title = "Unsupported media type"
+
+
+class RateLimitedError(GatewayError):
+    """Too many requests from this member; ``retry_after_s`` feeds ``Retry-After``."""
+
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Too many requests"
+    retriable = True
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class ProviderError(GatewayError):
+    """The provider answered with an error (its code is in the message and the problem)."""
+
+    code = "PROVIDER_ERROR"
+    status = 502
+    title = "Provider error"
+
+    def __init__(self, message: str, provider_code: str | None = None) -> None:
+        super().__init__(message)
+        self.provider_code = provider_code
+
+
+class ServiceUnavailableError(GatewayError):
+    """The broker or the store does not answer; trying again later may succeed."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+    title = "Service unavailable"
+    retriable = True
+
+
+class DeadlineExceededError(GatewayError):
+    """The exchange's deadline passed before the provider answered."""
+
+    code = "DEADLINE_EXCEEDED"
+    status = 504
+    title = "Deadline exceeded"
+    retriable = True

@@ -1,0 +1,111 @@
+"""RFC 9457 problem details: how every gateway error reaches the caller.
+
+``error_middleware`` is the one place where exceptions become HTTP responses: a
+``GatewayError`` becomes its problem; aiohttp's own HTTP errors (no route, wrong method,
+body too large) become the matching problem; anything else is logged with its type and
+answered as a bare 500 problem that reveals nothing (and is a bug to fix).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProviderError,
+    RateLimitedError,
+    UnsupportedMediaTypeError,
+)
+
+__all__ = ["PROBLEM_CONTENT_TYPE", "PROBLEM_TYPE_BASE", "error_middleware", "problem_response"]
+
+PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
+# Problem type URIs name the stable code; they are identifiers, not necessarily links.
+PROBLEM_TYPE_BASE: Final = "https://interop-bus.eu/problems/"
+
+_log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem_body(error: GatewayError, *, instance: str | None = None) -> dict[str, Any]:
+    """The JSON object of one problem (RFC 9457 members plus ``code`` and ``errors``)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.code.lower().replace("_", "-"),
+        "title": error.title,
+        "status": error.status,
+        "detail": error.message,
+        "code": error.code,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if isinstance(error, InvalidRequestError) and error.problems:
+        body["errors"] = [{"pointer": p.pointer, "detail": p.message} for p in error.problems]
+    if isinstance(error, ProviderError) and error.provider_code:
+        body["provider_code"] = error.provider_code
+    return body
+
+
+def problem_response(error: GatewayError, *, instance: str | None = None) -> web.Response:
+    """The HTTP response for ``error`` (with ``Retry-After`` for 429)."""
+    response = web.Response(
+        status=error.status,
+        text=json.dumps(problem_body(error, instance=instance)),
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    if isinstance(error, RateLimitedError):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> GatewayError | None:
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFoundError("no such resource")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowedError(
+            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLargeError("the request body exceeds the configured limit")
+    if isinstance(exc, web.HTTPUnsupportedMediaType):
+        return UnsupportedMediaTypeError(exc.text or "unsupported media type")
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a problem response; never a stack trace, never HTML."""
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return problem_response(error, instance=request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like pass through
+        translated = _from_http_exception(exc)
+        if translated is None:
+            return web.Response(
+                status=exc.status,
+                text=json.dumps(
+                    {
+                        "type": "about:blank",
+                        "title": exc.reason,
+                        "status": exc.status,
+                        "code": "HTTP_" + str(exc.status),
+                    }
+                ),
+                content_type=PROBLEM_CONTENT_TYPE,
+            )
+        return problem_response(translated, instance=request.path)
+    except Exception as exc:  # the last line of defence: log the type, reveal nothing
+        _log.error("unhandled_error", path=request.path, exception_type=type(exc).__name__)
+        return problem_response(GatewayError("internal error"), instance=request.path)
