@@ -1,0 +1,103 @@
+"""The exchange store's interface: what the gateway keeps about every exchange.
+
+One interface, two backends (SQLite by default, PostgreSQL for several gateway replicas),
+both run through the same behavioural test suite. The store holds what async callers,
+idempotency and other replicas need: status, the provider's result, and the metadata an
+auditor asks about. It never holds the raw subject identifier (only its pseudonym) nor
+the request payload (only its digest, for idempotency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+__all__ = ["CreateOutcome", "ExchangeRecord", "ExchangeStatus", "ExchangeStore"]
+
+
+class ExchangeStatus(StrEnum):
+    """Where an exchange is. Only ``PENDING`` moves on; the others are final."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"  # the provider answered (found or not found)
+    FAILED = "failed"  # the provider answered with an error or refused the request
+    TIMED_OUT = "timed_out"  # the deadline passed without a reply
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRecord:
+    """One exchange as stored. Times are timezone-aware UTC."""
+
+    id: str
+    requester: str
+    service: str
+    version: str  # the MAJOR.MINOR the gateway encoded the request with
+    provider: str
+    purpose: str
+    official: str
+    subject_ref: str  # keyed pseudonym, never the raw identifier
+    request_digest: str  # hex SHA-256 of the canonical request body (idempotency)
+    created_at: datetime
+    deadline: datetime
+    status: ExchangeStatus = ExchangeStatus.PENDING
+    procedure: str | None = None
+    case_file: str | None = None
+    legal_basis: str | None = None
+    consent_ref: str | None = None
+    idempotency_key: str | None = None
+    traceparent: str | None = None
+    reply_status: str | None = None  # the provider's: ok | not_found | error | rejected
+    result: Mapping[str, Any] | None = None  # the provider's data as JSON (when found)
+    error_code: str | None = None
+    error_detail: str | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    """``created`` is False when the idempotency key was already used by this requester:
+    ``record`` is then the earlier exchange (the caller compares ``request_digest``)."""
+
+    record: ExchangeRecord
+    created: bool
+
+
+class ExchangeStore(Protocol):
+    """Async store of exchanges. Backend failures raise ``ServiceUnavailableError``."""
+
+    async def open(self) -> None:
+        """Connect and create or migrate the schema (idempotent, safe for concurrent replicas)."""
+
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    async def ping(self) -> None:
+        """Raise ``ServiceUnavailableError`` unless the backend answers (for /readyz)."""
+
+    async def create(self, record: ExchangeRecord) -> CreateOutcome:
+        """Insert ``record``; with an idempotency key already used by the same requester,
+        insert nothing and return the existing exchange (atomically, even across replicas)."""
+
+    async def get(self, exchange_id: str) -> ExchangeRecord | None:
+        """The exchange, or None."""
+
+    async def complete(
+        self,
+        exchange_id: str,
+        *,
+        status: ExchangeStatus,
+        completed_at: datetime,
+        reply_status: str | None = None,
+        result: Mapping[str, Any] | None = None,
+        error_code: str | None = None,
+        error_detail: str | None = None,
+    ) -> ExchangeRecord | None:
+        """Move a PENDING exchange to a final ``status``; return the updated record, or None
+        when it is unknown or already final (a duplicate reply changes nothing)."""
+
+    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
+        """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
+        TIMED_OUT and return them (each exactly once, even across replicas)."""
