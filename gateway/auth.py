@@ -18,13 +18,14 @@ conflict answers 401 ``UNAUTHENTICATED`` with ``WWW-Authenticate: Bearer``.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 import pydantic
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from contracts.errors import InteropError
 from gateway.errors import UnauthenticatedError
@@ -40,14 +41,15 @@ __all__ = [
     "server_ssl_context",
 ]
 
-MEMBER_KEY: Final = "interop.member"
-"""Where the authenticated ``Member`` is stored on the request."""
+MEMBER_KEY: Final = web.RequestKey("interop.member", Member)
+"""Where the authenticated ``Member`` is stored on the request.
+
+A typed ``RequestKey`` rather than the plain string: aiohttp warns (``NotAppKeyWarning``)
+on string keys, and a warning in the request path is an error under the test settings.
+"""
 
 _REALM: Final = 'Bearer realm="interop-bus"'
 _log = structlog.get_logger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class TlsConfigError(InteropError):

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.auth import MEMBER_KEY
 from gateway.errors import RateLimitedError
@@ -32,8 +33,6 @@ from gateway.members import Member
 __all__ = ["ManualClock", "RateLimiter", "rate_limit_middleware"]
 
 Clock = Callable[[], float]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @dataclass(slots=True)
