@@ -48,7 +48,7 @@ from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
 from bus.producer import BusProducer
 from bus.provisioning import catalogue_topic_specs
 from bus.records import Delivery, InboundRecord
-from bus.reply_router import Reply, ReplyRouter
+from bus.reply_router import Reply, ReplyRouter, ReplySink
 from bus.requester import OutboundRequest, Requester
 from bus.responder import ReplyHandler, ReplyOutcome, Responder
 from bus.settings import KafkaSettings
@@ -103,6 +103,7 @@ __all__ = [
     "ReplyHandler",
     "ReplyOutcome",
     "ReplyRouter",
+    "ReplySink",
     "ReplyStatus",
     "ReplyTopic",
     "RequestReplyError",

@@ -9,13 +9,25 @@ disjoint partitions; each request names topic and partition in its headers.
 Waiters are futures keyed by exchange id (``ce_id``). A reply nobody waits for any more
 (deadline passed, duplicate after a responder restart, or meant for an earlier incarnation
 of this process) is dropped with a log line; it is never handed to another caller.
+
+Two options make the router fit a gateway whose callers may not wait at all:
+
+* ``on_reply``: an async sink called with EVERY valid reply, before its waiter (if any)
+  is woken. The gateway stores the result there, so an async caller (or another replica)
+  finds it later. The sink must be idempotent (a responder may reply twice). A sink that
+  raises is retried with a back-off until it succeeds or the router stops: a reply is
+  never skipped because the store blinked.
+* ``offsets_group``: a consumer group id used *only to store offsets* (still manual
+  assignment, no group membership, no rebalance). The router then starts from the
+  committed offsets instead of the end, and commits a partition's position only after
+  the sink has taken every reply before it, so a restarted gateway skips no reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,10 +49,11 @@ from bus.records import InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
 
-__all__ = ["Reply", "ReplyRouter", "ReplyRouterStats"]
+__all__ = ["Reply", "ReplyRouter", "ReplyRouterStats", "ReplySink"]
 
 _log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS: Final = 100
+_SINK_RETRY_MAX_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,10 @@ class Reply:
     offset: int
 
 
+ReplySink = Callable[[Reply], Awaitable[None]]
+"""Async callback taking every valid reply before its waiter is woken (must be idempotent)."""
+
+
 @dataclass(slots=True)
 class ReplyRouterStats:
     """Counters a test or a metrics exporter can read."""
@@ -60,6 +77,9 @@ class ReplyRouterStats:
     delivered: int = 0
     dropped_unknown: int = 0
     dropped_invalid: int = 0
+    sunk: int = 0
+    sink_failures: int = 0
+    commits: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,6 +93,9 @@ class ReplyRouter:
         reply_topic: ReplyTopic,
         partitions: Sequence[int],
         max_pending: int | None = None,
+        on_reply: ReplySink | None = None,
+        offsets_group: str | None = None,
+        sink_retry_s: float = 0.2,
     ) -> None:
         if not partitions or len(set(partitions)) != len(partitions):
             raise ValueError("a reply router needs distinct partitions")
@@ -82,20 +105,26 @@ class ReplyRouter:
         self.reply_topic = reply_topic
         self.partitions: tuple[int, ...] = tuple(partitions)
         self._max_pending = max_pending or settings.max_pending_requests
+        self._on_reply = on_reply
+        self._offsets_group = offsets_group
+        self._sink_retry_s = sink_retry_s
         self._pending: dict[ExchangeId, asyncio.Future[Reply]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.stats = ReplyRouterStats()
 
     async def start(self) -> None:
-        """Assign the partitions, seek to their end, and return once positions are known."""
+        """Assign the partitions, seek to their end (or, with ``offsets_group``, to the
+        committed offsets), and return once positions are known."""
         if self._consumer is not None:
             raise ClientStateError("the reply router is already started")
         topic = self.reply_topic.name
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
             client_id=self._settings.client_id,
-            group_id=None,
+            # A group id only to store offsets: assign() below means no membership and no
+            # rebalance, so the "lost reply before assignment" race cannot happen.
+            group_id=self._offsets_group,
             enable_auto_commit=False,
             auto_offset_reset="latest",
             request_timeout_ms=self._settings.request_timeout_ms,
@@ -113,7 +142,7 @@ class ReplyRouter:
                 raise UnknownPartitionError(
                     f"{topic} has partitions {sorted(existing)}; cannot own {sorted(missing)}"
                 )
-            await consumer.seek_to_end(*tps)
+            await self._seek_start(consumer, tps)
             # position() returns only once the end offset is actually resolved: from here
             # on, every reply written to these partitions will be read.
             for tp in tps:
@@ -126,7 +155,31 @@ class ReplyRouter:
             raise translate_kafka_error(exc, operation=f"assigning {topic}") from exc
         self._consumer = consumer
         self._task = asyncio.create_task(self._route_loop(consumer), name="bus-reply-router")
-        _log.info("reply_router_ready", topic=topic, partitions=list(self.partitions))
+        _log.info(
+            "reply_router_ready",
+            topic=topic,
+            partitions=list(self.partitions),
+            offsets_group=self._offsets_group,
+        )
+
+    async def _seek_start(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        if self._offsets_group is None:
+            await consumer.seek_to_end(*tps)
+            return
+        fresh: list[TopicPartition] = []
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                fresh.append(tp)  # never committed: nothing of ours can be in it yet
+            else:
+                consumer.seek(tp, committed)
+        if fresh:
+            await consumer.seek_to_end(*fresh)
+            # Commit where we start: otherwise a partition that sees no reply before a
+            # restart would have no committed offset then, and replies written while we
+            # were down would be skipped by seeking to the end again.
+            starts = {tp: await consumer.position(tp) for tp in fresh}
+            await consumer.commit(dict(starts))
 
     async def _known_partitions(self, consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         timeout_s = self._settings.request_timeout_ms / 1000
@@ -185,12 +238,27 @@ class ReplyRouter:
                 _log.warning("reply_fetch_failed", error_code=error.code, error=error.message)
                 await asyncio.sleep(0.5)
                 continue
-            for records in batches.values():
-                for record in records:
-                    self.route(InboundRecord.from_consumer_record(record))
+            for tp, records in batches.items():
+                # Replies of one batch belong to different exchanges: no order to keep.
+                await asyncio.gather(
+                    *(self.route(InboundRecord.from_consumer_record(r)) for r in records)
+                )
+                if self._offsets_group is not None and records:
+                    await self._commit(consumer, tp, records[-1].offset + 1)
 
-    def route(self, record: InboundRecord) -> None:
-        """Hand one reply record to its waiter, or drop it with a log line."""
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KAFKA_FAILURES as exc:
+            # The next batch's commit covers this one; a restart re-reads a few replies,
+            # which the idempotent sink absorbs.
+            error = translate_kafka_error(exc, operation="committing reply offsets")
+            _log.warning("reply_commit_failed", error_code=error.code, error=error.message)
+            return
+        self.stats.commits += 1
+
+    async def route(self, record: InboundRecord) -> None:
+        """Hand one reply record to the sink and its waiter, or drop it with a log line."""
         log = _log.bind(topic=record.topic, partition=record.partition, offset=record.offset)
         try:
             envelope = Envelope.from_headers(record.headers)
@@ -202,14 +270,39 @@ class ReplyRouter:
             self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
             self.stats.dropped_invalid += 1
             return
+        reply = Reply(envelope, record.value, record.partition, record.offset)
+        if self._on_reply is not None:
+            await self._sink(self._on_reply, reply, log)
         future = self._pending.pop(envelope.exchange_id, None)
         if future is None or future.done():
-            # Deadline passed, a duplicate, or meant for an earlier run of this process.
-            self._drop(log, "late_or_unknown", exchange_id=envelope.exchange_id)
-            self.stats.dropped_unknown += 1
+            if self._on_reply is None:
+                # Deadline passed, a duplicate, or meant for an earlier run of this process.
+                self._drop(log, "late_or_unknown", exchange_id=envelope.exchange_id)
+                self.stats.dropped_unknown += 1
             return
-        future.set_result(Reply(envelope, record.value, record.partition, record.offset))
+        future.set_result(reply)
         self.stats.delivered += 1
+
+    async def _sink(
+        self, sink: ReplySink, reply: Reply, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        delay = self._sink_retry_s
+        while True:
+            try:
+                await sink(reply)
+            except Exception as exc:  # retried: a reply must not be skipped
+                self.stats.sink_failures += 1
+                log.warning(
+                    "reply_sink_failed",
+                    exchange_id=reply.envelope.exchange_id,
+                    exception_type=type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _SINK_RETRY_MAX_S)
+                continue
+            self.stats.sunk += 1
+            return
 
     def _drop(self, log: structlog.typing.FilteringBoundLogger, reason: str, **kw: str) -> None:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1

@@ -4,6 +4,10 @@ Unlike Faust's ``ask()`` (no timeout) every request here has a deadline: it trav
 ``interop_deadline`` so the responder can skip work nobody waits for, and the caller gets
 ``RequestTimeoutError`` when it passes. The reply is matched by exchange id only among
 replies on this requester's own partitions (see ``bus/reply_router.py``).
+
+``request()`` is send-and-wait. A gateway whose callers may not wait splits it:
+``new_envelope()`` (the exchange id exists before anything is sent, so it can be stored
+first), ``send()``, and the router's ``on_reply`` sink for the result.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from bus.envelope import Envelope
 from bus.errors import RequestTimeoutError
 from bus.ids import MemberId
 from bus.producer import BusProducer
-from bus.reply_router import Reply, ReplyRouter
+from bus.records import Delivery
+from bus.reply_router import Reply, ReplyRouter, ReplySink
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic, RequestTopic
 from bus.traceparent import TraceParent, child_traceparent, new_traceparent
@@ -38,6 +43,8 @@ class OutboundRequest:
 
     ``subject_ref`` must be a pseudonym (the envelope refuses anything else); it is also
     the record key, so requests about one subject stay in order on one partition.
+    ``source`` overrides the requester's own member id (a gateway sends on behalf of the
+    administration that called it).
     """
 
     topic: RequestTopic
@@ -48,6 +55,7 @@ class OutboundRequest:
     consent_ref: str | None = None
     subject_ref: str | None = None
     traceparent: TraceParent | None = None
+    source: MemberId | None = None
 
 
 class Requester:
@@ -61,11 +69,19 @@ class Requester:
         producer: BusProducer,
         reply_topic: ReplyTopic,
         reply_partitions: Sequence[int],
+        on_reply: ReplySink | None = None,
+        offsets_group: str | None = None,
     ) -> None:
         self._settings = settings
         self._member = member
         self._producer = producer
-        self.router = ReplyRouter(settings, reply_topic=reply_topic, partitions=reply_partitions)
+        self.router = ReplyRouter(
+            settings,
+            reply_topic=reply_topic,
+            partitions=reply_partitions,
+            on_reply=on_reply,
+            offsets_group=offsets_group,
+        )
         self._next_partition = itertools.cycle(self.router.partitions)
 
     async def start(self) -> None:
@@ -101,11 +117,29 @@ class Requester:
         timeout = timeout_s if timeout_s is not None else self._settings.default_request_timeout_s
         if timeout <= 0:
             raise ValueError("timeout_s must be positive")
+        envelope = self.new_envelope(
+            request, deadline=datetime.now(UTC) + timedelta(seconds=timeout)
+        )
+        # Registered before sending: a fast reply must find its waiter.
+        future = self.router.expect(envelope.exchange_id)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.send(request, envelope, value)
+                return await future
+        except TimeoutError:
+            _log.info("request_timed_out", **envelope.log_context(), timeout_s=timeout)
+            raise RequestTimeoutError(envelope.exchange_id, timeout) from None
+        finally:
+            self.router.forget(envelope.exchange_id)
+
+    def new_envelope(self, request: OutboundRequest, *, deadline: datetime) -> Envelope:
+        """The request envelope (fresh exchange id, one of our reply partitions, a child
+        of the caller's trace) without sending anything."""
         traceparent = (
             child_traceparent(request.traceparent) if request.traceparent else new_traceparent()
         )
-        envelope = Envelope.new_request(
-            source=self._member,
+        return Envelope.new_request(
+            source=request.source or self._member,
             service=request.topic.service,
             major=request.topic.major,
             provider=request.provider,
@@ -114,22 +148,16 @@ class Requester:
             legal_basis=request.legal_basis,
             consent_ref=request.consent_ref,
             subject_ref=request.subject_ref,
-            deadline=datetime.now(UTC) + timedelta(seconds=timeout),
+            deadline=deadline,
             reply_topic=self.router.reply_topic.name,
             reply_partition=next(self._next_partition),
             traceparent=traceparent,
         )
+
+    async def send(self, request: OutboundRequest, envelope: Envelope, value: bytes) -> Delivery:
+        """Write the request (keyed by subject pseudonym, else exchange id); the reply goes
+        to the router's sink and to a waiter registered with ``router.expect``."""
         key = (request.subject_ref or envelope.exchange_id).encode()
-        # Registered before sending: a fast reply must find its waiter.
-        future = self.router.expect(envelope.exchange_id)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._producer.send(
-                    request.topic, value, key=key, headers=envelope.to_headers()
-                )
-                return await future
-        except TimeoutError:
-            _log.info("request_timed_out", **envelope.log_context(), timeout_s=timeout)
-            raise RequestTimeoutError(envelope.exchange_id, timeout) from None
-        finally:
-            self.router.forget(envelope.exchange_id)
+        return await self._producer.send(
+            request.topic, value, key=key, headers=envelope.to_headers()
+        )
