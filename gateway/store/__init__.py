@@ -1,0 +1,34 @@
+"""The exchange store: one interface (``base``), SQLite by default, PostgreSQL when shared.
+
+``open_store(url)`` builds the backend the URL names; it does not connect. The caller
+awaits ``store.open()`` (which creates or migrates the schema) and ``store.close()``.
+"""
+
+from __future__ import annotations
+
+from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus, ExchangeStore
+from gateway.store.sqlite import SqliteExchangeStore
+from gateway.store.url import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
+
+__all__ = [
+    "CreateOutcome",
+    "ExchangeRecord",
+    "ExchangeStatus",
+    "ExchangeStore",
+    "InvalidStoreUrlError",
+    "SqliteExchangeStore",
+    "StoreUrl",
+    "open_store",
+    "parse_store_url",
+    "redact_url",
+]
+
+
+def open_store(url: str) -> ExchangeStore:
+    """The store ``url`` names, not yet opened; ``InvalidStoreUrlError`` if it names none."""
+    parsed = parse_store_url(url)
+    if parsed.backend == "sqlite" and parsed.path is not None:
+        return SqliteExchangeStore(parsed.path)
+    raise InvalidStoreUrlError(
+        f"the PostgreSQL exchange store is not available yet ({parsed.display})"
+    )

@@ -1,0 +1,311 @@
+"""The SQLite exchange store: the default, for one gateway on one machine.
+
+One aiosqlite connection per store, in WAL mode (readers never block the writer) with a
+busy timeout (a second process on the same file waits instead of failing). Every write
+runs in ``BEGIN IMMEDIATE``: taking the write lock up front means two processes never
+both read and then race to upgrade to a write lock (SQLite answers such a race with
+"database is locked" at once, whatever the busy timeout). Coroutines sharing the one
+connection take turns through an ``asyncio.Lock``, so no statement of one lands inside
+another's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.errors import ServiceUnavailableError
+from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
+from gateway.store.records import (
+    COLUMNS,
+    FINAL_STATUSES,
+    check_record,
+    check_text,
+    encode_result,
+    record_from_row,
+    utc,
+)
+
+__all__ = ["SqliteExchangeStore"]
+
+# Migration N (1-based) brings the schema from version N-1 to N. Append, never edit:
+# a published step has already run on somebody's database.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE exchanges (
+            id TEXT PRIMARY KEY,
+            requester TEXT NOT NULL,
+            service TEXT NOT NULL,
+            version TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            official TEXT NOT NULL,
+            subject_ref TEXT NOT NULL,
+            request_digest TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('pending', 'completed', 'failed', 'timed_out')),
+            procedure TEXT,
+            case_file TEXT,
+            legal_basis TEXT,
+            consent_ref TEXT,
+            idempotency_key TEXT,
+            traceparent TEXT,
+            reply_status TEXT,
+            result TEXT,
+            error_code TEXT,
+            error_detail TEXT,
+            completed_at TEXT,
+            -- NULL keys are distinct in SQL, so exchanges without a key never collide.
+            UNIQUE (requester, idempotency_key)
+        )
+        """,
+        # expire_overdue scans pending exchanges by deadline; finished ones stay out.
+        "CREATE INDEX exchanges_pending_deadline ON exchanges (deadline) WHERE status = 'pending'",
+    ),
+)
+
+_INSERT = (
+    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) "  # noqa: S608 - column names are ours
+    f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_BY_KEY = "SELECT * FROM exchanges WHERE requester = ? AND idempotency_key = ?"
+_COMPLETE = (
+    "UPDATE exchanges SET status = ?, completed_at = ?, reply_status = ?, result = ?, "
+    "error_code = ?, error_detail = ? WHERE id = ? AND status = 'pending' RETURNING *"
+)
+# One statement: the pick and the update cannot be separated by another writer.
+_EXPIRE = (
+    "UPDATE exchanges SET status = 'timed_out', completed_at = :now "
+    "WHERE status = 'pending' AND id IN ("
+    "SELECT id FROM exchanges WHERE status = 'pending' AND deadline < :now "
+    "ORDER BY deadline LIMIT :limit) RETURNING *"
+)
+
+
+def _time(value: datetime) -> str:
+    # Fixed-width ISO 8601 in UTC, so text order is time order (deadline < :now).
+    return value.isoformat(timespec="microseconds")
+
+
+def _parse_time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+class SqliteExchangeStore:
+    """Exchanges in one SQLite file (created with its parent directories on ``open``)."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            # An in-memory database vanishes with the process and is private to one
+            # connection: pending exchanges would be lost on restart. Use a file.
+            raise ValueError("the SQLite exchange store needs a file path, not :memory:")
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqliteExchangeStore({str(self.path)!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect, switch to WAL and migrate the schema (idempotent)."""
+        if self._db is not None:
+            return
+        with self._translate("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves (see module docstring).
+            db = await aiosqlite.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None
+            )
+            try:
+                db.row_factory = sqlite3.Row
+                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+                await self._set_up(db)
+            except BaseException:
+                await db.close()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        db, self._db = self._db, None
+        if db is not None:
+            with self._translate("close"):
+                await db.close()
+
+    async def ping(self) -> None:
+        """Run a trivial query; ``ServiceUnavailableError`` if the store is closed or broken."""
+        with self._translate("answer a ping"):
+            async with self._session() as db:
+                await db.execute_fetchall("SELECT 1")
+
+    # -- exchanges ---------------------------------------------------------------------
+    async def create(self, record: ExchangeRecord) -> CreateOutcome:
+        """Insert ``record`` unless its requester already used its idempotency key."""
+        check_record(record)
+        params = [self._value(name, getattr(record, name)) for name in COLUMNS]
+        with self._translate("create an exchange"):
+            async with self._session(write=True) as db:
+                cursor = await db.execute(_INSERT, params)
+                if cursor.rowcount == 1:
+                    return CreateOutcome(record=record, created=True)
+                if record.idempotency_key is not None:
+                    rows = await db.execute_fetchall(
+                        _BY_KEY, (record.requester, record.idempotency_key)
+                    )
+                    for row in rows:
+                        return CreateOutcome(record=_record(row), created=False)
+        raise ValueError(f"an exchange with id {record.id!r} already exists")
+
+    async def get(self, exchange_id: str) -> ExchangeRecord | None:
+        """The exchange, or None."""
+        with self._translate("read an exchange"):
+            async with self._session() as db:
+                rows = await db.execute_fetchall(
+                    "SELECT * FROM exchanges WHERE id = ?", (exchange_id,)
+                )
+        return next((_record(row) for row in rows), None)
+
+    async def complete(
+        self,
+        exchange_id: str,
+        *,
+        status: ExchangeStatus,
+        completed_at: datetime,
+        reply_status: str | None = None,
+        result: Mapping[str, Any] | None = None,
+        error_code: str | None = None,
+        error_detail: str | None = None,
+    ) -> ExchangeRecord | None:
+        """Move a PENDING exchange to ``status``; None if unknown or already final."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"complete needs a final status, not {status.value!r}")
+        for name, text in (
+            ("reply_status", reply_status),
+            ("error_code", error_code),
+            ("error_detail", error_detail),
+        ):
+            check_text(name, text)
+        params = (
+            status.value,
+            _time(utc(completed_at, "completed_at")),
+            reply_status,
+            encode_result(result),
+            error_code,
+            error_detail,
+            exchange_id,
+        )
+        with self._translate("complete an exchange"):
+            async with self._session(write=True) as db:
+                # fetchall runs the statement to its end before COMMIT.
+                rows = await db.execute_fetchall(_COMPLETE, params)
+        return next((_record(row) for row in rows), None)
+
+    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
+        """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
+        params = {"now": _time(utc(now, "now")), "limit": limit}
+        with self._translate("expire overdue exchanges"):
+            async with self._session(write=True) as db:
+                rows = await db.execute_fetchall(_EXPIRE, params)
+        # RETURNING has no defined order; the oldest deadline first is what callers expect.
+        return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    # -- internals ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """The one place where SQLite's and the file system's errors become ours."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise ServiceUnavailableError(
+                f"the SQLite exchange store {str(self.path)!r} could not {action}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _session(self, *, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, to this coroutine alone; a write transaction when ``write``."""
+        async with self._lock:
+            db = self._db
+            if db is None:
+                raise ServiceUnavailableError("the SQLite exchange store is not open")
+            if not write:
+                yield db
+                return
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _set_up(self, db: aiosqlite.Connection) -> None:
+        """Switch to WAL and migrate, retrying while another process does the same.
+
+        While one connection turns a fresh file into WAL mode, SQLite answers the others
+        "database is locked" at once, without consulting the busy timeout; so the busy
+        timeout is applied here by hand, as a deadline.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                await self._migrate(db)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(delay)  # back off, then try again until the deadline
+            delay = min(delay * 2, 0.2)
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        # BEGIN IMMEDIATE serialises replicas opening the same file at once: the second
+        # waits (busy timeout), then finds the schema current and does nothing.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            rows = list(await db.execute_fetchall("SELECT MAX(version) FROM schema_version"))
+            current = int(rows[0][0] or 0)
+            if current > len(_MIGRATIONS):
+                raise ServiceUnavailableError(
+                    f"the exchange store {str(self.path)!r} has schema version {current}, newer "
+                    f"than this gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                for statement in _MIGRATIONS[version - 1]:
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    @staticmethod
+    def _value(name: str, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return _time(utc(value, name))
+        if name == "result":
+            return encode_result(value)
+        if isinstance(value, ExchangeStatus):
+            return value.value
+        return value
+
+
+def _record(row: sqlite3.Row) -> ExchangeRecord:
+    return record_from_row(dict(zip(row.keys(), row, strict=True)), _parse_time)
