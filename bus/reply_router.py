@@ -54,6 +54,9 @@ __all__ = ["Reply", "ReplyRouter", "ReplyRouterStats", "ReplySink"]
 _log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS: Final = 100
 _SINK_RETRY_MAX_S: Final = 5.0
+# How long stop() lets the loop finish its batch (sink calls, the offset commit) before
+# cancelling it: a commit cancelled half-way leaves aiokafka with an orphaned task.
+_STOP_GRACE_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ class ReplyRouter:
         self._pending: dict[ExchangeId, asyncio.Future[Reply]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.stats = ReplyRouterStats()
 
     async def start(self) -> None:
@@ -118,6 +122,7 @@ class ReplyRouter:
         committed offsets), and return once positions are known."""
         if self._consumer is not None:
             raise ClientStateError("the reply router is already started")
+        self._stopping.clear()
         topic = self.reply_topic.name
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
@@ -196,6 +201,9 @@ class ReplyRouter:
         """Stop routing; every waiter still pending gets ``ClientStateError``."""
         consumer, self._consumer = self._consumer, None
         if self._task is not None:
+            self._stopping.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=_STOP_GRACE_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -230,7 +238,7 @@ class ReplyRouter:
         self._pending.pop(exchange_id, None)
 
     async def _route_loop(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 batches = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
             except KAFKA_FAILURES as exc:
