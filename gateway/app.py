@@ -1,0 +1,211 @@
+"""The composition of one gateway replica: ``create_app(kafka, settings)``.
+
+Middleware, outermost first: metrics (counts every answer, errors included) → the one
+error middleware (every failure becomes an RFC 9457 problem) → authentication (public
+paths pass) → per-member rate limit. ``client_max_size`` makes aiohttp refuse larger
+bodies, which the error middleware answers 413.
+
+Lifecycle (``cleanup_ctx``): open the store, start the producer, start the reply router
+(its partitions assigned and positioned before the first request can be sent), start the
+expiry loop. Shutdown: the runner stops accepting connections; ``on_shutdown`` releases
+waiting callers (they answer 202 with the exchange as it stands); in-flight handlers get
+the runner's shutdown timeout; then the router, the producer and the store are closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry
+
+from bus import (
+    BusProducer,
+    KafkaSettings,
+    ReplyTopic,
+    Requester,
+    parse_gateway_group_id,
+    parse_member_id,
+    probe_cluster,
+)
+from contracts import Catalogue, Codec, LockFile, load_catalogue
+from gateway.auth import auth_middleware
+from gateway.catalogue_api import add_catalogue_routes
+from gateway.exchanges import ExchangeService, response_schemas
+from gateway.exchanges_api import add_exchange_routes
+from gateway.members import MemberDirectory, load_members_file
+from gateway.metrics import GatewayMetrics
+from gateway.openapi import OPENAPI_PATH, openapi_document
+from gateway.ops_api import OPS_PATHS, add_ops_routes, metrics_middleware
+from gateway.problems import error_middleware
+from gateway.rate_limit import RateLimiter, rate_limit_middleware
+from gateway.registry_api import add_registry_routes, is_registry_path
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters
+from gateway.settings import GatewaySettings
+from gateway.store import open_store
+from gateway.store.base import ExchangeStore
+
+__all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public"]
+
+_PROBE_TIMEOUT_S: Final = 2.0
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The parts of one replica (tests and the entry point reach them via ``GATEWAY_KEY``)."""
+
+    kafka: KafkaSettings
+    settings: GatewaySettings
+    catalogue: Catalogue
+    lock: LockFile
+    directory: MemberDirectory
+    metrics: GatewayMetrics
+    store: ExchangeStore
+    producer: BusProducer
+    requester: Requester
+    waiters: ReplyWaiters
+    service: ExchangeService
+    expiry: ExpiryLoop
+
+
+GATEWAY_KEY: Final = web.AppKey("interop.gateway", Gateway)
+
+
+def is_public(request: web.Request) -> bool:
+    """Paths that need no member credential: operations, the OpenAPI document, the registry."""
+    path = request.path
+    return path in OPS_PATHS or path == OPENAPI_PATH or is_registry_path(path)
+
+
+def _build(
+    kafka: KafkaSettings,
+    settings: GatewaySettings,
+    *,
+    store: ExchangeStore | None,
+    registry: CollectorRegistry | None,
+) -> Gateway:
+    catalogue = load_catalogue(settings.catalogue_dir)
+    lock = LockFile.load(catalogue.lock_path())
+    schemas = {int(k): v for k, v in catalogue.schemas_by_id(lock).items()}
+    directory = MemberDirectory.from_config(load_members_file(settings.members_file), catalogue)
+    metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    store = store if store is not None else open_store(settings.store_url.get_secret_value())
+    producer = BusProducer(kafka)
+    waiters = ReplyWaiters(settings.exchanges.max_waiting)
+    sink = ReplySink(
+        store=store,
+        codec=Codec(schemas),
+        responses=response_schemas(catalogue, lock),
+        waiters=waiters,
+        metrics=metrics,
+    )
+    requester = Requester(
+        kafka,
+        member=parse_member_id(settings.member_id),
+        producer=producer,
+        reply_topic=ReplyTopic(parse_gateway_group_id(settings.gateway_group)),
+        reply_partitions=settings.reply_partitions,
+        on_reply=sink,
+        offsets_group=settings.reply_offsets_group,
+    )
+    service = ExchangeService(
+        catalogue=catalogue,
+        lock=lock,
+        store=store,
+        requester=requester,
+        waiters=waiters,
+        metrics=metrics,
+        settings=settings.exchanges,
+        subject_key=settings.subject_hmac_key.get_secret_value().encode("utf-8"),
+    )
+    expiry = ExpiryLoop(
+        store=store,
+        waiters=waiters,
+        metrics=metrics,
+        interval_s=settings.exchanges.expiry_interval_s,
+    )
+    return Gateway(
+        kafka=kafka,
+        settings=settings,
+        catalogue=catalogue,
+        lock=lock,
+        directory=directory,
+        metrics=metrics,
+        store=store,
+        producer=producer,
+        requester=requester,
+        waiters=waiters,
+        service=service,
+        expiry=expiry,
+    )
+
+
+def create_app(
+    kafka: KafkaSettings,
+    settings: GatewaySettings,
+    *,
+    store: ExchangeStore | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The gateway's aiohttp application; start it with ``web.AppRunner`` or ``run_app``.
+
+    Start-up errors (catalogue, lock, members file, store URL) raise here, before any
+    socket is opened. ``store`` and ``registry`` are seams for tests.
+    """
+    gateway = _build(kafka, settings, store=store, registry=registry)
+    middlewares: list[Middleware] = [
+        metrics_middleware(gateway.metrics),
+        error_middleware,
+        auth_middleware(gateway.directory, is_public=is_public),
+    ]
+    limits = settings.rate_limit
+    if limits.enabled:
+        middlewares.append(rate_limit_middleware(RateLimiter(limits.rate_per_s, limits.burst)))
+    app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=middlewares)
+    app[GATEWAY_KEY] = gateway
+    add_exchange_routes(
+        app, service=gateway.service, settings=settings.exchanges, metrics=gateway.metrics
+    )
+    add_catalogue_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
+    add_registry_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
+
+    async def broker() -> None:
+        await probe_cluster(kafka.bootstrap_servers, timeout_s=_PROBE_TIMEOUT_S)
+
+    add_ops_routes(
+        app, metrics=gateway.metrics, checks={"broker": broker, "store": gateway.store.ping}
+    )
+    app.router.add_get(OPENAPI_PATH, _openapi)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_release_waiters)
+    return app
+
+
+async def _openapi(_request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document())
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY_KEY]
+    await gateway.store.open()
+    try:
+        await gateway.producer.start()
+        try:
+            await gateway.requester.start()
+            gateway.expiry.start()
+            try:
+                yield
+            finally:
+                await gateway.expiry.stop()
+                await gateway.requester.stop()
+        finally:
+            await gateway.producer.stop()
+    finally:
+        await gateway.store.close()
+
+
+async def _release_waiters(app: web.Application) -> None:
+    app[GATEWAY_KEY].waiters.release_all()

@@ -1,0 +1,356 @@
+"""The exchange service: resolve, authorise, encode, store, send, wait.
+
+The order is the contract of the API (each step's error wins over the later ones):
+service (404) → version (404; sunset too) → provider (400 when ambiguous, 404 unknown) →
+purpose known to the service (400) → access right of the member (403) → legal basis
+(400) → ``data`` against the request schema (400, every problem with a ``/data``
+pointer) → subject pseudonym → idempotency (409 on the same key with another body) →
+produce the request → wait as asked, never past the deadline.
+
+HTTP lives in ``exchanges_api``; this module raises the gateway's errors and returns
+stored records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from bus import (
+    BusError,
+    OutboundRequest,
+    Requester,
+    RequestTopic,
+    parse_member_id,
+    parse_service_id,
+    parse_traceparent,
+)
+from contracts import (
+    Catalogue,
+    Codec,
+    ContractVersion,
+    DataValidationError,
+    EncodeError,
+    LockFile,
+    SchemaId,
+    Service,
+    VersionStatus,
+    json_to_avro,
+)
+from gateway.catalogue_api import resolve_version
+from gateway.errors import (
+    FieldProblem,
+    ForbiddenError,
+    IdempotencyConflictError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UnknownExchangeError,
+    UnknownProviderError,
+    UnknownServiceError,
+)
+from gateway.exchange_request import ExchangeRequest, request_digest, subject_pseudonym
+from gateway.members import Member
+from gateway.metrics import GatewayMetrics
+from gateway.replies import Clock, ReplyWaiters, ResponseSchemas, WaitReleased, utc_now
+from gateway.settings import ExchangeSettings
+from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
+
+__all__ = [
+    "SEND_FAILED",
+    "ExchangeService",
+    "Resolved",
+    "Submitted",
+    "response_schemas",
+]
+
+SEND_FAILED = "GATEWAY_SEND_FAILED"
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a request names, resolved against the catalogue."""
+
+    service: Service
+    version: ContractVersion
+    provider: str
+
+    @property
+    def deprecated(self) -> bool:
+        return self.version.meta.status is VersionStatus.DEPRECATED
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A POST's exchange: the record now, and whether this POST created it."""
+
+    record: ExchangeRecord
+    created: bool
+    resolved: Resolved
+
+
+def response_schemas(catalogue: Catalogue, lock: LockFile) -> ResponseSchemas:
+    """(service, version) -> (response schema id, schema) for every locked version."""
+    table: dict[tuple[str, str], tuple[SchemaId, Any]] = {}
+    for service in catalogue.services.values():
+        for item in service.versions:
+            entry = lock.entry(service.id, str(item.version), "response")
+            if entry is not None:
+                table[(service.id, str(item.version))] = (entry.schema_id, item.response)
+    return table
+
+
+class ExchangeService:
+    """The exchange lifecycle of one gateway replica."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        lock: LockFile,
+        store: ExchangeStore,
+        requester: Requester,
+        waiters: ReplyWaiters,
+        metrics: GatewayMetrics,
+        settings: ExchangeSettings,
+        subject_key: bytes,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._catalogue = catalogue
+        self._lock = lock
+        self._codec = Codec({int(k): v for k, v in catalogue.schemas_by_id(lock).items()})
+        self._store = store
+        self._requester = requester
+        self._waiters = waiters
+        self._metrics = metrics
+        self._settings = settings
+        self._subject_key = subject_key
+        self._clock = clock
+
+    # -- resolution and authorisation (pure, no I/O) ---------------------------------
+    def resolve(self, request: ExchangeRequest, member: Member) -> Resolved:
+        """Service, version, provider and access right, in the documented order."""
+        service = self._catalogue.services.get(request.service)
+        if service is None:
+            raise UnknownServiceError(f"no service {request.service[:100]!r} in the catalogue")
+        version = resolve_version(service, request.version)
+        providers = service.meta.providers
+        if request.provider is None:
+            if len(providers) != 1:
+                raise InvalidRequestError(
+                    f"{service.id} has several providers: name one",
+                    [FieldProblem("/provider", f"required; one of {', '.join(providers)}")],
+                )
+            provider = providers[0]
+        elif request.provider in providers:
+            provider = request.provider
+        else:
+            raise UnknownProviderError(f"{request.provider[:100]!r} does not provide {service.id}")
+        if request.purpose not in service.meta.purposes:
+            raise InvalidRequestError(
+                f"{service.id} cannot be used for purpose {request.purpose!r}",
+                [FieldProblem("/purpose", f"one of {', '.join(service.meta.purposes)}")],
+            )
+        if not member.may_call(service.id, request.purpose):
+            raise ForbiddenError(
+                f"{member.id} holds no right to call {service.id} for {request.purpose}"
+            )
+        self._check_legal_basis(service, request)
+        return Resolved(service, version, provider)
+
+    @staticmethod
+    def _check_legal_basis(service: Service, request: ExchangeRequest) -> None:
+        bases = service.meta.legal_bases
+        if request.legal_basis is None:
+            if service.meta.consent_mode.value == "legal":
+                raise InvalidRequestError(
+                    f"{service.id} is served on a legal obligation: cite the legal basis",
+                    [FieldProblem("/legal_basis", "required for this service")],
+                )
+            return
+        if bases and request.legal_basis not in bases:
+            raise InvalidRequestError(
+                f"{service.id} does not accept this legal basis",
+                [FieldProblem("/legal_basis", "must be one of the service's legal bases")],
+            )
+
+    def encode(self, resolved: Resolved, data: dict[str, Any]) -> bytes:
+        """``data`` in Confluent-framed Avro with the version's locked request schema id."""
+        version = resolved.version
+        entry = self._lock.entry(resolved.service.id, str(version.version), "request")
+        if entry is None:  # pragma: no cover - the app checks the lock at start-up
+            raise ServiceUnavailableError(f"{resolved.service.id} {version.version} is not locked")
+        try:
+            datum = json_to_avro(version.request, data)
+            return self._codec.encode(entry.schema_id, datum)
+        except DataValidationError as exc:
+            problems = [
+                FieldProblem("/data" + pointer, message) for pointer, message in exc.problems
+            ]
+            raise InvalidRequestError(
+                f"{len(problems)} problem(s) in data for {resolved.service.id} {version.version}",
+                problems,
+            ) from None
+        except EncodeError:
+            raise InvalidRequestError(
+                "data does not fit the request schema", [FieldProblem("/data", "not encodable")]
+            ) from None
+
+    # -- submission --------------------------------------------------------------------
+    async def submit(
+        self,
+        member: Member,
+        request: ExchangeRequest,
+        document: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+        traceparent: str | None,
+        wait_s: float,
+    ) -> Submitted:
+        """Create (or find, by idempotency key) the exchange, send it, wait up to ``wait_s``."""
+        resolved = self.resolve(request, member)
+        value = self.encode(resolved, request.data)
+        now = self._clock()
+        deadline_s = min(resolved.service.meta.timeout_ms / 1000, self._settings.max_deadline_s)
+        outbound = OutboundRequest(
+            topic=RequestTopic(
+                parse_service_id(resolved.service.id), resolved.version.version.major
+            ),
+            provider=parse_member_id(resolved.provider),
+            purpose=request.purpose,
+            procedure=request.procedure,
+            legal_basis=request.legal_basis,
+            consent_ref=request.consent_ref,
+            subject_ref=subject_pseudonym(self._subject_key, request.subject),
+            traceparent=_caller_trace(traceparent),
+            source=parse_member_id(member.id),
+        )
+        envelope = self._requester.new_envelope(
+            outbound, deadline=now + timedelta(seconds=deadline_s)
+        )
+        record = ExchangeRecord(
+            id=envelope.exchange_id,
+            requester=member.id,
+            service=resolved.service.id,
+            version=str(resolved.version.version),
+            provider=resolved.provider,
+            purpose=request.purpose,
+            official=request.official,
+            subject_ref=outbound.subject_ref or "",
+            request_digest=request_digest(document),
+            created_at=now,
+            deadline=envelope.deadline or now,
+            procedure=request.procedure,
+            case_file=request.case_file,
+            legal_basis=request.legal_basis,
+            consent_ref=request.consent_ref,
+            idempotency_key=idempotency_key,
+            traceparent=envelope.traceparent,
+        )
+        outcome = await self._store.create(record)
+        if not outcome.created:
+            earlier = outcome.record
+            if earlier.request_digest != record.request_digest:
+                raise IdempotencyConflictError(
+                    "this Idempotency-Key was used for a different request body"
+                )
+            _log.info("exchange_replayed", exchange_id=earlier.id)
+            final = await self.wait(earlier, wait_s)
+            return Submitted(final, created=False, resolved=resolved)
+        with structlog.contextvars.bound_contextvars(**envelope.log_context()):
+            future = self._waiters.register(record.id) if wait_s > 0 else None
+            try:
+                await self._send(outbound, envelope, value, record)
+                _log.info("exchange_requested", wait_s=wait_s)
+                final = await self._await(record, future, wait_s)
+            finally:
+                if future is not None:
+                    self._waiters.discard(record.id, future)
+        return Submitted(final, created=True, resolved=resolved)
+
+    async def _send(
+        self, outbound: OutboundRequest, envelope: Any, value: bytes, record: ExchangeRecord
+    ) -> None:
+        bound_s = max(0.1, (record.deadline - self._clock()).total_seconds())
+        try:
+            async with asyncio.timeout(bound_s):
+                await self._requester.send(outbound, envelope, value)
+        except (BusError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, BusError) else "BUS_SEND_TIMEOUT"
+            _log.warning("exchange_not_sent", error_code=code)
+            with contextlib.suppress(Exception):  # the store may be what failed
+                await self._store.complete(
+                    record.id,
+                    status=ExchangeStatus.FAILED,
+                    completed_at=self._clock(),
+                    error_code=SEND_FAILED,
+                    error_detail=f"the request could not be sent ({code})",
+                )
+            raise ServiceUnavailableError(
+                f"exchange {record.id}: the request could not be sent to the bus; retry later"
+            ) from exc
+
+    async def wait(self, record: ExchangeRecord, wait_s: float) -> ExchangeRecord:
+        """The record once final or after ``wait_s`` (never past its deadline)."""
+        if record.status is not ExchangeStatus.PENDING or wait_s <= 0:
+            return record
+        future = self._waiters.register(record.id)
+        try:
+            current = await self._store.get(record.id)  # it may have ended meanwhile
+            if current is not None and current.status is not ExchangeStatus.PENDING:
+                return current
+            return await self._await(record, future, wait_s)
+        finally:
+            if future is not None:
+                self._waiters.discard(record.id, future)
+
+    async def _await(
+        self,
+        record: ExchangeRecord,
+        future: asyncio.Future[ExchangeRecord] | None,
+        wait_s: float,
+    ) -> ExchangeRecord:
+        if future is None:  # too many waiting already: answer 202 at once
+            return record
+        remaining_s = (record.deadline - self._clock()).total_seconds()
+        covers_deadline = wait_s >= remaining_s
+        self._metrics.waiting.inc()
+        try:
+            async with asyncio.timeout(max(0.0, min(wait_s, remaining_s))):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            pass
+        except WaitReleased:
+            return await self._store.get(record.id) or record
+        finally:
+            self._metrics.waiting.dec()
+        if covers_deadline:
+            expired = await self._store.complete(
+                record.id, status=ExchangeStatus.TIMED_OUT, completed_at=self._clock()
+            )
+            if expired is not None:
+                _log.info("exchange_timed_out", exchange_id=record.id)
+                return expired
+        return await self._store.get(record.id) or record
+
+    # -- reading -----------------------------------------------------------------------
+    async def get(self, member: Member, exchange_id: str) -> ExchangeRecord:
+        """The exchange, only for the member that asked (others: 404, as if unknown)."""
+        record = await self._store.get(exchange_id) if len(exchange_id) <= 64 else None
+        if record is None or record.requester != member.id:
+            raise UnknownExchangeError(f"no exchange {exchange_id[:64]!r}")
+        return record
+
+
+def _caller_trace(header: str | None) -> Any:
+    if header is None:
+        return None
+    try:
+        return parse_traceparent(header.strip())
+    except ValueError:
+        return None  # a malformed traceparent starts a new trace (W3C Trace Context)

@@ -1,0 +1,120 @@
+"""The gateway's settings: one nested model of the root ``InteropSettings``.
+
+Loaded once by the entry point (``interop gateway --config FILE``, file + environment)
+and passed in explicitly; no module-level instance. Secrets (the store URL, which may hold
+a password, and the key of the subject pseudonyms) are ``SecretStr``: they never appear
+in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from bus import InvalidIdentifierError, parse_gateway_group_id
+from contracts import DEFAULT_CATALOGUE_DIR
+from gateway.auth import TlsSettings
+
+__all__ = [
+    "ExchangeSettings",
+    "GatewaySettings",
+    "HttpSettings",
+    "RateLimitSettings",
+]
+
+_MIN_HMAC_KEY_CHARS = 32
+
+
+def _gateway_group(text: str) -> str:
+    try:
+        return parse_gateway_group_id(text)
+    except InvalidIdentifierError as exc:
+        raise ValueError(exc.message) from exc
+
+
+class HttpSettings(BaseModel):
+    """Where the gateway listens and how much it accepts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 8080
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    """Larger request bodies are answered 413 PAYLOAD_TOO_LARGE without being read."""
+
+
+class ExchangeSettings(BaseModel):
+    """Bounds of the exchange lifecycle: nobody waits without one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_wait_s: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """The cap on ``Prefer: wait=N``; a larger N is served as this many seconds."""
+    default_wait_s: Annotated[float, Field(ge=0, le=300)] = 0.0
+    """How long a POST without ``Prefer: wait`` waits (0: answer 202 at once)."""
+    max_deadline_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """The cap on an exchange's deadline (else the service's ``timeout_ms``)."""
+    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    """How many callers may wait for a reply at once; more are answered 202."""
+    expiry_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often overdue exchanges are marked timed out in the store."""
+    shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 10.0
+    """On shutdown, how long in-flight requests may take to finish."""
+
+
+class RateLimitSettings(BaseModel):
+    """Per-member token bucket (per replica)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    rate_per_s: Annotated[float, Field(gt=0)] = 50.0
+    burst: Annotated[int, Field(ge=1)] = 100
+
+
+class GatewaySettings(BaseModel):
+    """Everything one gateway replica needs besides the Kafka client settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    http: HttpSettings = HttpSettings()
+    exchanges: ExchangeSettings = ExchangeSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    member_id: Annotated[str, Field(min_length=1, max_length=200)] = "interop.gateway"
+    """The gateway's own client id on the bus (requests carry the caller's member id)."""
+    gateway_group: Annotated[str, AfterValidator(_gateway_group)] = "dev"
+    """Replicas of one group share the reply topic ``interop.rep.<group>``."""
+    reply_partitions: tuple[Annotated[int, Field(ge=0, le=10_000)], ...] = (0, 1, 2, 3)
+    """The partitions of the reply topic this replica owns (disjoint across replicas)."""
+    reply_offsets: Literal["committed", "latest"] = "committed"
+    """``committed``: resume the reply topic where this replica stopped (no reply skipped
+    across a restart); ``latest``: start at the end (development only)."""
+    store_url: SecretStr = SecretStr("sqlite:///.interop/gateway.db")
+    members_file: Path = Path(".interop/members.yaml")
+    catalogue_dir: Path = DEFAULT_CATALOGUE_DIR
+    tls: TlsSettings | None = None
+    subject_hmac_key: SecretStr
+    """The key of the subject pseudonyms (HMAC-SHA-256); at least 32 characters."""
+
+    @field_validator("reply_partitions")
+    @classmethod
+    def _distinct(cls, partitions: tuple[int, ...]) -> tuple[int, ...]:
+        if not partitions or len(set(partitions)) != len(partitions):
+            raise ValueError("list at least one partition, each once")
+        return partitions
+
+    @field_validator("subject_hmac_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr) -> SecretStr:
+        if len(key.get_secret_value()) < _MIN_HMAC_KEY_CHARS:
+            raise ValueError(f"must be at least {_MIN_HMAC_KEY_CHARS} characters")
+        return key
+
+    @property
+    def reply_offsets_group(self) -> str | None:
+        """The consumer group that stores this group's reply offsets (no membership)."""
+        if self.reply_offsets == "latest":
+            return None
+        return f"interop.gateway.{self.gateway_group}.replies"
