@@ -36,6 +36,8 @@ from gateway.store.records import (
 
 __all__ = ["SqliteExchangeStore"]
 
+_COMPONENT = "exchanges"
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append, never edit:
 # a published step has already run on somebody's database.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -278,9 +280,17 @@ class SqliteExchangeStore:
         # waits (busy timeout), then finds the schema current and does nothing.
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            rows = list(await db.execute_fetchall("SELECT MAX(version) FROM schema_version"))
-            current = int(rows[0][0] or 0)
+            # One row per component, so other stores may share the database file.
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT version FROM schema_version WHERE component = ?", (_COMPONENT,)
+                )
+            )
+            current = int(rows[0][0]) if rows else 0
             if current > len(_MIGRATIONS):
                 raise ServiceUnavailableError(
                     f"the exchange store {str(self.path)!r} has schema version {current}, newer "
@@ -289,7 +299,11 @@ class SqliteExchangeStore:
             for version in range(current + 1, len(_MIGRATIONS) + 1):
                 for statement in _MIGRATIONS[version - 1]:
                     await db.execute(statement)
-                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await db.execute(
+                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    (_COMPONENT, version),
+                )
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 await db.execute("ROLLBACK")

@@ -364,7 +364,7 @@ async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> Non
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 1)]
     db.close()
 
 
