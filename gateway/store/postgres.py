@@ -1,0 +1,320 @@
+"""The PostgreSQL exchange store: state shared by several gateway replicas.
+
+Every guarantee is one statement the server enforces, so it holds across replicas:
+idempotency is ``INSERT ... ON CONFLICT DO NOTHING`` against UNIQUE(requester,
+idempotency_key); a reply completes an exchange with ``UPDATE ... WHERE status =
+'pending' RETURNING *`` (the loser of a race finds no pending row); and the timeout sweep
+picks rows ``FOR UPDATE SKIP LOCKED``, so two replicas sweeping at once take disjoint
+rows instead of the same ones. Schema migrations run under a transaction-scoped
+advisory lock, so replicas starting together migrate once, one after the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from gateway.errors import ServiceUnavailableError
+from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
+from gateway.store.records import (
+    COLUMNS,
+    FINAL_STATUSES,
+    check_record,
+    check_text,
+    encode_result,
+    record_from_row,
+    utc,
+)
+from gateway.store.url import redact_url
+
+__all__ = ["BACKEND_ERRORS", "PostgresExchangeStore"]
+
+# What asyncpg and the network raise; everything else is a bug and passes through.
+# (asyncpg's remaining classes are Warnings, which it never raises.)
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+# Any fixed 64-bit number works; this one is the first 8 bytes of
+# SHA-256("interop-bus:exchange-store:migrations"), so other components pick other keys.
+_MIGRATION_LOCK = 0x3C1B_6A4E_2F70_9D15
+_COMPONENT = "exchanges"
+
+# Migration N (1-based) brings the schema from version N-1 to N. Append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE exchanges (
+            id text PRIMARY KEY,
+            requester text NOT NULL,
+            service text NOT NULL,
+            version text NOT NULL,
+            provider text NOT NULL,
+            purpose text NOT NULL,
+            official text NOT NULL,
+            subject_ref text NOT NULL,
+            request_digest text NOT NULL,
+            created_at timestamptz NOT NULL,
+            deadline timestamptz NOT NULL,
+            status text NOT NULL
+                CHECK (status IN ('pending', 'completed', 'failed', 'timed_out')),
+            procedure text,
+            case_file text,
+            legal_basis text,
+            consent_ref text,
+            idempotency_key text,
+            traceparent text,
+            reply_status text,
+            -- json, not jsonb: it keeps the provider's text verbatim (key order, \\u0000
+            -- escapes, which jsonb refuses); the store never queries inside it.
+            result json,
+            error_code text,
+            error_detail text,
+            completed_at timestamptz,
+            UNIQUE (requester, idempotency_key)
+        )
+        """,
+        "CREATE INDEX exchanges_pending_deadline ON exchanges (deadline) WHERE status = 'pending'",
+    ),
+)
+
+_INSERT = (
+    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) "  # noqa: S608 - column names are ours
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))}) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+_BY_KEY = "SELECT * FROM exchanges WHERE requester = $1 AND idempotency_key = $2"
+_COMPLETE = (
+    "UPDATE exchanges SET status = $1, completed_at = $2, reply_status = $3, result = $4, "
+    "error_code = $5, error_detail = $6 WHERE id = $7 AND status = 'pending' RETURNING *"
+)
+# READ COMMITTED re-checks ``status = 'pending'`` on rows another replica changed while
+# this statement ran; SKIP LOCKED passes over the rows it is changing right now.
+_EXPIRE = """
+    WITH due AS (
+        SELECT id FROM exchanges
+        WHERE status = 'pending' AND deadline < $1
+        ORDER BY deadline
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE exchanges AS e SET status = 'timed_out', completed_at = $1
+    FROM due WHERE e.id = due.id AND e.status = 'pending'
+    RETURNING e.*
+"""
+
+
+class PostgresExchangeStore:
+    """Exchanges in a PostgreSQL database, through an asyncpg connection pool."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout_s: float = 10.0,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self._display = redact_url(dsn)
+        # Kept only to scrub it from driver messages that might echo the DSN back.
+        self._password = _password_of(dsn)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout_s = connect_timeout_s
+        self._command_timeout_s = command_timeout_s
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresExchangeStore({self._display!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the pool and migrate the schema (idempotent, safe for replicas)."""
+        if self._pool is not None:
+            return
+        with self._translate("open"):
+            pool = asyncpg.create_pool(
+                self._dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=self._connect_timeout_s,
+                command_timeout=self._command_timeout_s,
+            )
+            await pool  # a failed start closes its own connections
+            try:
+                await self._migrate(pool)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        """Close the pool; safe to call twice."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with self._translate("close"):
+                await pool.close()
+
+    async def ping(self) -> None:
+        """One round trip to the server; ``ServiceUnavailableError`` if it does not answer."""
+        with self._translate("answer a ping"):
+            await self._require_pool().fetchval("SELECT 1")
+
+    # -- exchanges ---------------------------------------------------------------------
+    async def create(self, record: ExchangeRecord) -> CreateOutcome:
+        """Insert ``record`` unless its requester already used its idempotency key."""
+        check_record(record)
+        params = [_value(name, getattr(record, name)) for name in COLUMNS]
+        with self._translate("create an exchange"):
+            pool = self._require_pool()
+            # Autocommit: a racing insert of the same key waits for ours to commit, then
+            # does nothing; the SELECT after it sees the committed winner.
+            if await pool.fetchrow(_INSERT, *params) is not None:
+                return CreateOutcome(record=record, created=True)
+            if record.idempotency_key is not None:
+                row = await pool.fetchrow(_BY_KEY, record.requester, record.idempotency_key)
+                if row is not None:
+                    return CreateOutcome(record=_record(row), created=False)
+        raise ValueError(f"an exchange with id {record.id!r} already exists")
+
+    async def get(self, exchange_id: str) -> ExchangeRecord | None:
+        """The exchange, or None."""
+        if "\x00" in exchange_id:  # create refuses NULs, and PostgreSQL cannot parse one
+            return None
+        with self._translate("read an exchange"):
+            row = await self._require_pool().fetchrow(
+                "SELECT * FROM exchanges WHERE id = $1", exchange_id
+            )
+        return None if row is None else _record(row)
+
+    async def complete(
+        self,
+        exchange_id: str,
+        *,
+        status: ExchangeStatus,
+        completed_at: datetime,
+        reply_status: str | None = None,
+        result: Mapping[str, Any] | None = None,
+        error_code: str | None = None,
+        error_detail: str | None = None,
+    ) -> ExchangeRecord | None:
+        """Move a PENDING exchange to ``status``; None if unknown or already final."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"complete needs a final status, not {status.value!r}")
+        for name, text in (
+            ("reply_status", reply_status),
+            ("error_code", error_code),
+            ("error_detail", error_detail),
+        ):
+            check_text(name, text)
+        if "\x00" in exchange_id:
+            return None
+        with self._translate("complete an exchange"):
+            row = await self._require_pool().fetchrow(
+                _COMPLETE,
+                status.value,
+                utc(completed_at, "completed_at"),
+                reply_status,
+                encode_result(result),
+                error_code,
+                error_detail,
+                exchange_id,
+            )
+        return None if row is None else _record(row)
+
+    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
+        """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
+        moment = utc(now, "now")
+        with self._translate("expire overdue exchanges"):
+            rows = await self._require_pool().fetch(_EXPIRE, moment, limit)
+        return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    # -- internals ---------------------------------------------------------------------
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ServiceUnavailableError("the PostgreSQL exchange store is not open")
+        return self._pool
+
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """The one place where asyncpg's and the network's errors become ours."""
+        try:
+            yield
+        except BACKEND_ERRORS as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            if self._password:
+                detail = detail.replace(self._password, "***")
+            raise ServiceUnavailableError(
+                f"the PostgreSQL exchange store {self._display} could not {action}: {detail}"
+            ) from exc
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            # Held until COMMIT: a replica starting at the same moment waits here, then
+            # finds the schema current. (CREATE TABLE IF NOT EXISTS alone is not safe
+            # under concurrency: two sessions can both pass the check.)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(component text PRIMARY KEY, version integer NOT NULL)"
+            )
+            current = int(
+                await conn.fetchval(
+                    "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
+                    _COMPONENT,
+                )
+            )
+            if current > len(_MIGRATIONS):
+                raise ServiceUnavailableError(
+                    f"the exchange store {self._display} has schema version {current}, newer "
+                    f"than this gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                for statement in _MIGRATIONS[version - 1]:
+                    await conn.execute(statement)
+            if current < len(_MIGRATIONS):
+                await conn.execute(
+                    "INSERT INTO schema_version (component, version) VALUES ($1, $2) "
+                    "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                    _COMPONENT,
+                    len(_MIGRATIONS),
+                )
+
+
+def _value(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc(value, name)
+    if name == "result":
+        return encode_result(value)
+    if isinstance(value, ExchangeStatus):
+        return value.value
+    return value
+
+
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamptz, got {type(value).__name__}")
+    return utc(value, "timestamp")
+
+
+def _record(row: asyncpg.Record) -> ExchangeRecord:
+    return record_from_row(dict(row.items()), _parse_time)
+
+
+def _password_of(dsn: str) -> str | None:
+    try:
+        password = urlsplit(dsn).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
