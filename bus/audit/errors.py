@@ -5,6 +5,7 @@
     InteropError
     └── BusError
         └── AuditError                        audit log: Merkle tree, checkpoints, signed notes
+            ├── AuditWriteError               an audit event was not acknowledged (retriable)
             ├── MerkleError                   a tree or proof was asked for with invalid arguments
             ├── MerkleStoreError              the node store lacks a needed node, or holds junk
             └── NoteError                     signed notes and their keys
@@ -18,8 +19,9 @@
 
 Merkle *verification* never raises: it answers ``False`` for any proof it cannot accept
 (DESIGN.md, "Audit"). Only proof *generation* and the note/checkpoint parsers raise these.
-Every class carries a stable ``code`` and a ``retriable`` flag; none is retriable, because
-the same bytes, keys and sizes always give the same answer.
+Every class carries a stable ``code`` and a ``retriable`` flag; only ``AuditWriteError`` is
+retriable (the broker may be back); for the others the same bytes, keys and sizes always
+give the same answer.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bus.errors import BusError
 __all__ = [
     "AmbiguousKeyError",
     "AuditError",
+    "AuditWriteError",
     "CheckpointMismatchError",
     "InvalidKeyError",
     "InvalidSignatureError",
@@ -45,6 +48,13 @@ class AuditError(BusError):
     """A problem with the tamper-evident audit log."""
 
     code = "BUS_AUDIT_ERROR"
+
+
+class AuditWriteError(AuditError):
+    """An audit event could not be written durably: the step it records must not go on."""
+
+    code = "BUS_AUDIT_WRITE_FAILED"
+    retriable = True
 
 
 # -- Merkle tree ---------------------------------------------------------------------------

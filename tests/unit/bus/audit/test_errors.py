@@ -1,4 +1,4 @@
-"""The audit error family: under BusError, pinned distinct codes, nothing retriable."""
+"""The audit error family: under BusError, pinned distinct codes, only writes retriable."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bus.errors import BusError
 # so this table must be edited on purpose, never as a side effect of a rename.
 PINNED = {
     "AuditError": "BUS_AUDIT_ERROR",
+    "AuditWriteError": "BUS_AUDIT_WRITE_FAILED",
     "MerkleError": "BUS_AUDIT_MERKLE_INVALID_ARGUMENT",
     "MerkleStoreError": "BUS_AUDIT_MERKLE_STORE_CORRUPT",
     "NoteError": "BUS_AUDIT_NOTE_ERROR",
@@ -45,11 +46,11 @@ def test_family_is_exported_rooted_and_pinned() -> None:
     assert {cls.__name__ for cls in _family()} == set(PINNED)
 
 
-def test_codes_are_distinct_and_nothing_is_retriable() -> None:
-    """Same bytes, same keys, same answer: no audit error invites a retry."""
+def test_codes_are_distinct_and_only_a_failed_write_is_retriable() -> None:
+    """Same bytes, same keys, same answer: only an unacknowledged write invites a retry."""
     family = _family()
     assert len({cls.code for cls in family}) == len(family)
-    assert not any(cls.retriable for cls in family)
+    assert {cls.__name__ for cls in family if cls.retriable} == {"AuditWriteError"}
 
 
 def test_unverified_note_error_without_any_signature_by_unknown_keys() -> None:

@@ -1,0 +1,1 @@
+"""Legacy adapters: one package per kind (sql, rest, soap, file), all shaped by ``base``."""
