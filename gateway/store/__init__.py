@@ -7,6 +7,7 @@ awaits ``store.open()`` (which creates or migrates the schema) and ``store.close
 from __future__ import annotations
 
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus, ExchangeStore
+from gateway.store.postgres import PostgresExchangeStore
 from gateway.store.sqlite import SqliteExchangeStore
 from gateway.store.url import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
 
@@ -16,6 +17,7 @@ __all__ = [
     "ExchangeStatus",
     "ExchangeStore",
     "InvalidStoreUrlError",
+    "PostgresExchangeStore",
     "SqliteExchangeStore",
     "StoreUrl",
     "open_store",
@@ -29,6 +31,6 @@ def open_store(url: str) -> ExchangeStore:
     parsed = parse_store_url(url)
     if parsed.backend == "sqlite" and parsed.path is not None:
         return SqliteExchangeStore(parsed.path)
-    raise InvalidStoreUrlError(
-        f"the PostgreSQL exchange store is not available yet ({parsed.display})"
-    )
+    if parsed.backend == "postgresql" and parsed.dsn is not None:
+        return PostgresExchangeStore(parsed.dsn)
+    raise InvalidStoreUrlError(f"no exchange store for {parsed.display}")

@@ -4,19 +4,30 @@ The session starts its own single-node KRaft broker with the project's runner (t
 code as ``interop kafka start``) in a temporary data directory on free ports, and stops it
 at the end. Set ``INTEROP_TEST_BOOTSTRAP=host:port`` to run against a broker you started.
 Tests use unique topic names (``unique_name``), so they can share the broker.
+
+PostgreSQL is real too: the first test that asks for ``postgres_dsn`` starts a local
+server (Debian's package, installed on demand; see ``interop.postgres_runner``) for the
+session, and each test gets its own fresh database on it. Set
+``INTEROP_TEST_POSTGRES=postgresql://user:password@host:port/postgres`` (a superuser DSN)
+to use a server you started, e.g. with ``python -m interop.postgres_runner start``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from interop.kafka_runner import KafkaRunner
+from interop.postgres_runner import PostgresRunner
 
 
 def free_port() -> int:
@@ -58,3 +69,39 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 def kafka_runner_factory(tmp_path: Path) -> Callable[[], KafkaRunner]:
     """A runner over a fresh data directory, for tests of the runner itself."""
     return lambda: KafkaRunner(tmp_path / "kafka")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Superuser DSN of the real PostgreSQL server shared by the session."""
+    external = os.environ.get("INTEROP_TEST_POSTGRES")
+    if external:
+        yield external
+        return
+    # Not under pytest's tmp dir: that one is private to us, and under root the server
+    # runs as the ``postgres`` user, who must be able to reach its data directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="interop-test-pg-"))
+    runner = PostgresRunner(data_dir)
+    try:
+        yield runner.start().dsn
+    finally:
+        runner.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server: str) -> AsyncIterator[str]:
+    """DSN of a fresh, empty database on the session's server, dropped after the test."""
+    name = "t_" + uuid.uuid4().hex[:20]
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield urlunsplit(urlsplit(postgres_server)._replace(path="/" + name))
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        # FORCE: a test that failed half-way may leave connections open.
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -60,10 +60,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The shared store: one SQLite file, or the PostgreSQL database of the test session."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
-    try:
-        dsn: str = request.getfixturevalue("postgres_dsn")
-    except pytest.FixtureLookupError:
-        pytest.skip("the postgres_dsn fixture has not landed yet")
+    dsn: str = request.getfixturevalue("postgres_dsn")
     return dsn
 
 

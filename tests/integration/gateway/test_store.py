@@ -17,6 +17,7 @@ import pytest
 
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
+from gateway.store.postgres import PostgresExchangeStore
 from gateway.store.sqlite import SqliteExchangeStore
 
 StoreMaker = Callable[[], ExchangeStore]
@@ -42,12 +43,13 @@ def _record(n: int = 0, **changes: object) -> ExchangeRecord:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreMaker:
     """A factory of store instances sharing one fresh database of the backend under test."""
     if request.param == "sqlite":
         return lambda: SqliteExchangeStore(tmp_path / "stores" / "exchanges.db")
-    raise AssertionError(request.param)
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return lambda: PostgresExchangeStore(dsn)
 
 
 @pytest.fixture
