@@ -34,7 +34,6 @@ interop_signature          signature (base64url)   optional, together with the k
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Self, TypeVar
@@ -48,6 +47,7 @@ from bus.envelope_headers import (
     SPEC_VERSION,
     MessageKind,
     ReplyStatus,
+    canonical_signing_bytes,
     decode_header_values,
     format_ce_type,
     header_of_field,
@@ -253,18 +253,11 @@ class Envelope(BaseModel):
     def signing_bytes(self, value: bytes) -> bytes:
         """The canonical bytes a signature covers: every header but the signature, and value.
 
-        Length-prefixed (2-byte name length, name, 4-byte value length, value) in sorted
-        header order, then an 8-byte length and the record value: unambiguous, and the same
-        on every machine because the header form is lossless (times in milliseconds).
+        The same bytes ``canonical_signing_bytes`` computes from the record's raw headers
+        (see ``bus/envelope_headers.py``): the header form is lossless (times in
+        milliseconds), so signer and verifier agree on every machine.
         """
-        parts = [_SIGNING_DOMAIN]
-        for name, raw in sorted(self.to_headers()):
-            if name == SIGNATURE_HEADER:
-                continue
-            encoded = name.encode()
-            parts += [struct.pack(">H", len(encoded)), encoded, struct.pack(">I", len(raw)), raw]
-        parts += [struct.pack(">Q", len(value)), value]
-        return b"".join(parts)
+        return canonical_signing_bytes(self.to_headers(), value)
 
     def log_context(self) -> dict[str, str]:
         """What to bind into log lines at an ingress (no personal data: ids and codes)."""
@@ -276,7 +269,6 @@ class Envelope(BaseModel):
         }
 
 
-_SIGNING_DOMAIN: Final = b"interop-bus envelope signing v1\n"
 _HEADER_ORDER: Final = (
     "ce_specversion",
     "ce_id",

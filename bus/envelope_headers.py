@@ -9,6 +9,7 @@ naming the header; ``bus/envelope.py`` does the rest of the validation.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Final
@@ -26,14 +27,17 @@ __all__ = [
     "ALWAYS_REQUIRED",
     "CONTENT_TYPE_AVRO",
     "HEADER_FOR_FIELD",
+    "KEY_ID_HEADER",
     "KNOWN_HEADERS",
     "SIGNATURE_HEADER",
     "SPEC_VERSION",
     "MessageKind",
     "ReplyStatus",
+    "canonical_signing_bytes",
     "decode_header_values",
     "format_ce_type",
     "header_of_field",
+    "is_signed_header",
     "parse_ce_type",
     "parse_fields",
 ]
@@ -41,6 +45,7 @@ __all__ = [
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE_AVRO: Final = "application/avro"
 SIGNATURE_HEADER: Final = "interop_signature"
+KEY_ID_HEADER: Final = "interop_key_id"
 
 
 class MessageKind(StrEnum):
@@ -76,7 +81,7 @@ HEADER_FOR_FIELD: Final[Mapping[str, str]] = {
     "reply_partition": "interop_reply_partition",
     "status": "interop_status",
     "error_code": "interop_error_code",
-    "key_id": "interop_key_id",
+    "key_id": KEY_ID_HEADER,
     "signature": SIGNATURE_HEADER,
 }
 """Envelope field -> the header carrying it (``service``/``major``/``kind`` share ``ce_type``)."""
@@ -141,6 +146,47 @@ def decode_header_values(headers: Sequence[tuple[str, bytes | None]]) -> dict[st
             raise MalformedHeaderError(name, str(exc)) from None
         texts[name] = text
     return texts
+
+
+_SIGNING_DOMAIN: Final = b"interop-bus envelope signing v1\n"
+_SIGNED_PREFIXES: Final = ("ce_", "interop_")
+_SIGNED_NAMES: Final = frozenset({"traceparent", "content-type"})
+_NO_VALUE: Final = 0xFFFF_FFFF
+
+
+def is_signed_header(name: str) -> bool:
+    """Whether the envelope signature covers ``name``: every ``ce_*``, ``interop_*``,
+    ``traceparent`` and ``content-type`` header except the signature itself.
+
+    Everything ``Envelope.from_headers`` reads is covered, so nothing a connector acts on
+    can be changed without breaking the signature; headers other tooling adds are not.
+    """
+    if name == SIGNATURE_HEADER:
+        return False
+    return name in _SIGNED_NAMES or name.startswith(_SIGNED_PREFIXES)
+
+
+def canonical_signing_bytes(headers: Sequence[tuple[str, bytes | None]], value: bytes) -> bytes:
+    """The bytes a request signature covers, computed from the raw record headers.
+
+    A domain-separation prefix, then each signed header in sorted order as (2-byte name
+    length, name, 4-byte value length, value) and finally an 8-byte length and the record
+    value: unambiguous (no two header lists encode alike) and computed on the raw bytes, so
+    the verifier checks the signature before it parses anything. A header without a value
+    is encoded with the length 0xFFFFFFFF and no bytes (distinct from an empty value);
+    duplicates stay in, so a duplicated header never verifies.
+    """
+    parts = [_SIGNING_DOMAIN]
+    signed = [(n, v) for n, v in headers if is_signed_header(n)]
+    for name, raw in sorted(signed, key=lambda h: (h[0], h[1] is None, h[1] or b"")):
+        encoded = name.encode("utf-8", "surrogateescape")
+        parts += [struct.pack(">H", len(encoded) & 0xFFFF), encoded]
+        if raw is None:
+            parts.append(struct.pack(">I", _NO_VALUE))
+        else:
+            parts += [struct.pack(">I", len(raw)), raw]
+    parts += [struct.pack(">Q", len(value)), value]
+    return b"".join(parts)
 
 
 def _partition(text: str) -> int:
