@@ -105,7 +105,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 ),
                 content_type=PROBLEM_CONTENT_TYPE,
             )
-        return problem_response(translated, instance=request.path)
+        response = problem_response(translated, instance=request.path)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            # RFC 9110 15.5.6: a 405 must say which methods the resource supports.
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
     except Exception as exc:  # the last line of defence: log the type, reveal nothing
         _log.error("unhandled_error", path=request.path, exception_type=type(exc).__name__)
         return problem_response(GatewayError("internal error"), instance=request.path)

@@ -69,7 +69,7 @@ _VIEW_KEY: Final = web.AppKey("interop.registry_view", RegistryView)
 
 def is_registry_path(path: str) -> bool:
     """Public registry routes: no member credentials needed."""
-    return path.startswith(("/schemas/", "/subjects"))
+    return path.startswith(("/schemas/", "/subjects", "/associations/"))
 
 
 def add_registry_routes(app: web.Application, *, catalogue: Catalogue, lock: LockFile) -> None:
@@ -81,6 +81,7 @@ def add_registry_routes(app: web.Application, *, catalogue: Catalogue, lock: Loc
     app.router.add_get("/subjects/{subject}/versions", _subject_versions)
     app.router.add_get("/subjects/{subject}/versions/{version}", _subject_version)
     app.router.add_get("/subjects/{subject}/versions/{version}/schema", _subject_version_schema)
+    app.router.add_get("/associations/resources/{namespace}/{name}", _associations)
 
 
 def _view(request: web.Request) -> RegistryView:
@@ -165,6 +166,13 @@ async def _subject_version_schema(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     return _ok(found.schema)
+
+
+async def _associations(_request: web.Request) -> web.Response:
+    # Newer Confluent clients first ask which subject a topic is associated with and fall
+    # back to their subject-name strategy on a 404. The catalogue's subjects follow
+    # TopicNameStrategy for requests, so "no association" is the true answer.
+    return _error(404, 404, "No associations: subjects follow TopicNameStrategy")
 
 
 def _registry_op(summary: str, ok_schema: dict[str, Any], *, params: list[str]) -> dict[str, Any]:
@@ -264,4 +272,25 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
     "/subjects/{subject}/versions/{version}/schema": _registry_op(
         "The bare schema of one version of a subject", _ANY_JSON, params=["subject", "version"]
     ),
+    "/associations/resources/{namespace}/{name}": {
+        "get": {
+            "tags": ["schema registry"],
+            "summary": "Topic-to-subject associations: none (subjects follow TopicNameStrategy)",
+            "security": [],
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in ("namespace", "name")
+            ],
+            "responses": {
+                "404": {
+                    "description": "No association (clients fall back to TopicNameStrategy)",
+                    "content": {
+                        REGISTRY_CONTENT_TYPE: {
+                            "schema": {"$ref": "#/components/schemas/RegistryError"}
+                        }
+                    },
+                }
+            },
+        }
+    },
 }

@@ -2,7 +2,7 @@
 broker, a per-test catalogue (so request topics are unique), members with API keys, and a
 minimal provider built on ``bus.Responder`` that answers from a table.
 
-Use the ``running_gateway`` fixture (import it into the test module) for a started
+Use the ``running_gateway`` fixture (in ``conftest.py``: no import needed) for a started
 gateway with the default members, or ``start_gateway(...)`` for other settings.
 
 The provider answers by the request's identity document number / NIF:
