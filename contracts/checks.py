@@ -6,16 +6,28 @@
 3. published schemas are immutable: a schema in the lock file must still have the
    recorded fingerprint and definition digest, and must still be in the catalogue;
 4. every schema is published (has an id), unless the caller is about to lock.
+
+Platform event contracts (``contracts.events``) follow the same lock rules through
+``lock_problems``; ``interop contracts check`` runs both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from contracts.catalogue import Catalogue, ContractVersion, Service
 from contracts.compat import check
 from contracts.lint import Problem, lint_added_fields, lint_schema
-from contracts.lockfile import LockFile, Role, SchemaRef, definition_digest, fingerprint
+from contracts.lockfile import (
+    LockEntry,
+    LockFile,
+    Role,
+    SchemaRef,
+    definition_digest,
+    fingerprint,
+)
 
-__all__ = ["check_catalogue"]
+__all__ = ["check_catalogue", "lock_problems"]
 
 _ROLES: tuple[Role, ...] = ("request", "response")
 
@@ -66,11 +78,30 @@ def _compat_problems(
 
 
 def _lock_problems(catalogue: Catalogue, lock: LockFile, locking: bool) -> list[Problem]:
+    # Event contracts share the lock file but are checked by ``contracts.events``.
+    return lock_problems(
+        list(catalogue.schema_refs()),
+        [entry for entry in lock.schemas if entry.role != "event"],
+        lock,
+        locking,
+        lambda ref: _ref_where(catalogue, ref),
+    )
+
+
+def lock_problems(
+    refs: list[SchemaRef],
+    published: list[LockEntry],
+    lock: LockFile,
+    locking: bool,
+    where_of: Callable[[SchemaRef], str],
+) -> list[Problem]:
+    """Lock rules for ``refs``: each locked (unless ``locking``) and unedited; each of
+    ``published`` (the lock entries of the same kind) still present."""
     problems: list[Problem] = []
     present: set[tuple[str, str, str]] = set()
-    for ref in catalogue.schema_refs():
+    for ref in refs:
         present.add((ref.service, ref.version, ref.role))
-        where = _ref_where(catalogue, ref)
+        where = where_of(ref)
         entry = lock.entry(ref.service, ref.version, ref.role)
         if entry is None:
             if not locking:
@@ -99,7 +130,7 @@ def _lock_problems(catalogue: Catalogue, lock: LockFile, locking: bool) -> list[
                     "publish a new version instead",
                 )
             )
-    for entry in lock.schemas:
+    for entry in published:
         if (entry.service, entry.version, entry.role) not in present:
             problems.append(
                 Problem(

@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 LOCK_FILE_NAME = "schemas.lock.json"
-Role = Literal["request", "response"]
+Role = Literal["request", "response", "event"]
+"""``event``: a platform event contract (``contracts.events``), not a service schema."""
 
 
 def fingerprint(schema: Any) -> str:

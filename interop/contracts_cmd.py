@@ -16,6 +16,7 @@ from typing import Any
 from contracts.asyncapi import asyncapi_document
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.checks import check_catalogue
+from contracts.events import check_events, event_refs, events_dir_for, load_events
 from contracts.lockfile import LockFile
 
 __all__ = ["register"]
@@ -64,20 +65,26 @@ def _check(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.catalogue)
     lock_path: Path = args.lock_file or catalogue.lock_path()
     lock = LockFile.load(lock_path)
+    # Platform events (the audit event) live next to the services and share the lock; a
+    # catalogue without an events folder (a deployment's own services) carries none.
+    events_dir = events_dir_for(catalogue.root)
+    events = load_events(events_dir)
     problems = check_catalogue(catalogue, lock, locking=args.lock)
+    if events_dir.is_dir():
+        problems += check_events(events, lock, locking=args.lock)
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s) in {catalogue.root}", file=sys.stderr)
         return 1
     if args.lock:
-        updated, added = lock.with_new(catalogue.schema_refs())
+        updated, added = lock.with_new([*catalogue.schema_refs(), *event_refs(events)])
         if added:
             updated.save(lock_path)
         for entry in added:
             print(f"locked {entry.service} {entry.version} {entry.role} as schema {entry.id}")
     services = len(catalogue.services)
-    print(f"contracts ok: {services} service(s)", file=sys.stderr)
+    print(f"contracts ok: {services} service(s), {len(events)} event(s)", file=sys.stderr)
     return 0
 
 
