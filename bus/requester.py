@@ -8,6 +8,9 @@ replies on this requester's own partitions (see ``bus/reply_router.py``).
 ``request()`` is send-and-wait. A gateway whose callers may not wait splits it:
 ``new_envelope()`` (the exchange id exists before anything is sent, so it can be stored
 first), ``send()``, and the router's ``on_reply`` sink for the result.
+
+A requester given a ``RequestSigner`` signs every request it sends (the gateway does), so
+connectors can refuse requests that did not pass the gateway.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bus.ids import MemberId
 from bus.producer import BusProducer
 from bus.records import Delivery
 from bus.reply_router import Reply, ReplyRouter, ReplySink
+from bus.request_signing import RequestSigner
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic, RequestTopic
 from bus.traceparent import TraceParent, child_traceparent, new_traceparent
@@ -71,8 +75,10 @@ class Requester:
         reply_partitions: Sequence[int],
         on_reply: ReplySink | None = None,
         offsets_group: str | None = None,
+        signer: RequestSigner | None = None,
     ) -> None:
         self._settings = settings
+        self._signer = signer
         self._member = member
         self._producer = producer
         self.router = ReplyRouter(
@@ -156,8 +162,13 @@ class Requester:
 
     async def send(self, request: OutboundRequest, envelope: Envelope, value: bytes) -> Delivery:
         """Write the request (keyed by subject pseudonym, else exchange id); the reply goes
-        to the router's sink and to a waiter registered with ``router.expect``."""
+        to the router's sink and to a waiter registered with ``router.expect``.
+
+        With a signer, the request is signed here, over the exact headers and value that
+        are written (see ``bus/request_signing.py``)."""
         key = (request.subject_ref or envelope.exchange_id).encode()
+        if self._signer is not None:
+            envelope = self._signer.sign(envelope, value)
         return await self._producer.send(
             request.topic, value, key=key, headers=envelope.to_headers()
         )

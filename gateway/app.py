@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from bus import (
@@ -30,6 +32,12 @@ from bus import (
     parse_gateway_group_id,
     parse_member_id,
     probe_cluster,
+)
+from bus.request_signing import (
+    RequestSigner,
+    load_private_key,
+    load_private_key_file,
+    public_key_text,
 )
 from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.auth import auth_middleware
@@ -44,13 +52,14 @@ from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.registry_api import add_registry_routes, is_registry_path
 from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
 from gateway.store.base import ExchangeStore
 
-__all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public"]
+__all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"]
 
 _PROBE_TIMEOUT_S: Final = 2.0
+_log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,24 @@ def is_public(request: web.Request) -> bool:
     """Paths that need no member credential: operations, the OpenAPI document, the registry."""
     path = request.path
     return path in OPS_PATHS or path == OPENAPI_PATH or is_registry_path(path)
+
+
+def request_signer(settings: SigningSettings) -> RequestSigner:
+    """The signer of every request this replica produces (``SigningKeyError`` if the key
+    cannot be loaded: the gateway does not start)."""
+    if settings.private_key is not None:
+        key = load_private_key(settings.private_key.get_secret_value())
+    elif settings.private_key_file is not None:
+        key = load_private_key_file(settings.private_key_file)
+    else:
+        key = Ed25519PrivateKey.generate()
+        # Only connectors told this public key will accept this run's requests.
+        _log.warning(
+            "request_signing_key_ephemeral",
+            key_id=settings.key_id,
+            public_key=public_key_text(key.public_key()),
+        )
+    return RequestSigner(settings.key_id, key)
 
 
 def _build(
@@ -110,6 +137,7 @@ def _build(
         reply_partitions=settings.reply_partitions,
         on_reply=sink,
         offsets_group=settings.reply_offsets_group,
+        signer=request_signer(settings.signing),
     )
     service = ExchangeService(
         catalogue=catalogue,

@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
 from contracts import DEFAULT_CATALOGUE_DIR
@@ -22,6 +30,7 @@ __all__ = [
     "GatewaySettings",
     "HttpSettings",
     "RateLimitSettings",
+    "SigningSettings",
 ]
 
 _MIN_HMAC_KEY_CHARS = 32
@@ -74,6 +83,32 @@ class RateLimitSettings(BaseModel):
     burst: Annotated[int, Field(ge=1)] = 100
 
 
+class SigningSettings(BaseModel):
+    """The key the gateway signs requests with (Ed25519; connectors hold its public key).
+
+    Give the private key inline (``private_key``: raw 32-byte base64 or PEM) or as a file
+    (``private_key_file``), not both. With neither, the gateway makes a key for this run
+    only and logs its public key: fine for development, refused by every connector that
+    was not told that key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_id: Annotated[
+        str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")
+    ] = "gateway-dev"
+    """Travels in ``interop_key_id``; change it with the key, so connectors can trust both
+    keys during a rotation."""
+    private_key: SecretStr | None = None
+    private_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SigningSettings:
+        if self.private_key is not None and self.private_key_file is not None:
+            raise ValueError("give private_key or private_key_file, not both")
+        return self
+
+
 class GatewaySettings(BaseModel):
     """Everything one gateway replica needs besides the Kafka client settings."""
 
@@ -97,6 +132,8 @@ class GatewaySettings(BaseModel):
     tls: TlsSettings | None = None
     subject_hmac_key: SecretStr
     """The key of the subject pseudonyms (HMAC-SHA-256); at least 32 characters."""
+    signing: SigningSettings = SigningSettings()
+    """The key every request this gateway produces is signed with."""
 
     @field_validator("reply_partitions")
     @classmethod
