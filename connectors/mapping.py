@@ -387,6 +387,8 @@ def _schema_default(node: Node, default: Any) -> Any:
         return {
             f.name: _schema_default(f.type, default.get(f.name, f.default)) for f in node.fields
         }
+    if node.logical is not None and node.logical.name == "date" and isinstance(default, int):
+        return _EPOCH + timedelta(days=default)  # Avro writes date defaults as epoch days
     return default
 
 
