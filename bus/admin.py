@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from bus.errors import BrokerUnavailableError, BusError, TopicProvisioningError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.kafka_security import kafka_client_security
 from bus.settings import KafkaSettings
 from bus.topics import Topic
 
@@ -30,6 +32,7 @@ __all__ = [
     "ClusterInfo",
     "TopicChange",
     "TopicSpec",
+    "admin_client",
     "ensure_topics",
     "probe_cluster",
     "wait_for_cluster",
@@ -48,19 +51,36 @@ class ClusterInfo:
     broker_count: int
 
 
-async def probe_cluster(bootstrap_servers: str, *, timeout_s: float = 5.0) -> ClusterInfo:
-    """Send one metadata request; raise ``BrokerUnavailableError`` if it is not answered."""
+def admin_client(settings: KafkaSettings, *, client_id: str | None = None) -> AIOKafkaAdminClient:
+    """An (unstarted) admin client with the settings' timeouts and security."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id or settings.client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+        **kafka_client_security(settings),
+    )
+
+
+async def probe_cluster(target: KafkaSettings | str, *, timeout_s: float = 5.0) -> ClusterInfo:
+    """Send one metadata request; raise ``BrokerUnavailableError`` if it is not answered.
+
+    ``target`` is the client settings (TLS/SASL included) or, for a plaintext development
+    broker, just its bootstrap address.
+    """
+    settings = (
+        target if isinstance(target, KafkaSettings) else KafkaSettings(bootstrap_servers=target)
+    )
     request_timeout_ms = max(1000, int(timeout_s * 1000))
     with _quiet_connection_errors():
-        return await _describe(bootstrap_servers, request_timeout_ms, timeout_s)
+        return await _describe(settings, request_timeout_ms, timeout_s)
 
 
 async def _describe(
-    bootstrap_servers: str, request_timeout_ms: int, timeout_s: float
+    settings: KafkaSettings, request_timeout_ms: int, timeout_s: float
 ) -> ClusterInfo:
-    client = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
-        request_timeout_ms=request_timeout_ms,
+    bootstrap_servers = settings.bootstrap_servers
+    client = admin_client(
+        settings.model_copy(update={"request_timeout_ms": request_timeout_ms}),
         client_id="interop-probe",
     )
     try:
@@ -68,9 +88,9 @@ async def _describe(
             await client.start()
             described = await client.describe_cluster()
     except (KafkaError, OSError, TimeoutError) as exc:
+        reason = await tls_failure_reason(settings) or type(exc).__name__
         raise BrokerUnavailableError(
-            f"no Kafka broker answered a metadata request at {bootstrap_servers}: "
-            f"{type(exc).__name__}"
+            f"no Kafka broker answered a metadata request at {bootstrap_servers}: {reason}"
         ) from exc
     finally:
         await client.close()
@@ -99,15 +119,53 @@ def _quiet_connection_errors() -> Iterator[None]:
         logger.setLevel(previous)
 
 
+async def tls_failure_reason(settings: KafkaSettings, *, timeout_s: float = 3.0) -> str | None:
+    """Why a TLS connection to the first bootstrap server fails, or None if it does not.
+
+    aiokafka reports a refused handshake as a bare connection error; an operator needs
+    to know whether the broker's certificate was not trusted or the broker refused ours.
+    """
+    if settings.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = kafka_client_security(settings)["ssl_context"]
+    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    host = host.strip("[]")
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(
+                host, int(port), ssl=context, server_hostname=host
+            )
+    except ssl.SSLCertVerificationError as exc:
+        return f"TLS: the broker's certificate is not trusted ({exc.verify_message})"
+    except ssl.SSLError as exc:
+        return f"TLS handshake failed ({exc.reason or exc})"
+    except (OSError, TimeoutError):
+        return None
+    try:
+        # With TLS 1.3 the broker checks our certificate after the handshake and answers
+        # an unwanted or missing one with an alert on the first read.
+        async with asyncio.timeout(0.5):
+            await reader.read(1)
+    except ssl.SSLError as exc:
+        return f"TLS: the broker refused this client ({exc.reason or exc})"
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    return None
+
+
 async def wait_for_cluster(
-    bootstrap_servers: str, *, timeout_s: float, interval_s: float = 0.25
+    target: KafkaSettings | str, *, timeout_s: float, interval_s: float = 0.25
 ) -> ClusterInfo:
     """Probe until the broker answers or ``timeout_s`` passes (then re-raise the last error)."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
         try:
-            return await probe_cluster(bootstrap_servers, timeout_s=max(1.0, min(5.0, remaining)))
+            return await probe_cluster(target, timeout_s=max(1.0, min(5.0, remaining)))
         except BrokerUnavailableError:
             if time.monotonic() + interval_s >= deadline:
                 raise
@@ -151,11 +209,7 @@ async def ensure_topics(
     by_name: dict[str, TopicSpec] = {spec.topic.name: spec for spec in specs}
     if len(by_name) != len(specs):
         raise ValueError("ensure_topics: a topic is listed twice")
-    client = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=settings.client_id,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
+    client = admin_client(settings)
     try:
         async with asyncio.timeout(timeout_s):
             await client.start()

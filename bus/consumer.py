@@ -25,6 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from bus.dead_letter import DeadLetterPublisher
 from bus.errors import BusError, ClientStateError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.kafka_security import kafka_client_security
 from bus.offset_tracker import PartitionOffsets
 from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
 from bus.records import InboundRecord
@@ -98,6 +99,7 @@ class BusConsumer:
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             max_poll_interval_ms=self._settings.max_poll_interval_ms,
+            **kafka_client_security(self._settings),
         )
         try:
             await consumer.start()

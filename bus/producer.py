@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from bus.errors import ClientStateError, UnknownPartitionError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.kafka_security import kafka_client_security
 from bus.records import Delivery
 from bus.settings import KafkaSettings
 from bus.topics import Topic, TopicName
@@ -45,6 +46,7 @@ class BusProducer:
             max_request_size=self._settings.max_request_size,
             compression_type=self._settings.compression_type,
             request_timeout_ms=self._settings.request_timeout_ms,
+            **kafka_client_security(self._settings),
         )
         try:
             await producer.start()

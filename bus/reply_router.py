@@ -45,6 +45,7 @@ from bus.errors import (
 )
 from bus.ids import ExchangeId
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.kafka_security import kafka_client_security
 from bus.records import InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
@@ -134,6 +135,7 @@ class ReplyRouter:
             auto_offset_reset="latest",
             request_timeout_ms=self._settings.request_timeout_ms,
             fetch_max_wait_ms=_FETCH_TIMEOUT_MS,
+            **kafka_client_security(self._settings),
         )
         tps = [TopicPartition(topic, p) for p in self.partitions]
         try:

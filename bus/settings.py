@@ -1,17 +1,23 @@
 """Settings of the bus's Kafka clients (one nested model of the application's settings).
 
 Loaded once by the entry point (pydantic-settings at the root) and passed in explicitly;
-there is no module-level instance. TLS/SASL fields come with the production deployment.
+there is no module-level instance. The security fields (TLS, mTLS, SASL/SCRAM) are turned
+into aiokafka arguments in exactly one place, ``bus.kafka_security``, which every producer,
+consumer and admin client of the bus uses.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-__all__ = ["KafkaSettings"]
+__all__ = ["KafkaSecurityProtocol", "KafkaSettings", "SaslMechanism"]
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 _BOOTSTRAP_RE: Final = re.compile(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
 
@@ -55,3 +61,64 @@ class KafkaSettings(BaseModel):
     # requests one requester may have waiting for a reply at once.
     default_request_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     max_pending_requests: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+    # Security (Kafka's own names, so they read like a broker's client.properties).
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    """``SSL`` or ``SASL_SSL`` in production; ``PLAINTEXT`` only on a development broker."""
+    ssl_cafile: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (else the system's)."""
+    ssl_certfile: Path | None = None
+    """PEM client certificate (chain) for mutual TLS; give it with ``ssl_keyfile``."""
+    ssl_keyfile: Path | None = None
+    """PEM private key of ``ssl_certfile``."""
+    ssl_key_password: SecretStr | None = None
+    """Password of an encrypted ``ssl_keyfile``."""
+    ssl_check_hostname: bool = True
+    """Check that the broker's certificate names the host connected to; keep it on."""
+    sasl_mechanism: SaslMechanism | None = None
+    """SASL/SCRAM mechanism for ``SASL_SSL`` / ``SASL_PLAINTEXT``."""
+    sasl_username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _coherent_security(self) -> KafkaSettings:
+        # A half-configured security setup must fail at load time, naming the field,
+        # not as an opaque handshake failure at the first connection.
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        sasl = self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+        tls_fields = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+            "ssl_key_password": self.ssl_key_password,
+        }
+        if not tls:
+            given = [name for name, value in tls_fields.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} need security_protocol SSL or SASL_SSL, "
+                    f"not {self.security_protocol}"
+                )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("give ssl_certfile and ssl_keyfile together (mutual TLS)")
+        if self.ssl_key_password is not None and self.ssl_keyfile is None:
+            raise ValueError("ssl_key_password needs ssl_keyfile")
+        sasl_fields = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+        }
+        if sasl:
+            missing = [name for name, value in sasl_fields.items() if value is None]
+            if missing:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs {', '.join(missing)}"
+                )
+        else:
+            given = [name for name, value in sasl_fields.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} need security_protocol SASL_SSL or SASL_PLAINTEXT, "
+                    f"not {self.security_protocol}"
+                )
+        return self

@@ -201,7 +201,7 @@ def create_app(
     add_registry_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
 
     async def broker() -> None:
-        await probe_cluster(kafka.bootstrap_servers, timeout_s=_PROBE_TIMEOUT_S)
+        await probe_cluster(kafka, timeout_s=_PROBE_TIMEOUT_S)
 
     add_ops_routes(
         app, metrics=gateway.metrics, checks={"broker": broker, "store": gateway.store.ping}
