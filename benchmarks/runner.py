@@ -1,0 +1,168 @@
+"""One bench: broker, deployment, scenarios measured in rounds, audit cost, results.
+
+Order: start (or reuse) the broker, create the run's topics and files, start every
+scenario's processes, then for each concurrency warm every scenario up once and measure
+``runs`` rounds, each round running every scenario back to back. The processes stop
+before the audit cost is measured in this process, so the two never compete for CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmarks.audit_cost import (
+    AppendFigures,
+    ProofFigures,
+    append_throughput,
+    bulk_tree,
+    proof_times,
+)
+from benchmarks.deployment import prepare
+from benchmarks.errors import BenchConfigError
+from benchmarks.report import results_document
+from benchmarks.scenarios import (
+    Scenario,
+    memory_provider_command,
+    start_direct,
+    start_end_to_end,
+    start_floor,
+)
+from bus import KafkaSettings, probe_cluster
+from bus.errors import BusError
+
+__all__ = ["BenchOptions", "run_bench"]
+
+Progress = Callable[[str], None]
+
+
+class BenchOptions(BaseModel):
+    """What to measure and how long."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runs: int = Field(default=3, ge=1, le=50)
+    duration_s: float = Field(default=4.0, gt=0, le=600)
+    warmup_s: float = Field(default=1.0, ge=0, le=600)
+    concurrencies: tuple[int, ...] = (1, 16, 64)
+    audit_sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000)
+    audit_appends: int = Field(default=100_000, ge=1)
+    proof_samples: int = Field(default=500, ge=1)
+    work_dir: Path | None = None
+    profile_dir: Path | None = None
+    """When set, gateways and providers run under pyinstrument (pstats files here)."""
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> BenchOptions:
+        """About 30 s on a warm broker: enough to see every part work, not to quote."""
+        values: dict[str, Any] = {
+            "runs": 2,
+            "duration_s": 0.5,
+            "warmup_s": 0.3,
+            "audit_sizes": (1_000, 10_000),
+            "audit_appends": 5_000,
+            "proof_samples": 50,
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+async def _measure(
+    scenarios: Sequence[Scenario], options: BenchOptions, progress: Progress
+) -> None:
+    for concurrency in options.concurrencies:
+        if options.warmup_s > 0:
+            for scenario in scenarios:
+                await scenario.measure(concurrency, options.warmup_s, keep=False)
+        for round_ in range(options.runs):
+            for scenario in scenarios:
+                figures = await scenario.measure(concurrency, options.duration_s, keep=True)
+                progress(
+                    f"c={concurrency:<3} round {round_ + 1}/{options.runs} {scenario.name:8} "
+                    f"{figures.throughput:8.0f}/s p99 {figures.p99_ms or 0:7.1f} ms"
+                    + (f" errors {figures.errors}" if figures.errors else "")
+                )
+
+
+def _audit(options: BenchOptions, progress: Progress) -> tuple[AppendFigures, list[ProofFigures]]:
+    appends = append_throughput(options.audit_appends)
+    progress(f"audit append: {appends.events_per_s:,.0f} events/s")
+    proofs = []
+    for size in options.audit_sizes:
+        tree, leaves = bulk_tree(size)
+        figures = proof_times(tree, leaves, samples=options.proof_samples)
+        del tree, leaves
+        progress(
+            f"audit size {size:,}: inclusion {figures.inclusion_us:.1f} us, "
+            f"consistency {figures.consistency_us:.1f} us"
+        )
+        proofs.append(figures)
+    return appends, proofs
+
+
+async def _scenarios(
+    options: BenchOptions, kafka: KafkaSettings, work_dir: Path, progress: Progress
+) -> dict[str, Any]:
+    logs = work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await probe_cluster(kafka.bootstrap_servers, timeout_s=10)
+    except BusError as exc:
+        raise BenchConfigError(f"no broker answers at {kafka.bootstrap_servers}: {exc}") from exc
+    dep = await prepare(work_dir, kafka)
+    progress(f"topics ready (run {dep.token}); starting processes, logs in {logs}")
+    scenarios: list[Scenario] = []
+    try:
+        providers = memory_provider_command(dep)
+        scenarios.append(await start_floor(dep, logs))
+        scenarios.append(await start_direct(dep, logs))
+        for replicas in (1, 2):
+            scenarios.append(
+                await start_end_to_end(
+                    dep,
+                    logs,
+                    replicas=replicas,
+                    provider_command=providers,
+                    profile_dir=options.profile_dir,
+                )
+            )
+        progress("all processes ready")
+        await _measure(scenarios, options, progress)
+    finally:
+        children = [child for scenario in scenarios for child in scenario.children]
+        await asyncio.gather(*(child.stop() for child in children), return_exceptions=True)
+    return {scenario.name: scenario.runs for scenario in scenarios}
+
+
+def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict[str, Any]:
+    """Run everything against the broker at ``bootstrap``; return the results document
+    (``report.results_document``). The caller owns the broker (``interop bench`` starts
+    a private one unless given ``--bootstrap``)."""
+    with contextlib.ExitStack() as stack:
+        if options.work_dir is not None:
+            work_dir = options.work_dir
+            work_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-bench")
+        runs = asyncio.run(_scenarios(options, kafka, work_dir, progress))
+    appends, proofs = _audit(options, progress)
+    notes = [
+        "end to end: providers on bus.Responder answering from memory "
+        "(the connector runtime replaces them once it lands)",
+    ]
+    return results_document(
+        runs,
+        appends=appends,
+        proofs=proofs,
+        options=options.model_dump(mode="json"),
+        notes=notes,
+    )

@@ -1,0 +1,254 @@
+"""The scenarios: which processes each one runs, and how one measured run is taken.
+
+A scenario is a load process plus the server processes it drives. All scenarios of a
+bench stay up together on the same broker and are measured in turns (floor, direct,
+end to end, scale-out, then the next run), so a neighbour's burst on the shared machine
+hits every scenario alike and the ratios stay meaningful.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+
+from benchmarks.closed_loop import LoadCommand, LoadReport
+from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
+from benchmarks.direct_registry import RESIDENCE_PATH
+from benchmarks.processes import Child
+from benchmarks.registry_data import SUBJECT_DOCUMENT
+
+__all__ = [
+    "DIRECT",
+    "E2E",
+    "FLOOR",
+    "SCALE_OUT",
+    "ProviderCommand",
+    "RunFigures",
+    "Scenario",
+    "free_port",
+    "memory_provider_command",
+    "start_direct",
+    "start_end_to_end",
+    "start_floor",
+]
+
+FLOOR: Final = "floor"
+DIRECT: Final = "direct"
+E2E: Final = "e2e"
+SCALE_OUT: Final = "e2e_2x2"
+_READY_TIMEOUT_S: Final = 90.0
+_ROLES: Final = (sys.executable, "-m", "benchmarks.roles")
+
+ProviderCommand = Callable[[str, str, str], list[str]]
+"""(process name, service id, consumer group) -> the argv of one provider process."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """One measured run of one scenario at one concurrency."""
+
+    throughput: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    ok: int
+    errors: int
+    error_kinds: dict[str, int]
+    cpu_ms_per_exchange: dict[str, float]
+    """Per process (load generator included): CPU time over successful exchanges."""
+
+
+@dataclass
+class Scenario:
+    """A load process and the servers it drives."""
+
+    name: str
+    load: Child
+    servers: list[Child]
+    runs: dict[int, list[RunFigures]] = field(default_factory=dict)
+
+    async def measure(self, concurrency: int, duration_s: float, *, keep: bool) -> RunFigures:
+        """One closed-loop run; recorded under ``concurrency`` when ``keep`` (else warm-up)."""
+        before = {child.name: child.cpu_ms() for child in self.servers}
+        command = LoadCommand(concurrency=concurrency, duration_s=duration_s)
+        answer = await self.load.ask(command.model_dump(), timeout_s=duration_s + 60)
+        after = {child.name: child.cpu_ms() for child in self.servers}
+        report = LoadReport.model_validate(answer)
+        per = max(report.ok, 1)
+        cpu = {name: (after[name] - before[name]) / per for name in before}
+        cpu[self.load.name] = report.cpu_ms / per
+        figures = RunFigures(
+            throughput=report.throughput,
+            p50_ms=report.p50_ms,
+            p95_ms=report.p95_ms,
+            p99_ms=report.p99_ms,
+            ok=report.ok,
+            errors=report.errors,
+            error_kinds=report.error_kinds,
+            cpu_ms_per_exchange=cpu,
+        )
+        if keep:
+            self.runs.setdefault(concurrency, []).append(figures)
+        return figures
+
+    @property
+    def children(self) -> list[Child]:
+        return [self.load, *self.servers]
+
+
+def memory_provider_command(dep: Deployment) -> ProviderCommand:
+    """Providers on ``bus.Responder`` answering from memory (``benchmarks.memory_provider``)."""
+
+    def command(_name: str, service: str, group: str) -> list[str]:
+        spec = {
+            "bootstrap": dep.kafka.bootstrap_servers,
+            "catalogue_dir": str(dep.catalogue_dir),
+            "service": service,
+            "group_id": group,
+        }
+        return [*_ROLES, "memory-provider", json.dumps(spec)]
+
+    return command
+
+
+def _role(name: str, role: str, spec: dict[str, Any], logs: Path) -> Child:
+    return Child(name, [*_ROLES, role, json.dumps(spec)], log_dir=logs)
+
+
+async def _ready(children: list[Child]) -> None:
+    await asyncio.gather(*(child.wait_ready(_READY_TIMEOUT_S) for child in children))
+
+
+async def start_floor(dep: Deployment, logs: Path) -> Scenario:
+    """Raw aiokafka request-reply: one responder process, one client process."""
+    kafka = {"bootstrap": dep.kafka.bootstrap_servers}
+    topics = {"request_topic": dep.floor_request, "reply_topic": dep.floor_reply}
+    responder = _role(
+        "floor-responder",
+        "floor-responder",
+        {**kafka, **topics, "group_id": f"floor{dep.token}"},
+        logs,
+    )
+    load = _role(
+        "floor-client",
+        "floor-load",
+        {**kafka, **topics, "reply_partitions": list(range(PARTITIONS))},
+        logs,
+    )
+    await responder.start()
+    await _ready([responder])
+    await load.start()
+    await _ready([load])
+    return Scenario(FLOOR, load, [responder])
+
+
+async def start_direct(_dep: Deployment, logs: Path) -> Scenario:
+    """The client calls the registry's own HTTP endpoint."""
+    port = free_port()
+    registry = _role("direct-registry", "direct-registry", {"port": port}, logs)
+    body = {"document_type": "DNI", "document_number": SUBJECT_DOCUMENT}
+    load = _role(
+        "direct-client",
+        "http-load",
+        {"urls": [f"http://127.0.0.1:{port}{RESIDENCE_PATH}"], "body": body},
+        logs,
+    )
+    await registry.start()
+    await _ready([registry])
+    await load.start()
+    await _ready([load])
+    return Scenario(DIRECT, load, [registry])
+
+
+def _gateway_child(
+    dep: Deployment, spec: GatewaySpec, logs: Path, profile_dir: Path | None
+) -> Child:
+    config = dep.gateway_config(spec)
+    command = ["-m", "interop", "--log-format", "json", "gateway", "--config", str(config)]
+    if profile_dir is not None:
+        out = profile_dir / f"{spec.name}.pstats"
+        command = ["-m", "pyinstrument", "-r", "pstats", "-o", str(out), *command]
+    return Child(spec.name, [sys.executable, *command], log_dir=logs)
+
+
+async def _gateway_ready(child: Child, port: int) -> None:
+    async def probe() -> bool:
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}/readyz") as response,
+            ):
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await child.wait_until(probe, _READY_TIMEOUT_S)
+
+
+async def start_end_to_end(
+    dep: Deployment,
+    logs: Path,
+    *,
+    replicas: int,
+    provider_command: ProviderCommand,
+    profile_dir: Path | None = None,
+) -> Scenario:
+    """``replicas`` gateways and as many providers on one service copy, and a client."""
+    scenario = 1 if replicas == 1 else 2
+    service = dep.services[scenario - 1]
+    group = dep.gateway_group(scenario)
+    share = PARTITIONS // replicas
+    name = E2E if replicas == 1 else SCALE_OUT
+    gateways = [
+        GatewaySpec(
+            name=f"{name}-gateway-{i + 1}",
+            port=free_port(),
+            group=group,
+            reply_partitions=tuple(range(i * share, (i + 1) * share)),
+        )
+        for i in range(replicas)
+    ]
+    providers = []
+    for i in range(replicas):
+        provider_name = f"{name}-provider-{i + 1}"
+        argv = provider_command(provider_name, service, f"{group}-provider")
+        if profile_dir is not None:
+            out = profile_dir / f"{provider_name}.pstats"
+            argv = [argv[0], "-m", "pyinstrument", "-r", "pstats", "-o", str(out), *argv[1:]]
+        providers.append(Child(provider_name, argv, log_dir=logs))
+    gateway_children = [_gateway_child(dep, spec, logs, profile_dir) for spec in gateways]
+    for child in (*providers, *gateway_children):
+        await child.start()
+    await _ready(providers)
+    await asyncio.gather(
+        *(_gateway_ready(c, s.port) for c, s in zip(gateway_children, gateways, strict=True))
+    )
+    load = _role(
+        f"{name}-client",
+        "http-load",
+        {
+            "urls": [f"http://127.0.0.1:{s.port}/v1/exchanges" for s in gateways],
+            "body": dep.exchange_body(service),
+            "headers": {"Authorization": f"Bearer {dep.api_key}", "Prefer": "wait=10"},
+        },
+        logs,
+    )
+    await load.start()
+    await _ready([load])
+    return Scenario(name, load, [*gateway_children, *providers])

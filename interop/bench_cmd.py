@@ -1,0 +1,110 @@
+"""``interop bench``: end-to-end figures next to the floors they cannot beat (issue #9).
+
+Prints progress on stderr, the table (ratios first) on stdout, and writes the full
+results as JSON with ``--out``. See ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import render_text
+from benchmarks.runner import BenchOptions, run_bench
+from interop.kafka_runner import KafkaRunner
+
+__all__ = ["register"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError("must be between 1 and 50")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 600 seconds")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``bench`` command."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="measure exchanges end to end against the raw-Kafka floor and direct HTTP",
+        description="Starts a broker (or uses --bootstrap), gateways, providers and load "
+        "generators as separate processes and measures them at concurrency 1, 16 and 64.",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="tiny sizes (~30 s): check it works, do not quote"
+    )
+    bench.add_argument("--runs", type=_positive_int, help="measured runs per figure (default 3)")
+    bench.add_argument("--duration", type=_seconds, help="seconds per measured run (default 4)")
+    bench.add_argument("--out", type=Path, help="write the results as JSON to this file")
+    bench.add_argument(
+        "--bootstrap", help="use this running broker (host:port) instead of starting one"
+    )
+    bench.add_argument("--work-dir", type=Path, help="keep configs, stores and logs here")
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run gateways and providers under pyinstrument; pstats files go to DIR",
+    )
+    bench.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {
+        "work_dir": args.work_dir,
+        "profile_dir": args.profile,
+    }
+    if args.runs is not None:
+        overrides["runs"] = args.runs
+    if args.duration is not None:
+        overrides["duration_s"] = args.duration
+    options = (
+        BenchOptions.quick(**overrides) if args.quick else BenchOptions.model_validate(overrides)
+    )
+
+    def progress(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        bootstrap = args.bootstrap
+        if bootstrap is None:
+            # A private broker in a temporary data directory, on free ports: the bench
+            # never touches a developer's ``interop dev`` broker unless asked to.
+            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-kafka-")))
+            runner = KafkaRunner(data)
+            progress("starting a private Kafka broker")
+            broker = runner.start(port=_free_port(), controller_port=_free_port())
+            stack.callback(runner.stop)
+            bootstrap = broker.bootstrap_servers
+        document = run_bench(options, bootstrap, progress)
+    if args.out is not None:
+        args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(render_text(document))
+    return 0
