@@ -1,3 +1,51 @@
-"""The provider side: handler SDK, runtime and adapters (arrives with the connectors issue)."""
+"""The provider side: handler SDK, runtime and adapters.
 
-__all__: list[str] = []
+A registry owner writes a handler (``connectors.sdk``) or configures an adapter, and runs
+``interop connector run connector.yaml``; the runtime (``ConnectorRuntime``) does the rest.
+"""
+
+from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
+from connectors.config import ConnectorSettings, ServiceConfig, load_connector_settings
+from connectors.errors import (
+    ConnectorConfigError,
+    ConnectorError,
+    HandlerError,
+    ProviderFailedError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    ReplyStoreError,
+    RequestRefusedError,
+)
+from connectors.retry import RetryPolicy
+from connectors.runtime import ConnectorRuntime, open_reply_store
+from connectors.sdk import Answer, Handler, HandlerContext, HandlerRegistry, ServiceKey
+
+__all__ = [
+    "Answer",
+    "CircuitBreaker",
+    "CircuitPolicy",
+    "CircuitState",
+    "ConnectorConfigError",
+    "ConnectorError",
+    "ConnectorRuntime",
+    "ConnectorSettings",
+    "Found",
+    "Handler",
+    "HandlerContext",
+    "HandlerError",
+    "HandlerRegistry",
+    "LegacyError",
+    "LegacyErrorKind",
+    "NotFound",
+    "ProviderFailedError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "ReplyStoreError",
+    "RequestRefusedError",
+    "RetryPolicy",
+    "ServiceConfig",
+    "ServiceKey",
+    "load_connector_settings",
+    "open_reply_store",
+]

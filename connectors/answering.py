@@ -1,0 +1,236 @@
+"""Asking the legacy side for an answer, under every protection the runtime promises.
+
+``Answerer.answer(request, ctx)`` turns one decoded request into a ``ReplyPlan`` (the
+reply status, error code and framed value), and never raises except on cancellation:
+
+1. a slot of the service's semaphore (bounded concurrency protects a fragile registry),
+   waited for no longer than the exchange's deadline;
+2. the circuit breaker: while open, ``PROVIDER_UNAVAILABLE`` at once, no call;
+3. the handler (a Python function, or an adapter + mapping), each attempt bounded by
+   ``call_timeout_s`` and all of them by the deadline, retried with backoff and jitter
+   on retriable ``LegacyError``s only;
+4. the answer mapped (if a mapping is configured) and encoded with the provider's
+   locked response schema id; a record that does not fit the contract is an error
+   reply, never a malformed one.
+
+Error messages of handlers and adapters may quote legacy data: only their kind and
+code reach logs and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import structlog
+
+from bus import ReplyStatus
+from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
+from connectors.errors import HandlerError
+from connectors.metrics import ConnectorMetrics
+from connectors.retry import RetryPolicy, call_with_retries
+from connectors.sdk import Answer, Handler, HandlerContext
+from contracts import Codec, CodecError, SchemaId
+
+__all__ = ["Answerer", "RecordMapper", "ReplyPlan"]
+
+_log = structlog.get_logger(__name__)
+
+PROVIDER_UNAVAILABLE: Final = "PROVIDER_UNAVAILABLE"
+PROVIDER_TIMEOUT: Final = "PROVIDER_TIMEOUT"
+PROVIDER_FAILED: Final = "PROVIDER_FAILED"
+PROVIDER_REFUSED: Final = "PROVIDER_REFUSED"
+PROVIDER_MISCONFIGURED: Final = "PROVIDER_MISCONFIGURED"
+PROVIDER_HANDLER_FAILED: Final = "PROVIDER_HANDLER_FAILED"
+PROVIDER_RESPONSE_INVALID: Final = "PROVIDER_RESPONSE_INVALID"
+
+_CODE_OF_KIND: Final = {
+    LegacyErrorKind.TIMEOUT: (ReplyStatus.ERROR, PROVIDER_TIMEOUT),
+    LegacyErrorKind.UNAVAILABLE: (ReplyStatus.ERROR, PROVIDER_UNAVAILABLE),
+    LegacyErrorKind.PROTOCOL: (ReplyStatus.ERROR, PROVIDER_FAILED),
+    LegacyErrorKind.REJECTED: (ReplyStatus.REJECTED, PROVIDER_REFUSED),
+    LegacyErrorKind.CONFIGURATION: (ReplyStatus.ERROR, PROVIDER_MISCONFIGURED),
+}
+
+
+class RecordMapper(Protocol):
+    """The seam to ``connectors.mapping``: legacy record (+ request) -> response datum."""
+
+    def apply(
+        self, record: Mapping[str, Any], request: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPlan:
+    """What to reply: status, error code (not ok), framed value (empty unless ok)."""
+
+    status: ReplyStatus
+    error_code: str | None = None
+    value: bytes = b""
+
+    @property
+    def outcome(self) -> str:
+        """The audit/metrics outcome: OK, NOT_FOUND, or the error code."""
+        if self.status is ReplyStatus.OK:
+            return "OK"
+        if self.status is ReplyStatus.NOT_FOUND:
+            return "NOT_FOUND"
+        return self.error_code or "PROVIDER_ERROR"
+
+
+class _Timeout(Exception):
+    """One attempt ran past its own timeout (turned into a retriable LegacyError)."""
+
+
+class Answerer:
+    """One service's handler behind its semaphore, breaker, retries and deadline."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        handler: Handler,
+        codec: Codec,
+        response_schema_id: SchemaId,
+        metrics: ConnectorMetrics,
+        concurrency: int,
+        call_timeout_s: float,
+        retry: RetryPolicy,
+        circuit: CircuitPolicy,
+        mapping: RecordMapper | None = None,
+    ) -> None:
+        self._service = service
+        self._handler = handler
+        self._codec = codec
+        self._response_id = response_schema_id
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(concurrency)
+        self._call_timeout_s = call_timeout_s
+        self._retry = retry
+        self._mapping = mapping
+        metrics.circuit_state.labels(service).set(CircuitState.CLOSED)
+        self.breaker = CircuitBreaker(circuit, on_change=self._circuit_changed)
+
+    def _circuit_changed(self, state: CircuitState) -> None:
+        self._metrics.circuit_state.labels(self._service).set(int(state))
+        _log.warning("circuit_state_changed", service=self._service, state=state.name.lower())
+
+    async def answer(self, request: Mapping[str, Any], ctx: HandlerContext) -> ReplyPlan:
+        """The reply for ``request`` (never raises but ``CancelledError``)."""
+        deadline = time.monotonic() + ctx.remaining_s()
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                async with self._slots:
+                    return await self._guarded(request, ctx, deadline)
+        except TimeoutError:
+            # The whole exchange ran out of time (waiting for a slot, or in the handler).
+            self._metrics.legacy_errors.labels(self._service, LegacyErrorKind.TIMEOUT).inc()
+            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_TIMEOUT)
+
+    async def _guarded(
+        self, request: Mapping[str, Any], ctx: HandlerContext, deadline: float
+    ) -> ReplyPlan:
+        if not self.breaker.allow():
+            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_UNAVAILABLE)
+        gauge = self._metrics.in_flight.labels(self._service)
+        gauge.inc()
+        settled = False
+        try:
+            answer = await call_with_retries(
+                lambda: self._attempt(request, ctx, deadline),
+                self._retry,
+                deadline=deadline,
+                on_retry=self._on_retry,
+            )
+        except LegacyError as error:
+            settled = True
+            self._count(error)
+            if error.retriable:
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()  # it answered: it is up
+            status, code = _CODE_OF_KIND[error.kind]
+            return ReplyPlan(status, code)
+        except TimeoutError:
+            settled = True
+            self.breaker.record_failure()
+            raise
+        except Exception as exc:  # a bug in the handler: an error reply, not a crash
+            _log.error("handler_raised", service=self._service, exception_type=type(exc).__name__)
+            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_HANDLER_FAILED)
+        finally:
+            gauge.dec()
+            if not settled:
+                self.breaker.release_probe()
+        return self._settle(answer, request)
+
+    def _settle(self, answer: object, request: Mapping[str, Any]) -> ReplyPlan:
+        # ``object``: a handler from a YAML-named module is not type-checked against ours.
+        if isinstance(answer, HandlerError):
+            if answer.retriable:
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
+            return ReplyPlan(answer.status, answer.reply_code)
+        self.breaker.record_success()
+        if isinstance(answer, NotFound):
+            return ReplyPlan(ReplyStatus.NOT_FOUND)
+        if not isinstance(answer, Found):
+            _log.error("handler_answer_invalid", service=self._service)
+            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_HANDLER_FAILED)
+        try:
+            datum = (
+                self._mapping.apply(answer.record, request)
+                if self._mapping is not None
+                else answer.record
+            )
+        except LegacyError as error:
+            self._count(error)
+            status, code = _CODE_OF_KIND[error.kind]
+            return ReplyPlan(status, code)
+        try:
+            return ReplyPlan(ReplyStatus.OK, value=self._codec.encode(self._response_id, datum))
+        except CodecError as exc:
+            # The code only: the encoder's message quotes the offending value.
+            _log.error("response_does_not_fit_schema", service=self._service, error_code=exc.code)
+            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_RESPONSE_INVALID)
+
+    async def _attempt(
+        self, request: Mapping[str, Any], ctx: HandlerContext, deadline: float
+    ) -> Answer:
+        bound = min(time.monotonic() + self._call_timeout_s, deadline)
+        try:
+            async with asyncio.timeout_at(_loop_time(bound)):
+                answer = await self._handler(request, ctx)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise  # the exchange's own deadline: no more attempts
+            raise LegacyError(
+                LegacyErrorKind.TIMEOUT, f"no answer within {self._call_timeout_s}s"
+            ) from None
+        except HandlerError as error:
+            return error
+        return answer
+
+    def _on_retry(self, error: LegacyError, delay: float) -> None:
+        self._count(error)
+        _log.info(
+            "legacy_call_retry",
+            service=self._service,
+            kind=error.kind.value,
+            delay_s=round(delay, 3),
+        )
+
+    def _count(self, error: LegacyError) -> None:
+        self._metrics.legacy_errors.labels(self._service, error.kind.value).inc()
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """A ``time.monotonic`` deadline on the event loop's clock (for ``timeout_at``)."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_deadline - time.monotonic())

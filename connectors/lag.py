@@ -1,0 +1,106 @@
+"""Consumer lag per request partition: end offset minus the group's committed offset.
+
+Sampled from outside the group (an admin client for the committed offsets, a group-less
+consumer for the end offsets), so measuring never joins or rebalances the group. A
+failed sample is logged and skipped: lag is an observation, not a reason to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bus import KafkaSettings
+from bus.admin import admin_client
+from bus.kafka_errors import KAFKA_FAILURES
+from bus.kafka_security import kafka_client_security
+from connectors.metrics import ConnectorMetrics
+
+__all__ = ["LagMonitor", "LagTarget"]
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LagTarget:
+    """One service's request topic and the group consuming it."""
+
+    label: str
+    topic: str
+    group_id: str
+
+
+class LagMonitor:
+    """Every ``interval_s``, sets ``interop_connector_consumer_lag`` for every target."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        targets: Sequence[LagTarget],
+        metrics: ConnectorMetrics,
+        *,
+        interval_s: float = 5.0,
+    ) -> None:
+        self._settings = settings
+        self._targets = list(targets)
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="connector-lag")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def sample(self) -> dict[tuple[str, int], int]:
+        """One measurement: (service label, partition) -> lag."""
+        admin = admin_client(self._settings, client_id=f"{self._settings.client_id}-lag")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._settings.client_id}-lag",
+            enable_auto_commit=False,
+            request_timeout_ms=self._settings.request_timeout_ms,
+            **kafka_client_security(self._settings),
+        )
+        lags: dict[tuple[str, int], int] = {}
+        await admin.start()
+        try:
+            await consumer.start()
+            try:
+                for target in self._targets:
+                    partitions = consumer.partitions_for_topic(target.topic)
+                    if partitions is None:
+                        await consumer.topics()  # refresh metadata once
+                        partitions = consumer.partitions_for_topic(target.topic) or set()
+                    tps = [TopicPartition(target.topic, p) for p in sorted(partitions)]
+                    ends = await consumer.end_offsets(tps)
+                    committed = await admin.list_consumer_group_offsets(target.group_id)
+                    for tp in tps:
+                        done = committed.get(tp)
+                        start = done.offset if done is not None and done.offset >= 0 else 0
+                        lag = max(0, ends.get(tp, 0) - start)
+                        lags[(target.label, tp.partition)] = lag
+                        self._metrics.consumer_lag.labels(target.label, str(tp.partition)).set(lag)
+            finally:
+                await consumer.stop()
+        finally:
+            await admin.close()
+        return lags
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except KAFKA_FAILURES as exc:
+                _log.warning("lag_sample_failed", exception_type=type(exc).__name__)
+            await asyncio.sleep(self._interval_s)

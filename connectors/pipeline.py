@@ -1,0 +1,356 @@
+"""One request record, from the request topic to a committed reply: the runtime's core.
+
+``RequestPipeline`` is the ``BusConsumer`` handler of one service version. Per record:
+
+1. **verify** (one call): the gateway's signature, key id, deadline and claims
+   (``bus.request_signing.RequestVerifier``). Refused: audited ``REJECTED``,
+   dead-lettered with the reason; no handler runs and nothing is replied (the reply
+   routing of an unverified record is not to be trusted).
+2. a request for another provider of the same service is left to that provider.
+3. **dedupe**: a reply stored for the exchange id is sent again, byte for byte, and the
+   registry is not asked (a redelivery after a crash, or a replayed record).
+4. **decode** with the provider's own request schema (Avro resolution from the writer's
+   minor). Undecodable: audited ``REJECTED``, answered ``rejected`` so the requester
+   does not wait for its deadline, and dead-lettered.
+5. audit ``DELIVERED``; **answer** (``connectors.answering``: concurrency, breaker,
+   retries, deadline, mapping, encoding).
+6. **store** the reply, then **produce** it to the topic and partition the envelope
+   names, then audit ``RESPONDED``; only then is the record acknowledged (committed).
+
+At-least-once: any failure before the acknowledgement leaves the record uncommitted or
+retried, and the next attempt finds the stored reply (step 3). An audit write that fails
+is retried the same way, so no reply goes unaudited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from bus import (
+    Ack,
+    BusError,
+    DeadLetter,
+    Envelope,
+    EnvelopeError,
+    InboundRecord,
+    MemberId,
+    MessageKind,
+    Outcome,
+    ReplyStatus,
+    RequestTopic,
+    Retry,
+)
+from bus.audit.errors import AuditWriteError
+from bus.audit.trail import AuditRecord, AuditTrail
+from bus.records import Delivery
+from bus.request_signing import RejectReason, RequestRejectedError
+from bus.topics import Topic, TopicName
+from connectors.answering import Answerer, ReplyPlan
+from connectors.audit_steps import AuditSteps
+from connectors.errors import ReplyStoreError
+from connectors.metrics import ConnectorMetrics
+from connectors.reply_store import ReplyStore, StoredReply
+from connectors.sdk import HandlerContext
+from contracts import Codec, CodecError, SchemaId
+
+__all__ = ["EnvelopeVerifier", "ReplySender", "RequestPipeline", "UnsignedEnvelopeCheck"]
+
+_log = structlog.get_logger(__name__)
+
+REQUEST_UNDECODABLE = "REQUEST_UNDECODABLE"
+_STORE_ATTEMPTS = 3
+
+
+class EnvelopeVerifier(Protocol):
+    """``bus.request_signing.RequestVerifier``'s shape: the envelope, or RequestRejectedError."""
+
+    def verify(self, record: InboundRecord, *, now: datetime) -> Envelope: ...
+
+
+class ReplySender(Protocol):
+    """``bus.BusProducer``'s ``send``."""
+
+    async def send(
+        self,
+        topic: Topic | TopicName,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+    ) -> Delivery: ...
+
+
+class UnsignedEnvelopeCheck:
+    """For development without a signing gateway (``allow_unsigned: true``) only.
+
+    Checks everything but the signature: a request envelope, on its own topic, before
+    its deadline. Refusals are ``RequestRejectedError``s like the verifier's.
+    """
+
+    def __init__(self, topic: RequestTopic) -> None:
+        self._topic = topic
+
+    def verify(self, record: InboundRecord, *, now: datetime) -> Envelope:
+        try:
+            envelope = Envelope.from_headers(record.headers)
+        except EnvelopeError as exc:
+            raise RequestRejectedError(RejectReason.MALFORMED_ENVELOPE, exc.message) from None
+        if envelope.kind is not MessageKind.REQUEST:
+            raise RequestRejectedError(RejectReason.MALFORMED_ENVELOPE, "not a request envelope")
+        if (envelope.service, envelope.major) != (self._topic.service, self._topic.major):
+            raise RequestRejectedError(
+                RejectReason.WRONG_TOPIC,
+                f"a {envelope.service}.v{envelope.major} request does not belong on this topic",
+            )
+        if envelope.deadline is not None and envelope.deadline <= now:
+            raise RequestRejectedError(
+                RejectReason.DEADLINE_PASSED, "the request's deadline has passed"
+            )
+        return envelope
+
+
+class RequestPipeline:
+    """The ``RecordHandler`` of one service version of one connector member."""
+
+    def __init__(
+        self,
+        *,
+        member: MemberId,
+        service: str,
+        version: str,
+        request_schema_id: SchemaId,
+        codec: Codec,
+        verifier: EnvelopeVerifier,
+        answerer: Answerer,
+        store: ReplyStore,
+        sender: ReplySender,
+        audit: AuditTrail,
+        metrics: ConnectorMetrics,
+        digest_key: bytes,
+        reply_margin_s: float = 0.2,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._member = member
+        self._service = service
+        self._label = f"{service}.v{version.split('.', maxsplit=1)[0]}"
+        self._request_id = request_schema_id
+        self._codec = codec
+        self._verifier = verifier
+        self._answerer = answerer
+        self._store = store
+        self._sender = sender
+        self._audit = audit
+        self._metrics = metrics
+        self._steps = AuditSteps(member=member, version=version, digest_key=digest_key)
+        self._reply_margin_s = reply_margin_s
+        self._clock = clock
+
+    async def __call__(self, record: InboundRecord) -> Outcome:
+        started = time.monotonic()
+        now = self._clock()
+        value = record.value or b""
+        try:
+            envelope = self._verifier.verify(record, now=now)
+        except RequestRejectedError as exc:
+            return await self._refused(record, exc)
+        log = _log.bind(**envelope.log_context(), partition=record.partition, offset=record.offset)
+        if envelope.provider != self._member:
+            self._count("other_provider")
+            log.debug("request_for_another_provider", provider=envelope.provider)
+            return Ack()
+        try:
+            stored = await self._store.get(envelope.exchange_id)
+        except ReplyStoreError as exc:
+            log.warning("reply_store_unavailable", error_code=exc.code)
+            return Retry(f"reply store: {exc.code}", delay_s=0.5)
+        if stored is not None:
+            plan = ReplyPlan(stored.status, stored.error_code, stored.value)
+            log.info("request_replayed_from_store", reply_status=stored.status.value)
+            return await self._deliver(envelope, value, plan, started, log, replayed=True)
+        return await self._handle_new(record, envelope, started, log)
+
+    async def _handle_new(
+        self,
+        record: InboundRecord,
+        envelope: Envelope,
+        started: float,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> Outcome:
+        """A request this connector has not answered yet: decode, audit, answer, reply."""
+        value = record.value or b""
+        try:
+            decoded = self._codec.decode(
+                value, self._request_id, header_names=[name for name, _ in record.headers]
+            )
+        except CodecError as exc:
+            return await self._undecodable(envelope, value, exc, started, log)
+        try:
+            await self._audit.record(self._steps.delivered(envelope, value, self._clock()))
+        except AuditWriteError as exc:
+            log.warning("audit_write_failed", step="delivered", error_code=exc.code)
+            return Retry(f"audit: {exc.code}", delay_s=0.5)
+        plan = await self._answerer.answer(decoded.datum, self._context(envelope))
+        plan = await self._keep(envelope.exchange_id, plan, log)
+        return await self._deliver(envelope, value, plan, started, log, replayed=False)
+
+    # -- steps -------------------------------------------------------------------------
+    def _context(self, envelope: Envelope) -> HandlerContext:
+        deadline = envelope.deadline or self._clock()
+        # Leave time to store and produce the reply before the requester gives up.
+        deadline -= timedelta(seconds=self._reply_margin_s)
+        return HandlerContext(
+            exchange_id=envelope.exchange_id,
+            service=envelope.service,
+            major=envelope.major,
+            requester=envelope.source,
+            provider=envelope.provider,
+            purpose=envelope.purpose,
+            deadline=deadline,
+            trace_id=envelope.traceparent[3:35],
+            procedure=envelope.procedure,
+            legal_basis=envelope.legal_basis,
+            consent_ref=envelope.consent_ref,
+            subject_ref=envelope.subject_ref,
+        )
+
+    async def _keep(
+        self, exchange_id: str, plan: ReplyPlan, log: structlog.typing.FilteringBoundLogger
+    ) -> ReplyPlan:
+        """Store the reply (first one wins) and return what is stored.
+
+        If the store stays down, the reply is still sent: the requester must not wait
+        for a store outage, and the record is acknowledged, so it is not redelivered.
+        """
+        reply = StoredReply(exchange_id, plan.status, plan.error_code, plan.value, self._clock())
+        for attempt in range(_STORE_ATTEMPTS):
+            try:
+                kept = await self._store.put(reply)
+            except ReplyStoreError as exc:
+                log.warning("reply_store_put_failed", attempt=attempt + 1, error_code=exc.code)
+                await asyncio.sleep(0.1 * 2**attempt)
+                continue
+            return ReplyPlan(kept.status, kept.error_code, kept.value)
+        return plan
+
+    async def _deliver(
+        self,
+        envelope: Envelope,
+        request: bytes,
+        plan: ReplyPlan,
+        started: float,
+        log: structlog.typing.FilteringBoundLogger,
+        *,
+        replayed: bool,
+    ) -> Outcome:
+        undelivered = await self._send(envelope, plan, log)
+        if undelivered is not None:
+            return undelivered
+        latency_ms = int((time.monotonic() - started) * 1000)
+        step = self._steps.responded(
+            envelope,
+            request=request,
+            reply=plan.value,
+            outcome=plan.outcome,
+            latency_ms=latency_ms,
+            now=self._clock(),
+            reason="replayed from the reply store" if replayed else None,
+        )
+        if (failed := await self._record(step, log)) is not None:
+            return failed
+        self._count("replayed" if replayed else plan.status.value)
+        self._metrics.latency.labels(self._label).observe(time.monotonic() - started)
+        log.info("request_answered", outcome=plan.outcome, latency_ms=latency_ms)
+        return Ack()
+
+    async def _send(
+        self, request: Envelope, plan: ReplyPlan, log: structlog.typing.FilteringBoundLogger
+    ) -> Outcome | None:
+        if request.reply_topic is None:  # pragma: no cover - a request envelope has one
+            return DeadLetter("request without reply topic", "BUS_ENVELOPE_HEADER_MISSING")
+        error_code = None if plan.status is ReplyStatus.OK else plan.error_code
+        envelope = request.reply(source=self._member, status=plan.status, error_code=error_code)
+        try:
+            await self._sender.send(
+                request.reply_topic,
+                plan.value,
+                key=request.exchange_id.encode(),
+                headers=envelope.to_headers(),
+                partition=request.reply_partition,
+            )
+        except BusError as exc:
+            log.warning("reply_failed", error_code=exc.code, error=exc.message)
+            if exc.retriable:
+                return Retry(f"reply not written: {exc.code}", delay_s=0.5)
+            self._count("dead_lettered")
+            return DeadLetter(f"the reply cannot be written: {exc.message}", exc.code)
+        return None
+
+    async def _record(
+        self, step: AuditRecord, log: structlog.typing.FilteringBoundLogger
+    ) -> Outcome | None:
+        try:
+            await self._audit.record(step)
+        except AuditWriteError as exc:
+            log.warning("audit_write_failed", step=step.type.value, error_code=exc.code)
+            return Retry(f"audit: {exc.code}", delay_s=0.5)
+        return None
+
+    async def _refused(self, record: InboundRecord, error: RequestRejectedError) -> Outcome:
+        reason = error.reason.value
+        envelope = _best_effort_envelope(record.headers)
+        log = _log.bind(
+            **(envelope.log_context() if envelope is not None else {}),
+            partition=record.partition,
+            offset=record.offset,
+        )
+        log.warning("request_rejected", reason=reason, detail=error.detail)
+        if envelope is not None:
+            step = self._steps.rejected(
+                envelope, request=record.value or b"", reason=reason, now=self._clock()
+            )
+            if (failed := await self._record(step, log)) is not None:
+                return failed
+        self._count("dead_lettered")
+        return DeadLetter(error.message, f"REQUEST_{reason}")
+
+    async def _undecodable(
+        self,
+        envelope: Envelope,
+        value: bytes,
+        error: CodecError,
+        started: float,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> Outcome:
+        # The code only: a decoder's message may quote bytes of the payload.
+        log.warning("request_undecodable", error_code=error.code)
+        step = self._steps.rejected(
+            envelope, request=value, reason=f"{REQUEST_UNDECODABLE}:{error.code}", now=self._clock()
+        )
+        if (failed := await self._record(step, log)) is not None:
+            return failed
+        plan = await self._keep(
+            envelope.exchange_id, ReplyPlan(ReplyStatus.REJECTED, REQUEST_UNDECODABLE), log
+        )
+        if (undelivered := await self._send(envelope, plan, log)) is not None:
+            return undelivered
+        self._count("dead_lettered")
+        return DeadLetter(f"the request does not decode ({error.code})", error.code)
+
+    def _count(self, outcome: str) -> None:
+        self._metrics.handled.labels(self._label, outcome).inc()
+
+
+def _best_effort_envelope(headers: Collection[tuple[str, bytes | None]]) -> Envelope | None:
+    """The envelope of a refused record when its headers parse (for the audit record)."""
+    try:
+        envelope = Envelope.from_headers(list(headers))
+    except EnvelopeError:
+        return None
+    return envelope if envelope.kind is MessageKind.REQUEST else None

@@ -1,0 +1,387 @@
+"""The connector runtime: from validated settings to consumers answering requests.
+
+``ConnectorRuntime.start()`` does every check that can fail before the first request is
+read, so a misconfigured connector stops at once with a message naming the field:
+
+* each service version is in the catalogue, locked, and provided by ``member_id``;
+* each Python handler imports; each adapter builds and opens; each mapping fits the
+  provider's response schema;
+* the gateway keys load; the reply store opens and migrates.
+
+Then, per service, a ``BusConsumer`` in the service's consumer group hands records to
+its ``RequestPipeline``; one idempotent producer writes replies and dead letters. The
+reply store is purged of replies older than the retention once an hour. ``stop()``
+stops fetching, lets in-flight requests finish (bounded by ``shutdown_timeout_s``),
+commits, then closes adapters, the producer and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from prometheus_client import CollectorRegistry
+
+from bus import (
+    BusConsumer,
+    BusProducer,
+    DeadLetterPublisher,
+    RequestTopic,
+    parse_member_id,
+    parse_service_id,
+)
+from bus.audit.trail import AuditTrail
+from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
+from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
+from connectors.adapters.registry import adapter_factory
+from connectors.answering import Answerer, RecordMapper
+from connectors.config import ConnectorSettings, ServiceConfig
+from connectors.errors import ConnectorConfigError, ReplyStoreError
+from connectors.health import HealthServer
+from connectors.lag import LagMonitor, LagTarget
+from connectors.mapping import MappingError, compile_mapping
+from connectors.metrics import ConnectorMetrics
+from connectors.pipeline import (
+    EnvelopeVerifier,
+    RequestPipeline,
+    UnsignedEnvelopeCheck,
+)
+from connectors.reply_store import ReplyStore, parse_reply_store_url
+from connectors.reply_store_postgres import PostgresReplyStore
+from connectors.reply_store_sqlite import SqliteReplyStore
+from connectors.sdk import Handler, HandlerContext, ServiceKey
+from contracts import (
+    Catalogue,
+    Codec,
+    ContractError,
+    ContractVersion,
+    LockFile,
+    SchemaId,
+    load_catalogue,
+)
+
+__all__ = ["ConnectorRuntime", "ServedVersion", "open_reply_store"]
+
+_log = structlog.get_logger(__name__)
+_PURGE_INTERVAL_S: Final = 3600.0
+
+AuditTrailFactory = Callable[[BusProducer], AuditTrail]
+
+
+def open_reply_store(url: str) -> ReplyStore:
+    """The (unopened) store for ``url`` (``sqlite:///...`` or ``postgresql://...``)."""
+    parsed = parse_reply_store_url(url)
+    if parsed.backend == "sqlite":
+        assert parsed.path is not None  # noqa: S101 - parse_reply_store_url sets it
+        return SqliteReplyStore(parsed.path)
+    assert parsed.dsn is not None  # noqa: S101
+    return PostgresReplyStore(parsed.dsn)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedVersion:
+    """What one configured service resolves to in the catalogue."""
+
+    key: ServiceKey
+    version: ContractVersion
+    request_id: SchemaId
+    response_id: SchemaId
+    topic: RequestTopic
+    group_id: str
+
+
+class ConnectorRuntime:
+    """Every service of one ``connector.yaml``, in one process."""
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        *,
+        audit: AuditTrailFactory,
+        registry: CollectorRegistry | None = None,
+        handlers: Mapping[ServiceKey, Handler] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._audit_factory = audit
+        self.registry = registry or CollectorRegistry()
+        self.metrics = ConnectorMetrics(self.registry)
+        self._given_handlers = dict(handlers or {})
+        self._member = parse_member_id(settings.member_id)
+        self._store = open_reply_store(settings.reply_store_url.get_secret_value())
+        self._producer = BusProducer(settings.kafka)
+        self._adapters: list[Adapter] = []
+        self._consumers: list[BusConsumer] = []
+        self.served: list[ServedVersion] = []
+        self.answerers: dict[ServiceKey, Answerer] = {}
+        self.health: HealthServer | None = None
+        self._lag: LagMonitor | None = None
+        self._purge_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Check everything, then start consuming (returns before partitions arrive)."""
+        settings = self._settings
+        catalogue, lock = self._catalogue()
+        codec = Codec({int(k): v for k, v in catalogue.schemas_by_id(lock).items()})
+        keys = self._gateway_keys()
+        plans = [self._resolve(i, svc, catalogue, lock) for i, svc in enumerate(settings.services)]
+        try:
+            await self._store.open()
+            await self._producer.start()
+            audit = self._audit_factory(self._producer)
+            digest_key = settings.audit_digest_key.get_secret_value().encode()
+            for index, (config, served) in enumerate(zip(settings.services, plans, strict=True)):
+                handler, mapping = await self._answerer_parts(index, config, served)
+                answerer = Answerer(
+                    service=str(served.key),
+                    handler=handler,
+                    codec=codec,
+                    response_schema_id=served.response_id,
+                    metrics=self.metrics,
+                    concurrency=config.concurrency,
+                    call_timeout_s=config.timeouts.call_s,
+                    retry=config.retry,
+                    circuit=config.circuit,
+                    mapping=mapping,
+                )
+                verifier: EnvelopeVerifier
+                if keys:
+                    verifier = RequestVerifier.from_catalogue(keys, catalogue)
+                else:
+                    _log.warning("requests_not_verified", service=str(served.key))
+                    verifier = UnsignedEnvelopeCheck(served.topic)
+                pipeline = RequestPipeline(
+                    member=self._member,
+                    service=served.key.service,
+                    version=str(served.version.version),
+                    request_schema_id=served.request_id,
+                    codec=codec,
+                    verifier=verifier,
+                    answerer=answerer,
+                    store=self._store,
+                    sender=self._producer,
+                    audit=audit,
+                    metrics=self.metrics,
+                    digest_key=digest_key,
+                    reply_margin_s=config.timeouts.reply_margin_s,
+                )
+                consumer = BusConsumer(
+                    settings.kafka,
+                    topics=[served.topic],
+                    group_id=served.group_id,
+                    handler=pipeline,
+                    dead_letters=DeadLetterPublisher(self._producer),
+                    max_in_flight=config.max_in_flight or 2 * config.concurrency,
+                    drain_timeout_s=settings.shutdown_timeout_s,
+                )
+                self.answerers[served.key] = answerer
+                self._consumers.append(consumer)
+            for consumer in self._consumers:
+                await consumer.start()
+            self.served = plans
+            await self._start_ops()
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+        _log.info(
+            "connector_started",
+            member=self._member,
+            services=[f"{p.key.service} {p.version.version}" for p in plans],
+            reply_store=parse_reply_store_url(settings.reply_store_url.get_secret_value()).display,
+        )
+
+    async def wait_assigned(self, timeout_s: float) -> None:
+        """Until every service's consumer holds at least one partition (tests, readiness)."""
+        for consumer in self._consumers:
+            await consumer.wait_assigned(timeout_s)
+
+    async def stop(self) -> None:
+        """Finish in-flight requests, commit, close everything (safe to call twice)."""
+        self._started = False
+        if self._purge_task is not None:
+            self._purge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge_task
+            self._purge_task = None
+        if self._lag is not None:
+            await self._lag.stop()
+            self._lag = None
+        consumers, self._consumers = self._consumers, []
+        await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
+        adapters, self._adapters = self._adapters, []
+        for adapter in adapters:
+            try:
+                await adapter.close()
+            except Exception as exc:  # one adapter's close must not keep the others open
+                _log.warning("adapter_close_failed", exception_type=type(exc).__name__)
+        await self._producer.stop()
+        with contextlib.suppress(ReplyStoreError):
+            await self._store.close()
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
+        _log.info("connector_stopped")
+
+    async def readiness(self) -> str | None:
+        """None when ready; else why not."""
+        if not self._started:
+            return "starting or stopping"
+        try:
+            await self._store.ping()
+        except ReplyStoreError as exc:
+            return f"reply store: {exc.code}"
+        return None
+
+    async def _start_ops(self) -> None:
+        settings = self._settings
+        targets = [LagTarget(str(p.key), p.topic.name, p.group_id) for p in self.served]
+        self._lag = LagMonitor(settings.kafka, targets, self.metrics)
+        self._lag.start()
+        self._purge_task = asyncio.create_task(self._purge_loop(), name="connector-purge")
+        if settings.health.enabled:
+            self.health = HealthServer(
+                host=settings.health.host,
+                port=settings.health.port,
+                registry=self.registry,
+                readiness=self.readiness,
+            )
+            await self.health.start()
+            _log.info("health_listening", host=settings.health.host, port=self.health.port)
+
+    async def _purge_loop(self) -> None:
+        retention = timedelta(days=self._settings.reply_retention_days)
+        while True:
+            try:
+                purged = await self._store.purge(datetime.now(UTC) - retention)
+                if purged:
+                    _log.info("replies_purged", count=purged)
+            except ReplyStoreError as exc:
+                _log.warning("reply_purge_failed", error_code=exc.code)
+            await asyncio.sleep(_PURGE_INTERVAL_S)
+
+    # -- building ----------------------------------------------------------------------
+    def _catalogue(self) -> tuple[Catalogue, LockFile]:
+        root = self._settings.catalogue_dir
+        try:
+            catalogue = load_catalogue(root)
+            lock = LockFile.load(catalogue.lock_path())
+        except ContractError as exc:
+            raise ConnectorConfigError(f"catalogue_dir: {exc.message}") from None
+        return catalogue, lock
+
+    def _gateway_keys(self) -> dict[str, Ed25519PublicKey]:
+        keys: dict[str, Ed25519PublicKey] = {}
+        for key_id, text in self._settings.gateway_keys.items():
+            try:
+                keys[key_id] = load_public_key(text.get_secret_value())
+            except SigningKeyError as exc:
+                raise ConnectorConfigError(f"gateway_keys.{key_id}: {exc.message}") from None
+        return keys
+
+    def _resolve(
+        self, index: int, config: ServiceConfig, catalogue: Catalogue, lock: LockFile
+    ) -> ServedVersion:
+        where = f"services.{index}"
+        service = catalogue.services.get(config.service)
+        if service is None:
+            raise ConnectorConfigError(
+                f"{where}.service: {config.service!r} is not in the catalogue"
+            )
+        if self._member not in service.meta.providers:
+            raise ConnectorConfigError(
+                f"{where}.service: {self._member} is not a provider of {service.id} "
+                f"(providers: {', '.join(service.meta.providers)})"
+            )
+        if "." in config.version:
+            version = service.version(config.version)
+        else:
+            locked = [
+                v
+                for v in service.majors().get(config.major, [])
+                if lock.entry(service.id, str(v.version), "response") is not None
+            ]
+            version = locked[-1] if locked else None
+        if version is None:
+            raise ConnectorConfigError(
+                f"{where}.version: {service.id} has no version {config.version} "
+                f"(versions: {', '.join(str(v.version) for v in service.versions)})"
+            )
+        request = lock.entry(service.id, str(version.version), "request")
+        response = lock.entry(service.id, str(version.version), "response")
+        if request is None or response is None:
+            raise ConnectorConfigError(
+                f"{where}.version: {service.id} {version.version} is not locked: "
+                "run interop contracts check --lock"
+            )
+        topic = RequestTopic(parse_service_id(service.id), config.major)
+        group = config.group_id or f"interop.connector.{self._member}.{service.id}.v{config.major}"
+        return ServedVersion(
+            key=ServiceKey(service.id, config.major),
+            version=version,
+            request_id=request.schema_id,
+            response_id=response.schema_id,
+            topic=topic,
+            group_id=group,
+        )
+
+    async def _answerer_parts(
+        self, index: int, config: ServiceConfig, served: ServedVersion
+    ) -> tuple[Handler, RecordMapper | None]:
+        where = f"services.{index}"
+        mapping: RecordMapper | None = None
+        if config.mapping is not None:
+            try:
+                mapping = compile_mapping(config.mapping, served.version.response)
+            except MappingError as exc:
+                raise ConnectorConfigError(f"{where}.mapping: {exc.detail}") from None
+            except ValueError as exc:  # the mapping block's own shape (pydantic)
+                raise ConnectorConfigError(f"{where}.mapping: {exc}") from None
+        given = self._given_handlers.get(served.key)
+        if given is not None:
+            return given, mapping
+        if config.handler is not None:
+            return _import_handler(f"{where}.handler", config.handler), mapping
+        assert config.adapter is not None  # noqa: S101 - the settings validator ensures one
+        factory = adapter_factory(config.adapter.kind)
+        adapter_settings = factory.settings_model.model_validate(config.adapter.settings)
+        adapter = factory.build(adapter_settings)
+        try:
+            await adapter.open()
+        except LegacyError as exc:
+            raise ConnectorConfigError(
+                f"{where}.adapter: the {config.adapter.kind} adapter cannot open: {exc.detail}"
+            ) from None
+        self._adapters.append(adapter)
+        return _adapter_handler(adapter), mapping
+
+
+def _adapter_handler(adapter: Adapter) -> Handler:
+    async def lookup(request: Mapping[str, Any], _ctx: HandlerContext) -> Found | NotFound:
+        return await adapter.lookup(request)
+
+    return lookup
+
+
+def _import_handler(where: str, spec: str) -> Handler:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConnectorConfigError(f"{where}: cannot import {module_name!r}: {exc}") from None
+    function = getattr(module, attribute, None)
+    if function is None or not inspect.iscoroutinefunction(function):
+        raise ConnectorConfigError(
+            f"{where}: {spec!r} is not an async function (async def handler(request, ctx))"
+        )
+    handler: Handler = function
+    return handler
