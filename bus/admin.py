@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from bus.errors import BrokerUnavailableError, BusError, TopicProvisioningError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
-from bus.kafka_security import kafka_client_security
+from bus.kafka_security import connection_failure_reason, kafka_client_security
 from bus.settings import KafkaSettings
 from bus.topics import Topic
 
@@ -88,7 +87,7 @@ async def _describe(
             await client.start()
             described = await client.describe_cluster()
     except (KafkaError, OSError, TimeoutError) as exc:
-        reason = await tls_failure_reason(settings) or type(exc).__name__
+        reason = await connection_failure_reason(settings) or type(exc).__name__
         raise BrokerUnavailableError(
             f"no Kafka broker answered a metadata request at {bootstrap_servers}: {reason}"
         ) from exc
@@ -117,44 +116,6 @@ def _quiet_connection_errors() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(previous)
-
-
-async def tls_failure_reason(settings: KafkaSettings, *, timeout_s: float = 3.0) -> str | None:
-    """Why a TLS connection to the first bootstrap server fails, or None if it does not.
-
-    aiokafka reports a refused handshake as a bare connection error; an operator needs
-    to know whether the broker's certificate was not trusted or the broker refused ours.
-    """
-    if settings.security_protocol not in ("SSL", "SASL_SSL"):
-        return None
-    context = kafka_client_security(settings)["ssl_context"]
-    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
-    host = host.strip("[]")
-    try:
-        async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection(
-                host, int(port), ssl=context, server_hostname=host
-            )
-    except ssl.SSLCertVerificationError as exc:
-        return f"TLS: the broker's certificate is not trusted ({exc.verify_message})"
-    except ssl.SSLError as exc:
-        return f"TLS handshake failed ({exc.reason or exc})"
-    except (OSError, TimeoutError):
-        return None
-    try:
-        # With TLS 1.3 the broker checks our certificate after the handshake and answers
-        # an unwanted or missing one with an alert on the first read.
-        async with asyncio.timeout(0.5):
-            await reader.read(1)
-    except ssl.SSLError as exc:
-        return f"TLS: the broker refused this client ({exc.reason or exc})"
-    except (OSError, TimeoutError):
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
-    return None
 
 
 async def wait_for_cluster(

@@ -9,14 +9,24 @@ setting and the file, never a handshake failure minutes later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from pathlib import Path
 from typing import TypedDict
 
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError
+
 from bus.errors import BusError
 from bus.settings import KafkaSettings
 
-__all__ = ["KafkaClientSecurity", "KafkaSecurityConfigError", "kafka_client_security"]
+__all__ = [
+    "KafkaClientSecurity",
+    "KafkaSecurityConfigError",
+    "connection_failure_reason",
+    "kafka_client_security",
+]
 
 
 class KafkaSecurityConfigError(BusError):
@@ -91,3 +101,68 @@ def _readable(path: Path, setting: str) -> Path:
             f"kafka.{setting} {path}: cannot be read ({exc.strerror or type(exc).__name__})"
         ) from exc
     return path
+
+
+async def connection_failure_reason(
+    settings: KafkaSettings, *, timeout_s: float = 5.0
+) -> str | None:
+    """Why a secured connection to the first bootstrap server fails, or None.
+
+    aiokafka reports a refused TLS handshake or a failed SASL login as a bare
+    "Unable to bootstrap"; an operator needs to know whether the broker's certificate is
+    not trusted, the broker refused ours, or the credentials are wrong. Called only after
+    a failure, on a plain connection of its own.
+    """
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    host, _, port_text = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    host, port = host.strip("[]"), int(port_text)
+    security = kafka_client_security(settings)
+    try:
+        async with asyncio.timeout(timeout_s):
+            if security["ssl_context"] is not None:
+                reason = await _tls_failure_reason(host, port, security["ssl_context"])
+                if reason is not None:
+                    return reason
+            if settings.security_protocol.startswith("SASL_"):
+                connection = await create_conn(
+                    host,
+                    port,
+                    client_id=settings.client_id,
+                    request_timeout_ms=int(timeout_s * 1000),
+                    **security,
+                )
+                connection.close()
+    except KafkaError as exc:
+        return (
+            f"SASL login as {settings.sasl_username!r} with {settings.sasl_mechanism} "
+            f"failed ({type(exc).__name__})"
+        )
+    except (OSError, TimeoutError):
+        return None
+    return None
+
+
+async def _tls_failure_reason(host: str, port: int, context: ssl.SSLContext) -> str | None:
+    try:
+        reader, writer = await asyncio.open_connection(
+            host, port, ssl=context, server_hostname=host
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return f"TLS: the broker's certificate is not trusted ({exc.verify_message})"
+    except ssl.SSLError as exc:
+        return f"TLS handshake failed ({exc.reason or exc})"
+    try:
+        # With TLS 1.3 the broker checks our certificate after the handshake and answers
+        # a missing or untrusted one with an alert on the first read.
+        async with asyncio.timeout(0.5):
+            await reader.read(1)
+    except ssl.SSLError as exc:
+        return f"TLS: the broker refused this client ({exc.reason or exc})"
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    return None

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from bus.errors import ClientStateError, UnknownPartitionError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
-from bus.kafka_security import kafka_client_security
+from bus.kafka_security import connection_failure_reason, kafka_client_security
 from bus.records import Delivery
 from bus.settings import KafkaSettings
 from bus.topics import Topic, TopicName
@@ -52,7 +52,10 @@ class BusProducer:
             await producer.start()
         except KAFKA_FAILURES as exc:
             await producer.stop()
-            raise translate_kafka_error(exc, operation="starting the producer") from exc
+            # aiokafka says only "Unable to bootstrap" when TLS or SASL refused us.
+            reason = await connection_failure_reason(self._settings)
+            operation = f"starting the producer ({reason})" if reason else "starting the producer"
+            raise translate_kafka_error(exc, operation=operation) from exc
         self._producer = producer
 
     async def stop(self) -> None:

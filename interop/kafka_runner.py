@@ -24,9 +24,10 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Final, Literal
 
 from bus.admin import probe_cluster
 from bus.errors import BrokerUnavailableError
@@ -34,6 +35,7 @@ from contracts.errors import InteropError
 
 __all__ = [
     "BrokerStartError",
+    "BrokerTls",
     "KafkaRunner",
     "MissingToolError",
     "RunnerError",
@@ -77,10 +79,94 @@ class RunningBroker:
     data_dir: str
     kafka_version: str
     reused: bool = False
+    ssl_port: int | None = None
+    sasl_ssl_port: int | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def ssl_bootstrap_servers(self) -> str | None:
+        """The SSL (mutual TLS) listener, when the broker was started with ``BrokerTls``."""
+        return None if self.ssl_port is None else f"{self.host}:{self.ssl_port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str | None:
+        """The SASL_SSL (SCRAM over TLS) listener, when ``BrokerTls.sasl_ssl_port`` was set."""
+        return None if self.sasl_ssl_port is None else f"{self.host}:{self.sasl_ssl_port}"
+
+
+_SCRAM_MECHANISMS: Final = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+_SCRAM_CREDENTIAL_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """TLS listeners for a test broker, beside the plaintext one the runner probes.
+
+    ``keystore_pem`` holds the broker's private key (unencrypted PKCS#8) followed by its
+    certificate chain; ``truststore_pem`` the CA certificates client certificates must
+    chain to. With ``sasl_ssl_port``, a SASL_SSL listener accepts SCRAM-SHA-256/512 for
+    ``scram_users`` (name -> password), whose credentials KRaft stores at format time: they
+    only take effect on a fresh data directory.
+    """
+
+    ssl_port: int
+    keystore_pem: Path
+    truststore_pem: Path
+    client_auth: Literal["required", "requested", "none"] = "required"
+    sasl_ssl_port: int | None = None
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, password in self.scram_users.items():
+            # The credentials travel on the StorageTool command line as name=...,password=...
+            if not (
+                _SCRAM_CREDENTIAL_RE.fullmatch(name) and _SCRAM_CREDENTIAL_RE.fullmatch(password)
+            ):
+                raise RunnerError("SCRAM user names and passwords must be 1..64 of [A-Za-z0-9._-]")
+
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """(listener name, security protocol, port) of each TLS listener."""
+        found = [("SSL", "SSL", self.ssl_port)]
+        if self.sasl_ssl_port is not None:
+            found.append(("SASL_SSL", "SASL_SSL", self.sasl_ssl_port))
+        return found
+
+    def settings(self) -> str:
+        """The broker properties of the TLS listeners."""
+        lines = [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.keystore_pem}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.truststore_pem}",
+            f"listener.name.ssl.ssl.client.auth={self.client_auth}",
+            # Clients check the broker's name; the broker checks no client host names.
+            "ssl.endpoint.identification.algorithm=",
+        ]
+        if self.sasl_ssl_port is not None:
+            mechanisms = ",".join(_SCRAM_MECHANISMS)
+            lines += [
+                f"sasl.enabled.mechanisms={mechanisms}",
+                f"listener.name.sasl_ssl.sasl.enabled.mechanisms={mechanisms}",
+                "listener.name.sasl_ssl.ssl.client.auth=none",
+            ]
+            lines += [
+                f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                for m in _SCRAM_MECHANISMS
+            ]
+        return "\n".join(lines)
+
+    def scram_arguments(self) -> list[str]:
+        """``--add-scram`` arguments of ``kafka-storage format`` for every user."""
+        return [
+            argument
+            for name, password in self.scram_users.items()
+            for mechanism in _SCRAM_MECHANISMS
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
 
 
 def deploy_dir() -> Path:
@@ -196,8 +282,12 @@ class KafkaRunner:
         controller_port: int | None = None,
         host: str = "127.0.0.1",
         timeout_s: float = _READY_TIMEOUT_S,
+        tls: BrokerTls | None = None,
     ) -> RunningBroker:
-        """Start the broker (or reuse the one running from ``data_dir``) and wait for it."""
+        """Start the broker (or reuse the one running from ``data_dir``) and wait for it.
+
+        ``tls`` adds TLS listeners (tests of the client security settings).
+        """
         java = _require_java()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.data_dir / ".runner.lock"):
@@ -207,11 +297,12 @@ class KafkaRunner:
                 return RunningBroker(**{**asdict(running), "reused": True})
             libs = self.ensure_jars()
             controller_port = controller_port if controller_port is not None else port + 1
-            for p in (port, controller_port):
+            tls_ports = [p for _, _, p in tls.listeners()] if tls is not None else []
+            for p in (port, controller_port, *tls_ports):
                 _require_free_port(host, p)
-            self._write_config(host, port, controller_port)
+            self._write_config(host, port, controller_port, tls)
             if not (self.log_dir / "meta.properties").is_file():
-                self._format(java, libs)
+                self._format(java, libs, tls.scram_arguments() if tls is not None else [])
             pid = self._spawn(java, libs)
             broker = RunningBroker(
                 pid=pid,
@@ -220,6 +311,8 @@ class KafkaRunner:
                 controller_port=controller_port,
                 data_dir=str(self.data_dir),
                 kafka_version=self.kafka_version,
+                ssl_port=tls.ssl_port if tls is not None else None,
+                sasl_ssl_port=tls.sasl_ssl_port if tls is not None else None,
             )
             self._write_state(broker)
             try:
@@ -244,15 +337,27 @@ class KafkaRunner:
             return True
 
     # -- internals ---------------------------------------------------------------------
-    def _write_config(self, host: str, port: int, controller_port: int) -> None:
+    def _write_config(
+        self, host: str, port: int, controller_port: int, tls: BrokerTls | None
+    ) -> None:
         template = string.Template((self._deploy / "server.properties.template").read_text())
+        listeners = tls.listeners() if tls is not None else []
         self.config_file.write_text(
             template.substitute(
-                host=host, port=port, controller_port=controller_port, log_dir=self.log_dir
+                host=host,
+                port=port,
+                controller_port=controller_port,
+                log_dir=self.log_dir,
+                tls_listeners="".join(f",{name}://{host}:{p}" for name, _, p in listeners),
+                tls_advertised_listeners="".join(
+                    f",{name}://{host}:{p}" for name, _, p in listeners
+                ),
+                tls_protocol_map="".join(f",{name}:{proto}" for name, proto, _ in listeners),
+                tls_settings=tls.settings() if tls is not None else "",
             )
         )
 
-    def _format(self, java: str, libs: Path) -> None:
+    def _format(self, java: str, libs: Path, extra_arguments: list[str]) -> None:
         cluster_id = _new_cluster_id()
         result = subprocess.run(
             [
@@ -266,6 +371,7 @@ class KafkaRunner:
                 cluster_id,
                 "--config",
                 str(self.config_file),
+                *extra_arguments,
             ],
             capture_output=True,
             text=True,
