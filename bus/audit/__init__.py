@@ -4,15 +4,23 @@
 * ``merkle_store``: an append-only tree over a node store, O(log n) roots and proofs;
 * ``note_keys``, ``signed_note``, ``checkpoint``: Ed25519 keys, C2SP signed notes and
   checkpoints, interoperable with Go's ``sumdb/note`` and ``transparency-dev`` tooling;
+* ``trail``: ``AuditRecord`` and the ``AuditTrail`` protocol every component writes to;
+  ``kafka_trail.KafkaAuditTrail`` writes them to the audit topic (acks=all);
+* ``event``: the Avro ``AuditEvent`` codec, event rows and the leaf entry the log hashes;
+  ``digests``: keyed payload digests; ``settings``: the trail's and the indexer's settings;
+* ``index`` (SQLite/PostgreSQL) and ``indexer``: the audit index and Merkle log built from
+  the topic (import them from their modules: they pull in SQLAlchemy);
 * ``errors``: the ``AuditError`` family (under ``bus.errors.BusError``).
 """
 
 from __future__ import annotations
 
 from bus.audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from bus.audit.digests import payload_digest
 from bus.audit.errors import (
     AmbiguousKeyError,
     AuditError,
+    AuditWriteError,
     CheckpointMismatchError,
     InvalidKeyError,
     InvalidSignatureError,
@@ -23,6 +31,8 @@ from bus.audit.errors import (
     NoteError,
     UnverifiedNoteError,
 )
+from bus.audit.event import AuditEventCodec, EventRow, MalformedAuditEventError, leaf_entry
+from bus.audit.kafka_trail import KafkaAuditTrail
 from bus.audit.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -36,20 +46,33 @@ from bus.audit.merkle import (
 )
 from bus.audit.merkle_store import InMemoryNodeStore, MerkleTree, Node, NodeStore
 from bus.audit.note_keys import NoteSigner, NoteVerifier, key_id
+from bus.audit.settings import AuditIndexerSettings, AuditSettings
 from bus.audit.signed_note import Note, NoteSignature, open_note, sign_note
+from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail, MemoryAuditTrail
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "AmbiguousKeyError",
     "AuditError",
+    "AuditEventCodec",
+    "AuditEventType",
+    "AuditIndexerSettings",
+    "AuditRecord",
+    "AuditSettings",
+    "AuditTrail",
+    "AuditWriteError",
     "Checkpoint",
     "CheckpointMismatchError",
+    "EventRow",
     "InMemoryNodeStore",
     "InvalidKeyError",
     "InvalidSignatureError",
+    "KafkaAuditTrail",
+    "MalformedAuditEventError",
     "MalformedCheckpointError",
     "MalformedNoteError",
+    "MemoryAuditTrail",
     "MerkleError",
     "MerkleStoreError",
     "MerkleTree",
@@ -64,10 +87,12 @@ __all__ = [
     "consistency_proof",
     "inclusion_proof",
     "key_id",
+    "leaf_entry",
     "leaf_hash",
     "node_hash",
     "open_checkpoint",
     "open_note",
+    "payload_digest",
     "root",
     "sign_checkpoint",
     "sign_note",

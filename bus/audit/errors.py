@@ -6,6 +6,10 @@
     └── BusError
         └── AuditError                        audit log: Merkle tree, checkpoints, signed notes
             ├── AuditWriteError               an audit event was not acknowledged (retriable)
+        ├── MalformedAuditEventError      a record or served event is not an AuditEvent
+        ├── AuditIndexUnavailableError    the audit index's database failed (retriable)
+        ├── IndexConflictError            another indexer appended first (retriable)
+        ├── InvalidCursorError            a pagination cursor the index did not hand out
             ├── MerkleError                   a tree or proof was asked for with invalid arguments
             ├── MerkleStoreError              the node store lacks a needed node, or holds junk
             └── NoteError                     signed notes and their keys
@@ -19,9 +23,9 @@
 
 Merkle *verification* never raises: it answers ``False`` for any proof it cannot accept
 (DESIGN.md, "Audit"). Only proof *generation* and the note/checkpoint parsers raise these.
-Every class carries a stable ``code`` and a ``retriable`` flag; only ``AuditWriteError`` is
-retriable (the broker may be back); for the others the same bytes, keys and sizes always
-give the same answer.
+Every class carries a stable ``code`` and a ``retriable`` flag; only a failed write and
+the index's database (the broker or the database may be back) are retriable; for the
+others the same bytes, keys and sizes always give the same answer.
 """
 
 from __future__ import annotations
@@ -31,10 +35,14 @@ from bus.errors import BusError
 __all__ = [
     "AmbiguousKeyError",
     "AuditError",
+    "AuditIndexUnavailableError",
     "AuditWriteError",
     "CheckpointMismatchError",
+    "IndexConflictError",
+    "InvalidCursorError",
     "InvalidKeyError",
     "InvalidSignatureError",
+    "MalformedAuditEventError",
     "MalformedCheckpointError",
     "MalformedNoteError",
     "MerkleError",
@@ -55,6 +63,33 @@ class AuditWriteError(AuditError):
 
     code = "BUS_AUDIT_WRITE_FAILED"
     retriable = True
+
+
+class MalformedAuditEventError(AuditError):
+    """A record on the audit topic, or an event as served, is not an AuditEvent."""
+
+    code = "BUS_AUDIT_EVENT_MALFORMED"
+
+
+# -- the audit index -----------------------------------------------------------------------
+class AuditIndexUnavailableError(AuditError):
+    """The audit index's database could not be reached or refused a statement."""
+
+    code = "BUS_AUDIT_INDEX_UNAVAILABLE"
+    retriable = True
+
+
+class IndexConflictError(AuditError):
+    """Another indexer appended first: the stored offset is not where this batch starts."""
+
+    code = "BUS_AUDIT_INDEX_CONFLICT"
+    retriable = True
+
+
+class InvalidCursorError(AuditError):
+    """A pagination cursor that this index did not hand out."""
+
+    code = "BUS_AUDIT_CURSOR_INVALID"
 
 
 # -- Merkle tree ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The audit error family: under BusError, pinned distinct codes, only writes retriable."""
+"""The audit error family: under BusError, pinned distinct codes, only I/O retriable."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from bus.errors import BusError
 PINNED = {
     "AuditError": "BUS_AUDIT_ERROR",
     "AuditWriteError": "BUS_AUDIT_WRITE_FAILED",
+    "MalformedAuditEventError": "BUS_AUDIT_EVENT_MALFORMED",
+    "AuditIndexUnavailableError": "BUS_AUDIT_INDEX_UNAVAILABLE",
+    "IndexConflictError": "BUS_AUDIT_INDEX_CONFLICT",
+    "InvalidCursorError": "BUS_AUDIT_CURSOR_INVALID",
     "MerkleError": "BUS_AUDIT_MERKLE_INVALID_ARGUMENT",
     "MerkleStoreError": "BUS_AUDIT_MERKLE_STORE_CORRUPT",
     "NoteError": "BUS_AUDIT_NOTE_ERROR",
@@ -46,11 +50,15 @@ def test_family_is_exported_rooted_and_pinned() -> None:
     assert {cls.__name__ for cls in _family()} == set(PINNED)
 
 
-def test_codes_are_distinct_and_only_a_failed_write_is_retriable() -> None:
-    """Same bytes, same keys, same answer: only an unacknowledged write invites a retry."""
+def test_codes_are_distinct_and_only_io_failures_are_retriable() -> None:
+    """Same bytes, same keys, same answer: only a failed write or database invites a retry."""
     family = _family()
     assert len({cls.code for cls in family}) == len(family)
-    assert {cls.__name__ for cls in family if cls.retriable} == {"AuditWriteError"}
+    assert {cls.__name__ for cls in family if cls.retriable} == {
+        "AuditWriteError",
+        "AuditIndexUnavailableError",
+        "IndexConflictError",
+    }
 
 
 def test_unverified_note_error_without_any_signature_by_unknown_keys() -> None:

@@ -1,0 +1,334 @@
+"""The audit indexer: the audit topic, in order, into the index and the Merkle log.
+
+* One consumer group on the single-partition audit topic: only the member that owns the
+  partition reads, so of several gateway replicas sharing a database one appends. Offsets
+  live in the index, not in Kafka: on every assignment the indexer seeks to the index's
+  next offset, and ``AuditIndex.append`` refuses a batch that does not start there (a
+  stale owner after a rebalance, or a second indexer on the same database), so the log
+  never forks and a crash never appends an event twice.
+* Each event becomes the next leaf: ``leaf_hash(leaf_entry(event))``. The tree lives in
+  memory only as its right border (``MerkleTree`` over ``_BatchNodes``); the nodes each
+  batch completes are written with the batch's rows and offset in one transaction.
+* A record that is not an ``AuditEvent``, or repeats an event id already in the log (a
+  writer's retry), is skipped and counted, never indexed: deterministic, so a rebuild from
+  the topic gives the same rows and the same root.
+* Checkpoints: after ``checkpoint_every`` new leaves, or every ``checkpoint_interval_s``
+  when the log grew, the indexer signs a C2SP checkpoint and stores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import ConsumerRecord
+
+from bus.audit.checkpoint import sign_checkpoint
+from bus.audit.errors import AuditError
+from bus.audit.event import (
+    AuditEventCodec,
+    EventRow,
+    MalformedAuditEventError,
+    format_time,
+    leaf_entry,
+)
+from bus.audit.index.proofs import NodeKey
+from bus.audit.index.store import AuditIndex, IndexConflictError, IndexState, StoredCheckpoint
+from bus.audit.merkle import leaf_hash
+from bus.audit.merkle_store import MerkleTree, Node
+from bus.audit.note_keys import NoteSigner
+from bus.errors import ClientStateError
+from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.settings import KafkaSettings
+
+__all__ = ["AuditIndexer", "IndexerStats"]
+
+_log = structlog.get_logger(__name__)
+_FETCH_TIMEOUT_MS: Final = 200
+_RETRY_S: Final = 1.0
+
+
+class _BatchNodes:
+    """A ``NodeStore`` holding the tree's border (read at open) and a batch's new nodes."""
+
+    def __init__(self, border: dict[NodeKey, bytes]) -> None:
+        self._known = dict(border)
+        self.pending: list[Node] = []
+
+    def get(self, level: int, index: int) -> bytes | None:
+        return self._known.get((level, index))
+
+    def put(self, nodes: Sequence[Node]) -> None:
+        self.pending.extend(nodes)
+        self._known.update(((n.level, n.index), n.hash) for n in nodes)
+
+
+@dataclass(slots=True)
+class IndexerStats:
+    """Counters for tests and metrics."""
+
+    appended: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    checkpoints: int = 0
+    batches: int = 0
+
+
+class AuditIndexer:
+    """Consumes the audit topic into ``index``; signs checkpoints with ``signer``."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        index: AuditIndex,
+        *,
+        topic: str,
+        group_id: str,
+        origin: str,
+        signer: NoteSigner | None,
+        codec: AuditEventCodec | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 10.0,
+        batch_size: int = 500,
+    ) -> None:
+        self._kafka = kafka
+        self._index = index
+        self._topic = topic
+        self._group_id = group_id
+        self._origin = origin
+        self._signer = signer
+        self._codec = codec or AuditEventCodec()
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._batch_size = batch_size
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._state: IndexState | None = None
+        self._tree: MerkleTree | None = None
+        self._nodes: _BatchNodes | None = None
+        self._last_checkpoint_size = -1
+        self._last_checkpoint_at = 0.0
+        self._tp = TopicPartition(topic, 0)
+        self._assigned = asyncio.Event()
+        self.stats = IndexerStats()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Join the group and start indexing in the background."""
+        if self._consumer is not None:
+            raise ClientStateError("the audit indexer is already started")
+        self._stopping.clear()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            client_id=self._kafka.client_id,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=self._kafka.request_timeout_ms,
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self._kafka.max_poll_interval_ms,
+        )
+        try:
+            await consumer.start()
+            consumer.subscribe([self._topic], listener=_Listener(self))
+        except KAFKA_FAILURES as exc:
+            await consumer.stop()
+            raise translate_kafka_error(exc, operation="starting the audit indexer") from exc
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer), name="audit-indexer")
+        _log.info("audit_indexer_started", topic=self._topic, group=self._group_id)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then leave the group; safe to call twice."""
+        consumer, self._consumer = self._consumer, None
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=10)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if consumer is not None:
+            await consumer.stop()
+
+    async def wait_assigned(self, timeout_s: float) -> None:
+        """Wait until this indexer owns the audit partition (tests, readiness)."""
+        async with asyncio.timeout(timeout_s):
+            await self._assigned.wait()
+
+    # -- the loop --------------------------------------------------------------------
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await consumer.getmany(
+                    self._tp, timeout_ms=_FETCH_TIMEOUT_MS, max_records=self._batch_size
+                )
+                records = batches.get(self._tp, [])
+                if records and self._state is not None:
+                    await self._append(consumer, records)
+                await self._maybe_checkpoint(force_interval=True)
+            except KAFKA_FAILURES as exc:
+                error = translate_kafka_error(exc, operation="reading the audit topic")
+                _log.warning("audit_fetch_failed", error_code=error.code)
+                await self._pause()
+            except IndexConflictError:
+                self.stats.conflicts += 1
+                _log.warning("audit_index_conflict")
+                await self._reload_and_seek(consumer)
+            except AuditError as exc:  # the database blinked: reload and try again
+                _log.warning("audit_index_failed", error_code=exc.code)
+                await self._pause()
+                with contextlib.suppress(AuditError):
+                    await self._reload_and_seek(consumer)
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_RETRY_S):
+                await self._stopping.wait()
+
+    async def _append(
+        self, consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        state, tree, nodes = self._require_tree()
+        first = records[0]
+        if first.offset != state.next_offset:
+            # Fetched under an older position (a rebalance or a conflict): start over there.
+            consumer.seek(self._tp, state.next_offset)
+            return
+        items: list[tuple[int, EventRow]] = []
+        skipped = 0
+        decoded: list[tuple[int, EventRow | None]] = []
+        for record in records:
+            offset = record.offset
+            try:
+                decoded.append((offset, self._codec.decode(record.value)))
+            except MalformedAuditEventError as exc:
+                _log.warning("audit_record_skipped", offset=offset, error_code=exc.code)
+                decoded.append((offset, None))
+        ids = [row.event_id for _, row in decoded if row is not None]
+        known = await self._index.known_event_ids(ids)
+        seen: set[str] = set()
+        for offset, row in decoded:
+            if row is None or row.event_id in known or row.event_id in seen:
+                skipped += 1
+                continue
+            seen.add(row.event_id)
+            items.append((offset, row))
+        nodes.pending.clear()
+        try:
+            for _, row in items:
+                tree.append(leaf_hash(leaf_entry(row)))
+            next_offset = records[-1].offset + 1
+            self._state = await self._index.append(
+                start_offset=state.next_offset,
+                next_offset=next_offset,
+                first_leaf=state.tree_size,
+                items=items,
+                new_nodes=list(nodes.pending),
+                skipped=skipped,
+            )
+        except BaseException:
+            # The in-memory border is ahead of the database now: rebuild it from there.
+            self._tree = None
+            raise
+        nodes.pending.clear()
+        self.stats.batches += 1
+        self.stats.appended += len(items)
+        self.stats.skipped += skipped
+        await self._maybe_checkpoint(force_interval=False)
+
+    async def _maybe_checkpoint(self, *, force_interval: bool) -> None:
+        state, tree = self._state, self._tree
+        if self._signer is None or state is None or tree is None or state.tree_size == 0:
+            return
+        grown = state.tree_size - max(self._last_checkpoint_size, 0)
+        if state.tree_size == self._last_checkpoint_size:
+            return
+        due_by_count = grown >= self._checkpoint_every
+        due_by_time = (
+            force_interval
+            and time.monotonic() - self._last_checkpoint_at >= self._checkpoint_interval_s
+        )
+        if not (due_by_count or due_by_time):
+            return
+        size = state.tree_size
+        root_hash = tree.root(size)
+        note = sign_checkpoint(self._origin, size, root_hash, self._signer)
+        await self._index.save_checkpoint(
+            StoredCheckpoint(size, root_hash, note, format_time(datetime.now(UTC)))
+        )
+        self._last_checkpoint_size = size
+        self._last_checkpoint_at = time.monotonic()
+        self.stats.checkpoints += 1
+        _log.info("audit_checkpoint_signed", tree_size=size)
+
+    # -- state -----------------------------------------------------------------------
+    def _require_tree(self) -> tuple[IndexState, MerkleTree, _BatchNodes]:
+        if self._state is None or self._tree is None or self._nodes is None:
+            raise IndexConflictError("the indexer has no tree loaded")
+        return self._state, self._tree, self._nodes
+
+    async def _load(self) -> IndexState:
+        state = await self._index.state()
+        nodes = _BatchNodes(await self._index.border(state.tree_size))
+        self._tree = MerkleTree(nodes, state.tree_size)
+        self._nodes = nodes
+        self._state = state
+        latest = await self._index.latest_checkpoint()
+        if latest is not None and latest.tree_size > self._last_checkpoint_size:
+            self._last_checkpoint_size = latest.tree_size
+        return state
+
+    async def _reload_and_seek(self, consumer: AIOKafkaConsumer) -> None:
+        state = await self._load()
+        if self._tp in consumer.assignment():
+            consumer.seek(self._tp, state.next_offset)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None or self._tp not in assigned:
+            return
+        # The offset is the index's, whatever Kafka may have stored for the group.
+        for attempt in range(30):
+            try:
+                state = await self._load()
+                break
+            except AuditError as exc:
+                _log.warning("audit_index_load_failed", error_code=exc.code, attempt=attempt)
+                await asyncio.sleep(_RETRY_S)
+        else:
+            self._state = None
+            return
+        consumer.seek(self._tp, state.next_offset)
+        self._assigned.set()
+        _log.info(
+            "audit_partition_assigned", next_offset=state.next_offset, tree_size=state.tree_size
+        )
+
+    def _on_revoked(self) -> None:
+        # Whoever owns the partition next appends; this member stops until reassigned.
+        self._state = None
+        self._tree = None
+        self._assigned.clear()
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: AuditIndexer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._owner._on_revoked()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner._on_assigned(assigned)
