@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import pydantic
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -255,5 +256,7 @@ def load_connector_settings(path: Path) -> ConnectorSettings:
         raise ConnectorConfigError(
             f"{path}: invalid connector settings:\n  {_problems(exc, chr(10) + '  ')}"
         ) from None
-    except (ValueError, OSError) as exc:  # YAML syntax, unreadable file
+    except yaml.YAMLError as exc:
+        raise ConnectorConfigError(f"{path}: not valid YAML: {exc}") from None
+    except (ValueError, OSError) as exc:  # unreadable file, not a mapping at the top
         raise ConnectorConfigError(f"{path}: cannot be read: {exc}") from None

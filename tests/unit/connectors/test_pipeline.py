@@ -1,0 +1,257 @@
+"""The request pipeline with in-memory fakes: verify, dedupe, decode, answer, reply, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from bus import Ack, DeadLetter, ReplyStatus, Retry
+from bus.audit.errors import AuditWriteError
+from bus.audit.trail import AuditEventType, AuditRecord
+from bus.errors import PublishError
+from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from connectors.circuit import CircuitPolicy, CircuitState
+from connectors.errors import RequestRefusedError
+from connectors.retry import RetryPolicy
+from connectors.sdk import Answer, HandlerContext
+from tests.unit.connectors.fakes import (
+    CODEC,
+    RESIDENCE,
+    harness,
+    request_record,
+    request_value,
+    schema_id,
+)
+
+
+def _types(records: list[AuditRecord]) -> list[AuditEventType]:
+    return [r.type for r in records]
+
+
+async def test_a_found_record_is_replied_ok_in_the_providers_response_schema() -> None:
+    """OK reply to the named topic/partition, framed with 1.1's response id; audited
+    DELIVERED then RESPONDED (with a response digest); acknowledged."""
+    seen: list[tuple[Mapping[str, Any], HandlerContext]] = []
+
+    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
+        seen.append((request, ctx))
+        return Found(RESIDENCE)
+
+    h = harness(handler)
+    envelope, record = request_record()
+    assert await h.pipeline(record) == Ack()
+    [(request, ctx)] = seen
+    assert request["document_number"] == "12345678Z"
+    assert ctx.exchange_id == envelope.exchange_id
+    assert ctx.subject_ref == envelope.subject_ref
+    [sent] = h.sender.sent
+    assert (sent.topic, sent.partition) == ("interop.rep.test", 1)
+    assert sent.key == envelope.exchange_id.encode()
+    assert sent.envelope.status is ReplyStatus.OK
+    assert sent.envelope.exchange_id == envelope.exchange_id
+    decoded = CODEC.decode(sent.value, schema_id("1.1", "response"))
+    assert decoded.writer_id == schema_id("1.1", "response")
+    assert decoded.datum["municipality_code"] == "28005"
+    assert _types(h.audit.records) == [AuditEventType.DELIVERED, AuditEventType.RESPONDED]
+    responded = h.audit.records[1]
+    assert responded.outcome == "OK"
+    assert responded.response_digest is not None
+    assert len(responded.response_digest) == 64
+    assert responded.subject_ref == envelope.subject_ref
+
+
+async def test_a_redelivered_request_gets_the_stored_reply_without_a_second_call() -> None:
+    """Same record twice: one handler call, two identical replies."""
+    calls: list[str] = []
+
+    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
+        calls.append(ctx.exchange_id)
+        return Found(RESIDENCE)
+
+    h = harness(handler)
+    _, record = request_record()
+    assert await h.pipeline(record) == Ack()
+    assert await h.pipeline(record) == Ack()
+    assert len(calls) == 1
+    first, second = h.sender.sent
+    assert first.value == second.value
+    assert second.envelope.status is ReplyStatus.OK
+    assert h.audit.records[-1].reason == "replayed from the reply store"
+
+
+async def test_not_found_and_typed_errors_map_to_reply_statuses() -> None:
+    """NotFound -> not_found; RequestRefusedError -> rejected with its code."""
+
+    async def missing(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        return NotFound()
+
+    async def refuses(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        raise RequestRefusedError("closed", reply_code="PADRON_CLOSED")
+
+    h = harness(missing)
+    await h.pipeline(request_record()[1])
+    assert h.sender.sent[0].envelope.status is ReplyStatus.NOT_FOUND
+    assert h.sender.sent[0].value == b""
+    h = harness(refuses)
+    await h.pipeline(request_record()[1])
+    reply = h.sender.sent[0].envelope
+    assert (reply.status, reply.error_code) == (ReplyStatus.REJECTED, "PADRON_CLOSED")
+
+
+async def test_an_unsigned_request_is_dead_lettered_audited_and_not_answered() -> None:
+    """No signature: DeadLetter with the reason, REJECTED audit, no handler, no reply."""
+    calls: list[int] = []
+
+    async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        calls.append(1)
+        return NotFound()
+
+    h = harness(handler)
+    _, record = request_record(sign=False)
+    outcome = await h.pipeline(record)
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.code == "REQUEST_UNSIGNED"
+    assert calls == []
+    assert h.sender.sent == []
+    [rejected] = h.audit.records
+    assert (rejected.type, rejected.reason) == (AuditEventType.REJECTED, "UNSIGNED")
+
+
+async def test_a_tampered_value_is_refused_as_a_bad_signature() -> None:
+    """One flipped byte of the value: BAD_SIGNATURE."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, NotFound()))
+    _, record = request_record()
+    tampered = bytearray(record.value or b"")
+    tampered[-1] ^= 1
+    outcome = await h.pipeline(dataclasses.replace(record, value=bytes(tampered)))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.code == "REQUEST_BAD_SIGNATURE"
+
+
+async def test_an_undecodable_request_is_answered_rejected_and_dead_lettered() -> None:
+    """Signed garbage: the requester hears 'rejected' at once; the record is parked."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, NotFound()))
+    _, record = request_record(b"\x00\x00\x00\x00\x03\xff\xff")
+    outcome = await h.pipeline(record)
+    assert isinstance(outcome, DeadLetter)
+    [sent] = h.sender.sent
+    assert (sent.envelope.status, sent.envelope.error_code) == (
+        ReplyStatus.REJECTED,
+        "REQUEST_UNDECODABLE",
+    )
+    assert _types(h.audit.records) == [AuditEventType.REJECTED]
+
+
+async def test_retriable_legacy_errors_are_retried_then_answered() -> None:
+    """UNAVAILABLE twice, then found: one OK reply, legacy errors counted by kind."""
+    attempts: list[int] = []
+
+    async def flaky(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise LegacyError(LegacyErrorKind.UNAVAILABLE, "connection refused")
+        return Found(RESIDENCE)
+
+    h = harness(flaky)
+    await h.pipeline(request_record()[1])
+    assert len(attempts) == 3
+    assert h.sender.sent[0].envelope.status is ReplyStatus.OK
+    counted = h.metrics.legacy_errors.labels(
+        "register.residence-certificate.v1", "unavailable"
+    )._value.get()
+    assert counted == 2
+
+
+async def test_the_circuit_opens_and_answers_provider_unavailable_without_calling() -> None:
+    """Threshold 2: two failed exchanges open it; the third is answered at once."""
+    attempts: list[int] = []
+
+    async def down(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        attempts.append(1)
+        raise LegacyError(LegacyErrorKind.UNAVAILABLE, "down")
+
+    h = harness(
+        down,
+        retry=RetryPolicy(max_attempts=1),
+        circuit=CircuitPolicy(failure_threshold=2, open_s=60),
+    )
+    for _ in range(3):
+        await h.pipeline(request_record()[1])
+    assert len(attempts) == 2
+    assert h.answerer.breaker.state is CircuitState.OPEN
+    codes = [s.envelope.error_code for s in h.sender.sent]
+    assert codes == ["PROVIDER_UNAVAILABLE"] * 3
+
+
+async def test_a_slow_handler_is_cut_at_the_deadline() -> None:
+    """A handler that never answers: PROVIDER_TIMEOUT just before the deadline."""
+
+    async def hangs(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        await asyncio.Event().wait()
+        return NotFound()
+
+    h = harness(hangs, retry=RetryPolicy(max_attempts=1))
+    await h.pipeline(request_record(deadline_s=0.5)[1])
+    [sent] = h.sender.sent
+    assert sent.envelope.error_code == "PROVIDER_TIMEOUT"
+
+
+async def test_a_response_that_does_not_fit_the_schema_is_an_error_reply() -> None:
+    """Found with a missing required field: PROVIDER_RESPONSE_INVALID, not a bad value."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, Found({"registered": "yes"})))
+    await h.pipeline(request_record()[1])
+    assert h.sender.sent[0].envelope.error_code == "PROVIDER_RESPONSE_INVALID"
+
+
+async def test_a_request_for_another_provider_is_left_alone() -> None:
+    """Another provider of the service: acknowledged, no reply, no audit."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, NotFound()))
+    assert await h.pipeline(request_record(provider="es.other")[1]) == Ack()
+    assert h.sender.sent == []
+    assert h.audit.records == []
+
+
+async def test_a_failed_reply_is_retried_and_then_served_from_the_store() -> None:
+    """The broker refuses the reply: Retry; next attempt replays without calling again."""
+    calls: list[int] = []
+
+    async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        calls.append(1)
+        return Found(RESIDENCE)
+
+    h = harness(handler)
+    _, record = request_record()
+    h.sender.error = PublishError("broker down")
+    assert isinstance(await h.pipeline(record), Retry)
+    h.sender.error = None
+    assert await h.pipeline(record) == Ack()
+    assert len(calls) == 1
+    assert len(h.sender.sent) == 1
+
+
+async def test_an_audit_failure_is_retried_not_skipped() -> None:
+    """The audit trail refuses DELIVERED: Retry, and the handler is not called."""
+    calls: list[int] = []
+
+    async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        calls.append(1)
+        return NotFound()
+
+    h = harness(handler)
+
+    async def refuse(_event: AuditRecord) -> None:
+        raise AuditWriteError("audit topic down")
+
+    h.audit.record = refuse  # type: ignore[method-assign,assignment]
+    assert isinstance(await h.pipeline(request_record()[1]), Retry)
+    assert calls == []
+
+
+async def test_request_value_helper_round_trips() -> None:
+    """The builder's value decodes with the 1.1 request schema (guards the fakes)."""
+    assert (
+        CODEC.decode(request_value("X1"), schema_id("1.1", "request")).datum["document_number"]
+        == "X1"
+    )
