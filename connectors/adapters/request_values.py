@@ -80,6 +80,10 @@ class Template:
         """The request fields the template reads, in order."""
         return [name for _, name in self._parts if name is not None]
 
+    def sample(self) -> str:
+        """The template with every placeholder as ``0``: to check its shape at start-up."""
+        return "".join(literal + ("0" if name is not None else "") for literal, name in self._parts)
+
     def render(self, request: Mapping[str, Any]) -> str:
         """The template with each placeholder replaced by the escaped request value."""
         out: list[str] = []
