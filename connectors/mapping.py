@@ -15,9 +15,9 @@ does not fit the type, an enum target that is not a symbol. ``ResponseMapping.ap
 then only meets problems of the legacy data, raised as ``LegacyError(PROTOCOL)`` naming
 the entry and never the value (error details are logged; values are personal data).
 
-The result is in the gateway's JSON mapping (``contracts.json_to_avro``'s input: dates
-``YYYY-MM-DD``, timestamps RFC 3339 in UTC, enums as symbols), which is what a handler's
-``Found.record`` holds; requests reach ``from_request`` in the same mapping.
+The result is an Avro datum as the codec (fastavro) writes it: ``datetime.date`` for
+dates, aware ``datetime`` for timestamps, enums as symbols, a dict per record. Request
+values reach ``from_request`` as decoded (dates as ``date``), or as ISO text.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from connectors.adapters.base import LegacyError, LegacyErrorKind
 from connectors.adapters.request_values import field_value
-from contracts import avro_to_json
 from contracts.avro_schema import EnumNode, Node, RecordNode, UnionNode, parse
 
 __all__ = [
@@ -153,18 +152,17 @@ class _Record:
 class ResponseMapping:
     """A mapping checked against one response schema; ``apply`` maps legacy records."""
 
-    def __init__(self, schema: Any, plan: _Record, clock: Callable[[], datetime]) -> None:
-        self._schema = schema
+    def __init__(self, plan: _Record, clock: Callable[[], datetime]) -> None:
         self._plan = plan
         self._clock = clock
 
     def apply(
         self, record: Mapping[str, Any], request: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The response (JSON mapping) for a legacy record and the request it answers."""
+        """The response datum for a legacy record and the request it answers."""
         datum = self._record(self._plan, record, request or {}, self._clock())
-        result: dict[str, Any] = avro_to_json(self._schema, datum)
-        return result
+        assert datum is not None  # noqa: S101 - the top record is never nullable
+        return datum
 
     def _record(
         self, plan: _Record, record: Mapping[str, Any], request: Mapping[str, Any], now: datetime
@@ -269,7 +267,7 @@ def compile_mapping(
     _fill(root, plan, "", problems)
     if problems:
         raise MappingError(problems)
-    return ResponseMapping(response_schema, plan, clock)
+    return ResponseMapping(plan, clock)
 
 
 def _place(
