@@ -142,6 +142,8 @@ class TopicSpec:
     partitions: int
     replication_factor: int
     configs: Mapping[str, str] | None = None
+    fixed_partitions: bool = False
+    """The partition count may never change (the audit topic: one partition, one order)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.partitions <= 10_000:

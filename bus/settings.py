@@ -35,32 +35,40 @@ class KafkaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: Annotated[str, AfterValidator(_check_bootstrap)] = "127.0.0.1:9092"
+    """Comma-separated ``host:port`` of some brokers of the cluster."""
     client_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")] = (
         "interop-bus"
     )
+    """Names this process in the brokers' logs, quotas and ACL audit."""
 
     # Producer: a few milliseconds of lingering batches concurrent requests into one
     # produce request without adding noticeable latency; batches are bounded so that one
     # slow partition cannot hold megabytes of memory.
     linger_ms: Annotated[int, Field(ge=0, le=100)] = 5
+    """How long the producer waits to batch concurrent records."""
     max_batch_size: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
     max_request_size: Annotated[int, Field(ge=1024, le=16_777_216)] = 1_048_576
     # Only gzip needs no extra native library in aiokafka.
     compression_type: Literal["gzip"] | None = None
+    """Producer compression (only gzip needs no native library)."""
 
     # How long a single Kafka client request (metadata, produce, commit) may take.
     request_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 30_000
+    """How long one Kafka client request (metadata, produce, commit) may take."""
 
     # Consumer groups: how fast a dead member is noticed; a rebalance pauses the whole
     # group (aiokafka has no cooperative rebalancing), so handlers are kept short.
     session_timeout_ms: Annotated[int, Field(ge=6000, le=300_000)] = 10_000
+    """How fast a dead consumer-group member is noticed."""
     heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
     max_poll_interval_ms: Annotated[int, Field(ge=10_000, le=3_600_000)] = 300_000
 
     # Request-reply: the deadline of a request when the caller gives none, and how many
     # requests one requester may have waiting for a reply at once.
     default_request_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Deadline of a request-reply call when the caller gives none."""
     max_pending_requests: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    """Requests one requester may have waiting for a reply at once."""
 
     # Security (Kafka's own names, so they read like a broker's client.properties).
     security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
@@ -78,7 +86,9 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: SaslMechanism | None = None
     """SASL/SCRAM mechanism for ``SASL_SSL`` / ``SASL_PLAINTEXT``."""
     sasl_username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    """SCRAM user name (the broker's ``kafka-configs --alter --add-config SCRAM-...``)."""
     sasl_password: SecretStr | None = None
+    """SCRAM password; give it through the environment (a Secret), not the file."""
 
     @model_validator(mode="after")
     def _coherent_security(self) -> KafkaSettings:

@@ -13,13 +13,31 @@ from collections.abc import Callable, Sequence
 
 from bus.logs import configure_logging
 from contracts.errors import InteropError
-from interop import bench_cmd, connector_cmd, contracts_cmd, dev_cmd, gateway_cmd, kafka_cmd
+from interop import (
+    bench_cmd,
+    config_reference,
+    connector_cmd,
+    contracts_cmd,
+    dev_cmd,
+    gateway_cmd,
+    kafka_cmd,
+    topics_cmd,
+)
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMAND_MODULES = (dev_cmd, kafka_cmd, contracts_cmd, gateway_cmd, connector_cmd, bench_cmd)
+_COMMAND_MODULES = (
+    dev_cmd,
+    kafka_cmd,
+    contracts_cmd,
+    gateway_cmd,
+    connector_cmd,
+    topics_cmd,
+    config_reference,
+    bench_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

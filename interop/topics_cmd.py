@@ -1,0 +1,150 @@
+"""``interop topics apply``: make the cluster's topics match the catalogue and topics config.
+
+Kafka client settings (bootstrap, TLS, SASL) come from ``--settings FILE`` (its ``kafka:``
+section; the gateway's or a connector's file will do) and ``INTEROP__KAFKA__...``
+environment variables, like every other ``interop`` process; ``--bootstrap`` overrides
+the bootstrap servers. Exit codes: 0 applied or nothing to do, 1 refused or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from bus.provisioning import deployment_topic_specs, load_topics_config
+from bus.settings import KafkaSettings
+from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
+from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
+from interop.settings import SettingsError
+
+__all__ = ["DEFAULT_TOPICS_CONFIG", "KafkaClientSettings", "load_kafka_settings", "register"]
+
+DEFAULT_TOPICS_CONFIG = Path("deploy/topics.yaml")
+_MARKERS = {
+    TopicActionKind.CREATE: "+",
+    TopicActionKind.UPDATE: "~",
+    TopicActionKind.UNCHANGED: " ",
+}
+
+
+class KafkaClientSettings(BaseSettings):
+    """Only the ``kafka`` section of the settings: what an admin command needs.
+
+    Other sections of a shared settings file (``gateway``, ...) are ignored here, so the
+    topics Job can mount the same file as the gateway.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTEROP__", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+def load_kafka_settings(settings_file: Path | None, *, bootstrap: str | None) -> KafkaSettings:
+    """The Kafka client settings from the file and environment, ``bootstrap`` overriding."""
+    if settings_file is not None and not settings_file.is_file():
+        raise SettingsError(f"{settings_file}: no such settings file")
+
+    class FromFile(KafkaClientSettings):
+        model_config = SettingsConfigDict(yaml_file=settings_file)
+
+    try:
+        kafka = FromFile().kafka
+        if bootstrap is not None:
+            kafka = KafkaSettings.model_validate(
+                {**kafka.model_dump(), "bootstrap_servers": bootstrap}
+            )
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        where = settings_file or "the environment"
+        raise SettingsError(f"{where}: invalid Kafka settings: {problems}") from exc
+    return kafka
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``topics`` command group."""
+    topics = subparsers.add_parser("topics", help="provision the bus's Kafka topics")
+    commands = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    apply = commands.add_parser(
+        "apply",
+        help="create or update the catalogue's topics as the topics config says (idempotent)",
+    )
+    apply.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_TOPICS_CONFIG,
+        help=f"topics config: partitions, replication, retention (default {DEFAULT_TOPICS_CONFIG})",
+    )
+    apply.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE_DIR,
+        help="contracts catalogue whose services need topics (default: the bundled one)",
+    )
+    apply.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="YAML settings file whose kafka: section to use (INTEROP__KAFKA__... override it)",
+    )
+    apply.add_argument(
+        "--bootstrap", default=None, help="Kafka bootstrap servers host:port[,host:port]"
+    )
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print what would change and change nothing"
+    )
+    apply.set_defaults(handler=_apply)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    kafka = load_kafka_settings(args.settings, bootstrap=args.bootstrap)
+    config = load_topics_config(args.config)
+    catalogue = load_catalogue(args.catalogue)
+    specs = deployment_topic_specs(catalogue, config)
+    plan = asyncio.run(apply_topics(kafka, specs, dry_run=args.dry_run))
+    _print_plan(plan, dry_run=args.dry_run, bootstrap=kafka.bootstrap_servers)
+    return 0
+
+
+def _print_plan(plan: TopicPlan, *, dry_run: bool, bootstrap: str) -> None:
+    if not plan.changed:
+        print(f"no changes: {len(plan.actions)} topic(s) at {bootstrap} match the config")
+        return
+    verb = "would change" if dry_run else "changed"
+    print(f"Topics at {bootstrap} ({verb}):")
+    width = max(len(action.name) for action in plan.actions)
+    for action in plan.actions:
+        if action.kind is TopicActionKind.UNCHANGED:
+            continue
+        kind = f"would {action.kind.value}" if dry_run else f"{action.kind.value}d"
+        print(f"  {_MARKERS[action.kind]} {action.name:<{width}}  {kind:<14} {action.describe()}")
+    created = plan.count(TopicActionKind.CREATE)
+    updated = plan.count(TopicActionKind.UPDATE)
+    unchanged = plan.count(TopicActionKind.UNCHANGED)
+    summary = f"{created} created, {updated} updated, {unchanged} unchanged"
+    print(f"dry run, nothing changed: {summary}" if dry_run else summary)

@@ -1,0 +1,242 @@
+"""``interop topics apply`` against the real broker: create, idempotence, growth, refusals.
+
+Each test copies one service of the demo catalogue under a unique domain and uses a
+unique gateway group, so its request, dead-letter and reply topics are its own. The audit
+topic is the one fixed name: these tests keep it at the single-broker layout (one
+partition, one replica), which is what every user of the shared broker expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from bus import KafkaSettings, RequestTopic, TopicSpec, parse_service_id
+from bus.admin import admin_client
+from bus.topic_apply import TopicActionKind, TopicChangeRefusedError, apply_topics
+from contracts.catalogue import DEFAULT_CATALOGUE_DIR
+from interop.cli import main
+
+DAY_MS = 86_400_000
+
+
+class Deployment:
+    """A private catalogue (one service under a unique domain) and a topics config."""
+
+    def __init__(self, folder: Path, bootstrap: str, gateway_group: str) -> None:
+        self.domain = "t" + uuid.uuid4().hex[:12]
+        self.catalogue = folder / "services"
+        shutil.copytree(
+            DEFAULT_CATALOGUE_DIR / "tax" / "income-band",
+            self.catalogue / self.domain / "income-band",
+        )
+        self.service = f"{self.domain}.income-band"
+        self.bootstrap = bootstrap
+        self.gateway_group = gateway_group
+        self.config_file = folder / "topics.yaml"
+        self.config: dict[str, object] = {
+            "gateway_groups": [gateway_group],
+            "request": {"partitions": 2, "replication_factor": 1, "min_insync_replicas": 1},
+            "reply": {"partitions": 3, "replication_factor": 1, "min_insync_replicas": 1},
+            "dead_letter": {"partitions": 1, "replication_factor": 1, "min_insync_replicas": 1},
+            "audit": {"replication_factor": 1, "min_insync_replicas": 1},
+        }
+
+    @property
+    def request_topic(self) -> str:
+        return f"interop.req.{self.service}.v1"
+
+    def set(self, kind: str, **values: object) -> None:
+        section = self.config[kind]
+        assert isinstance(section, dict)
+        section.update(values)
+
+    async def apply(self, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+        """Run the real command line (in a thread: it runs its own event loop); return
+        (exit code, stdout, stderr)."""
+        self.config_file.write_text(yaml.safe_dump(self.config))
+        capsys.readouterr()
+        code = await asyncio.to_thread(
+            main,
+            [
+                "topics",
+                "apply",
+                "--config",
+                str(self.config_file),
+                "--catalogue",
+                str(self.catalogue),
+                "--bootstrap",
+                self.bootstrap,
+                *extra,
+            ],
+        )
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> Deployment:
+    return Deployment(tmp_path, kafka_bootstrap, unique_name("gw"))
+
+
+async def _describe(bootstrap: str, topic: str) -> tuple[int, dict[str, str]]:
+    """(partition count, current configs) of ``topic``."""
+    client = admin_client(KafkaSettings(bootstrap_servers=bootstrap))
+    await client.start()
+    try:
+        (described,) = await client.describe_topics([topic])
+        (response,) = await client.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+    finally:
+        await client.close()
+    (resource,) = response.to_object()["resources"]
+    configs = {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+    return len(described["partitions"]), configs
+
+
+async def test_first_apply_creates_every_topic_and_the_second_changes_nothing(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The catalogue's topics appear with the config's partitions and configs; idempotent."""
+    code, out, err = await deployment.apply(capsys)
+    assert (code, err) == (0, "")
+    for topic in (
+        deployment.request_topic,
+        f"interop.dlq.{deployment.service}.v1",
+        f"interop.rep.{deployment.gateway_group}",
+    ):
+        assert f"+ {topic}" in out
+    partitions, configs = await _describe(deployment.bootstrap, deployment.request_topic)
+    assert partitions == 2
+    assert configs["retention.ms"] == "604800000"
+    assert configs["min.insync.replicas"] == "1"
+    reply_partitions, _ = await _describe(
+        deployment.bootstrap, f"interop.rep.{deployment.gateway_group}"
+    )
+    assert reply_partitions == 3
+
+    code, out, _ = await deployment.apply(capsys)
+    assert code == 0
+    assert out.startswith("no changes:"), out
+
+
+async def test_apply_grows_partitions_and_changes_retention_keeping_other_configs(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """More partitions and a new retention are applied in place and printed from -> to; a
+    config set by hand (not in the topics config) survives the change."""
+    assert (await deployment.apply(capsys))[0] == 0
+    client = admin_client(KafkaSettings(bootstrap_servers=deployment.bootstrap))
+    await client.start()
+    try:
+        await client.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    deployment.request_topic,
+                    {
+                        "retention.ms": "604800000",
+                        "min.insync.replicas": "1",
+                        "max.message.bytes": "2000000",
+                    },
+                )
+            ]
+        )
+    finally:
+        await client.close()
+    deployment.set("request", partitions=5, retention_ms=2 * DAY_MS)
+
+    code, out, err = await deployment.apply(capsys)
+
+    assert (code, err) == (0, "")
+    line = next(x for x in out.splitlines() if deployment.request_topic in x)
+    assert line.lstrip().startswith("~")
+    assert "partitions 2 -> 5" in line
+    assert f"retention.ms 604800000 -> {2 * DAY_MS}" in line
+    partitions, configs = await _describe(deployment.bootstrap, deployment.request_topic)
+    assert partitions == 5
+    assert configs["retention.ms"] == str(2 * DAY_MS)
+    assert configs["max.message.bytes"] == "2000000"
+    assert (await deployment.apply(capsys))[1].startswith("no changes:")
+
+
+async def test_dry_run_prints_the_plan_and_changes_nothing(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--dry-run`` says what it would create and the topics still do not exist."""
+    code, out, _ = await deployment.apply(capsys, "--dry-run")
+    assert code == 0
+    assert f"+ {deployment.request_topic}" in out
+    assert "would create" in out
+    assert "dry run, nothing changed" in out
+    client = admin_client(KafkaSettings(bootstrap_servers=deployment.bootstrap))
+    await client.start()
+    try:
+        topics = await client.list_topics()
+    finally:
+        await client.close()
+    assert deployment.request_topic not in topics
+
+
+async def test_shrinking_partitions_is_refused_and_nothing_is_applied(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fewer partitions than exist: exit 1, a sentence saying why, and the retention change
+    asked for in the same run is not applied either."""
+    assert (await deployment.apply(capsys))[0] == 0
+    deployment.set("request", partitions=1, retention_ms=3 * DAY_MS)
+
+    code, out, err = await deployment.apply(capsys)
+
+    assert code == 1
+    assert out == ""
+    assert "[BUS_TOPIC_CHANGE_REFUSED]" in err
+    assert f"{deployment.request_topic} has 2 partitions" in err
+    assert "cannot shrink" in err
+    partitions, configs = await _describe(deployment.bootstrap, deployment.request_topic)
+    assert partitions == 2
+    assert configs["retention.ms"] == "604800000"
+
+
+async def test_a_fixed_partition_count_is_never_changed(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """A fixed topic (the audit topic's rule) is not grown either: growing is refused."""
+    topic = RequestTopic(parse_service_id(f"fx.{unique_name('svc')}"), 1)
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    plan = await apply_topics(settings, [TopicSpec(topic, 1, 1, fixed_partitions=True)])
+    assert [a.kind for a in plan.actions] == [TopicActionKind.CREATE]
+    with pytest.raises(TopicChangeRefusedError, match="partition count is fixed"):
+        await apply_topics(settings, [TopicSpec(topic, 2, 1, fixed_partitions=True)])
+
+
+async def test_a_different_replication_factor_is_refused(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replication cannot be changed by apply (it is a reassignment): refused, exit 1."""
+    assert (await deployment.apply(capsys))[0] == 0
+    deployment.set("dead_letter", replication_factor=3, min_insync_replicas=2)
+    code, _, err = await deployment.apply(capsys)
+    assert code == 1
+    assert "replication factor 1 and the config says 3" in err
+
+
+async def test_audit_partitions_in_the_config_are_refused(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``audit.partitions: 4`` is a config error naming the rule, before any connection."""
+    deployment.set("audit", partitions=4)
+    code, out, err = await deployment.apply(capsys)
+    assert (code, out) == (1, "")
+    assert "[BUS_TOPICS_CONFIG_INVALID]" in err
+    assert "audit topic has exactly one partition" in err
