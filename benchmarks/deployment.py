@@ -7,21 +7,25 @@ share a broker with a developer's ``interop dev`` or with the test suite:
   scenario (1 gateway + 1 provider, 2 + 2), so both can stay up side by side and be
   measured in turns without answering each other's requests;
 * a members file with one consumer member (an API key) holding rights on both copies;
+* the gateways' request-signing key (connectors trust its public half), the audit
+  checkpoint signer and the HMAC key, fresh for every run;
 * the request, reply and audit topics (``catalogue_topic_specs``) and the floor's two
   topics, with the same partition counts.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from benchmarks.registry_data import SUBJECT_DOCUMENT
+from benchmarks.registry_data import document_numbers
 from bus import (
     KafkaSettings,
     ReplyTopic,
@@ -32,6 +36,7 @@ from bus import (
     parse_gateway_group_id,
     parse_service_id,
 )
+from bus.audit.note_keys import NoteSigner
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
 from gateway.members import new_api_key
 
@@ -42,6 +47,9 @@ PARTITIONS: Final = 4
 _SERVICE: Final = "residence-certificate"
 _PURPOSE: Final = "social-benefits"
 _MEMBER: Final = "bench.townhall"
+_PROVIDER: Final = "es.ine.padron"
+_HANDLER: Final = "benchmarks.connector_handler:residence"
+_LOG_ORIGIN: Final = "bench.interop-bus.local/audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +76,55 @@ class Deployment:
     """The service copy of the 1+1 scenario and the one of the 2+2 scenario."""
     floor_request: str
     floor_reply: str
+    signing_key_id: str
+    signing_private: str = field(repr=False)
+    signing_public: str
+    checkpoint_signer: str = field(repr=False)
+    secret: str = field(repr=False)
+    """HMAC key of subject pseudonyms and payload digests (one per run)."""
 
     def gateway_group(self, scenario: int) -> str:
         return f"bench{self.token}s{scenario}"
 
-    def exchange_body(self, service: str) -> dict[str, Any]:
-        """A valid exchange request for the one subject the registry knows."""
-        return {
-            "service": service,
-            "version": "1",
-            "subject": SUBJECT_DOCUMENT,
-            "purpose": _PURPOSE,
-            "official": "official-bench",
-            "data": {"document_type": "DNI", "document_number": SUBJECT_DOCUMENT},
+    def exchange_bodies(self, service: str) -> list[dict[str, Any]]:
+        """One valid exchange request per subject the registry knows."""
+        return [
+            {
+                "service": service,
+                "version": "1",
+                "subject": number,
+                "purpose": _PURPOSE,
+                "official": "official-bench",
+                "data": {"document_type": "DNI", "document_number": number},
+            }
+            for number in document_numbers()
+        ]
+
+    def connector_config(self, name: str, service: str, group: str, health_port: int) -> Path:
+        """Write the ``connector.yaml`` of one connector process (a member of ``group``)."""
+        settings = {
+            "member_id": _PROVIDER,
+            "kafka": {"bootstrap_servers": self.kafka.bootstrap_servers, "client_id": name},
+            "catalogue_dir": str(self.catalogue_dir),
+            "reply_store_url": f"sqlite:///{self.work_dir / (name + '-replies.db')}",
+            "gateway_keys": {self.signing_key_id: self.signing_public},
+            "audit_digest_key": self.secret,
+            "health": {"host": "127.0.0.1", "port": health_port},
+            "services": [
+                {
+                    "service": service,
+                    "version": "1.1",
+                    "handler": _HANDLER,
+                    "group_id": group,
+                    # The registry is a dictionary: the bound that protects a fragile
+                    # legacy system (default 8) would only measure itself here.
+                    "concurrency": 64,
+                }
+            ],
         }
+        path = self.work_dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        return path
 
     def gateway_config(self, spec: GatewaySpec) -> Path:
         """Write the YAML settings of one replica (as ``interop gateway --config`` reads)."""
@@ -96,7 +139,11 @@ class Deployment:
                 "store_url": f"sqlite:///{self.work_dir / (spec.name + '.db')}",
                 "members_file": str(self.members_file),
                 "catalogue_dir": str(self.catalogue_dir),
-                "subject_hmac_key": secrets.token_urlsafe(32),
+                "subject_hmac_key": self.secret,
+                "signing": {"key_id": self.signing_key_id, "private_key": self.signing_private},
+                "audit": {
+                    "indexer": {"origin": _LOG_ORIGIN, "signing_key": self.checkpoint_signer}
+                },
                 # On, as in production, but far above what one member sends here.
                 "rate_limit": {"enabled": True, "rate_per_s": 1e9, "burst": 1_000_000_000},
             },
@@ -137,6 +184,7 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
     services = _copy_catalogue(catalogue_dir, (f"bench{token}a", f"bench{token}b"))
     members_file = work_dir / "members.yaml"
     api_key = _write_members(members_file, services)
+    signing = Ed25519PrivateKey.generate()
     deployment = Deployment(
         work_dir=work_dir,
         kafka=kafka,
@@ -147,6 +195,11 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
         services=services,
         floor_request=RequestTopic(parse_service_id(f"floor{token}.floor"), 1).name,
         floor_reply=ReplyTopic(parse_gateway_group_id(f"floor{token}")).name,
+        signing_key_id=f"bench-{token}",
+        signing_private=base64.b64encode(signing.private_bytes_raw()).decode(),
+        signing_public=base64.b64encode(signing.public_key().public_bytes_raw()).decode(),
+        checkpoint_signer=NoteSigner.generate(_LOG_ORIGIN).private_key_string(),
+        secret=secrets.token_urlsafe(32),
     )
     groups = [parse_gateway_group_id(deployment.gateway_group(i)) for i in (1, 2)]
     specs = catalogue_topic_specs(

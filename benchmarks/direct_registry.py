@@ -12,7 +12,7 @@ import json
 
 from aiohttp import web
 
-from benchmarks.registry_data import lookup
+from benchmarks.registry_data import lookup_json
 
 __all__ = ["RESIDENCE_PATH", "registry_app"]
 
@@ -27,7 +27,7 @@ async def _residence(request: web.Request) -> web.Response:
     number = body.get("document_number") if isinstance(body, dict) else None
     if not isinstance(number, str):
         return web.json_response({"error": "document_number (a string) is required"}, status=400)
-    row = lookup(number)
+    row = lookup_json(number)
     if row is None:
         return web.json_response({"error": "not registered"}, status=404)
     return web.json_response({"found": True, "data": row})

@@ -1,19 +1,20 @@
 """Entry point of the bench's child processes: ``python -m benchmarks.roles ROLE SPEC``.
 
-``SPEC`` is one JSON object. Servers (``direct-registry``, ``memory-provider``,
-``floor-responder``) announce ``READY`` and serve until SIGTERM. Load generators
-(``http-load``, ``floor-load``) announce ``READY``, then run one ``LoadCommand`` per stdin
-line and answer each with a ``LoadReport`` line, until stdin closes.
+``SPEC`` is one JSON object. Servers (``direct-registry``, ``floor-responder``) announce
+``READY`` and serve until SIGTERM. Load generators (``http-load``, ``floor-load``)
+announce ``READY``, then run one ``LoadCommand`` per stdin line and answer each with a
+``LoadReport`` line, until stdin closes. Gateways and connectors are not roles: they run
+as ``interop gateway`` and ``interop connector run``, exactly as deployed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,6 @@ from aiohttp import web
 from benchmarks.closed_loop import Call, LoadCommand, closed_loop
 from benchmarks.direct_registry import registry_app
 from benchmarks.floor import FloorClient, FloorResponder
-from benchmarks.memory_provider import MemoryProvider
 from benchmarks.processes import announce_ready
 from bus import KafkaSettings
 from bus.logs import configure_logging
@@ -56,12 +56,15 @@ async def _serve_commands(call: Call) -> None:
 
 async def _http_load(spec: dict[str, Any]) -> None:
     urls: list[str] = spec["urls"]
-    body = json.dumps(spec["body"]).encode()
+    # Cycle through the bodies (one per subject) so requests spread over partitions.
+    bodies = [json.dumps(body).encode() for body in spec["bodies"]]
+    sent = itertools.count()
     headers = {"Content-Type": "application/json", **spec.get("headers", {})}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def call(worker: int) -> str | None:
+            body = bodies[next(sent) % len(bodies)]
             async with session.post(urls[worker % len(urls)], data=body, headers=headers) as r:
                 await r.read()
                 return None if r.status == 200 else f"http_{r.status}"
@@ -103,21 +106,6 @@ async def _floor_responder(spec: dict[str, Any]) -> None:
         await responder.stop()
 
 
-async def _memory_provider(spec: dict[str, Any]) -> None:
-    provider = MemoryProvider(
-        _kafka(spec),
-        catalogue_dir=Path(spec["catalogue_dir"]),
-        service=spec["service"],
-        group_id=spec["group_id"],
-    )
-    await provider.start()
-    try:
-        announce_ready()
-        await _until_terminated()
-    finally:
-        await provider.stop()
-
-
 async def _direct_registry(spec: dict[str, Any]) -> None:
     runner = web.AppRunner(registry_app(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -133,7 +121,6 @@ _ROLES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, None]]] = {
     "http-load": _http_load,
     "floor-load": _floor_load,
     "floor-responder": _floor_responder,
-    "memory-provider": _memory_provider,
     "direct-registry": _direct_registry,
 }
 

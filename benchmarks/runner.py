@@ -29,7 +29,6 @@ from benchmarks.errors import BenchConfigError
 from benchmarks.report import results_document
 from benchmarks.scenarios import (
     Scenario,
-    memory_provider_command,
     start_direct,
     start_end_to_end,
     start_floor,
@@ -121,7 +120,6 @@ async def _scenarios(
     progress(f"topics ready (run {dep.token}); starting processes, logs in {logs}")
     scenarios: list[Scenario] = []
     try:
-        providers = memory_provider_command(dep)
         scenarios.append(await start_floor(dep, logs))
         scenarios.append(await start_direct(dep, logs))
         for replicas in (1, 2):
@@ -130,7 +128,6 @@ async def _scenarios(
                     dep,
                     logs,
                     replicas=replicas,
-                    provider_command=providers,
                     profile_dir=options.profile_dir,
                 )
             )
@@ -156,8 +153,8 @@ def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict
         runs = asyncio.run(_scenarios(options, kafka, work_dir, progress))
     appends, proofs = _audit(options, progress)
     notes = [
-        "end to end: providers on bus.Responder answering from memory "
-        "(the connector runtime replaces them once it lands)",
+        "end to end: interop gateway (SQLite store, consent, audit trail and indexer on, "
+        "requests signed) and interop connector run with an in-memory handler",
     ]
     return results_document(
         runs,

@@ -12,7 +12,6 @@ import asyncio
 import json
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -23,18 +22,16 @@ from benchmarks.closed_loop import LoadCommand, LoadReport
 from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
 from benchmarks.direct_registry import RESIDENCE_PATH
 from benchmarks.processes import Child
-from benchmarks.registry_data import SUBJECT_DOCUMENT
+from benchmarks.registry_data import document_numbers
 
 __all__ = [
     "DIRECT",
     "E2E",
     "FLOOR",
     "SCALE_OUT",
-    "ProviderCommand",
     "RunFigures",
     "Scenario",
     "free_port",
-    "memory_provider_command",
     "start_direct",
     "start_end_to_end",
     "start_floor",
@@ -46,9 +43,6 @@ E2E: Final = "e2e"
 SCALE_OUT: Final = "e2e_2x2"
 _READY_TIMEOUT_S: Final = 90.0
 _ROLES: Final = (sys.executable, "-m", "benchmarks.roles")
-
-ProviderCommand = Callable[[str, str, str], list[str]]
-"""(process name, service id, consumer group) -> the argv of one provider process."""
 
 
 def free_port() -> int:
@@ -112,21 +106,6 @@ class Scenario:
         return [self.load, *self.servers]
 
 
-def memory_provider_command(dep: Deployment) -> ProviderCommand:
-    """Providers on ``bus.Responder`` answering from memory (``benchmarks.memory_provider``)."""
-
-    def command(_name: str, service: str, group: str) -> list[str]:
-        spec = {
-            "bootstrap": dep.kafka.bootstrap_servers,
-            "catalogue_dir": str(dep.catalogue_dir),
-            "service": service,
-            "group_id": group,
-        }
-        return [*_ROLES, "memory-provider", json.dumps(spec)]
-
-    return command
-
-
 def _role(name: str, role: str, spec: dict[str, Any], logs: Path) -> Child:
     return Child(name, [*_ROLES, role, json.dumps(spec)], log_dir=logs)
 
@@ -162,11 +141,11 @@ async def start_direct(_dep: Deployment, logs: Path) -> Scenario:
     """The client calls the registry's own HTTP endpoint."""
     port = free_port()
     registry = _role("direct-registry", "direct-registry", {"port": port}, logs)
-    body = {"document_type": "DNI", "document_number": SUBJECT_DOCUMENT}
+    bodies = [{"document_type": "DNI", "document_number": n} for n in document_numbers()]
     load = _role(
         "direct-client",
         "http-load",
-        {"urls": [f"http://127.0.0.1:{port}{RESIDENCE_PATH}"], "body": body},
+        {"urls": [f"http://127.0.0.1:{port}{RESIDENCE_PATH}"], "bodies": bodies},
         logs,
     )
     await registry.start()
@@ -176,18 +155,18 @@ async def start_direct(_dep: Deployment, logs: Path) -> Scenario:
     return Scenario(DIRECT, load, [registry])
 
 
-def _gateway_child(
-    dep: Deployment, spec: GatewaySpec, logs: Path, profile_dir: Path | None
-) -> Child:
-    config = dep.gateway_config(spec)
-    command = ["-m", "interop", "--log-format", "json", "gateway", "--config", str(config)]
+def _interop_child(name: str, args: list[str], logs: Path, profile_dir: Path | None) -> Child:
+    """A child running the ``interop`` command, under pyinstrument when profiling."""
+    command = ["-m", "interop", "--log-format", "json", *args]
     if profile_dir is not None:
-        out = profile_dir / f"{spec.name}.pstats"
-        command = ["-m", "pyinstrument", "-r", "pstats", "-o", str(out), *command]
-    return Child(spec.name, [sys.executable, *command], log_dir=logs)
+        out = profile_dir / f"{name}.pyisession"
+        command = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(out), *command]
+    return Child(name, [sys.executable, *command], log_dir=logs)
 
 
-async def _gateway_ready(child: Child, port: int) -> None:
+async def _http_ready(child: Child, port: int) -> None:
+    """Gateways and connectors print nothing for us: their ``/readyz`` says 200."""
+
     async def probe() -> bool:
         try:
             async with (
@@ -206,10 +185,10 @@ async def start_end_to_end(
     logs: Path,
     *,
     replicas: int,
-    provider_command: ProviderCommand,
     profile_dir: Path | None = None,
 ) -> Scenario:
-    """``replicas`` gateways and as many providers on one service copy, and a client."""
+    """``replicas`` gateways (``interop gateway``) and as many connector processes
+    (``interop connector run``, one consumer group) on one service copy, and a client."""
     scenario = 1 if replicas == 1 else 2
     service = dep.services[scenario - 1]
     group = dep.gateway_group(scenario)
@@ -224,31 +203,37 @@ async def start_end_to_end(
         )
         for i in range(replicas)
     ]
-    providers = []
+    connectors: list[tuple[Child, int]] = []
     for i in range(replicas):
-        provider_name = f"{name}-provider-{i + 1}"
-        argv = provider_command(provider_name, service, f"{group}-provider")
-        if profile_dir is not None:
-            out = profile_dir / f"{provider_name}.pstats"
-            argv = [argv[0], "-m", "pyinstrument", "-r", "pstats", "-o", str(out), *argv[1:]]
-        providers.append(Child(provider_name, argv, log_dir=logs))
-    gateway_children = [_gateway_child(dep, spec, logs, profile_dir) for spec in gateways]
-    for child in (*providers, *gateway_children):
+        connector = f"{name}-connector-{i + 1}"
+        port = free_port()
+        config = dep.connector_config(connector, service, f"{group}-connector", port)
+        args = ["connector", "run", str(config)]
+        connectors.append((_interop_child(connector, args, logs, profile_dir), port))
+    gateway_children = [
+        (
+            _interop_child(
+                s.name, ["gateway", "--config", str(dep.gateway_config(s))], logs, profile_dir
+            ),
+            s.port,
+        )
+        for s in gateways
+    ]
+    for child, _port in (*connectors, *gateway_children):
         await child.start()
-    await _ready(providers)
     await asyncio.gather(
-        *(_gateway_ready(c, s.port) for c, s in zip(gateway_children, gateways, strict=True))
+        *(_http_ready(child, port) for child, port in (*connectors, *gateway_children))
     )
     load = _role(
         f"{name}-client",
         "http-load",
         {
             "urls": [f"http://127.0.0.1:{s.port}/v1/exchanges" for s in gateways],
-            "body": dep.exchange_body(service),
+            "bodies": dep.exchange_bodies(service),
             "headers": {"Authorization": f"Bearer {dep.api_key}", "Prefer": "wait=10"},
         },
         logs,
     )
     await load.start()
     await _ready([load])
-    return Scenario(name, load, [*gateway_children, *providers])
+    return Scenario(name, load, [c for c, _ in (*gateway_children, *connectors)])
