@@ -6,7 +6,7 @@ import enum
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.adapters.http_client import HttpSettings
 from connectors.adapters.request_values import Template
@@ -84,6 +84,12 @@ class RestSettings(HttpSettings):
         if bad:
             raise ValueError(f"not HTTP status codes: {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _body_needs_post(self) -> RestSettings:
+        if self.json_body is not None and self.method != "POST":
+            raise ValueError("json_body is sent with method: POST only")
+        return self
 
     def outcome(self, status: int) -> StatusOutcome:
         """What ``status`` means, overrides first."""

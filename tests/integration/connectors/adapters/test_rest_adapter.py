@@ -56,8 +56,17 @@ def legacy_api() -> LegacyApi:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response({"data": {"persona": PEOPLE[doc]}, "meta": {}})
 
+    async def search(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        seen.append({"json": body, "content_type": request.content_type})
+        person = PEOPLE.get(body.get("documento", ""))
+        if person is None:
+            return web.json_response({"resultados": []})
+        return web.json_response({"resultados": [person]})
+
     app = web.Application()
     app.router.add_get("/api/v1/personas/{doc}", person)
+    app.router.add_post("/api/v1/busquedas", search)
     return LegacyApi(app, seen, release)
 
 
@@ -199,3 +208,31 @@ async def test_missing_pointer_can_mean_not_found(api: LegacyApi) -> None:
         assert isinstance(await adapter.lookup(ask("12345678Z")), NotFound)
     finally:
         await adapter.close()
+
+
+async def test_post_with_a_json_body_and_an_array_pointer(api: LegacyApi) -> None:
+    """POST sends request fields as typed JSON; the pointer may index an array."""
+    adapter = RestAdapter(
+        settings(
+            api.url,
+            method="POST",
+            path="/busquedas",
+            query={},
+            json_body={"documento": "document_number", "fecha": "reference_date"},
+            record_pointer="/resultados/0",
+            not_found_when_pointer_missing=True,
+        )
+    )
+    await adapter.open()
+    try:
+        found = await adapter.lookup(ask("12345678Z"))
+        missing = await adapter.lookup(ask("00000000T"))
+    finally:
+        await adapter.close()
+    assert isinstance(found, Found)
+    assert found.record["nombre"] == "Ana"
+    assert isinstance(missing, NotFound)
+    assert api.seen[-1] == {
+        "json": {"documento": "00000000T", "fecha": "2026-03-01"},
+        "content_type": "application/json",
+    }

@@ -116,6 +116,7 @@ def test_file_settings_errors(overrides: dict[str, Any], message: str) -> None:
         ({"record_pointer": "data"}, "RFC 6901"),
         ({"status_map": {999: "found"}}, "not HTTP status codes"),
         ({"auth_header": "Authorization"}, "together"),
+        ({"json_body": {"a": "b"}}, "POST only"),
     ],
 )
 def test_rest_settings_errors(overrides: dict[str, Any], message: str) -> None:
