@@ -33,6 +33,8 @@ from bus import (
     parse_member_id,
     probe_cluster,
 )
+from bus.audit.kafka_trail import KafkaAuditTrail
+from bus.audit.trail import AuditTrail
 from bus.request_signing import (
     RequestSigner,
     load_private_key,
@@ -40,6 +42,7 @@ from bus.request_signing import (
     public_key_text,
 )
 from contracts import Catalogue, Codec, LockFile, load_catalogue
+from gateway.audit_api import add_audit
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.exchanges import ExchangeService, response_schemas
@@ -51,7 +54,7 @@ from gateway.ops_api import OPS_PATHS, add_ops_routes, metrics_middleware
 from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.registry_api import add_registry_routes, is_registry_path
-from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
 from gateway.store.base import ExchangeStore
@@ -78,6 +81,7 @@ class Gateway:
     waiters: ReplyWaiters
     service: ExchangeService
     expiry: ExpiryLoop
+    trail: AuditTrail
 
 
 GATEWAY_KEY: Final = web.AppKey("interop.gateway", Gateway)
@@ -113,6 +117,7 @@ def _build(
     *,
     store: ExchangeStore | None,
     registry: CollectorRegistry | None,
+    trail: AuditTrail | None,
 ) -> Gateway:
     catalogue = load_catalogue(settings.catalogue_dir)
     lock = LockFile.load(catalogue.lock_path())
@@ -121,6 +126,12 @@ def _build(
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     store = store if store is not None else open_store(settings.store_url.get_secret_value())
     producer = BusProducer(kafka)
+    # Every step is written to the audit topic and acknowledged before it takes effect.
+    if trail is None:
+        trail = KafkaAuditTrail(
+            producer, topic=settings.audit.topic, timeout_s=settings.audit.write_timeout_s
+        )
+    subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
     sink = ReplySink(
         store=store,
@@ -128,6 +139,9 @@ def _build(
         responses=response_schemas(catalogue, lock),
         waiters=waiters,
         metrics=metrics,
+        trail=trail,
+        actor=settings.member_id,
+        digest_key=audit_digest_key(subject_key),
     )
     requester = Requester(
         kafka,
@@ -147,13 +161,17 @@ def _build(
         waiters=waiters,
         metrics=metrics,
         settings=settings.exchanges,
-        subject_key=settings.subject_hmac_key.get_secret_value().encode("utf-8"),
+        subject_key=subject_key,
+        trail=trail,
+        actor=settings.member_id,
     )
     expiry = ExpiryLoop(
         store=store,
         waiters=waiters,
         metrics=metrics,
         interval_s=settings.exchanges.expiry_interval_s,
+        trail=trail,
+        actor=settings.member_id,
     )
     return Gateway(
         kafka=kafka,
@@ -168,6 +186,7 @@ def _build(
         waiters=waiters,
         service=service,
         expiry=expiry,
+        trail=trail,
     )
 
 
@@ -177,13 +196,14 @@ def create_app(
     *,
     store: ExchangeStore | None = None,
     registry: CollectorRegistry | None = None,
+    trail: AuditTrail | None = None,
 ) -> web.Application:
     """The gateway's aiohttp application; start it with ``web.AppRunner`` or ``run_app``.
 
     Start-up errors (catalogue, lock, members file, store URL) raise here, before any
     socket is opened. ``store`` and ``registry`` are seams for tests.
     """
-    gateway = _build(kafka, settings, store=store, registry=registry)
+    gateway = _build(kafka, settings, store=store, registry=registry, trail=trail)
     middlewares: list[Middleware] = [
         metrics_middleware(gateway.metrics),
         error_middleware,
@@ -208,6 +228,8 @@ def create_app(
     )
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)
+    # After _lifecycle: the audit index and indexer start once the producer runs.
+    add_audit(app, kafka=kafka, settings=settings)
     app.on_shutdown.append(_release_waiters)
     return app
 

@@ -30,6 +30,9 @@ from bus import (
     parse_service_id,
     parse_traceparent,
 )
+from bus.audit.digests import payload_digest
+from bus.audit.errors import AuditWriteError
+from bus.audit.trail import AuditEventType, AuditTrail
 from contracts import (
     Catalogue,
     Codec,
@@ -56,11 +59,21 @@ from gateway.errors import (
 from gateway.exchange_request import ExchangeRequest, request_digest, subject_pseudonym
 from gateway.members import Member
 from gateway.metrics import GatewayMetrics
-from gateway.replies import Clock, ReplyWaiters, ResponseSchemas, WaitReleased, utc_now
+from gateway.replies import (
+    Clock,
+    ReplyWaiters,
+    ResponseSchemas,
+    WaitReleased,
+    audit_digest_key,
+    exchange_audit_record,
+    record_quietly,
+    utc_now,
+)
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 
 __all__ = [
+    "AUDIT_FAILED",
     "SEND_FAILED",
     "ExchangeService",
     "Resolved",
@@ -69,6 +82,7 @@ __all__ = [
 ]
 
 SEND_FAILED = "GATEWAY_SEND_FAILED"
+AUDIT_FAILED = "GATEWAY_AUDIT_FAILED"
 _log = structlog.get_logger(__name__)
 
 
@@ -119,6 +133,8 @@ class ExchangeService:
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
         subject_key: bytes,
+        trail: AuditTrail,
+        actor: str = "interop.gateway",
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
@@ -130,6 +146,8 @@ class ExchangeService:
         self._metrics = metrics
         self._settings = settings
         self._subject_key = subject_key
+        self._trail = trail
+        self._actor = actor
         self._clock = clock
 
     # -- resolution and authorisation (pure, no I/O) ---------------------------------
@@ -265,6 +283,8 @@ class ExchangeService:
         with structlog.contextvars.bound_contextvars(**envelope.log_context()):
             future = self._waiters.register(record.id) if wait_s > 0 else None
             try:
+                # Audit REQUESTED (acked) before anything reaches the provider.
+                await self._audit_requested(record, value, None)
                 await self._send(outbound, envelope, value, record)
                 _log.info("exchange_requested", wait_s=wait_s)
                 final = await self._await(record, future, wait_s)
@@ -272,6 +292,36 @@ class ExchangeService:
                 if future is not None:
                     self._waiters.discard(record.id, future)
         return Submitted(final, created=True, resolved=resolved)
+
+    async def _audit_requested(
+        self, record: ExchangeRecord, value: bytes, reason: str | None
+    ) -> None:
+        """REQUESTED, durably, or the exchange fails here (503) and nothing is sent."""
+        event = exchange_audit_record(
+            record,
+            AuditEventType.REQUESTED,
+            actor=self._actor,
+            now=self._clock(),
+            outcome="ALLOWED",
+            reason=reason,
+            request_digest=payload_digest(audit_digest_key(self._subject_key), value),
+        )
+        try:
+            await self._trail.record(event)
+        except AuditWriteError as exc:
+            _log.warning("exchange_not_audited", error_code=exc.code)
+            with contextlib.suppress(Exception):  # the store may be down as well
+                await self._store.complete(
+                    record.id,
+                    status=ExchangeStatus.FAILED,
+                    completed_at=self._clock(),
+                    error_code=AUDIT_FAILED,
+                    error_detail="the audit trail did not record the request; nothing was sent",
+                )
+            raise ServiceUnavailableError(
+                f"exchange {record.id}: the audit trail is unavailable, nothing was sent;"
+                " retry later"
+            ) from exc
 
     async def _send(
         self, outbound: OutboundRequest, envelope: Any, value: bytes, record: ExchangeRecord
@@ -291,6 +341,15 @@ class ExchangeService:
                     error_code=SEND_FAILED,
                     error_detail=f"the request could not be sent ({code})",
                 )
+            failed = exchange_audit_record(
+                record,
+                AuditEventType.FAILED,
+                actor=self._actor,
+                now=self._clock(),
+                outcome=SEND_FAILED,
+                reason=code,
+            )
+            await record_quietly(self._trail, failed)
             raise ServiceUnavailableError(
                 f"exchange {record.id}: the request could not be sent to the bus; retry later"
             ) from exc
@@ -327,6 +386,12 @@ class ExchangeService:
             pass
         except WaitReleased:
             return await self._store.get(record.id) or record
+        except AuditWriteError as exc:
+            # The reply came, but its COMPLETED/FAILED event was not written: no data.
+            raise ServiceUnavailableError(
+                f"exchange {record.id}: the audit trail did not record the reply; retry"
+                " GET /v1/exchanges/{id} later"
+            ) from exc
         finally:
             self._metrics.waiting.dec()
         if covers_deadline:
@@ -335,6 +400,15 @@ class ExchangeService:
             )
             if expired is not None:
                 _log.info("exchange_timed_out", exchange_id=record.id)
+                timed_out = exchange_audit_record(
+                    expired,
+                    AuditEventType.TIMED_OUT,
+                    actor=self._actor,
+                    now=self._clock(),
+                    outcome="TIMED_OUT",
+                    reason="the deadline passed without a reply",
+                )
+                await record_quietly(self._trail, timed_out)
                 return expired
         return await self._store.get(record.id) or record
 

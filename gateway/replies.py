@@ -2,9 +2,15 @@
 
 * ``ReplySink`` is the reply router's ``on_reply``: it decodes every reply with the
   *requested* version's response schema as reader (the writer's schema comes from the
-  frame's id), stores the result (``store.complete`` only moves a PENDING exchange, so a
+  frame's id), writes its COMPLETED or FAILED audit event and waits for the broker's ack,
+  only then stores the result (``store.complete`` only moves a PENDING exchange, so a
   duplicate reply changes nothing), and only then wakes a caller waiting on this replica.
-  A store failure propagates: the router retries and does not commit past the reply.
+  So no caller, now or later (``GET /v1/exchanges/{id}``), sees a result whose audit event
+  is not durable. If the audit write fails, waiting callers get an error (503) instead of
+  the data, the exchange stays PENDING, and the sink raises: the router retries the reply
+  until the trail is back (then the event and the result are written) or its deadline
+  passes (then it times out, with its TIMED_OUT event). A store failure propagates too.
+  A reply arriving after its deadline is left to the expiry (TIMED_OUT), never completed.
 * ``ReplyWaiters`` holds the futures of callers that asked to wait (``Prefer: wait``),
   bounded in number.
 * ``ExpiryLoop`` marks overdue exchanges timed out, so deadlines hold even when nobody
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -24,6 +32,9 @@ from typing import Any, Final
 import structlog
 
 from bus import Reply, ReplyStatus
+from bus.audit.digests import payload_digest
+from bus.audit.errors import AuditWriteError
+from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
 from contracts import Codec, CodecError, SchemaId, avro_to_json
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
@@ -36,6 +47,9 @@ __all__ = [
     "ReplyWaiters",
     "ResponseSchemas",
     "WaitReleased",
+    "audit_digest_key",
+    "exchange_audit_record",
+    "record_quietly",
 ]
 
 REPLY_UNDECODABLE: Final = "REPLY_UNDECODABLE"
@@ -51,6 +65,71 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def audit_digest_key(subject_key: bytes) -> bytes:
+    """The payload-digest key, derived from the subject key (one secret to manage, two
+    distinct keys: a digest can never be compared with a pseudonym)."""
+    return hmac.new(subject_key, b"interop-bus/audit/payload-digest", hashlib.sha256).digest()
+
+
+def exchange_audit_record(
+    record: ExchangeRecord,
+    event_type: AuditEventType,
+    *,
+    actor: str,
+    now: datetime,
+    outcome: str,
+    reason: str | None = None,
+    request_digest: str | None = None,
+    response_digest: str | None = None,
+) -> AuditRecord:
+    """The audit record of one step of ``record`` (metadata only, the subject as pseudonym)."""
+    latency = None
+    if event_type is not AuditEventType.REQUESTED:
+        latency = max(0, int((now - record.created_at).total_seconds() * 1000))
+    trace = record.traceparent
+    return AuditRecord(
+        type=event_type,
+        time=now,
+        actor=actor,
+        exchange_id=record.id,
+        requester=record.requester,
+        official=record.official,
+        provider=record.provider,
+        service=record.service,
+        version=record.version,
+        purpose=record.purpose,
+        procedure=record.procedure,
+        legal_basis=record.legal_basis,
+        consent_ref=record.consent_ref,
+        subject_ref=record.subject_ref or None,
+        request_digest=request_digest,
+        response_digest=response_digest,
+        outcome=outcome,
+        reason=reason,
+        latency_ms=latency,
+        trace_id=trace[3:35] if trace and len(trace) >= 35 else None,
+    )
+
+
+async def record_quietly(trail: AuditTrail, event: AuditRecord) -> bool:
+    """Write an event that reports what already happened (timed out, not sent).
+
+    The step cannot be undone and no data is released by it, so a failed write is logged
+    (without personal data) rather than raised; the REQUESTED event is already durable.
+    """
+    try:
+        await trail.record(event)
+    except AuditWriteError as exc:
+        _log.warning(
+            "audit_event_lost",
+            event_type=str(event.type),
+            exchange_id=event.exchange_id,
+            error_code=exc.code,
+        )
+        return False
+    return True
 
 
 class WaitReleased(Exception):
@@ -95,6 +174,12 @@ class ReplyWaiters:
                 if not future.done():
                     future.set_exception(WaitReleased())
 
+    def fail(self, exchange_id: str, error: Exception) -> None:
+        """Wake every caller waiting for ``exchange_id`` with ``error`` (no data)."""
+        for future in self._futures.get(exchange_id, ()):
+            if not future.done():
+                future.set_exception(error)
+
     def resolve(self, record: ExchangeRecord) -> None:
         """Wake every caller waiting for ``record`` (now final)."""
         for future in self._futures.get(record.id, ()):
@@ -113,6 +198,9 @@ class ReplySink:
         responses: ResponseSchemas,
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
+        trail: AuditTrail,
+        actor: str,
+        digest_key: bytes,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
@@ -120,6 +208,9 @@ class ReplySink:
         self._responses = responses
         self._waiters = waiters
         self._metrics = metrics
+        self._trail = trail
+        self._actor = actor
+        self._digest_key = digest_key
         self._clock = clock
 
     async def __call__(self, reply: Reply) -> None:
@@ -136,8 +227,14 @@ class ReplySink:
                 self._metrics.replies_late.inc()
             log.info("reply_after_final", exchange_status=record.status.value)
             return
+        now = self._clock()
+        if now >= record.deadline:
+            # Too late: the expiry times it out (and audits that); never completed now.
+            log.info("reply_after_deadline")
+            return
         outcome = self._outcome(record, reply, log)
-        updated = await self._store.complete(record.id, completed_at=self._clock(), **outcome)
+        await self._audit(record, reply, outcome, now)
+        updated = await self._store.complete(record.id, completed_at=now, **outcome)
         if updated is None:  # another replica or the expiry loop got there first
             self._metrics.replies.labels("duplicate").inc()
             return
@@ -148,6 +245,28 @@ class ReplySink:
         )
         log.info("exchange_completed", exchange_status=updated.status.value)
         self._waiters.resolve(updated)
+
+    async def _audit(
+        self, record: ExchangeRecord, reply: Reply, outcome: dict[str, Any], now: datetime
+    ) -> None:
+        """COMPLETED or FAILED, acknowledged, before the result is stored or released."""
+        completed = outcome["status"] is ExchangeStatus.COMPLETED
+        event = exchange_audit_record(
+            record,
+            AuditEventType.COMPLETED if completed else AuditEventType.FAILED,
+            actor=self._actor,
+            now=now,
+            outcome=str(outcome["reply_status"]).upper()
+            if completed
+            else str(outcome.get("error_code") or "PROVIDER_ERROR"),
+            reason=None if completed else str(outcome["error_code"]),
+            response_digest=payload_digest(self._digest_key, reply.value) if reply.value else None,
+        )
+        try:
+            await self._trail.record(event)
+        except AuditWriteError as exc:
+            self._waiters.fail(record.id, exc)
+            raise
 
     def _outcome(
         self, record: ExchangeRecord, reply: Reply, log: structlog.typing.FilteringBoundLogger
@@ -195,8 +314,12 @@ class ExpiryLoop:
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
         interval_s: float,
+        trail: AuditTrail,
+        actor: str,
         clock: Clock = utc_now,
     ) -> None:
+        self._trail = trail
+        self._actor = actor
         self._store = store
         self._waiters = waiters
         self._metrics = metrics
@@ -222,6 +345,15 @@ class ExpiryLoop:
         for record in expired:
             self._metrics.expired.inc()
             _log.info("exchange_timed_out", exchange_id=record.id, requester=record.requester)
+            event = exchange_audit_record(
+                record,
+                AuditEventType.TIMED_OUT,
+                actor=self._actor,
+                now=self._clock(),
+                outcome="TIMED_OUT",
+                reason="the deadline passed without a reply",
+            )
+            await record_quietly(self._trail, event)
             self._waiters.resolve(record)
         return len(expired)
 

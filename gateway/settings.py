@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
+from bus.audit.settings import AuditSettings
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
 
@@ -132,6 +133,8 @@ class GatewaySettings(BaseModel):
     tls: TlsSettings | None = None
     subject_hmac_key: SecretStr
     """The key of the subject pseudonyms (HMAC-SHA-256); at least 32 characters."""
+    audit: AuditSettings = AuditSettings()
+    """The audit trail (topic, write timeout) and its indexer (checkpoint key, origin)."""
     signing: SigningSettings = SigningSettings()
     """The key every request this gateway produces is signed with."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from bus.logs import configure_logging
 from contracts.errors import InteropError
 from interop import (
+    audit_cmd,
     bench_cmd,
     config_reference,
     connector_cmd,
@@ -35,6 +36,7 @@ _COMMAND_MODULES = (
     gateway_cmd,
     connector_cmd,
     topics_cmd,
+    audit_cmd,
     config_reference,
     bench_cmd,
 )

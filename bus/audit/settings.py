@@ -75,6 +75,4 @@ class AuditSettings(BaseModel):
     """The audit topic (one partition). Only tests and separate deployments change it."""
     write_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     """How long an audit write may wait for the broker's acknowledgement."""
-    digest_key: SecretStr | None = None
-    """Key of the payload digests (HMAC-SHA-256); derived from the subject key if unset."""
     indexer: AuditIndexerSettings = AuditIndexerSettings()

@@ -5,21 +5,44 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import yaml
+from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
 
-from bus import KafkaSettings
+from bus import (
+    BusProducer,
+    KafkaSettings,
+    catalogue_topic_specs,
+    ensure_topics,
+    parse_gateway_group_id,
+)
 from bus.audit.index import AuditIndex
 from bus.audit.indexer import AuditIndexer
 from bus.audit.note_keys import NoteSigner
 from bus.audit.trail import AuditEventType, AuditRecord
+from gateway.app import GATEWAY_KEY, create_app
+from gateway.audit_api import AUDIT_KEY, AuditParts
+from gateway.members import new_api_key
+from tests.integration.bus.kafka_helpers import settings_for
+from tests.integration.gateway.support import (
+    Provider,
+    RunningGateway,
+    gateway_settings,
+    make_catalogue,
+    write_members,
+)
 
 __all__ = [
     "ORIGIN",
     "SIGNER",
+    "audited_gateway",
     "create_audit_topic",
     "running_indexer",
     "sample_record",
@@ -108,3 +131,82 @@ async def wait_for_size(index: AuditIndex, size: int, *, timeout_s: float = 30) 
                 f" wanted {size} after {timeout_s}s"
             )
         await asyncio.sleep(0.05)
+
+
+# -- a real gateway with an audit topic of its own, an auditor and a citizen portal --------
+@asynccontextmanager
+async def audited_gateway(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    **overrides: Any,
+) -> AsyncIterator[tuple[RunningGateway, dict[str, str], AuditParts]]:
+    """``start_gateway``'s gateway, with its own audit topic and signing key, plus members
+    ``it.auditor`` (role auditor) and ``it.portal`` (citizen-portal); yields their keys
+    and the app's audit parts (index, indexer)."""
+    kafka = settings_for(kafka_bootstrap, client_id="interop-audit-it")
+    topic = await create_audit_topic(kafka, unique("audit"))
+    domain = "it" + unique("d").rsplit("-", 1)[-1]
+    cat = make_catalogue(tmp_path / "catalogue", domain)
+    keys = write_members(tmp_path / "members.yaml", cat)
+    members = yaml.safe_load((tmp_path / "members.yaml").read_text(encoding="utf-8"))
+    extra: dict[str, str] = {}
+    for name, role in (("auditor", "auditor"), ("portal", "citizen-portal")):
+        key, digest = new_api_key()
+        extra[name] = key
+        members["members"].append(
+            {
+                "id": f"it.{name}",
+                "name": f"Test {name}",
+                "roles": [role],
+                "api_keys": [{"sha256": digest}],
+            }
+        )
+    (tmp_path / "members.yaml").write_text(yaml.safe_dump(members), encoding="utf-8")
+    group = unique("gw")
+    values: dict[str, Any] = {
+        "audit": {
+            "topic": topic,
+            "indexer": {
+                "origin": ORIGIN,
+                "signing_key": SIGNER.private_key_string(),
+                "checkpoint_interval_s": 0.2,
+                "checkpoint_every": 100,
+            },
+        }
+    }
+    values.update(overrides)
+    settings = gateway_settings(tmp_path, cat, group, **values)
+    specs = catalogue_topic_specs(
+        cat.catalogue,
+        gateway_groups=[parse_gateway_group_id(group)],
+        request_partitions=2,
+        reply_partitions=2,
+        replication_factor=1,
+    )
+    await ensure_topics(kafka, specs)
+    provider = Provider(kafka, cat)
+    async with BusProducer(kafka) as producer:
+        await provider.start(producer, unique("provider"))
+        app = create_app(kafka, settings, registry=CollectorRegistry())
+        runner = web.AppRunner(app, shutdown_timeout=5)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+            yield (
+                RunningGateway(
+                    base_url=f"http://{settings.http.host}:{settings.http.port}",
+                    keys=keys,
+                    cat=cat,
+                    gateway=app[GATEWAY_KEY],
+                    provider=provider,
+                    kafka=kafka,
+                    settings=settings,
+                ),
+                extra,
+                app[AUDIT_KEY],
+            )
+        finally:
+            provider.release_slow.set()
+            await runner.cleanup()
+            await provider.stop()

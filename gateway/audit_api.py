@@ -1,0 +1,508 @@
+"""The audit API: auditors query events and fetch checkpoints and proofs; citizens see
+who accessed their data.
+
+* ``GET /v1/audit/events`` (role ``auditor``): events in log order, filtered by subject
+  (the given identifier is pseudonymised here with the gateway's subject key, never
+  stored or logged), requester, provider, service, purpose, outcome, type, exchange and
+  time range; cursor pagination; JSON, or CSV with ``Accept: text/csv``.
+* ``GET /v1/audit/checkpoint``: the latest signed checkpoint (C2SP signed note, text).
+* ``GET /v1/audit/events/{id}/proof?tree_size=N``: the event as stored, its leaf index
+  and its inclusion proof in the tree of size N (default: the latest checkpoint's).
+* ``GET /v1/audit/consistency?from=M&to=N``: the consistency proof between two sizes.
+* ``GET /v1/subjects/{id}/accesses`` (role ``citizen-portal``): the citizen's data
+  tracker: every delivered exchange about the subject (who, when, which service, why).
+
+Proofs are computed from stored node hashes (O(log n) rows). Hashes travel as standard
+base64. The indexer runs in the gateway process unless ``audit.indexer.enabled`` is off.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from aiohttp import web
+
+from bus import KafkaSettings
+from bus.audit.errors import AuditError, InvalidCursorError, MerkleError
+from bus.audit.event import EVENT_FIELDS
+from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, decode_cursor, encode_cursor
+from bus.audit.indexer import AuditIndexer
+from bus.audit.trail import AuditEventType
+from gateway.auth import current_member
+from gateway.errors import (
+    FieldProblem,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from gateway.exchange_request import subject_pseudonym
+from gateway.members import Member, Role
+from gateway.settings import GatewaySettings
+
+__all__ = [
+    "OPENAPI_PATHS",
+    "OPENAPI_SCHEMAS",
+    "AuditParts",
+    "UnknownAuditEventError",
+    "add_audit",
+]
+
+_MAX_LIMIT: Final = 1000
+_DEFAULT_LIMIT: Final = 100
+_EVENT_FILTERS: Final = ("requester", "provider", "service", "purpose", "outcome", "exchange_id")
+_EVENT_PARAMS: Final = frozenset(
+    {*_EVENT_FILTERS, "subject", "type", "since", "until", "from_index", "cursor", "limit"}
+)
+_CSV_COLUMNS: Final = ("leaf_index", *EVENT_FIELDS)
+
+
+class UnknownAuditEventError(NotFoundError):
+    """No event with this id is in the audit index (yet)."""
+
+    code = "UNKNOWN_AUDIT_EVENT"
+
+
+@dataclass
+class AuditParts:
+    """The audit index of this replica and its indexer (None when run elsewhere)."""
+
+    index: AuditIndex
+    indexer: AuditIndexer | None
+    subject_key: bytes
+
+
+AUDIT_KEY: Final = web.AppKey("interop.audit", AuditParts)
+
+
+def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySettings) -> None:
+    """Add the audit routes, and open the index (and start the indexer) with the app."""
+    audit = settings.audit
+    index = AuditIndex(settings.store_url.get_secret_value())
+    indexer = None
+    if audit.indexer.enabled:
+        indexer = AuditIndexer(
+            kafka,
+            index,
+            topic=audit.topic,
+            # One group per gateway group: replicas sharing a database share the group,
+            # so only the owner of the audit partition appends.
+            group_id=f"interop.audit-indexer.{settings.gateway_group}",
+            origin=audit.indexer.origin,
+            signer=audit.indexer.signer(),
+            checkpoint_every=audit.indexer.checkpoint_every,
+            checkpoint_interval_s=audit.indexer.checkpoint_interval_s,
+            batch_size=audit.indexer.batch_size,
+        )
+    subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
+    app[AUDIT_KEY] = AuditParts(index, indexer, subject_key)
+    app.cleanup_ctx.append(_lifecycle)
+    router = app.router
+    router.add_get("/v1/audit/events", _events)
+    router.add_get("/v1/audit/checkpoint", _checkpoint)
+    router.add_get("/v1/audit/events/{event_id}/proof", _proof)
+    router.add_get("/v1/audit/consistency", _consistency)
+    router.add_get("/v1/subjects/{subject}/accesses", _accesses)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    parts = app[AUDIT_KEY]
+    await parts.index.open()
+    try:
+        if parts.indexer is not None:
+            await parts.indexer.start()
+        try:
+            yield
+        finally:
+            if parts.indexer is not None:
+                await parts.indexer.stop()
+    finally:
+        await parts.index.close()
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _require(request: web.Request, role: Role) -> tuple[Member, AuditParts]:
+    member = current_member(request)
+    if not member.has_role(role):
+        raise ForbiddenError(f"{member.id} does not hold the {role.value} role")
+    return member, request.app[AUDIT_KEY]
+
+
+def _int(request: web.Request, name: str, *, default: int | None, low: int) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        raise InvalidRequestError(
+            f"{name} must be a whole number", [FieldProblem(f"/{name}", "not a number")]
+        )
+    value = int(text)
+    if value < low:
+        raise InvalidRequestError(
+            f"{name} must be at least {low}", [FieldProblem(f"/{name}", f"below {low}")]
+        )
+    return value
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidRequestError(
+            f"{name} must be an ISO 8601 time with a zone (2026-05-09T10:00:00Z)",
+            [FieldProblem(f"/{name}", "not an ISO 8601 time with a zone")],
+        )
+    return value
+
+
+def _limit_and_cursor(request: web.Request) -> tuple[int, int]:
+    limit = _int(request, "limit", default=_DEFAULT_LIMIT, low=1) or _DEFAULT_LIMIT
+    limit = min(limit, _MAX_LIMIT)
+    cursor = request.query.get("cursor")
+    try:
+        after = decode_cursor(cursor) if cursor else -1
+    except InvalidCursorError as exc:
+        raise InvalidRequestError(
+            exc.message, [FieldProblem("/cursor", "unknown cursor")]
+        ) from None
+    return limit, after
+
+
+def _check_params(request: web.Request, allowed: frozenset[str]) -> None:
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown query parameter(s): {', '.join(u[:40] for u in unknown)}",
+            [FieldProblem(f"/{u[:40]}", "unknown parameter") for u in unknown],
+        )
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _event_json(event: IndexedEvent) -> dict[str, Any]:
+    return {"leaf_index": event.leaf_index, **event.row.to_json()}
+
+
+async def _guard(coro: Any) -> Any:
+    try:
+        return await coro
+    except AuditError as exc:
+        raise ServiceUnavailableError(f"the audit index is unavailable ({exc.code})") from exc
+
+
+def _next_cursor(events: list[IndexedEvent], limit: int) -> str | None:
+    if len(events) < limit:
+        return None
+    return encode_cursor(events[-1].leaf_index)
+
+
+# -- handlers --------------------------------------------------------------------------
+async def _events(request: web.Request) -> web.StreamResponse:
+    _, parts = _require(request, Role.AUDITOR)
+    _check_params(request, _EVENT_PARAMS)
+    types = tuple(request.query.getall("type", []))
+    bad = [t for t in types if t not in AuditEventType.__members__]
+    if bad:
+        raise InvalidRequestError(
+            "unknown event type", [FieldProblem("/type", f"one of {', '.join(AuditEventType)}")]
+        )
+    subject = request.query.get("subject")
+    where = EventFilter(
+        subject_ref=subject_pseudonym(parts.subject_key, subject) if subject else None,
+        types=types,
+        since=_time(request, "since"),
+        until=_time(request, "until"),
+        from_index=_int(request, "from_index", default=None, low=0),
+        requester=request.query.get("requester"),
+        provider=request.query.get("provider"),
+        service=request.query.get("service"),
+        purpose=request.query.get("purpose"),
+        outcome=request.query.get("outcome"),
+        exchange_id=request.query.get("exchange_id"),
+    )
+    limit, after = _limit_and_cursor(request)
+    events: list[IndexedEvent] = await _guard(
+        parts.index.events(where, after_seq=after, limit=limit)
+    )
+    cursor = _next_cursor(events, limit)
+    if "text/csv" in request.headers.get("Accept", ""):
+        return _csv(events, cursor)
+    return web.json_response({"events": [_event_json(e) for e in events], "next_cursor": cursor})
+
+
+def _csv(events: list[IndexedEvent], cursor: str | None) -> web.Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for event in events:
+        writer.writerow(_event_json(event))
+    headers = {"X-Next-Cursor": cursor} if cursor else {}
+    return web.Response(text=out.getvalue(), content_type="text/csv", headers=headers)
+
+
+async def _checkpoint(request: web.Request) -> web.StreamResponse:
+    _, parts = _require(request, Role.AUDITOR)
+    latest = await _guard(parts.index.latest_checkpoint())
+    if latest is None:
+        raise ServiceUnavailableError(
+            "no signed checkpoint yet (the log is empty or no signing key is configured)"
+        )
+    return web.Response(text=latest.note, content_type="text/plain", charset="utf-8")
+
+
+async def _size(request: web.Request, parts: AuditParts) -> int:
+    given = _int(request, "tree_size", default=None, low=1)
+    if given is not None:
+        state = await _guard(parts.index.state())
+        if given > state.tree_size:
+            raise InvalidRequestError(
+                f"the log has {state.tree_size} events, not {given}",
+                [FieldProblem("/tree_size", f"at most {state.tree_size}")],
+            )
+        return given
+    latest = await _guard(parts.index.latest_checkpoint())
+    if latest is None:
+        raise ServiceUnavailableError("no signed checkpoint yet: give tree_size")
+    size: int = latest.tree_size
+    return size
+
+
+async def _proof(request: web.Request) -> web.StreamResponse:
+    _, parts = _require(request, Role.AUDITOR)
+    _check_params(request, frozenset({"tree_size"}))
+    event_id = request.match_info["event_id"][:64]
+    found: IndexedEvent | None = await _guard(parts.index.event(event_id))
+    if found is None:
+        raise UnknownAuditEventError(f"no audit event {event_id!r} in the index")
+    size = await _size(request, parts)
+    if found.leaf_index >= size:
+        raise InvalidRequestError(
+            f"the event is leaf {found.leaf_index}, not in the tree of size {size}",
+            [FieldProblem("/tree_size", f"above {found.leaf_index}")],
+        )
+    proof: list[bytes] = await _guard(parts.index.inclusion_proof(found.leaf_index, size))
+    return web.json_response(
+        {
+            "event": _event_json(found),
+            "leaf_index": found.leaf_index,
+            "tree_size": size,
+            "proof": [_b64(h) for h in proof],
+        }
+    )
+
+
+async def _consistency(request: web.Request) -> web.StreamResponse:
+    _, parts = _require(request, Role.AUDITOR)
+    _check_params(request, frozenset({"from", "to"}))
+    old = _int(request, "from", default=None, low=1)
+    new = _int(request, "to", default=None, low=1)
+    if old is None or new is None:
+        raise InvalidRequestError(
+            "give both sizes: ?from=M&to=N", [FieldProblem("/from", "required")]
+        )
+    state = await _guard(parts.index.state())
+    if not old <= new <= state.tree_size:
+        raise InvalidRequestError(
+            f"need 1 <= from <= to <= {state.tree_size}",
+            [FieldProblem("/to", f"at most {state.tree_size} and at least from")],
+        )
+    try:
+        proof: list[bytes] = await _guard(parts.index.consistency_proof(old, new))
+    except MerkleError as exc:  # pragma: no cover - ranges checked above
+        raise InvalidRequestError(exc.message) from exc
+    return web.json_response({"from": old, "to": new, "proof": [_b64(h) for h in proof]})
+
+
+async def _accesses(request: web.Request) -> web.StreamResponse:
+    _, parts = _require(request, Role.CITIZEN_PORTAL)
+    _check_params(request, frozenset({"cursor", "limit"}))
+    subject = request.match_info["subject"]
+    if not subject or len(subject) > 256:
+        raise InvalidRequestError("the subject identifier has 1 to 256 characters")
+    where = EventFilter(
+        subject_ref=subject_pseudonym(parts.subject_key, subject),
+        types=(AuditEventType.COMPLETED.value,),
+    )
+    limit, after = _limit_and_cursor(request)
+    events: list[IndexedEvent] = await _guard(
+        parts.index.events(where, after_seq=after, limit=limit)
+    )
+    accesses = [
+        {
+            "time": e.row.to_json()["time"],
+            "administration": e.row.requester,
+            "official": e.row.official,
+            "provider": e.row.provider,
+            "service": e.row.service,
+            "purpose": e.row.purpose,
+            "procedure": e.row.procedure,
+            "legal_basis": e.row.legal_basis,
+            "outcome": e.row.outcome,
+            "exchange_id": e.row.exchange_id,
+            "event_id": e.row.event_id,
+        }
+        for e in events
+    ]
+    return web.json_response({"accesses": accesses, "next_cursor": _next_cursor(events, limit)})
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+_PROBLEM: Final = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
+_COMMON_ERRORS: Final = {
+    "400": {"description": "Invalid parameters", "content": _PROBLEM},
+    "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
+    "403": {"description": "The caller lacks the role", "content": _PROBLEM},
+    "503": {"description": "The audit index or checkpoint is unavailable", "content": _PROBLEM},
+}
+
+
+def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
+    "AuditEvent": {
+        "type": "object",
+        "description": "One audit event as indexed; its leaf entry is the canonical JSON of"
+        " every field but leaf_index.",
+        "required": ["leaf_index", "event_id", "type", "time", "actor"],
+        "properties": {
+            "leaf_index": {"type": "integer"},
+            **{
+                name: {"type": ["integer", "null"] if name == "latency_ms" else ["string", "null"]}
+                for name in EVENT_FIELDS
+            },
+        },
+    },
+}
+
+OPENAPI_PATHS: Final[dict[str, Any]] = {
+    "/v1/audit/events": {
+        "get": {
+            "tags": ["audit"],
+            "summary": "Audit events in log order (role auditor); JSON or CSV",
+            "security": _SECURED,
+            "parameters": [
+                _query("subject", "The subject's identifier (pseudonymised by the gateway)"),
+                *(_query(n, f"Exact {n}") for n in _EVENT_FILTERS),
+                _query("type", "Event type (repeatable)"),
+                _query("since", "From this time (ISO 8601, inclusive)"),
+                _query("until", "Before this time (ISO 8601, exclusive)"),
+                _query("from_index", "From this leaf index", "integer"),
+                _query("cursor", "next_cursor of the previous page"),
+                _query("limit", f"Page size, at most {_MAX_LIMIT}", "integer"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page of events",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "events": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/AuditEvent"},
+                                    },
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/v1/audit/checkpoint": {
+        "get": {
+            "tags": ["audit"],
+            "summary": "The latest signed checkpoint (C2SP tlog-checkpoint, signed note)",
+            "security": _SECURED,
+            "responses": {
+                "200": {
+                    "description": "The note",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/v1/audit/events/{event_id}/proof": {
+        "get": {
+            "tags": ["audit"],
+            "summary": "The event and its inclusion proof in the tree of size tree_size",
+            "security": _SECURED,
+            "parameters": [
+                {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                _query("tree_size", "Tree size (default: the latest checkpoint's)", "integer"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "Event, leaf index, tree size and proof (base64 hashes)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "404": {"description": "No such event", "content": _PROBLEM},
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/v1/audit/consistency": {
+        "get": {
+            "tags": ["audit"],
+            "summary": "Consistency proof between two tree sizes",
+            "security": _SECURED,
+            "parameters": [
+                _query("from", "The older size", "integer"),
+                _query("to", "The newer size", "integer"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The proof (base64 hashes)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/v1/subjects/{subject}/accesses": {
+        "get": {
+            "tags": ["audit"],
+            "summary": "Who received data about this subject, when and why (role citizen-portal)",
+            "security": _SECURED,
+            "parameters": [
+                {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}},
+                _query("cursor", "next_cursor of the previous page"),
+                _query("limit", f"Page size, at most {_MAX_LIMIT}", "integer"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The accesses, oldest first",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+}
