@@ -45,6 +45,7 @@ from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.audit_api import add_audit
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
+from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.members import MemberDirectory, load_members_file
@@ -81,6 +82,8 @@ class Gateway:
     waiters: ReplyWaiters
     service: ExchangeService
     expiry: ExpiryLoop
+    consent_store: ConsentStore
+    consents: ConsentRegistry
     trail: AuditTrail
 
 
@@ -125,6 +128,8 @@ def _build(
     directory = MemberDirectory.from_config(load_members_file(settings.members_file), catalogue)
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     store = store if store is not None else open_store(settings.store_url.get_secret_value())
+    # The consent registry lives in the exchange store's database, in its own tables.
+    consent_store = open_consent_store(settings.store_url.get_secret_value())
     producer = BusProducer(kafka)
     # Every step is written to the audit topic and acknowledged before it takes effect.
     if trail is None:
@@ -132,6 +137,9 @@ def _build(
             producer, topic=settings.audit.topic, timeout_s=settings.audit.write_timeout_s
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
+    consents = ConsentRegistry(
+        store=consent_store, trail=trail, catalogue=catalogue, subject_key=subject_key
+    )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
     sink = ReplySink(
         store=store,
@@ -162,6 +170,7 @@ def _build(
         metrics=metrics,
         settings=settings.exchanges,
         subject_key=subject_key,
+        consents=consents,
         trail=trail,
         actor=settings.member_id,
     )
@@ -186,6 +195,8 @@ def _build(
         waiters=waiters,
         service=service,
         expiry=expiry,
+        consent_store=consent_store,
+        consents=consents,
         trail=trail,
     )
 
@@ -218,13 +229,21 @@ def create_app(
         app, service=gateway.service, settings=settings.exchanges, metrics=gateway.metrics
     )
     add_catalogue_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
+    add_consent_routes(app, registry=gateway.consents)
     add_registry_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
 
     async def broker() -> None:
         await probe_cluster(kafka, timeout_s=_PROBE_TIMEOUT_S)
 
+    async def store_ping() -> None:
+        # One database holds exchanges and consents: "store" covers both connections.
+        await gateway.store.ping()
+        await gateway.consent_store.ping()
+
     add_ops_routes(
-        app, metrics=gateway.metrics, checks={"broker": broker, "store": gateway.store.ping}
+        app,
+        metrics=gateway.metrics,
+        checks={"broker": broker, "store": store_ping},
     )
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)
@@ -242,6 +261,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     gateway = app[GATEWAY_KEY]
     await gateway.store.open()
     try:
+        await gateway.consent_store.open()
         await gateway.producer.start()
         try:
             await gateway.requester.start()
@@ -254,6 +274,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         finally:
             await gateway.producer.stop()
     finally:
+        await gateway.consent_store.close()
         await gateway.store.close()
 
 

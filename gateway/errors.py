@@ -7,11 +7,15 @@
         ├── InvalidRequestError           400  INVALID_REQUEST (carries field problems)
         ├── UnauthenticatedError          401  UNAUTHENTICATED
         ├── ForbiddenError                403  FORBIDDEN
+        │   ├── ConsentRequiredError      403  CONSENT_REQUIRED (explicit: no usable consent)
+        │   └── OppositionActiveError     403  OPPOSITION_ACTIVE (presumed: the subject objects)
         ├── NotFoundError                 404  NOT_FOUND
         │   ├── UnknownServiceError       404  UNKNOWN_SERVICE
         │   ├── UnknownVersionError       404  UNKNOWN_VERSION
         │   ├── UnknownProviderError      404  UNKNOWN_PROVIDER
-        │   └── UnknownExchangeError      404  UNKNOWN_EXCHANGE
+        │   ├── UnknownExchangeError      404  UNKNOWN_EXCHANGE
+        │   ├── UnknownConsentError       404  UNKNOWN_CONSENT
+        │   └── UnknownOppositionError    404  UNKNOWN_OPPOSITION
         ├── MethodNotAllowedError         405  METHOD_NOT_ALLOWED
         ├── IdempotencyConflictError      409  IDEMPOTENCY_CONFLICT
         ├── PayloadTooLargeError          413  PAYLOAD_TOO_LARGE
@@ -36,6 +40,7 @@ from typing import ClassVar
 from contracts.errors import InteropError
 
 __all__ = [
+    "ConsentRequiredError",
     "DeadlineExceededError",
     "FieldProblem",
     "ForbiddenError",
@@ -44,12 +49,15 @@ __all__ = [
     "InvalidRequestError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "OppositionActiveError",
     "PayloadTooLargeError",
     "ProviderError",
     "RateLimitedError",
     "ServiceUnavailableError",
     "UnauthenticatedError",
+    "UnknownConsentError",
     "UnknownExchangeError",
+    "UnknownOppositionError",
     "UnknownProviderError",
     "UnknownServiceError",
     "UnknownVersionError",
@@ -101,6 +109,23 @@ class ForbiddenError(GatewayError):
     title = "Forbidden"
 
 
+class ConsentRequiredError(ForbiddenError):
+    """The service needs the subject's explicit consent and none is usable for this request.
+
+    The detail never says whether a consent exists for someone else or existed once.
+    """
+
+    code = "CONSENT_REQUIRED"
+    title = "Consent required"
+
+
+class OppositionActiveError(ForbiddenError):
+    """The subject objects to presumed access to this service by this requester."""
+
+    code = "OPPOSITION_ACTIVE"
+    title = "The subject has opposed this access"
+
+
 class NotFoundError(GatewayError):
     """No such resource, or one the caller may not know exists."""
 
@@ -127,6 +152,16 @@ class UnknownProviderError(NotFoundError):
 class UnknownExchangeError(NotFoundError):
     code = "UNKNOWN_EXCHANGE"
     title = "Unknown exchange"
+
+
+class UnknownConsentError(NotFoundError):
+    code = "UNKNOWN_CONSENT"
+    title = "Unknown consent"
+
+
+class UnknownOppositionError(NotFoundError):
+    code = "UNKNOWN_OPPOSITION"
+    title = "Unknown opposition"
 
 
 class MethodNotAllowedError(GatewayError):

@@ -10,22 +10,21 @@ subject's identifier and the requested data.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
-import unicodedata
-from base64 import urlsafe_b64encode
 from typing import Annotated, Any, Final
 
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bus.header_values import check_code, check_text
+from gateway.consent.subjects import normalise_subject, subject_pseudonym
 from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
 
 __all__ = [
     "ExchangeRequest",
     "check_content_type",
+    "normalise_subject",
     "parse_exchange_request",
     "parse_idempotency_key",
     "parse_prefer_wait",
@@ -59,8 +58,11 @@ class ExchangeRequest(BaseModel):
     service: Annotated[str, Field(min_length=1, max_length=200)]
     version: Annotated[str, Field(min_length=1, max_length=20)]
     provider: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    subject: Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
-    """The subject's identifier (NIF, NIE, passport...): only its pseudonym is kept."""
+    subject: Annotated[
+        str, Field(min_length=1, max_length=_MAX_TEXT), AfterValidator(normalise_subject)
+    ]
+    """The subject's identifier (NIF, NIE, passport...), normalised and its check letter
+    verified (``gateway/consent/subjects.py``): only its pseudonym is kept."""
     purpose: Code
     procedure: Code | None = None
     case_file: Text | None = None
@@ -130,22 +132,6 @@ def request_digest(document: dict[str, Any]) -> str:
     """Hex SHA-256 of the canonical JSON of the body: same meaning, same digest."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def normalise_subject(subject: str) -> str:
-    """One form per identifier: NFKC, upper case, no spaces, dots or hyphens."""
-    folded = unicodedata.normalize("NFKC", subject).upper()
-    return "".join(c for c in folded if not c.isspace() and c not in ".-")
-
-
-def subject_pseudonym(key: bytes, subject: str) -> str:
-    """HMAC-SHA-256 of the normalised identifier, base64url without padding (43 chars).
-
-    Keyed, not a plain hash: national ids have too little entropy to survive a
-    brute-force guess of an unkeyed digest.
-    """
-    digest = hmac.new(key, normalise_subject(subject).encode("utf-8"), hashlib.sha256).digest()
-    return urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def parse_idempotency_key(header: str | None) -> str | None:

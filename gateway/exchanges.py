@@ -3,9 +3,11 @@
 The order is the contract of the API (each step's error wins over the later ones):
 service (404) → version (404; sunset too) → provider (400 when ambiguous, 404 unknown) →
 purpose known to the service (400) → access right of the member (403) → legal basis
-(400) → ``data`` against the request schema (400, every problem with a ``/data``
-pointer) → subject pseudonym → idempotency (409 on the same key with another body) →
-produce the request → wait as asked, never past the deadline.
+(400) → consent decision by the service's consent mode (403 CONSENT_REQUIRED or
+OPPOSITION_ACTIVE, audited DENIED with its reason; ``gateway/consent/``) → ``data``
+against the request schema (400, every problem with a ``/data`` pointer) → idempotency
+(409 on the same key with another body) → produce the signed request → wait as asked,
+never past the deadline.
 
 HTTP lives in ``exchanges_api``; this module raises the gateway's errors and returns
 stored records.
@@ -32,7 +34,7 @@ from bus import (
 )
 from bus.audit.digests import payload_digest
 from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditTrail
+from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
 from contracts import (
     Catalogue,
     Codec,
@@ -46,11 +48,15 @@ from contracts import (
     json_to_avro,
 )
 from gateway.catalogue_api import resolve_version
+from gateway.consent.policy import Decision, DenyRule
+from gateway.consent.registry import ConsentRegistry
 from gateway.errors import (
+    ConsentRequiredError,
     FieldProblem,
     ForbiddenError,
     IdempotencyConflictError,
     InvalidRequestError,
+    OppositionActiveError,
     ServiceUnavailableError,
     UnknownExchangeError,
     UnknownProviderError,
@@ -106,6 +112,8 @@ class Submitted:
     record: ExchangeRecord
     created: bool
     resolved: Resolved
+    decision: Decision | None = None
+    """The consent decision this POST was allowed by (None for an idempotent replay)."""
 
 
 def response_schemas(catalogue: Catalogue, lock: LockFile) -> ResponseSchemas:
@@ -133,6 +141,7 @@ class ExchangeService:
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
         subject_key: bytes,
+        consents: ConsentRegistry,
         trail: AuditTrail,
         actor: str = "interop.gateway",
         clock: Clock = utc_now,
@@ -146,6 +155,7 @@ class ExchangeService:
         self._metrics = metrics
         self._settings = settings
         self._subject_key = subject_key
+        self._consents = consents
         self._trail = trail
         self._actor = actor
         self._clock = clock
@@ -232,6 +242,9 @@ class ExchangeService:
     ) -> Submitted:
         """Create (or find, by idempotency key) the exchange, send it, wait up to ``wait_s``."""
         resolved = self.resolve(request, member)
+        subject_ref = subject_pseudonym(self._subject_key, request.subject)
+        # Allowed: ``decision.reason`` is what the REQUESTED audit record carries.
+        decision = await self.decide_consent(member, request, resolved, subject_ref, traceparent)
         value = self.encode(resolved, request.data)
         now = self._clock()
         deadline_s = min(resolved.service.meta.timeout_ms / 1000, self._settings.max_deadline_s)
@@ -243,8 +256,10 @@ class ExchangeService:
             purpose=request.purpose,
             procedure=request.procedure,
             legal_basis=request.legal_basis,
-            consent_ref=request.consent_ref,
-            subject_ref=subject_pseudonym(self._subject_key, request.subject),
+            # The consent the decision rests on travels with the request (connectors of
+            # explicit-consent services refuse a request without one).
+            consent_ref=decision.consent_ref or request.consent_ref,
+            subject_ref=subject_ref,
             traceparent=_caller_trace(traceparent),
             source=parse_member_id(member.id),
         )
@@ -266,7 +281,7 @@ class ExchangeService:
             procedure=request.procedure,
             case_file=request.case_file,
             legal_basis=request.legal_basis,
-            consent_ref=request.consent_ref,
+            consent_ref=outbound.consent_ref,
             idempotency_key=idempotency_key,
             traceparent=envelope.traceparent,
         )
@@ -284,18 +299,74 @@ class ExchangeService:
             future = self._waiters.register(record.id) if wait_s > 0 else None
             try:
                 # Audit REQUESTED (acked) before anything reaches the provider.
-                await self._audit_requested(record, value, None)
+                await self._audit_requested(record, value, decision.reason.value)
                 await self._send(outbound, envelope, value, record)
                 _log.info("exchange_requested", wait_s=wait_s)
                 final = await self._await(record, future, wait_s)
             finally:
                 if future is not None:
                     self._waiters.discard(record.id, future)
-        return Submitted(final, created=True, resolved=resolved)
+        return Submitted(final, created=True, resolved=resolved, decision=decision)
 
-    async def _audit_requested(
-        self, record: ExchangeRecord, value: bytes, reason: str | None
-    ) -> None:
+    # -- consent -----------------------------------------------------------------------
+    async def decide_consent(
+        self,
+        member: Member,
+        request: ExchangeRequest,
+        resolved: Resolved,
+        subject_ref: str,
+        traceparent: str | None,
+    ) -> Decision:
+        """The consent decision; a denial is audited (DENIED, with its reason) and raised."""
+        now = self._clock()
+        decision = await self._consents.decide(
+            service=resolved.service,
+            requester=member.id,
+            purpose=request.purpose,
+            procedure=request.procedure,
+            consent_ref=request.consent_ref,
+            subject_ref=subject_ref,
+            now=now,
+        )
+        if decision.allowed:
+            return decision
+        trace = _caller_trace(traceparent)
+        denied = AuditRecord(
+            type=AuditEventType.DENIED,
+            time=now,
+            actor=self._actor,
+            requester=member.id,
+            official=request.official,
+            provider=resolved.provider,
+            service=resolved.service.id,
+            version=str(resolved.version.version),
+            purpose=request.purpose,
+            procedure=request.procedure,
+            legal_basis=request.legal_basis,
+            consent_ref=request.consent_ref,
+            subject_ref=subject_ref,
+            outcome="DENIED",
+            reason=decision.reason.value,
+            trace_id=trace[3:35] if trace is not None else None,
+        )
+        try:
+            await self._trail.record(denied)
+        except AuditWriteError as exc:
+            _log.warning("denial_not_audited", error_code=exc.code)
+            raise ServiceUnavailableError(
+                "the audit trail did not record this decision; retry later"
+            ) from exc
+        _log.info("exchange_denied", service=resolved.service.id, reason=decision.reason.value)
+        if decision.rule is DenyRule.OPPOSITION_ACTIVE:
+            raise OppositionActiveError(
+                f"the subject has opposed access to {resolved.service.id} by {member.id}"
+            )
+        raise ConsentRequiredError(
+            f"{resolved.service.id} needs the subject's explicit consent for {member.id} and "
+            f"purpose {request.purpose}: none is active"
+        )
+
+    async def _audit_requested(self, record: ExchangeRecord, value: bytes, reason: str) -> None:
         """REQUESTED, durably, or the exchange fails here (503) and nothing is sent."""
         event = exchange_audit_record(
             record,

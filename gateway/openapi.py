@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from gateway import audit_api, catalogue_api, exchanges_api, ops_api, registry_api
+from gateway.consent import api as consent_api
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
 __all__ = ["OPENAPI_PATH", "openapi_document"]
@@ -45,7 +46,14 @@ _PROBLEM_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 
-_MODULES: Final = (exchanges_api, audit_api, catalogue_api, registry_api, ops_api)
+_MODULES: Final = (
+    exchanges_api,
+    consent_api,
+    audit_api,
+    catalogue_api,
+    registry_api,
+    ops_api,
+)
 
 
 def _package_version() -> str:

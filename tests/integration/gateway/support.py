@@ -118,6 +118,9 @@ def make_catalogue(folder: Path, domain: str) -> TestCatalogue:
     shutil.copytree(DEFAULT_CATALOGUE_DIR / "tax" / "income-band", income)
     meta = yaml.safe_load((income / "service.yaml").read_text(encoding="utf-8"))
     meta["timeout_ms"] = SLOW_TIMEOUT_MS
+    # Presumed here: these tests are about the exchange lifecycle; consent enforcement
+    # (explicit mode included) is tested in tests/integration/consent.
+    meta["consent_mode"] = "presumed"
     (income / "service.yaml").write_text(yaml.safe_dump(meta), encoding="utf-8")
     catalogue = load_catalogue(root)
     lock, _ = LockFile().with_new(catalogue.schema_refs())

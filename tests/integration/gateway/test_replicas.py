@@ -38,7 +38,7 @@ from tests.integration.gateway.support import (
     write_members,
 )
 
-SUBJECT = "99887766K"
+SUBJECT = "99887766P"  # a valid DNI: the gateway verifies the check letter
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 

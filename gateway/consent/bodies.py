@@ -1,0 +1,223 @@
+"""The JSON bodies of the consent API: strict parsing in, pseudonymous JSON out.
+
+Parsing reports every problem at once with its JSON pointer (as ``POST /v1/exchanges``
+does): malformed JSON, duplicated keys, unknown fields, wrong types, a subject whose check
+letter is wrong, a naive time. Nothing returned ever holds the subject's identifier: the
+registry keeps and shows only its pseudonym.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, TypeVar
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from bus.header_values import check_code
+from gateway.consent.records import Consent, EvidenceChannel, Opposition
+from gateway.consent.registry import ConsentGrant, OppositionGrant
+from gateway.consent.subjects import normalise_subject
+from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
+
+__all__ = [
+    "ConsentBody",
+    "OppositionBody",
+    "consent_json",
+    "opposition_json",
+    "parse_body",
+    "parse_subject_query",
+]
+
+_DIGEST_RE: Final = re.compile(r"sha256:[0-9a-f]{64}")
+_MAX_ITEMS: Final = 50
+
+
+def _code(value: str) -> str:
+    return check_code(value)
+
+
+def _digest(value: str) -> str:
+    if _DIGEST_RE.fullmatch(value) is None:
+        raise ValueError("must be sha256:<64 lower-case hex digits> of the evidence")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a time zone (e.g. 2026-05-09T10:00:00Z)")
+    return value.astimezone(UTC)
+
+
+def _distinct(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("list each entry once")
+    return values
+
+
+Code = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_code)]
+Codes = Annotated[
+    tuple[Code, ...], Field(min_length=1, max_length=_MAX_ITEMS), AfterValidator(_distinct)
+]
+Subject = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(normalise_subject)]
+Moment = Annotated[datetime, AfterValidator(_aware)]
+
+
+class EvidenceBody(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: EvidenceChannel
+    digest: Annotated[str, AfterValidator(_digest)]
+
+
+class ConsentBody(BaseModel):
+    """``POST /v1/consents``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: Subject
+    grantee: Code | None = None
+    """The member the consent is given to; absent or null: any member (portal only)."""
+    services: Codes
+    purposes: Codes
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+    evidence: EvidenceBody
+
+    def grant(self) -> ConsentGrant:
+        return ConsentGrant(
+            subject=self.subject,
+            grantee=self.grantee,
+            services=self.services,
+            purposes=self.purposes,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            evidence_channel=self.evidence.channel,
+            evidence_digest=self.evidence.digest,
+        )
+
+
+class OppositionBody(BaseModel):
+    """``POST /v1/oppositions``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: Subject
+    services: Codes
+    requesters: Annotated[
+        tuple[Code, ...], Field(max_length=_MAX_ITEMS), AfterValidator(_distinct)
+    ] = ()
+    """Only these requesters; empty or absent: every requester."""
+
+    def grant(self) -> OppositionGrant:
+        return OppositionGrant(
+            subject=self.subject, services=self.services, requesters=self.requesters
+        )
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _pointer(loc: tuple[int | str, ...]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def parse_body(content_type: str, body: bytes, model: type[_Model]) -> _Model:
+    """``body`` as ``model``; 415 unless JSON, 400 with every problem otherwise."""
+    if content_type.lower() != "application/json":
+        raise UnsupportedMediaTypeError("send the body as application/json")
+    try:
+        document = json.loads(
+            body.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
+        )
+    except UnicodeDecodeError:
+        raise InvalidRequestError("the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequestError(f"the body is not acceptable JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidRequestError(
+            "the body must be a JSON object", [FieldProblem("", "expected an object")]
+        )
+    try:
+        return model.model_validate(document)
+    except pydantic.ValidationError as exc:
+        # ``input`` is left out on purpose: it would echo the subject's identifier.
+        problems = [
+            FieldProblem(_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidRequestError(f"{len(problems)} problem(s) in the body", problems) from None
+
+
+def parse_subject_query(value: str | None) -> str:
+    """The ``subject`` query parameter, normalised (400 with a pointer when bad)."""
+    if value is None or not value.strip():
+        raise InvalidRequestError(
+            "name the subject: ?subject=<identifier>",
+            [FieldProblem("/subject", "required query parameter")],
+        )
+    try:
+        return normalise_subject(value[:256])
+    except ValueError as exc:
+        raise InvalidRequestError(
+            "the subject identifier is not valid", [FieldProblem("/subject", str(exc))]
+        ) from None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def consent_json(consent: Consent, now: datetime) -> dict[str, Any]:
+    """A consent as the API shows it: its state now, the subject only as a pseudonym."""
+    return {
+        "id": consent.id,
+        "subject_ref": consent.subject_ref,
+        "state": consent.state_at(now).value,
+        "grantee": consent.grantee,
+        "services": list(consent.services),
+        "purposes": list(consent.purposes),
+        "valid_from": _iso(consent.valid_from),
+        "valid_until": _iso(consent.valid_until),
+        "evidence": {"channel": consent.evidence_channel.value, "digest": consent.evidence_digest},
+        "recorded_by": consent.recorded_by,
+        "created_at": _iso(consent.created_at),
+        "revoked_at": _iso(consent.revoked_at),
+        "revoked_by": consent.revoked_by,
+    }
+
+
+def opposition_json(opposition: Opposition) -> dict[str, Any]:
+    """An opposition as the API shows it."""
+    return {
+        "id": opposition.id,
+        "subject_ref": opposition.subject_ref,
+        "state": "active" if opposition.active else "revoked",
+        "services": list(opposition.services),
+        "requesters": list(opposition.requesters),
+        "recorded_by": opposition.recorded_by,
+        "created_at": _iso(opposition.created_at),
+        "revoked_at": _iso(opposition.revoked_at),
+        "revoked_by": opposition.revoked_by,
+    }

@@ -1,0 +1,230 @@
+"""The consent registry in PostgreSQL: the exchange store's database, its own tables.
+
+Same discipline as ``gateway/store/postgres.py``: an asyncpg pool, migrations under a
+transaction-scoped advisory lock (replicas starting together migrate once), driver errors
+translated in one place with the password scrubbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from gateway.consent.records import Consent, Opposition
+from gateway.consent.store import (
+    COMPONENT,
+    CONSENT_COLUMNS,
+    OPPOSITION_COLUMNS,
+    consent_from_row,
+    consent_values,
+    opposition_from_row,
+    opposition_values,
+)
+from gateway.errors import ServiceUnavailableError
+from gateway.store.postgres import BACKEND_ERRORS
+from gateway.store.records import utc
+from gateway.store.url import redact_url
+
+__all__ = ["PostgresConsentStore"]
+
+# The first 8 bytes of SHA-256("interop-bus:consent-store:migrations").
+_MIGRATION_LOCK: Final = 0x5E0A_91C3_77D2_4B08
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE consents (
+            id text PRIMARY KEY,
+            subject_ref text NOT NULL,
+            grantee text,
+            services text NOT NULL,
+            purposes text NOT NULL,
+            valid_from timestamptz NOT NULL,
+            valid_until timestamptz,
+            evidence_channel text NOT NULL,
+            evidence_digest text NOT NULL,
+            recorded_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            revoked_at timestamptz,
+            revoked_by text
+        )
+        """,
+        "CREATE INDEX consents_subject ON consents (subject_ref)",
+        """
+        CREATE TABLE oppositions (
+            id text PRIMARY KEY,
+            subject_ref text NOT NULL,
+            services text NOT NULL,
+            requesters text NOT NULL,
+            recorded_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            revoked_at timestamptz,
+            revoked_by text
+        )
+        """,
+        "CREATE INDEX oppositions_subject ON oppositions (subject_ref)",
+    ),
+)
+
+
+def _time_in(value: datetime) -> datetime:
+    return utc(value, "time")
+
+
+def _time_out(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamptz, got {type(value).__name__}")
+    return utc(value, "timestamp")
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+
+
+class PostgresConsentStore:
+    """Consents and oppositions in PostgreSQL, through an asyncpg pool."""
+
+    def __init__(self, dsn: str, *, max_size: int = 5, command_timeout_s: float = 10.0) -> None:
+        self._dsn = dsn
+        self._display = redact_url(dsn)
+        self._max_size = max_size
+        self._command_timeout_s = command_timeout_s
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresConsentStore({self._display!r})"
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        with self._translate("open"):
+            pool = asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._max_size,
+                timeout=self._command_timeout_s,
+                command_timeout=self._command_timeout_s,
+            )
+            await pool
+            try:
+                await self._migrate(pool)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with self._translate("close"):
+                await pool.close()
+
+    async def ping(self) -> None:
+        with self._translate("answer a ping"):
+            await self._require_pool().fetchval("SELECT 1")
+
+    async def add_consent(self, consent: Consent) -> None:
+        with self._translate("record a consent"):
+            await self._require_pool().execute(
+                _insert("consents", CONSENT_COLUMNS), *consent_values(consent, _time_in)
+            )
+
+    async def add_opposition(self, opposition: Opposition) -> None:
+        with self._translate("record an opposition"):
+            await self._require_pool().execute(
+                _insert("oppositions", OPPOSITION_COLUMNS),
+                *opposition_values(opposition, _time_in),
+            )
+
+    async def get_consent(self, consent_id: str) -> Consent | None:
+        rows = await self._select("consents", "id", consent_id)
+        return next((consent_from_row(r, _time_out) for r in rows), None)
+
+    async def get_opposition(self, opposition_id: str) -> Opposition | None:
+        rows = await self._select("oppositions", "id", opposition_id)
+        return next((opposition_from_row(r, _time_out) for r in rows), None)
+
+    async def consents_of(self, subject_ref: str) -> list[Consent]:
+        rows = await self._select("consents", "subject_ref", subject_ref)
+        return [consent_from_row(r, _time_out) for r in rows]
+
+    async def oppositions_of(self, subject_ref: str) -> list[Opposition]:
+        rows = await self._select("oppositions", "subject_ref", subject_ref)
+        return [opposition_from_row(r, _time_out) for r in rows]
+
+    async def revoke_consent(self, consent_id: str, *, at: datetime, by: str) -> Consent | None:
+        rows = await self._revoke("consents", consent_id, at, by)
+        return next((consent_from_row(r, _time_out) for r in rows), None)
+
+    async def revoke_opposition(
+        self, opposition_id: str, *, at: datetime, by: str
+    ) -> Opposition | None:
+        rows = await self._revoke("oppositions", opposition_id, at, by)
+        return next((opposition_from_row(r, _time_out) for r in rows), None)
+
+    # -- internals ---------------------------------------------------------------------
+    async def _select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
+        query = f"SELECT * FROM {table} WHERE {column} = $1 ORDER BY created_at, id"  # noqa: S608
+        with self._translate(f"read {table}"):
+            rows = await self._require_pool().fetch(query, value)
+        return [dict(row.items()) for row in rows]
+
+    async def _revoke(self, table: str, row_id: str, at: datetime, by: str) -> list[dict[str, Any]]:
+        # COALESCE keeps the first revocation's time and author; RETURNING shows the row.
+        update = (
+            f"UPDATE {table} SET revoked_at = coalesce(revoked_at, $2), "  # noqa: S608
+            "revoked_by = coalesce(revoked_by, $3) WHERE id = $1 RETURNING *"
+        )
+        with self._translate(f"revoke in {table}"):
+            rows = await self._require_pool().fetch(update, row_id, _time_in(at), by)
+        return [dict(row.items()) for row in rows]
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ServiceUnavailableError("the PostgreSQL consent store is not open")
+        return self._pool
+
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """The one place where asyncpg's errors become ours (no DSN, no password)."""
+        try:
+            yield
+        except BACKEND_ERRORS as exc:
+            raise ServiceUnavailableError(
+                f"the PostgreSQL consent store {self._display} could not {action}: "
+                f"{type(exc).__name__}"
+            ) from exc
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(component text PRIMARY KEY, version integer NOT NULL)"
+            )
+            current = int(
+                await conn.fetchval(
+                    "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
+                    COMPONENT,
+                )
+            )
+            if current > len(_MIGRATIONS):
+                raise ServiceUnavailableError(
+                    f"the consent store has schema version {current}, newer than this "
+                    f"gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                for statement in _MIGRATIONS[version - 1]:
+                    await conn.execute(statement)
+            if current < len(_MIGRATIONS):
+                await conn.execute(
+                    "INSERT INTO schema_version (component, version) VALUES ($1, $2) "
+                    "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                    COMPONENT,
+                    len(_MIGRATIONS),
+                )

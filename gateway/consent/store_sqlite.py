@@ -1,0 +1,252 @@
+"""The consent registry in SQLite: the exchange store's file, its own tables.
+
+Same discipline as ``gateway/store/sqlite.py``: one connection in WAL mode with a busy
+timeout, writes in ``BEGIN IMMEDIATE``, coroutines taking turns through a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from gateway.consent.records import Consent, Opposition
+from gateway.consent.store import (
+    COMPONENT,
+    CONSENT_COLUMNS,
+    OPPOSITION_COLUMNS,
+    consent_from_row,
+    consent_values,
+    opposition_from_row,
+    opposition_values,
+)
+from gateway.errors import ServiceUnavailableError
+from gateway.store.records import utc
+
+__all__ = ["SqliteConsentStore"]
+
+# Migration N brings the schema from N-1 to N. Append, never edit.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE consents (
+            id TEXT PRIMARY KEY,
+            subject_ref TEXT NOT NULL,
+            grantee TEXT,
+            services TEXT NOT NULL,
+            purposes TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_until TEXT,
+            evidence_channel TEXT NOT NULL,
+            evidence_digest TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT
+        )
+        """,
+        "CREATE INDEX consents_subject ON consents (subject_ref)",
+        """
+        CREATE TABLE oppositions (
+            id TEXT PRIMARY KEY,
+            subject_ref TEXT NOT NULL,
+            services TEXT NOT NULL,
+            requesters TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT
+        )
+        """,
+        "CREATE INDEX oppositions_subject ON oppositions (subject_ref)",
+    ),
+)
+
+
+def _time(value: datetime) -> str:
+    return utc(value, "time").isoformat(timespec="microseconds")
+
+
+def _parse_time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - names are ours
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+
+
+class SqliteConsentStore:
+    """Consents and oppositions in one SQLite file."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError("the SQLite consent store needs a file path, not :memory:")
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqliteConsentStore({str(self.path)!r})"
+
+    async def open(self) -> None:
+        """Connect and migrate (idempotent)."""
+        if self._db is not None:
+            return
+        with self._translate("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None
+            )
+            try:
+                db.row_factory = sqlite3.Row
+                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+                await db.execute("PRAGMA journal_mode = WAL")
+                await self._migrate(db)
+            except BaseException:
+                await db.close()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with self._translate("close"):
+                await db.close()
+
+    async def ping(self) -> None:
+        with self._translate("answer a ping"):
+            async with self._session() as db:
+                await db.execute_fetchall("SELECT 1")
+
+    async def add_consent(self, consent: Consent) -> None:
+        with self._translate("record a consent"):
+            async with self._session(write=True) as db:
+                await db.execute(
+                    _insert("consents", CONSENT_COLUMNS), consent_values(consent, _time)
+                )
+
+    async def add_opposition(self, opposition: Opposition) -> None:
+        with self._translate("record an opposition"):
+            async with self._session(write=True) as db:
+                await db.execute(
+                    _insert("oppositions", OPPOSITION_COLUMNS),
+                    opposition_values(opposition, _time),
+                )
+
+    async def get_consent(self, consent_id: str) -> Consent | None:
+        rows = await self._select("consents", "id", consent_id)
+        return next((consent_from_row(r, _parse_time) for r in rows), None)
+
+    async def get_opposition(self, opposition_id: str) -> Opposition | None:
+        rows = await self._select("oppositions", "id", opposition_id)
+        return next((opposition_from_row(r, _parse_time) for r in rows), None)
+
+    async def consents_of(self, subject_ref: str) -> list[Consent]:
+        rows = await self._select("consents", "subject_ref", subject_ref)
+        return [consent_from_row(r, _parse_time) for r in rows]
+
+    async def oppositions_of(self, subject_ref: str) -> list[Opposition]:
+        rows = await self._select("oppositions", "subject_ref", subject_ref)
+        return [opposition_from_row(r, _parse_time) for r in rows]
+
+    async def revoke_consent(self, consent_id: str, *, at: datetime, by: str) -> Consent | None:
+        rows = await self._revoke("consents", consent_id, at, by)
+        return next((consent_from_row(r, _parse_time) for r in rows), None)
+
+    async def revoke_opposition(
+        self, opposition_id: str, *, at: datetime, by: str
+    ) -> Opposition | None:
+        rows = await self._revoke("oppositions", opposition_id, at, by)
+        return next((opposition_from_row(r, _parse_time) for r in rows), None)
+
+    # -- internals ---------------------------------------------------------------------
+    async def _select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
+        query = f"SELECT * FROM {table} WHERE {column} = ? ORDER BY created_at, id"  # noqa: S608
+        with self._translate(f"read {table}"):
+            async with self._session() as db:
+                rows = await db.execute_fetchall(query, (value,))
+        return [dict(zip(row.keys(), row, strict=True)) for row in rows]
+
+    async def _revoke(self, table: str, row_id: str, at: datetime, by: str) -> list[dict[str, Any]]:
+        update = (
+            f"UPDATE {table} SET revoked_at = ?, revoked_by = ? "  # noqa: S608 - names are ours
+            "WHERE id = ? AND revoked_at IS NULL"
+        )
+        with self._translate(f"revoke in {table}"):
+            async with self._session(write=True) as db:
+                await db.execute(update, (_time(at), by, row_id))
+                rows = await db.execute_fetchall(
+                    f"SELECT * FROM {table} WHERE id = ?",  # noqa: S608
+                    (row_id,),
+                )
+        return [dict(zip(row.keys(), row, strict=True)) for row in rows]
+
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """The one place where SQLite's errors become ours."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise ServiceUnavailableError(
+                f"the SQLite consent store could not {action}: {type(exc).__name__}"
+            ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _session(self, *, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            db = self._db
+            if db is None:
+                raise ServiceUnavailableError("the SQLite consent store is not open")
+            if not write:
+                yield db
+                return
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT version FROM schema_version WHERE component = ?", (COMPONENT,)
+                )
+            )
+            current = int(rows[0][0]) if rows else 0
+            if current > len(_MIGRATIONS):
+                raise ServiceUnavailableError(
+                    f"the consent store has schema version {current}, newer than this "
+                    f"gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                for statement in _MIGRATIONS[version - 1]:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    (COMPONENT, version),
+                )
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
