@@ -183,8 +183,7 @@ async def _plan(client: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> Topi
         actions.append(TopicAction(spec, kind, partitions_before=count, config_changes=changes))
     if refusals:
         raise TopicChangeRefusedError(
-            f"{len(refusals)} change(s) refused, nothing applied:\n  - "
-            + "\n  - ".join(refusals)
+            f"{len(refusals)} change(s) refused, nothing applied:\n  - " + "\n  - ".join(refusals)
         )
     return TopicPlan(actions)
 
