@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bus import KafkaSettings, RequestTopic, TopicSpec, parse_service_id
@@ -23,6 +24,8 @@ from bus.admin import admin_client
 from bus.topic_apply import TopicActionKind, TopicChangeRefusedError, apply_topics
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR
 from interop.cli import main
+from interop.kafka_runner import KafkaRunner
+from tests.integration.conftest import free_port
 
 DAY_MS = 86_400_000
 
@@ -240,3 +243,40 @@ async def test_audit_partitions_in_the_config_are_refused(
     assert (code, out) == (1, "")
     assert "[BUS_TOPICS_CONFIG_INVALID]" in err
     assert "audit topic has exactly one partition" in err
+
+
+async def test_an_audit_topic_with_more_partitions_is_refused_on_a_private_broker(
+    tmp_path: Path,
+    kafka_runner_factory: Callable[[], KafkaRunner],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The real ``interop.audit`` with 2 partitions (made by hand, on a broker of this test
+    alone) is refused by name and left as it is, and nothing else is created."""
+    runner = kafka_runner_factory()
+    broker = await asyncio.to_thread(runner.start, port=free_port(), controller_port=free_port())
+    try:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        client = admin_client(settings)
+        await client.start()
+        try:
+            await client.create_topics([NewTopic("interop.audit", 2, 1)])
+        finally:
+            await client.close()
+        deployment = Deployment(tmp_path, broker.bootstrap_servers, "main")
+
+        code, out, err = await deployment.apply(capsys)
+
+        assert (code, out) == (1, "")
+        assert "interop.audit has 2 partitions and must have exactly 1" in err
+        assert "partition count is fixed" in err
+        client = admin_client(settings)
+        await client.start()
+        try:
+            (audit,) = await client.describe_topics(["interop.audit"])
+            topics = await client.list_topics()
+        finally:
+            await client.close()
+        assert len(audit["partitions"]) == 2
+        assert deployment.request_topic not in topics
+    finally:
+        await asyncio.to_thread(runner.stop)
