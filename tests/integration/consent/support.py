@@ -56,6 +56,7 @@ class ConsentGateway:
     gateway: Gateway
     trail: MemoryAuditTrail
     catalogue: Catalogue
+    root: Path
 
     def service(self, mode: str) -> str:
         return f"{self.domain}.{_SOURCES[mode][1]}"
@@ -92,9 +93,16 @@ class ConsentGateway:
         return body
 
     async def call(
-        self, method: str, path: str, member: str = "portal", **kw: Any
+        self,
+        method: str,
+        path: str,
+        member: str = "portal",
+        *,
+        prefer: str | None = None,
+        **kw: Any,
     ) -> tuple[int, dict[str, str], Any]:
-        return await http(method, f"{self.base_url}{path}", headers=self.headers(member), **kw)
+        headers = self.headers(member) | ({"Prefer": prefer} if prefer else {})
+        return await http(method, f"{self.base_url}{path}", headers=headers, **kw)
 
 
 def new_subject() -> str:
@@ -186,6 +194,7 @@ async def start_consent_gateway(
             gateway=app[GATEWAY_KEY],
             trail=trail,
             catalogue=catalogue,
+            root=root,
         )
     finally:
         await runner.cleanup()
