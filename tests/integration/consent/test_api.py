@@ -1,0 +1,274 @@
+"""The consent and opposition API over real HTTP: roles, validation, revocation taking
+effect on the very next request, audit of every change, no identifier in any answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bus.audit.trail import AuditEventType
+from gateway.consent import subject_pseudonym
+from tests.integration.consent.support import (
+    DIGEST,
+    ConsentGateway,
+    new_subject,
+    start_consent_gateway,
+)
+from tests.integration.gateway.support import HMAC_KEY, http
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def gw(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ConsentGateway]:
+    """The module's gateway."""
+    async with start_consent_gateway(kafka_bootstrap, tmp_path_factory.mktemp("api")) as gw:
+        yield gw
+
+
+def consent_body(gw: ConsentGateway, subject: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "subject": subject,
+        "grantee": "it.town",
+        "services": [gw.service("explicit")],
+        "purposes": ["social-benefits"],
+        "evidence": {"channel": "citizen-portal", "digest": DIGEST},
+    }
+    body.update(overrides)
+    return body
+
+
+def ref(subject: str) -> str:
+    return subject_pseudonym(HMAC_KEY.encode(), subject)
+
+
+async def ask(gw: ConsentGateway, subject: str, **extra: Any) -> tuple[int, Any]:
+    body = gw.exchange("explicit", subject, "social-benefits", **extra)
+    status, _, answer = await gw.call("POST", "/v1/exchanges", "town", json=body)
+    return status, answer
+
+
+async def test_revoking_a_consent_denies_the_very_next_request(gw: ConsentGateway) -> None:
+    """Granted: allowed (the REQUESTED record says why, the envelope names the consent).
+    Revoked: the next request is denied; the consent is kept, marked revoked."""
+    subject = new_subject()
+    status, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, subject))
+    assert status == 201, consent
+    assert consent["state"] == "active"
+    assert consent["subject_ref"] == ref(subject)
+    assert subject not in str(consent)
+
+    allowed, exchange = await ask(gw, subject)
+    assert allowed == 202, exchange
+    requested = [r for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
+    assert [(r.reason, r.consent_ref) for r in requested] == [("CONSENT_ACTIVE", consent["id"])]
+
+    status, _, revoked = await gw.call("DELETE", f"/v1/consents/{consent['id']}")
+    assert status == 200, revoked
+    assert revoked["state"] == "revoked"
+    assert revoked["revoked_by"] == "it.portal"
+    denied, problem = await ask(gw, subject)
+    assert denied == 403
+    assert problem["code"] == "CONSENT_REQUIRED"
+
+    _, _, listed = await gw.call("GET", "/v1/consents", params={"subject": subject})
+    assert [(c["id"], c["state"]) for c in listed["items"]] == [(consent["id"], "revoked")]
+    kinds = [r.type for r in gw.records(ref(subject))]
+    assert kinds.count(AuditEventType.CONSENT_GRANTED) == 1
+    assert kinds.count(AuditEventType.CONSENT_REVOKED) == 1
+    assert kinds[-1] is AuditEventType.DENIED
+
+
+async def test_a_consent_window_is_honoured(gw: ConsentGateway) -> None:
+    """A consent valid only from tomorrow does not allow today's request."""
+    subject = new_subject()
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    body = consent_body(gw, subject, valid_from=tomorrow)
+    status, _, consent = await gw.call("POST", "/v1/consents", json=body)
+    assert status == 201, consent
+    assert consent["state"] == "not-yet-valid"
+    denied, _ = await ask(gw, subject)
+    assert denied == 403
+    [record] = [r for r in gw.records(ref(subject)) if r.type is AuditEventType.DENIED]
+    assert record.reason == "CONSENT_NOT_YET_VALID"
+
+
+async def test_citing_a_consent_of_another_subject_reads_as_absent(gw: ConsentGateway) -> None:
+    """A consent id that belongs to someone else allows nothing and reveals nothing."""
+    owner, stranger = new_subject(), new_subject()
+    _, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, owner))
+    status, problem = await ask(gw, stranger, consent_ref=consent["id"])
+    assert status == 403
+    assert problem["code"] == "CONSENT_REQUIRED"
+    assert consent["id"] not in problem["detail"]
+
+
+async def test_a_consumer_records_a_paper_consent_for_itself_only(gw: ConsentGateway) -> None:
+    """A consumer may record paper consents granted to itself, then use them; not the
+    portal's channel, not for another member; it sees only its own."""
+    subject = new_subject()
+    paper = {"channel": "paper", "digest": DIGEST}
+    status, _, own = await gw.call(
+        "POST", "/v1/consents", "town", json=consent_body(gw, subject, grantee=None, evidence=paper)
+    )
+    assert status == 201, own
+    assert own["grantee"] == "it.town"
+    assert own["recorded_by"] == "it.town"
+    assert (await ask(gw, subject))[0] == 202
+
+    status, _, problem = await gw.call(
+        "POST",
+        "/v1/consents",
+        "town",
+        json=consent_body(gw, subject, grantee="it.other", evidence=paper),
+    )
+    assert (status, problem["code"]) == (403, "FORBIDDEN")
+    status, _, problem = await gw.call(
+        "POST", "/v1/consents", "town", json=consent_body(gw, subject)
+    )
+    assert (status, problem["errors"][0]["pointer"]) == (400, "/evidence/channel")
+
+    _, _, seen_by_other = await gw.call("GET", "/v1/consents", "other", params={"subject": subject})
+    assert seen_by_other["items"] == []
+    status, _, problem = await gw.call("DELETE", f"/v1/consents/{own['id']}", "other")
+    assert (status, problem["code"]) == (404, "UNKNOWN_CONSENT")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/oppositions"),
+        ("GET", "/v1/oppositions?subject=12345678Z"),
+        ("DELETE", "/v1/oppositions/x"),
+    ],
+)
+async def test_oppositions_are_the_portals_alone(
+    gw: ConsentGateway, method: str, path: str
+) -> None:
+    """Consumers cannot record, read or revoke oppositions."""
+    body = {"subject": "12345678Z", "services": [gw.service("presumed")]}
+    status, _, problem = await gw.call(method, path, "town", json=body)
+    assert (status, problem["code"]) == (403, "FORBIDDEN")
+
+
+async def test_members_without_a_consent_role_are_refused(gw: ConsentGateway) -> None:
+    """An auditor may not record or read consents."""
+    subject = new_subject()
+    status, _, _ = await gw.call("POST", "/v1/consents", "auditor", json=consent_body(gw, subject))
+    assert status == 403
+    status, _, _ = await gw.call("GET", "/v1/consents", "auditor", params={"subject": subject})
+    assert status == 403
+
+
+async def test_oppositions_register_list_revoke_and_exempt_procedures(gw: ConsentGateway) -> None:
+    """Opposed: 403 OPPOSITION_ACTIVE; in an inspection: allowed, audited as exempt;
+    revoked: allowed again. Oppositions to non-presumed services are refused."""
+    subject = new_subject()
+    service = gw.service("presumed")
+    status, _, opposition = await gw.call(
+        "POST", "/v1/oppositions", json={"subject": subject, "services": [service]}
+    )
+    assert status == 201, opposition
+    assert opposition["requesters"] == []
+
+    def body(**extra: Any) -> dict[str, Any]:
+        return gw.exchange("presumed", subject, "social-benefits", **extra)
+
+    status, _, problem = await gw.call("POST", "/v1/exchanges", "town", json=body())
+    assert (status, problem["code"]) == (403, "OPPOSITION_ACTIVE")
+    assert subject not in str(problem)
+    status, _, _ = await gw.call("POST", "/v1/exchanges", "town", json=body(procedure="inspection"))
+    assert status == 202
+    reasons = [r.reason for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
+    assert reasons == ["OPPOSITION_EXEMPT_PROCEDURE"]
+
+    _, _, listed = await gw.call("GET", "/v1/oppositions", params={"subject": subject})
+    assert [o["id"] for o in listed["items"]] == [opposition["id"]]
+    status, _, revoked = await gw.call("DELETE", f"/v1/oppositions/{opposition['id']}")
+    assert (status, revoked["state"]) == (200, "revoked")
+    status, _, _ = await gw.call("POST", "/v1/exchanges", "town", json=body())
+    assert status == 202
+    kinds = [r.type for r in gw.records(ref(subject))]
+    assert AuditEventType.OPPOSITION_REGISTERED in kinds
+    assert AuditEventType.OPPOSITION_REVOKED in kinds
+
+    status, _, problem = await gw.call(
+        "POST", "/v1/oppositions", json={"subject": subject, "services": [gw.service("legal")]}
+    )
+    assert (status, problem["errors"][0]["pointer"]) == (400, "/services/0")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pointer"),
+    [
+        ({"subject": "12345678A"}, "/subject"),
+        ({"subject": ""}, "/subject"),
+        ({"services": []}, "/services"),
+        ({"services": ["nope.nothing"]}, "/services/0"),
+        ({"purposes": ["not-a-purpose"]}, "/purposes/0"),
+        ({"purposes": ["social-benefits", "social-benefits"]}, "/purposes"),
+        ({"evidence": {"channel": "paper", "digest": "md5:abc"}}, "/evidence/digest"),
+        ({"evidence": {"channel": "pigeon", "digest": DIGEST}}, "/evidence/channel"),
+        ({"valid_until": "2020-01-01T00:00:00Z"}, "/valid_until"),
+        ({"valid_until": "2099-01-01T00:00:00"}, "/valid_until"),
+        ({"extra": 1}, "/extra"),
+    ],
+)
+async def test_bad_consents_get_400_with_a_pointer(
+    gw: ConsentGateway, overrides: dict[str, Any], pointer: str
+) -> None:
+    """Every malformed field is named; the identifier never echoes back."""
+    body = consent_body(gw, "12345678Z") | overrides
+    status, _, problem = await gw.call("POST", "/v1/consents", json=body)
+    assert status == 400, problem
+    assert pointer in [e["pointer"] for e in problem["errors"]]
+    assert "12345678" not in str(problem)
+
+
+async def test_a_wrong_check_letter_in_an_exchange_is_a_400(gw: ConsentGateway) -> None:
+    """POST /v1/exchanges uses the same normalisation: a wrong letter is named, not hashed."""
+    body = gw.exchange("presumed", "12345678A", "social-benefits")
+    status, _, problem = await gw.call("POST", "/v1/exchanges", "town", json=body)
+    assert status == 400
+    assert [e["pointer"] for e in problem["errors"]] == ["/subject"]
+    assert "check letter" in problem["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/v1/consents", {}, 400),
+        ("GET", "/v1/consents?subject=12345678A", {}, 400),
+        (
+            "POST",
+            "/v1/consents",
+            {"data": b"{", "headers": {"Content-Type": "application/json"}},
+            400,
+        ),
+        (
+            "POST",
+            "/v1/consents",
+            {"data": b"[]", "headers": {"Content-Type": "application/json"}},
+            400,
+        ),
+        ("POST", "/v1/consents", {"data": b"x=1"}, 415),
+        ("DELETE", "/v1/consents/" + "x" * 300, {}, 404),
+        ("DELETE", "/v1/oppositions/unknown", {}, 404),
+    ],
+)
+async def test_malformed_requests_get_clear_problems(
+    gw: ConsentGateway, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    """Missing query, bad JSON, wrong media type, unknown ids: a problem, never a 500."""
+    headers = gw.headers("portal") | kwargs.pop("headers", {})
+    got, answer_headers, problem = await http(
+        method, f"{gw.base_url}{path}", headers=headers, **kwargs
+    )
+    assert got == status, problem
+    assert answer_headers["Content-Type"].startswith("application/problem+json")
