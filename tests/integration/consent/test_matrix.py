@@ -68,6 +68,11 @@ EXPECTED: dict[tuple[str, str], tuple[int, str | None]] = {
     ("opposition active", "presumed"): OPPOSED,
     ("opposition active", "legal"): ALLOWED,
 }
+ALLOWED_REASON = {
+    "explicit": "CONSENT_ACTIVE",
+    "presumed": "NO_OPPOSITION",
+    "legal": "LEGAL_OBLIGATION",
+}
 DENIAL_REASON = {
     ("consent absent", "explicit"): "CONSENT_ABSENT",
     ("consent expired", "explicit"): "CONSENT_EXPIRED",
@@ -173,6 +178,11 @@ async def test_matrix(gw: ConsentGateway, state: str, mode: str) -> None:
     if expected_code is None:
         assert body["status"] == "pending"
         assert denied == []
+        [requested] = [r for r in gw.records(subject_ref) if r.type is AuditEventType.REQUESTED]
+        assert requested.reason == ALLOWED_REASON[mode]
+        assert requested.exchange_id == body["id"]
+        if mode == "explicit":
+            assert requested.consent_ref is not None
         return
     assert body["code"] == expected_code
     assert body["type"].endswith(expected_code.lower().replace("_", "-"))
