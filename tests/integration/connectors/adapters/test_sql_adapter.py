@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -170,9 +173,17 @@ async def test_an_unreachable_postgres_is_unavailable_and_retriable() -> None:
 async def test_an_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     """A database file in a directory that does not exist cannot be opened."""
     adapter = SqlAdapter(settings(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db"))
+    before = set(threading.enumerate())
     with pytest.raises(LegacyError) as caught:
         await adapter.open()
     assert caught.value.kind is LegacyErrorKind.UNAVAILABLE
+    # aiosqlite stops the failed connection's worker thread asynchronously, and that
+    # thread reports back to the loop: let it finish before the test's loop closes.
+    started = [t for t in threading.enumerate() if t not in before]
+    deadline = time.monotonic() + 10
+    while any(t.is_alive() for t in started):
+        assert time.monotonic() < deadline, "aiosqlite's worker thread did not stop"
+        await asyncio.sleep(0.01)
 
 
 async def test_lookup_before_open_is_refused(tmp_path: Path) -> None:
@@ -180,3 +191,34 @@ async def test_lookup_before_open_is_refused(tmp_path: Path) -> None:
     adapter = SqlAdapter(settings(_sqlite(tmp_path / "x.db")))
     with pytest.raises(LegacyError, match="not open"):
         await adapter.lookup(request_for("DNI", "1"))
+
+
+async def test_a_slow_query_times_out_and_the_pool_recovers(
+    postgres_dsn: str,
+) -> None:
+    """PostgreSQL stuck in pg_sleep: TIMEOUT (retriable); the next query works again."""
+    url = await _postgres(postgres_dsn)
+    slow = SqlAdapter(
+        settings(
+            url,
+            query="SELECT nombre FROM habitantes, pg_sleep(:pause)"
+            " WHERE tipo_doc = :document_type AND num_doc = :number",
+            params={
+                "number": "subject.document_number",
+                "document_type": "subject.document_type",
+                "pause": "pause",
+            },
+            timeout_s=0.5,
+        )
+    )
+    await slow.open()
+    try:
+        with pytest.raises(LegacyError) as caught:
+            await slow.lookup({**request_for("DNI", "12345678Z"), "pause": 30})
+        assert caught.value.kind is LegacyErrorKind.TIMEOUT
+        assert caught.value.retriable
+        result = await slow.lookup({**request_for("DNI", "12345678Z"), "pause": 0})
+    finally:
+        await slow.close()
+    assert isinstance(result, Found)
+    assert result.record["nombre"] == "Ana"
