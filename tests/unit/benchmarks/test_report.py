@@ -1,0 +1,73 @@
+"""The results document and the table: ratios per round, ratios printed first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.audit_cost import AppendFigures, ProofFigures
+from benchmarks.report import ratios, render_text, results_document
+from benchmarks.scenarios import DIRECT, E2E, FLOOR, SCALE_OUT, RunFigures
+
+
+def _run(throughput: float, p99: float, cpu: dict[str, float] | None = None) -> RunFigures:
+    return RunFigures(
+        throughput=throughput,
+        p50_ms=p99 / 2,
+        p95_ms=p99 * 0.9,
+        p99_ms=p99,
+        ok=int(throughput),
+        errors=0,
+        error_kinds={},
+        cpu_ms_per_exchange=cpu or {"gateway": 0.5},
+    )
+
+
+RUNS = {
+    FLOOR: {64: [_run(1000, 10), _run(500, 20)]},
+    E2E: {64: [_run(600, 15), _run(400, 30)]},
+    DIRECT: {64: [_run(2000, 5), _run(2000, 5)]},
+    SCALE_OUT: {64: [_run(900, 12), _run(500, 30)]},
+}
+
+
+def test_ratios_are_taken_within_each_round() -> None:
+    """Round 1: 600/1000, round 2: 400/500: the ratio spread is over those, not over
+    the ratio of medians (500/750), so a slow round for both does not skew it."""
+    table = ratios(RUNS)
+    throughput = table["e2e/floor throughput"][64]
+    assert throughput is not None
+    assert (throughput.min, throughput.max) == pytest.approx((0.6, 0.8))
+    p99 = table["e2e/floor p99"][64]
+    assert p99 is not None
+    assert p99.median == pytest.approx(1.5)
+    scale = table["scale-out 2/1 throughput"][64]
+    assert scale is not None
+    assert scale.median == pytest.approx((1.5 + 1.25) / 2)
+
+
+def test_a_missing_scenario_gives_no_ratio() -> None:
+    """Without the floor there is no e2e/floor ratio (None), and no crash."""
+    table = ratios({E2E: RUNS[E2E]})
+    assert table["e2e/floor throughput"][64] is None
+
+
+def test_document_is_json_and_text_puts_ratios_first() -> None:
+    """The JSON file holds every figure; the table shows ratios before absolute figures."""
+    doc = results_document(
+        RUNS,
+        appends=AppendFigures(1000, 12345.0),
+        proofs=[ProofFigures(1000, 3.0, 4.0, 10.0, 10.5)],
+        options={"runs": 2, "duration_s": 1.0},
+        notes=["a note"],
+    )
+    parsed = json.loads(json.dumps(doc))
+    assert parsed["scenarios"][E2E]["64"]["throughput_per_s"]["median"] == 500
+    assert parsed["scenarios"][E2E]["64"]["cpu_ms_per_exchange"]["gateway"]["max"] == 0.5
+    assert parsed["audit"]["proofs"][0]["size"] == 1000
+    assert parsed["machine"]["nproc"] >= 1
+    text = render_text(doc)
+    assert text.index("Ratios") < text.index("Absolute figures") < text.index("CPU ms")
+    assert "12,345 events/s" in text
+    assert "note: a note" in text
