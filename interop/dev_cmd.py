@@ -1,33 +1,70 @@
-"""``interop dev``: run the whole system locally.
+"""``interop dev``: the whole system on one machine, until Ctrl-C.
 
-Today that is the broker with every topic the demo catalogue needs; the gateway, the demo
-connectors and demo data join as their issues land (see the README). Ctrl-C stops what it
-started; the broker's data is kept for the next run.
+In order: the Kafka broker (reused if it runs), the catalogue's topics, the demo legacy
+registries (a municipal register in SQLite, a tax agency speaking SOAP, a social-security
+CSV export, all over a few thousand synthetic people), the gateway and one connector per
+registry as child processes (``interop gateway`` and ``interop connector run``, the very
+commands a deployment runs), each waited for until ready. Then it prints the gateway's
+URL, the demo members' API keys and curl commands to try, and waits.
+
+Ctrl-C (or SIGTERM) stops the children gracefully (SIGTERM, then a bounded wait), the
+tax agency, and the broker if this run started it. Keys, members, the stores and the
+broker's data stay under ``.interop/``: the next run reuses them, so the printed keys and
+any consent recorded keep working.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import shlex
 import signal
-import threading
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Final
+
+import aiohttp
+import yaml
 
 from bus.admin import TopicChange, ensure_topics
 from bus.ids import parse_gateway_group_id
 from bus.provisioning import catalogue_topic_specs
 from bus.settings import KafkaSettings
+from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
+from contracts.errors import InteropError
+from interop.dev_setup import (
+    DevSecrets,
+    load_or_create_secrets,
+    write_gateway_config,
+    write_members_file,
+)
 from interop.kafka_cmd import DEFAULT_DATA_DIR
 from interop.kafka_runner import KafkaRunner
 
-__all__ = ["DEV_GATEWAY_GROUP", "register"]
+__all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
 
 # The reply topic of the development gateway group: interop.rep.dev.
-DEV_GATEWAY_GROUP = "dev"
-_DEV_REQUEST_PARTITIONS = 3
-_DEV_REPLY_PARTITIONS = 4
+DEV_GATEWAY_GROUP: Final = "dev"
+_DEV_REQUEST_PARTITIONS: Final = 3
+_DEV_REPLY_PARTITIONS: Final = 4
+_DEFAULT_STATE_DIR: Final = Path(".interop/dev")
+_READY_TIMEOUT_S: Final = 90.0
+_STOP_TIMEOUT_S: Final = 20.0
+# Connectors' health endpoints: one port each, from this base.
+_CONNECTOR_HEALTH_BASE: Final = 9464
+
+
+class DevError(InteropError):
+    """A part of the development system did not come up."""
+
+    code = "DEV_START_FAILED"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -41,28 +78,117 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help=f"broker data directory, reused by the next run (default {DEFAULT_DATA_DIR})",
     )
     dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=_DEFAULT_STATE_DIR,
+        help="keys, members, stores, demo registries and logs "
+        f"(default {_DEFAULT_STATE_DIR}; reused by the next run)",
+    )
+    dev.add_argument(
+        "--http-port", type=int, default=8080, help="the gateway's port (default 8080)"
+    )
+    dev.add_argument(
+        "--health-port",
+        type=int,
+        default=_CONNECTOR_HEALTH_BASE,
+        help="first of the three connectors' health ports (default 9464; 0: any free ports)",
+    )
+    dev.add_argument(
+        "--people", type=int, default=3000, help="synthetic people in the demo registries"
+    )
+    dev.add_argument(
         "--catalogue",
         type=Path,
         default=DEFAULT_CATALOGUE_DIR,
-        help="contracts catalogue whose topics to create (default: the demo catalogue)",
+        help="contracts catalogue (default: the demo catalogue)",
     )
     dev.add_argument(
         "--exit-when-ready",
         action="store_true",
-        help="set everything up, print the summary and exit, leaving the broker running",
+        help="start everything, print the summary, then stop it all again (a smoke test)",
     )
     dev.set_defaults(handler=_dev)
 
 
+@dataclass
+class _Child:
+    """A child process of ``interop dev`` and where its log goes."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path
+    log_file: IO[bytes] = field(repr=False)
+
+
 def _dev(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)
     runner = KafkaRunner(args.data_dir)
-    broker = runner.start(port=args.port)
-    started_here = not broker.reused
+    broker = await asyncio.to_thread(runner.start, port=args.port)
     print(
         f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} "
-        f"(data in {broker.data_dir}, log {runner.broker_log})"
+        f"(data in {broker.data_dir}, log {runner.broker_log})",
+        flush=True,
     )
+    children: list[_Child] = []
+    demo: RunningDemo | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await _topics(catalogue, broker.bootstrap_servers)
+        dev = load_or_create_secrets(state_dir)
+        write_members_file(state_dir / "members.yaml", dev)
+        gateway_config = state_dir / "gateway.yaml"
+        write_gateway_config(
+            gateway_config,
+            state_dir=state_dir,
+            bootstrap=broker.bootstrap_servers,
+            http_port=args.http_port,
+            dev=dev,
+        )
+        demo = await start_demo_registries(
+            state_dir / "registries",
+            common=_connector_common(broker.bootstrap_servers, dev, state_dir),
+            people=args.people,
+        )
+        health_ports = _give_health_ports(demo.configs, args.health_port)
+        print(f"Demo registries: {demo.registries.people} people in {demo.registries.directory}")
+        gateway_url = f"http://127.0.0.1:{args.http_port}"
+        children.append(await _spawn("gateway", ["gateway", "--config", str(gateway_config)], logs))
+        for name, config in sorted(demo.configs.items()):
+            children.append(
+                await _spawn(f"connector-{name}", ["connector", "run", str(config)], logs)
+            )
+        for name, port in health_ports.items():
+            await _wait_ready(f"connector {name}", f"http://127.0.0.1:{port}/readyz", children)
+        await _wait_ready("gateway", f"{gateway_url}/readyz", children)
+        _print_summary(gateway_url, dev, demo.registries.examples, logs)
+        if not args.exit_when_ready:
+            print("Press Ctrl-C to stop.", flush=True)
+            await _watch(children, stop)
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await _stop_children(children)
+        if demo is not None:
+            await demo.stop()
+        if not broker.reused:
+            await asyncio.to_thread(runner.stop)
+            print("Stopped the gateway, the connectors and Kafka; data kept for the next run.")
+        else:
+            print("Stopped the gateway and the connectors; Kafka was running before: left up.")
+
+
+async def _topics(catalogue: Any, bootstrap: str) -> None:
     specs = catalogue_topic_specs(
         catalogue,
         gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
@@ -70,28 +196,185 @@ def _dev(args: argparse.Namespace) -> int:
         reply_partitions=_DEV_REPLY_PARTITIONS,
         replication_factor=1,
     )
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, client_id="interop-dev")
-    changes = asyncio.run(ensure_topics(settings, specs))
-    print(f"Topics for {len(catalogue.services)} services:")
-    for spec in specs:
-        change = changes[spec.topic.name]
-        marker = "+" if change is TopicChange.CREATED else " "
-        print(f"  {marker} {spec.topic.name:<50} {spec.partitions} partition(s)  {change.value}")
-    print("The gateway, demo connectors and demo data arrive with their issues (README, Status).")
-    if args.exit_when_ready:
-        print(f"Broker left running; stop it with: interop kafka stop --data-dir {args.data_dir}")
-        return 0
-    print("Press Ctrl-C to stop.")
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    while not stopped.wait(timeout=1.0):
-        if runner.status() is None:
-            print(f"the Kafka broker exited; see {runner.broker_log}")
-            return 1
-    if started_here:
-        runner.stop()
-        print("Kafka stopped; its data is kept for the next run.")
-    else:
-        print("Kafka was already running before `interop dev`; left running.")
-    return 0
+    settings = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
+    changes = await ensure_topics(settings, specs)
+    created = sum(1 for change in changes.values() if change is TopicChange.CREATED)
+    print(
+        f"Topics: {len(specs)} for {len(catalogue.services)} services "
+        f"({created} created, {len(specs) - created} already there)"
+    )
+
+
+def _connector_common(bootstrap: str, dev: DevSecrets, state_dir: Path) -> dict[str, Any]:
+    """What every demo connector.yaml shares: the broker, the gateway's key, the audit key."""
+    return {
+        "kafka": {"bootstrap_servers": bootstrap, "client_id": "interop-dev-connector"},
+        "gateway_keys": {"gateway-dev-1": dev.signing_public_key},
+        "audit_digest_key": dev.audit_digest_key,
+        "reply_store_url": f"sqlite:///{state_dir / 'connector-replies.db'}",
+    }
+
+
+def _give_health_ports(configs: dict[str, Path], base: int) -> dict[str, int]:
+    """One health port per connector: ``base``, ``base + 1``... or free ones for base 0."""
+    ports: dict[str, int] = {}
+    for offset, (name, path) in enumerate(sorted(configs.items())):
+        port = base + offset if base else _free_port()
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document["health"] = {"host": "127.0.0.1", "port": port}
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        ports[name] = port
+    return ports
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _spawn(name: str, command: Sequence[str], logs: Path) -> _Child:
+    log = logs / f"{name}.log"
+    log_file = log.open("ab")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "interop",
+        "--log-format",
+        "json",
+        *command,
+        stdout=log_file,
+        stderr=log_file,
+        stdin=asyncio.subprocess.DEVNULL,
+        # Its own process group: Ctrl-C reaches us only, and we stop it in order.
+        start_new_session=True,
+    )
+    return _Child(name, process, log, log_file)
+
+
+async def _wait_ready(what: str, url: str, children: list[_Child]) -> None:
+    """Poll ``url`` until it answers 200; fail early with the log tail if a child died."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while True:
+            for child in children:
+                if child.process.returncode is not None:
+                    raise DevError(
+                        f"{child.name} exited with {child.process.returncode}: "
+                        f"{_tail(child.log)} (full log: {child.log})"
+                    )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise DevError(f"{what} was not ready after {_READY_TIMEOUT_S:.0f}s ({url})")
+            await asyncio.sleep(0.2)
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:])
+
+
+async def _watch(children: list[_Child], stop: asyncio.Event) -> None:
+    """Until Ctrl-C; a child that dies is reported and ends the run."""
+    waits = {asyncio.ensure_future(child.process.wait()): child for child in children}
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in [stopper, *waits]:
+            future.cancel()
+    for future in done:
+        if future in waits:
+            child = waits[future]
+            raise DevError(f"{child.name} exited unexpectedly: {_tail(child.log)}")
+
+
+async def _stop_children(children: list[_Child]) -> None:
+    """SIGTERM all (connectors first, so nothing is left half-answered), then wait."""
+    for child in reversed(children):
+        if child.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+    for child in reversed(children):
+        try:
+            await asyncio.wait_for(child.process.wait(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.kill()
+            await child.process.wait()
+        child.log_file.close()
+
+
+def _print_summary(url: str, dev: DevSecrets, examples: Sequence[Person], logs: Path) -> None:
+    town = dev.api_keys["es.ayto-alcala"]
+    portal = dev.api_keys["es.carpeta-ciudadana"]
+    auditor = dev.api_keys["es.aepd"]
+    first, second = examples[0], examples[1]
+    year = max((y.year for y in second.income if y.filed), default=second.income[0].year)
+    residence = {
+        "service": "register.residence-certificate",
+        "version": "1",
+        "subject": first.document_number,
+        "purpose": "social-benefits",
+        "official": "funcionaria-0042",
+        "data": {"document_type": first.document_type, "document_number": first.document_number},
+    }
+    income = {
+        "service": "tax.income-band",
+        "version": "1",
+        "subject": second.document_number,
+        "purpose": "social-benefits",
+        "official": "funcionaria-0042",
+        "data": {"nif": second.document_number, "fiscal_year": year},
+    }
+    consent = {
+        "subject": second.document_number,
+        "grantee": "es.ayto-alcala",
+        "services": ["tax.income-band"],
+        "purposes": ["social-benefits"],
+        "evidence": {"channel": "citizen-portal", "digest": "sha256:" + "ab" * 32},
+    }
+    print(
+        f"""
+interop-bus is running.
+  gateway     {url}   (OpenAPI: {url}/v1/openapi.json)
+  logs        {logs}
+
+Demo members and their API keys:
+  TOWN={town}      # es.ayto-alcala (consumer)
+  PORTAL={portal}    # es.carpeta-ciudadana (citizen-portal)
+  AUDITOR={auditor}   # es.aepd (auditor)
+
+Try it (paste the three key lines above first):
+
+# 1. A residence certificate (presumed consent): 200 with the municipal register's data
+{_curl(url, "/v1/exchanges", "$TOWN", residence, wait=True)}
+
+# 2. An income band (explicit consent): 403 CONSENT_REQUIRED, no consent yet ...
+{_curl(url, "/v1/exchanges", "$TOWN", income, wait=True)}
+#    ... the citizen grants it in the portal, and the same request answers 200:
+{_curl(url, "/v1/consents", "$PORTAL", consent, wait=False)}
+{_curl(url, "/v1/exchanges", "$TOWN", income, wait=True)}
+
+# 3. The auditor's view, and a proof to verify offline:
+curl -s {url}/v1/audit/events?limit=5 -H "Authorization: Bearer $AUDITOR"
+.venv/bin/interop audit verify --gateway {url} --key {dev.checkpoint_verifier} --api-key $AUDITOR
+""",
+        flush=True,
+    )
+
+
+def _curl(url: str, path: str, key: str, body: dict[str, Any], *, wait: bool) -> str:
+    prefer = " -H 'Prefer: wait=10'" if wait else ""
+    return (
+        f'curl -s -X POST {url}{path} -H "Authorization: Bearer {key}"{prefer} '
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
+    )

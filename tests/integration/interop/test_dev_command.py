@@ -1,51 +1,163 @@
-"""`interop dev` against a real broker: it starts Kafka and provisions the catalogue's topics."""
+"""`interop dev` for real: broker, topics, demo registries, gateway and connectors.
+
+The test runs the command as a user would (a child process), waits for its summary, then
+runs the exchanges the summary tells the user to paste - parsed from the printed curl
+commands, so a wrong command in the summary fails here - and the printed audit
+verification. Ctrl-C must stop everything cleanly; a second run reuses the broker's data,
+the topics and the keys.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
-import pytest
+import aiohttp
 
-from bus.admin import TopicChange, TopicSpec, ensure_topics
-from bus.settings import KafkaSettings
-from bus.topics import parse_topic
 from interop.cli import main
-from interop.kafka_runner import KafkaRunner
 from tests.integration.conftest import free_port
 
+_READY_TIMEOUT_S = 240.0
 
-def test_dev_provisions_topics_and_a_second_run_reuses_everything(
-    tmp_path: Path,
-    kafka_runner_factory: Callable[[], KafkaRunner],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The first run creates the topics; the second reuses the broker and changes nothing."""
-    runner = kafka_runner_factory()
-    port = free_port()
-    argv = ["dev", "--port", str(port), "--data-dir", str(runner.data_dir), "--exit-when-ready"]
+
+def _dev_argv(tmp_path: Path, kafka_port: int, http_port: int) -> list[str]:
+    return [
+        "dev",
+        "--port",
+        str(kafka_port),
+        "--data-dir",
+        str(tmp_path / "kafka"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--http-port",
+        str(http_port),
+        "--health-port",
+        "0",
+        "--people",
+        "400",
+    ]
+
+
+def _read_until_ready(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break  # exited
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            return "".join(lines)
+    raise AssertionError(f"interop dev did not get ready: {''.join(lines)}")
+
+
+def _keys(summary: str) -> dict[str, str]:
+    return dict(re.findall(r"^\s+(TOWN|PORTAL|AUDITOR)=(\S+)", summary, re.MULTILINE))
+
+
+async def _run_curl(line: str, keys: dict[str, str]) -> tuple[int, Any]:
+    """Do what one printed ``curl -s -X POST URL -H ... -d JSON`` line asks."""
+    words = shlex.split(line)
+    url = words[words.index("POST") + 1]
+    headers: dict[str, str] = {}
+    for index, word in enumerate(words):
+        if word == "-H":
+            name, value = words[index + 1].split(":", 1)
+            for var, key in keys.items():
+                value = value.replace(f"${var}", key)
+            headers[name] = value.strip()
+    body = json.loads(words[words.index("-d") + 1])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+async def _exchanges(summary: str, keys: dict[str, str]) -> list[tuple[int, Any]]:
+    posts = [line for line in summary.splitlines() if line.startswith("curl -s -X POST")]
+    assert len(posts) == 4, summary
+    return [await _run_curl(line, keys) for line in posts]
+
+
+def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path) -> None:
+    kafka_port, http_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interop", *_dev_argv(tmp_path, kafka_port, http_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
-        assert main(argv) == 0
-        first = capsys.readouterr().out
-        assert f"is up at 127.0.0.1:{port}" in first
-        assert "+ interop.audit" in first
-        assert "+ interop.req.tax.income-band.v1" in first
-        assert "+ interop.dlq.register.residence-certificate.v2" in first
-        assert "+ interop.rep.dev" in first
+        summary = _read_until_ready(process)
+        keys = _keys(summary)
+        assert set(keys) == {"TOWN", "PORTAL", "AUDITOR"}
+        assert f"http://127.0.0.1:{http_port}" in summary
 
-        assert main(argv) == 0
-        second = capsys.readouterr().out
-        assert "created" not in second
-        assert second.count("unchanged") == first.count("created")
+        results = asyncio.run(_exchanges(summary, keys))
+        (presumed, residence), (denied, problem), (granted, consent), (allowed, income) = results
+        assert (presumed, residence["status"], residence["found"]) == (200, "completed", True)
+        assert re.fullmatch(r"\d{5}", residence["data"]["municipality_code"])
+        assert (denied, problem["code"]) == (403, "CONSENT_REQUIRED")
+        assert (granted, consent["state"]) == (201, "active")
+        assert (allowed, income["status"], income["found"]) == (200, "completed", True)
 
-        # The broker really has them: re-ensuring one reports it unchanged, with the
-        # partitions interop dev chose.
-        settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}")
-        status = runner.status()
-        assert status is not None
-        spec = TopicSpec(parse_topic("interop.req.tax.income-band.v1"), 3, 1)
-        changes = asyncio.run(ensure_topics(settings, [spec]))
-        assert changes == {"interop.req.tax.income-band.v1": TopicChange.UNCHANGED}
+        verify = next(line for line in summary.splitlines() if "audit verify" in line)
+        argv = shlex.split(verify.replace("$AUDITOR", keys["AUDITOR"]))
+        assert argv[0].endswith("interop")
+        # The indexer signs a checkpoint every 2 s: verify once it covers our events.
+        deadline = time.monotonic() + 60
+        while True:
+            done = subprocess.run(
+                [sys.executable, "-m", "interop", *argv[1:]],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode == 0 and "signature ok" in done.stdout:
+                break
+            assert time.monotonic() < deadline, done.stdout + done.stderr
+            time.sleep(0.5)
+        assert "verified:" in done.stdout
+
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, rest
+        assert "Stopped the gateway, the connectors and Kafka" in rest
     finally:
-        runner.stop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    # A second run: same broker data, topics already there, the same keys.
+    argv = [*_dev_argv(tmp_path, kafka_port, free_port()), "--exit-when-ready"]
+    again = subprocess.run(
+        [sys.executable, "-m", "interop", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=_READY_TIMEOUT_S,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(0 created" in again.stdout
+    assert _keys(again.stdout) == keys
+
+
+def test_dev_refuses_a_missing_catalogue_in_one_line(tmp_path: Path, capsys: Any) -> None:
+    """Before starting anything: one error line, no traceback."""
+    code = main(["dev", "--catalogue", str(tmp_path / "missing"), "--exit-when-ready"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "interop: error" in err
+    assert "Traceback" not in err

@@ -1,0 +1,173 @@
+"""What ``interop dev`` writes before it starts anything: keys, members, the gateway's config.
+
+Everything lives in one state directory (``.interop/dev`` by default) and is made once:
+the second run reads the same keys back, so API keys printed by the first run, consents
+recorded and the audit log's checkpoint key all stay valid. The files hold development
+secrets in clear (mode 0600); production deployments give these through the environment
+or mounted secrets (see ``docs/operations.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bus.audit.note_keys import NoteSigner
+from bus.request_signing import load_private_key, public_key_text
+from gateway.members import hash_api_key
+
+__all__ = [
+    "AUDIT_ORIGIN",
+    "DEMO_MEMBERS",
+    "SIGNING_KEY_ID",
+    "DemoMember",
+    "DevSecrets",
+    "load_or_create_secrets",
+    "write_gateway_config",
+    "write_members_file",
+]
+
+SIGNING_KEY_ID: Final = "gateway-dev-1"
+AUDIT_ORIGIN: Final = "interop-bus.local/dev-audit"
+_SECRETS_FILE: Final = "secrets.json"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMember:
+    """One administration of the demo, and what it may ask."""
+
+    id: str
+    name: str
+    role: str
+    rights: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+DEMO_MEMBERS: Final = (
+    DemoMember(
+        "es.ayto-alcala",
+        "Ayuntamiento de Alcalá de Henares",
+        "consumer",
+        (
+            (
+                "register.residence-certificate",
+                ("social-benefits", "school-admission", "housing-aid", "municipal-tax-management"),
+            ),
+            ("tax.income-band", ("social-benefits", "scholarship", "public-housing")),
+            (
+                "socialsecurity.employment-status",
+                ("minimum-income-check", "unemployment-benefit-check"),
+            ),
+        ),
+    ),
+    DemoMember("es.carpeta-ciudadana", "Carpeta Ciudadana (citizen portal)", "citizen-portal"),
+    DemoMember("es.aepd", "Agencia Española de Protección de Datos", "auditor"),
+    DemoMember("es.ine.padron", "INE - Padrón continuo", "provider"),
+    DemoMember("es.aeat", "Agencia Estatal de Administración Tributaria", "provider"),
+    DemoMember("es.tgss", "Tesorería General de la Seguridad Social", "provider"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DevSecrets:
+    """The development keys, made once per state directory."""
+
+    subject_hmac_key: str
+    audit_digest_key: str
+    signing_private_key: str
+    """Raw 32-byte Ed25519 seed, base64 (the gateway's request-signing key)."""
+    checkpoint_signer: str
+    """``PRIVATE+KEY+...``: the audit indexer's checkpoint key (Go note format)."""
+    api_keys: dict[str, str]
+    """Member id -> API key, for the members who call the gateway."""
+
+    @property
+    def signing_public_key(self) -> str:
+        return public_key_text(load_private_key(self.signing_private_key).public_key())
+
+    @property
+    def checkpoint_verifier(self) -> str:
+        """The verifier key string auditors give ``interop audit verify --key``."""
+        return NoteSigner.parse(self.checkpoint_signer).verifier.key_string()
+
+
+def _new_secrets() -> DevSecrets:
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    callers = [m.id for m in DEMO_MEMBERS if m.role != "provider"]
+    return DevSecrets(
+        subject_hmac_key=secrets.token_urlsafe(32),
+        audit_digest_key=secrets.token_urlsafe(32),
+        signing_private_key=base64.b64encode(seed).decode("ascii"),
+        checkpoint_signer=NoteSigner.generate(AUDIT_ORIGIN).private_key_string(),
+        api_keys={member: secrets.token_urlsafe(32) for member in callers},
+    )
+
+
+def load_or_create_secrets(state_dir: Path) -> DevSecrets:
+    """The state directory's keys; made (and written 0600) on the first run."""
+    path = state_dir / _SECRETS_FILE
+    if path.exists():
+        return DevSecrets(**json.loads(path.read_text(encoding="utf-8")))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    made = _new_secrets()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(asdict(made), out, indent=2)
+    return made
+
+
+def write_members_file(path: Path, dev: DevSecrets) -> None:
+    """The demo members, their API keys' hashes and their rights."""
+    members: list[dict[str, Any]] = []
+    for member in DEMO_MEMBERS:
+        entry: dict[str, Any] = {"id": member.id, "name": member.name, "roles": [member.role]}
+        key = dev.api_keys.get(member.id)
+        if key is not None:
+            entry["api_keys"] = [{"sha256": hash_api_key(key), "label": "interop dev"}]
+        if member.rights:
+            entry["rights"] = [
+                {"service": service, "purposes": list(purposes)}
+                for service, purposes in member.rights
+            ]
+        members.append(entry)
+    path.write_text(yaml.safe_dump({"members": members}, allow_unicode=True), encoding="utf-8")
+
+
+def write_gateway_config(
+    path: Path, *, state_dir: Path, bootstrap: str, http_port: int, dev: DevSecrets
+) -> None:
+    """``interop gateway --config`` for the development gateway (secrets inline, 0600)."""
+    document = {
+        "kafka": {"bootstrap_servers": bootstrap, "client_id": "interop-dev-gateway"},
+        "gateway": {
+            "http": {"host": "127.0.0.1", "port": http_port},
+            "gateway_group": "dev",
+            "reply_partitions": [0, 1, 2, 3],
+            "store_url": f"sqlite:///{state_dir / 'gateway.db'}",
+            "members_file": str(state_dir / "members.yaml"),
+            "subject_hmac_key": dev.subject_hmac_key,
+            "signing": {"key_id": SIGNING_KEY_ID, "private_key": dev.signing_private_key},
+            "audit": {
+                "indexer": {
+                    "origin": AUDIT_ORIGIN,
+                    "signing_key": dev.checkpoint_signer,
+                    "checkpoint_interval_s": 2.0,
+                }
+            },
+        },
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        yaml.safe_dump(document, out)
