@@ -126,6 +126,7 @@ async def apply_topics(
             if not dry_run and plan.changed:
                 await _apply(client, plan)
                 await _wait_for_leaders(client, [a.name for a in plan.actions])
+                await _wait_for_configs(client, plan)
     except BusError:
         raise
     except KAFKA_FAILURES as exc:
@@ -294,6 +295,22 @@ async def _dynamic_and_current_configs(
                     dynamic[name] = value
             result[resource["resource_name"]] = (dynamic, current)
     return result
+
+
+async def _wait_for_configs(client: AIOKafkaAdminClient, plan: TopicPlan) -> None:
+    # KRaft brokers apply config changes from the metadata log a moment after the
+    # controller accepts them; return only once they answer with the new values, so the
+    # next run (or a check right after) sees what this one did (bounded by the timeout).
+    wanted = {a.name: dict(a.spec.configs or {}) for a in plan.actions if a.config_changes}
+    while wanted:
+        current = await _dynamic_and_current_configs(client, list(wanted))
+        wanted = {
+            name: configs
+            for name, configs in wanted.items()
+            if any(current[name][1].get(key) != value for key, value in configs.items())
+        }
+        if wanted:
+            await asyncio.sleep(0.05)
 
 
 async def _wait_for_leaders(client: AIOKafkaAdminClient, names: list[str]) -> None:

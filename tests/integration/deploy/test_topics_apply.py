@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -157,6 +158,13 @@ async def test_apply_grows_partitions_and_changes_retention_keeping_other_config
         )
     finally:
         await client.close()
+    # The broker applies a config change a moment after accepting it: wait until it shows.
+    deadline = time.monotonic() + 30
+    while (await _describe(deployment.bootstrap, deployment.request_topic))[1][
+        "max.message.bytes"
+    ] != "2000000":
+        assert time.monotonic() < deadline, "the hand-set config never showed"
+        await asyncio.sleep(0.05)
     deployment.set("request", partitions=5, retention_ms=2 * DAY_MS)
 
     code, out, err = await deployment.apply(capsys)
