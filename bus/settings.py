@@ -41,10 +41,13 @@ class KafkaSettings(BaseModel):
     )
     """Names this process in the brokers' logs, quotas and ACL audit."""
 
-    # Producer: a few milliseconds of lingering batches concurrent requests into one
-    # produce request without adding noticeable latency; batches are bounded so that one
-    # slow partition cannot hold megabytes of memory.
-    linger_ms: Annotated[int, Field(ge=0, le=100)] = 5
+    # Producer: no lingering. Request-reply is a chain of produces (audit, request, reply,
+    # audit) each waiting for its acks, so every millisecond of linger is paid several
+    # times per exchange; and aiokafka batches anyway while a produce is in flight (one
+    # per partition with idempotence). Measured with interop bench's floor on 2 cores:
+    # linger 5 ms -> 0 took c=64 from ~2,300 to ~8,500 request-replies/s and p99 from 45
+    # to 13 ms. Batches are bounded so one slow partition cannot hold megabytes of memory.
+    linger_ms: Annotated[int, Field(ge=0, le=100)] = 0
     """How long the producer waits to batch concurrent records."""
     max_batch_size: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
     max_request_size: Annotated[int, Field(ge=1024, le=16_777_216)] = 1_048_576

@@ -13,10 +13,11 @@ from bus import KafkaSettings, configure_logging, drop_personal_data
 
 
 def test_settings_defaults_are_durable_and_bounded() -> None:
-    """Defaults: a few ms of linger, bounded batches; bootstrap lists are normalised."""
+    """Defaults: no linger (batching happens while a produce is in flight), bounded
+    batches; bootstrap lists are normalised."""
     settings = KafkaSettings(bootstrap_servers="a:9092, b:9093")
     assert settings.bootstrap_servers == "a:9092,b:9093"
-    assert 0 < settings.linger_ms <= 5
+    assert settings.linger_ms == 0
     assert settings.max_batch_size <= 1_048_576
 
 
