@@ -24,10 +24,11 @@ from benchmarks.audit_cost import (
     bulk_tree,
     proof_times,
 )
-from benchmarks.deployment import prepare
+from benchmarks.deployment import Deployment, prepare
 from benchmarks.errors import BenchConfigError
 from benchmarks.report import results_document
 from benchmarks.scenarios import (
+    Launcher,
     Scenario,
     start_direct,
     start_end_to_end,
@@ -105,6 +106,22 @@ def _audit(options: BenchOptions, progress: Progress) -> tuple[AppendFigures, li
     return appends, proofs
 
 
+async def _start_all(dep: Deployment, launcher: Launcher) -> list[Scenario]:
+    """Start every scenario side by side (the processes' imports and broker joins
+    overlap); if one fails, the others are cancelled and the first error is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(start_floor(dep, launcher)),
+                group.create_task(start_direct(dep, launcher)),
+                group.create_task(start_end_to_end(dep, launcher, replicas=1)),
+                group.create_task(start_end_to_end(dep, launcher, replicas=2)),
+            ]
+    except ExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 async def _scenarios(
     options: BenchOptions, kafka: KafkaSettings, work_dir: Path, progress: Progress
 ) -> dict[str, Any]:
@@ -118,24 +135,13 @@ async def _scenarios(
         raise BenchConfigError(f"no broker answers at {kafka.bootstrap_servers}: {exc}") from exc
     dep = await prepare(work_dir, kafka)
     progress(f"topics ready (run {dep.token}); starting processes, logs in {logs}")
-    scenarios: list[Scenario] = []
+    launcher = Launcher(logs, options.profile_dir)
     try:
-        scenarios.append(await start_floor(dep, logs))
-        scenarios.append(await start_direct(dep, logs))
-        for replicas in (1, 2):
-            scenarios.append(
-                await start_end_to_end(
-                    dep,
-                    logs,
-                    replicas=replicas,
-                    profile_dir=options.profile_dir,
-                )
-            )
+        scenarios = await _start_all(dep, launcher)
         progress("all processes ready")
         await _measure(scenarios, options, progress)
     finally:
-        children = [child for scenario in scenarios for child in scenario.children]
-        await asyncio.gather(*(child.stop() for child in children), return_exceptions=True)
+        await launcher.stop_all()
     return {scenario.name: scenario.runs for scenario in scenarios}
 
 

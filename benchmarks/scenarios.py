@@ -29,6 +29,7 @@ __all__ = [
     "E2E",
     "FLOOR",
     "SCALE_OUT",
+    "Launcher",
     "RunFigures",
     "Scenario",
     "free_port",
@@ -106,62 +107,70 @@ class Scenario:
         return [self.load, *self.servers]
 
 
-def _role(name: str, role: str, spec: dict[str, Any], logs: Path) -> Child:
-    return Child(name, [*_ROLES, role, json.dumps(spec)], log_dir=logs)
+class Launcher:
+    """Starts children and remembers every one it started, so a failure anywhere (one
+    child not ready while others already run) still stops them all."""
+
+    def __init__(self, logs: Path, profile_dir: Path | None = None) -> None:
+        self.logs = logs
+        self.profile_dir = profile_dir
+        self.started: list[Child] = []
+
+    async def start(self, child: Child) -> Child:
+        self.started.append(child)
+        await child.start()
+        return child
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(child.stop() for child in self.started), return_exceptions=True)
+
+    def role(self, name: str, role: str, spec: dict[str, Any]) -> Child:
+        """A ``benchmarks.roles`` child."""
+        return Child(name, [*_ROLES, role, json.dumps(spec)], log_dir=self.logs)
+
+    def interop(self, name: str, args: list[str]) -> Child:
+        """A child running the ``interop`` command, under pyinstrument when profiling."""
+        command = ["-m", "interop", "--log-format", "json", *args]
+        if self.profile_dir is not None:
+            out = self.profile_dir / f"{name}.pyisession"
+            command = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(out), *command]
+        return Child(name, [sys.executable, *command], log_dir=self.logs)
 
 
 async def _ready(children: list[Child]) -> None:
     await asyncio.gather(*(child.wait_ready(_READY_TIMEOUT_S) for child in children))
 
 
-async def start_floor(dep: Deployment, logs: Path) -> Scenario:
+async def start_floor(dep: Deployment, launcher: Launcher) -> Scenario:
     """Raw aiokafka request-reply: one responder process, one client process."""
     kafka = {"bootstrap": dep.kafka.bootstrap_servers}
     topics = {"request_topic": dep.floor_request, "reply_topic": dep.floor_reply}
-    responder = _role(
-        "floor-responder",
-        "floor-responder",
-        {**kafka, **topics, "group_id": f"floor{dep.token}"},
-        logs,
+    responder = launcher.role(
+        "floor-responder", "floor-responder", {**kafka, **topics, "group_id": f"floor{dep.token}"}
     )
-    load = _role(
+    load = launcher.role(
         "floor-client",
         "floor-load",
         {**kafka, **topics, "reply_partitions": list(range(PARTITIONS))},
-        logs,
     )
-    await responder.start()
-    await _ready([responder])
-    await load.start()
-    await _ready([load])
+    await _ready([await launcher.start(responder)])
+    await _ready([await launcher.start(load)])
     return Scenario(FLOOR, load, [responder])
 
 
-async def start_direct(_dep: Deployment, logs: Path) -> Scenario:
+async def start_direct(_dep: Deployment, launcher: Launcher) -> Scenario:
     """The client calls the registry's own HTTP endpoint."""
     port = free_port()
-    registry = _role("direct-registry", "direct-registry", {"port": port}, logs)
+    registry = launcher.role("direct-registry", "direct-registry", {"port": port})
     bodies = [{"document_type": "DNI", "document_number": n} for n in document_numbers()]
-    load = _role(
+    load = launcher.role(
         "direct-client",
         "http-load",
         {"urls": [f"http://127.0.0.1:{port}{RESIDENCE_PATH}"], "bodies": bodies},
-        logs,
     )
-    await registry.start()
-    await _ready([registry])
-    await load.start()
-    await _ready([load])
+    await _ready([await launcher.start(registry)])
+    await _ready([await launcher.start(load)])
     return Scenario(DIRECT, load, [registry])
-
-
-def _interop_child(name: str, args: list[str], logs: Path, profile_dir: Path | None) -> Child:
-    """A child running the ``interop`` command, under pyinstrument when profiling."""
-    command = ["-m", "interop", "--log-format", "json", *args]
-    if profile_dir is not None:
-        out = profile_dir / f"{name}.pyisession"
-        command = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(out), *command]
-    return Child(name, [sys.executable, *command], log_dir=logs)
 
 
 async def _http_ready(child: Child, port: int) -> None:
@@ -180,13 +189,7 @@ async def _http_ready(child: Child, port: int) -> None:
     await child.wait_until(probe, _READY_TIMEOUT_S)
 
 
-async def start_end_to_end(
-    dep: Deployment,
-    logs: Path,
-    *,
-    replicas: int,
-    profile_dir: Path | None = None,
-) -> Scenario:
+async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int) -> Scenario:
     """``replicas`` gateways (``interop gateway``) and as many connector processes
     (``interop connector run``, one consumer group) on one service copy, and a client."""
     scenario = 1 if replicas == 1 else 2
@@ -194,6 +197,11 @@ async def start_end_to_end(
     group = dep.gateway_group(scenario)
     share = PARTITIONS // replicas
     name = E2E if replicas == 1 else SCALE_OUT
+    servers: list[tuple[Child, int]] = []
+    for i in range(replicas):
+        connector, port = f"{name}-connector-{i + 1}", free_port()
+        config = dep.connector_config(connector, service, f"{group}-connector", port)
+        servers.append((launcher.interop(connector, ["connector", "run", str(config)]), port))
     gateways = [
         GatewaySpec(
             name=f"{name}-gateway-{i + 1}",
@@ -203,28 +211,15 @@ async def start_end_to_end(
         )
         for i in range(replicas)
     ]
-    connectors: list[tuple[Child, int]] = []
-    for i in range(replicas):
-        connector = f"{name}-connector-{i + 1}"
-        port = free_port()
-        config = dep.connector_config(connector, service, f"{group}-connector", port)
-        args = ["connector", "run", str(config)]
-        connectors.append((_interop_child(connector, args, logs, profile_dir), port))
-    gateway_children = [
-        (
-            _interop_child(
-                s.name, ["gateway", "--config", str(dep.gateway_config(s))], logs, profile_dir
-            ),
-            s.port,
+    for spec in gateways:
+        config = dep.gateway_config(spec)
+        servers.append(
+            (launcher.interop(spec.name, ["gateway", "--config", str(config)]), spec.port)
         )
-        for s in gateways
-    ]
-    for child, _port in (*connectors, *gateway_children):
-        await child.start()
-    await asyncio.gather(
-        *(_http_ready(child, port) for child, port in (*connectors, *gateway_children))
-    )
-    load = _role(
+    for child, _port in servers:
+        await launcher.start(child)
+    await asyncio.gather(*(_http_ready(child, port) for child, port in servers))
+    load = launcher.role(
         f"{name}-client",
         "http-load",
         {
@@ -232,8 +227,6 @@ async def start_end_to_end(
             "bodies": dep.exchange_bodies(service),
             "headers": {"Authorization": f"Bearer {dep.api_key}", "Prefer": "wait=10"},
         },
-        logs,
     )
-    await load.start()
-    await _ready([load])
-    return Scenario(name, load, [c for c, _ in (*gateway_children, *connectors)])
+    await _ready([await launcher.start(load)])
+    return Scenario(name, load, [child for child, _ in servers])

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from benchmarks.errors import BenchConfigError
 from benchmarks.report import RATIOS, render_text
 from benchmarks.runner import BenchOptions, run_bench
 from benchmarks.scenarios import DIRECT, E2E, FLOOR, SCALE_OUT
@@ -57,3 +60,13 @@ def test_bench_measures_every_scenario(kafka_bootstrap: str, tmp_path: Path) -> 
     text = render_text(doc)
     assert text.index("Ratios") < text.index("Absolute figures")
     assert any("round 1/1 e2e_2x2" in line for line in progress)
+
+
+def test_no_broker_is_one_clear_error(tmp_path: Path) -> None:
+    """A bootstrap address nobody answers on fails with BENCH_CONFIG_INVALID naming it,
+    before any process is started."""
+    options = BenchOptions.quick(work_dir=tmp_path)
+    with pytest.raises(BenchConfigError, match=r"no broker answers at 127\.0\.0\.1:9") as err:
+        run_bench(options, "127.0.0.1:9", lambda _line: None)
+    assert err.value.code == "BENCH_CONFIG_INVALID"
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
