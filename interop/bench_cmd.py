@@ -12,9 +12,11 @@ import json
 import socket
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
 from interop.kafka_runner import KafkaRunner
@@ -104,7 +106,15 @@ def _bench(args: argparse.Namespace) -> int:
             stack.callback(runner.stop)
             bootstrap = broker.bootstrap_servers
         document = run_bench(options, bootstrap, progress)
+    profiles = []
+    if args.profile is not None:
+        # Each profiled process wrote its session when it exited, i.e. by now.
+        profiles = [summarize(path) for path in sorted(args.profile.glob("*.pyisession"))]
+        document["profile"] = [asdict(profile) for profile in profiles]
     if args.out is not None:
         args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(render_text(document))
+    if profiles:
+        print()
+        print(render(profiles))
     return 0
