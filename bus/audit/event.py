@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -76,7 +76,10 @@ class EventRow:
 
     def to_json(self) -> dict[str, Any]:
         """The event as JSON values (what the audit API serves and ``leaf_entry`` hashes)."""
-        values = asdict(self)
+        # Every field is flat (text, int, None, one datetime): a shallow read gives the same
+        # document as dataclasses.asdict without its deep copies, which were ~6% of a busy
+        # gateway's main thread under interop bench (to_json runs per event indexed).
+        values = {name: getattr(self, name) for name in EVENT_FIELDS}
         values["time"] = format_time(self.time)
         return values
 
@@ -143,7 +146,7 @@ class AuditEventCodec:
 
     def encode(self, row: EventRow) -> bytes:
         """``row`` as a framed Avro ``AuditEvent``."""
-        datum = asdict(row)
+        datum = {name: getattr(row, name) for name in EVENT_FIELDS}  # flat: no deep copy
         datum["event_id"] = str(uuid.UUID(row.event_id))
         try:
             return self._codec.encode(self.schema_id, datum)
