@@ -20,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from bus import ReplyStatus
+from bus.sqlite_connection import connect_sqlite
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
 
@@ -71,12 +72,8 @@ class SqliteReplyStore:
             return
         with self._translate("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None
-            )
+            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
             try:
-                db.row_factory = sqlite3.Row
-                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
                 await self._set_up(db)
             except BaseException:
                 await db.close()

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from bus.sqlite_connection import connect_sqlite
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -104,12 +105,8 @@ class SqliteConsentStore:
             return
         with self._translate("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None
-            )
+            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
             try:
-                db.row_factory = sqlite3.Row
-                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
                 await db.execute("PRAGMA journal_mode = WAL")
                 await self._migrate(db)
             except BaseException:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 
+from bus.sqlite_connection import connect_sqlite
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -128,12 +129,8 @@ class SqliteExchangeStore:
         with self._translate("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves (see module docstring).
-            db = await aiosqlite.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None
-            )
+            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
             try:
-                db.row_factory = sqlite3.Row
-                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
                 await self._set_up(db)
             except BaseException:
                 await db.close()
