@@ -26,6 +26,7 @@ from benchmarks.audit_cost import (
 )
 from benchmarks.deployment import Deployment, prepare
 from benchmarks.errors import BenchConfigError
+from benchmarks.indexer_cost import IndexerFigures, indexer_throughput
 from benchmarks.report import results_document
 from benchmarks.scenarios import (
     Launcher,
@@ -53,6 +54,7 @@ class BenchOptions(BaseModel):
     concurrencies: tuple[int, ...] = (1, 16, 64)
     audit_sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000)
     audit_appends: int = Field(default=100_000, ge=1)
+    indexer_events: int = Field(default=20_000, ge=1)
     proof_samples: int = Field(default=500, ge=1)
     work_dir: Path | None = None
     profile_dir: Path | None = None
@@ -67,6 +69,7 @@ class BenchOptions(BaseModel):
             "warmup_s": 0.3,
             "audit_sizes": (1_000, 10_000),
             "audit_appends": 5_000,
+            "indexer_events": 1_000,
             "proof_samples": 50,
         }
         values.update(overrides)
@@ -124,7 +127,7 @@ async def _start_all(dep: Deployment, launcher: Launcher) -> list[Scenario]:
 
 async def _scenarios(
     options: BenchOptions, kafka: KafkaSettings, work_dir: Path, progress: Progress
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], IndexerFigures]:
     logs = work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if options.profile_dir is not None:
@@ -142,7 +145,9 @@ async def _scenarios(
         await _measure(scenarios, options, progress)
     finally:
         await launcher.stop_all()
-    return {scenario.name: scenario.runs for scenario in scenarios}
+    indexer = await indexer_throughput(kafka, work_dir, options.indexer_events)
+    progress(f"audit indexer: {indexer.events_per_s:,.0f} events/s")
+    return {scenario.name: scenario.runs for scenario in scenarios}, indexer
 
 
 def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict
         else:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-bench")
-        runs = asyncio.run(_scenarios(options, kafka, work_dir, progress))
+        runs, indexer = asyncio.run(_scenarios(options, kafka, work_dir, progress))
     appends, proofs = _audit(options, progress)
     notes = [
         "end to end: interop gateway (SQLite store, consent, audit trail and indexer on, "
@@ -165,6 +170,7 @@ def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict
     return results_document(
         runs,
         appends=appends,
+        indexer=indexer,
         proofs=proofs,
         options=options.model_dump(mode="json"),
         notes=notes,

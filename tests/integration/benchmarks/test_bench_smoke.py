@@ -30,6 +30,7 @@ def test_bench_measures_every_scenario(kafka_bootstrap: str, tmp_path: Path) -> 
         concurrencies=(1, 4),
         audit_sizes=(100, 1000),
         audit_appends=200,
+        indexer_events=300,
         proof_samples=10,
         work_dir=tmp_path,
     )
@@ -57,6 +58,8 @@ def test_bench_measures_every_scenario(kafka_bootstrap: str, tmp_path: Path) -> 
         assert doc["ratios"][label]["4"] is not None, label
     assert [p["size"] for p in doc["audit"]["proofs"]] == [100, 1000]
     assert doc["audit"]["append_events"] == 200
+    assert doc["audit"]["indexer_events"] == 300
+    assert doc["audit"]["indexer_events_per_s"] > 0
     text = render_text(doc)
     assert text.index("Ratios") < text.index("Absolute figures")
     assert any("round 1/1 e2e_2x2" in line for line in progress)

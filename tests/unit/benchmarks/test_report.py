@@ -7,6 +7,7 @@ import json
 import pytest
 
 from benchmarks.audit_cost import AppendFigures, ProofFigures
+from benchmarks.indexer_cost import IndexerFigures
 from benchmarks.report import ratios, render_text, results_document
 from benchmarks.scenarios import DIRECT, E2E, FLOOR, SCALE_OUT, RunFigures
 
@@ -58,6 +59,7 @@ def test_document_is_json_and_text_puts_ratios_first() -> None:
     doc = results_document(
         RUNS,
         appends=AppendFigures(1000, 12345.0),
+        indexer=IndexerFigures(500, 4321.0),
         proofs=[ProofFigures(1000, 3.0, 4.0, 10.0, 10.5)],
         options={"runs": 2, "duration_s": 1.0},
         notes=["a note"],
@@ -70,4 +72,7 @@ def test_document_is_json_and_text_puts_ratios_first() -> None:
     text = render_text(doc)
     assert text.index("Ratios") < text.index("Absolute figures") < text.index("CPU ms")
     assert "12,345 events/s" in text
+    assert "indexer append" in text
+    assert "4,321 events/s" in text
+    assert parsed["audit"]["indexer_events"] == 500
     assert "note: a note" in text
