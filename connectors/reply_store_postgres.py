@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from bus import ReplyStatus
+from bus.schema_migrations import SchemaTooNewError, migrate_postgres
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply, redact_url
 
@@ -29,8 +30,6 @@ _BACKEND_ERRORS: Final[tuple[type[BaseException], ...]] = (
     OSError,
     TimeoutError,
 )
-# First 8 bytes of SHA-256("interop-bus:connector-replies:migrations"): not the gateway's key.
-_MIGRATION_LOCK: Final = 0x5E2D_91A7_0C43_B86F
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -159,33 +158,10 @@ class PostgresReplyStore:
             ) from exc
 
     async def _migrate(self, pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component text PRIMARY KEY, version integer NOT NULL)"
-            )
-            current = int(
-                await conn.fetchval(
-                    "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
-                    COMPONENT,
-                )
-            )
-            if current > len(_MIGRATIONS):
-                raise ReplyStoreError(
-                    f"the reply store {self._display} has schema version {current}, newer "
-                    f"than this connector knows ({len(_MIGRATIONS)}): upgrade the connector"
-                )
-            for version in range(current + 1, len(_MIGRATIONS) + 1):
-                for statement in _MIGRATIONS[version - 1]:
-                    await conn.execute(statement)
-            if current < len(_MIGRATIONS):
-                await conn.execute(
-                    "INSERT INTO schema_version (component, version) VALUES ($1, $2) "
-                    "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
-                    COMPONENT,
-                    len(_MIGRATIONS),
-                )
+        try:
+            await migrate_postgres(pool, COMPONENT, _MIGRATIONS)
+        except SchemaTooNewError as exc:
+            raise ReplyStoreError(f"the reply store {self._display} {exc}") from None
 
 
 def _reply(row: asyncpg.Record) -> StoredReply:

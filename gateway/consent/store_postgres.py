@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from bus.schema_migrations import SchemaTooNewError, migrate_postgres
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -31,8 +32,6 @@ from gateway.store.url import redact_url
 
 __all__ = ["PostgresConsentStore"]
 
-# The first 8 bytes of SHA-256("interop-bus:consent-store:migrations").
-_MIGRATION_LOCK: Final = 0x5E0A_91C3_77D2_4B08
 
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
@@ -201,30 +200,7 @@ class PostgresConsentStore:
             ) from exc
 
     async def _migrate(self, pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component text PRIMARY KEY, version integer NOT NULL)"
-            )
-            current = int(
-                await conn.fetchval(
-                    "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
-                    COMPONENT,
-                )
-            )
-            if current > len(_MIGRATIONS):
-                raise ServiceUnavailableError(
-                    f"the consent store has schema version {current}, newer than this "
-                    f"gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
-                )
-            for version in range(current + 1, len(_MIGRATIONS) + 1):
-                for statement in _MIGRATIONS[version - 1]:
-                    await conn.execute(statement)
-            if current < len(_MIGRATIONS):
-                await conn.execute(
-                    "INSERT INTO schema_version (component, version) VALUES ($1, $2) "
-                    "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
-                    COMPONENT,
-                    len(_MIGRATIONS),
-                )
+        try:
+            await migrate_postgres(pool, COMPONENT, _MIGRATIONS)
+        except SchemaTooNewError as exc:
+            raise ServiceUnavailableError(f"the consent store {exc}") from None

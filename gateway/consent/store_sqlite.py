@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from bus.schema_migrations import SchemaTooNewError, migrate_sqlite
 from bus.sqlite_connection import connect_sqlite
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
@@ -217,33 +218,7 @@ class SqliteConsentStore:
             await db.execute("COMMIT")
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT version FROM schema_version WHERE component = ?", (COMPONENT,)
-                )
-            )
-            current = int(rows[0][0]) if rows else 0
-            if current > len(_MIGRATIONS):
-                raise ServiceUnavailableError(
-                    f"the consent store has schema version {current}, newer than this "
-                    f"gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
-                )
-            for version in range(current + 1, len(_MIGRATIONS) + 1):
-                for statement in _MIGRATIONS[version - 1]:
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
-                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                    (COMPONENT, version),
-                )
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+            await migrate_sqlite(db, COMPONENT, _MIGRATIONS)
+        except SchemaTooNewError as exc:
+            raise ServiceUnavailableError(f"the consent store {exc}") from None

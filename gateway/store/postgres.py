@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
+from bus.schema_migrations import SchemaTooNewError, migrate_postgres
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -44,9 +45,6 @@ BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
-# Any fixed 64-bit number works; this one is the first 8 bytes of
-# SHA-256("interop-bus:exchange-store:migrations"), so other components pick other keys.
-_MIGRATION_LOCK = 0x3C1B_6A4E_2F70_9D15
 _COMPONENT = "exchanges"
 
 # Migration N (1-based) brings the schema from version N-1 to N. Append, never edit.
@@ -260,36 +258,10 @@ class PostgresExchangeStore:
             ) from exc
 
     async def _migrate(self, pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            # Held until COMMIT: a replica starting at the same moment waits here, then
-            # finds the schema current. (CREATE TABLE IF NOT EXISTS alone is not safe
-            # under concurrency: two sessions can both pass the check.)
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component text PRIMARY KEY, version integer NOT NULL)"
-            )
-            current = int(
-                await conn.fetchval(
-                    "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
-                    _COMPONENT,
-                )
-            )
-            if current > len(_MIGRATIONS):
-                raise ServiceUnavailableError(
-                    f"the exchange store {self._display} has schema version {current}, newer "
-                    f"than this gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
-                )
-            for version in range(current + 1, len(_MIGRATIONS) + 1):
-                for statement in _MIGRATIONS[version - 1]:
-                    await conn.execute(statement)
-            if current < len(_MIGRATIONS):
-                await conn.execute(
-                    "INSERT INTO schema_version (component, version) VALUES ($1, $2) "
-                    "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
-                    _COMPONENT,
-                    len(_MIGRATIONS),
-                )
+        try:
+            await migrate_postgres(pool, _COMPONENT, _MIGRATIONS)
+        except SchemaTooNewError as exc:
+            raise ServiceUnavailableError(f"the exchange store {self._display} {exc}") from None
 
 
 def _value(name: str, value: Any) -> Any:

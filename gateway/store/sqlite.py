@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 
+from bus.schema_migrations import SchemaTooNewError, migrate_sqlite
 from bus.sqlite_connection import connect_sqlite
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
@@ -273,39 +274,10 @@ class SqliteExchangeStore:
             delay = min(delay * 2, 0.2)
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
-        # BEGIN IMMEDIATE serialises replicas opening the same file at once: the second
-        # waits (busy timeout), then finds the schema current and does nothing.
-        await db.execute("BEGIN IMMEDIATE")
         try:
-            # One row per component, so other stores may share the database file.
-            await db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT version FROM schema_version WHERE component = ?", (_COMPONENT,)
-                )
-            )
-            current = int(rows[0][0]) if rows else 0
-            if current > len(_MIGRATIONS):
-                raise ServiceUnavailableError(
-                    f"the exchange store {str(self.path)!r} has schema version {current}, newer "
-                    f"than this gateway knows ({len(_MIGRATIONS)}): upgrade the gateway"
-                )
-            for version in range(current + 1, len(_MIGRATIONS) + 1):
-                for statement in _MIGRATIONS[version - 1]:
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
-                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                    (_COMPONENT, version),
-                )
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+            await migrate_sqlite(db, _COMPONENT, _MIGRATIONS)
+        except SchemaTooNewError as exc:
+            raise ServiceUnavailableError(f"the exchange store {str(self.path)!r} {exc}") from None
 
     @staticmethod
     def _value(name: str, value: Any) -> Any:
