@@ -1,8 +1,8 @@
 """The audit trail through the real gateway, broker and index; the verifier against it.
 
-* completeness: a few hundred exchanges (found, not found, provider errors, timeouts):
-  every exchange has exactly REQUESTED plus the one terminal event its outcome requires,
-  and every 200 has its COMPLETED event;
+* completeness: 2,000 requests (found, not found, provider errors, timeouts, consent
+  denials): every exchange has exactly REQUESTED plus the one terminal event its outcome
+  requires, every denial its DENIED event, and every 200 its COMPLETED event;
 * a trail that fails: the caller gets a 503 problem, never the data;
 * the audit API (JSON, CSV, the citizen's accesses) and ``interop audit verify``, which
   detects and names an altered row, a deleted event, two reordered events and a replaced
@@ -33,6 +33,7 @@ from tests.integration.gateway.support import http, start_gateway
 
 VKEY = SIGNER.verifier.key_string()
 SUBJECT = "12345678Z"
+OPPOSED = "87654321X"
 
 
 def _ident(prefix: str) -> str:
@@ -48,53 +49,77 @@ async def _verify(base_url: str, key: str, **kw: Any) -> tuple[int, str]:
 async def test_every_exchange_has_exactly_its_events_and_the_log_verifies(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
-    """300 exchanges through the gateway; the index holds exactly the events they require."""
+    """2,000 requests through the gateway - found, not found, provider errors, timeouts and
+    consent denials - and the index holds exactly the events each outcome requires."""
     async with audited_gateway(
         kafka_bootstrap,
         tmp_path,
         unique_name,
         exchanges={"max_wait_s": 20.0, "expiry_interval_s": 0.2, "max_deadline_s": 4.0},
+        rate_limit={"rate_per_s": 100_000.0, "burst": 100_000},
     ) as (gw, extra, parts):
-        kinds = ["FOUND"] * 200 + ["MISSING"] * 40 + ["BROKEN"] * 40 + ["SLOW"] * 20
+        status, _, opposition = await http(
+            "POST",
+            f"{gw.base_url}/v1/oppositions",
+            headers={"Authorization": f"Bearer {extra['portal']}"},
+            json={"subject": OPPOSED, "services": [gw.cat.residence]},
+        )
+        assert status == 201, opposition
+        kinds = ["FOUND"] * 1500 + ["MISSING"] * 200 + ["BROKEN"] * 160 + ["DENIED"] * 100
+        kinds += ["SLOW"] * 40  # last: their batch waits for the deadline
         outcomes: list[tuple[str, int]] = []
         ok_ids: list[str] = []
 
         async def one(kind: str) -> None:
-            status, _, body = await http(
+            body = gw.body(_ident(kind))
+            if kind == "DENIED":
+                body["subject"] = OPPOSED
+            status, _, answer = await http(
                 "POST",
                 f"{gw.base_url}/v1/exchanges",
                 headers=gw.headers(Prefer="wait=10"),
-                json=gw.body(_ident(kind)),
+                json=body,
             )
             outcomes.append((kind, status))
             if status == 200:
-                ok_ids.append(body["id"])
+                ok_ids.append(answer["id"])
 
-        for start in range(0, len(kinds), 25):
-            await asyncio.gather(*(one(k) for k in kinds[start : start + 25]))
+        for start in range(0, len(kinds), 50):
+            await asyncio.gather(*(one(k) for k in kinds[start : start + 50]))
         by_status = Counter(status for _, status in outcomes)
         # Providers that answer are answered 200/502; only the silent one times out.
-        assert Counter(kind for kind, status in outcomes if status == 504) == {"SLOW": 20}
-        assert by_status == {200: 240, 502: 40, 504: 20}, by_status
+        assert Counter(kind for kind, status in outcomes if status == 504) == {"SLOW": 40}
+        assert by_status == {200: 1700, 502: 160, 403: 100, 504: 40}, by_status
 
-        await wait_for_size(parts.index, 600)
+        total = 2 * 1900 + 100 + 1  # two per exchange, the denials, the opposition
+        await wait_for_size(parts.index, total)
         events = await parts.index.events(EventFilter(), limit=10_000)
+        assert len(events) == total
         per_exchange: dict[str, list[str]] = defaultdict(list)
+        others: list[tuple[str, str | None]] = []
         for event in events:
-            per_exchange[str(event.row.exchange_id)].append(event.row.type)
-        assert len(per_exchange) == 300
+            if event.row.exchange_id is None:
+                others.append((event.row.type, event.row.reason))
+            else:
+                per_exchange[str(event.row.exchange_id)].append(event.row.type)
+        assert len(per_exchange) == 1900
         shapes = Counter(tuple(types) for types in per_exchange.values())
         assert shapes == {
-            ("REQUESTED", "COMPLETED"): 240,
-            ("REQUESTED", "FAILED"): 40,
-            ("REQUESTED", "TIMED_OUT"): 20,
+            ("REQUESTED", "COMPLETED"): 1700,
+            ("REQUESTED", "FAILED"): 160,
+            ("REQUESTED", "TIMED_OUT"): 40,
         }, shapes
         assert all(per_exchange[i] == ["REQUESTED", "COMPLETED"] for i in ok_ids)
-        assert all(e.row.subject_ref and SUBJECT not in str(e.row.to_json()) for e in events)
+        assert Counter(others) == {
+            ("DENIED", "OPPOSITION_ACTIVE"): 100,
+            ("OPPOSITION_REGISTERED", others[0][1]): 1,
+        }, Counter(others)
+        raw = (SUBJECT, OPPOSED)
+        assert all(not any(s in str(e.row.to_json()) for s in raw) for e in events)
 
-        code, output = await _verify(gw.base_url, extra["auditor"])
+        code, output = await _verify(gw.base_url, extra["auditor"], sample=200)
         assert code == 0, output
-        assert "verified: 600 event(s)" in output
+        assert f"checkpoint: {ORIGIN}" in output
 
 
 class _FailingTrail:
