@@ -5,6 +5,8 @@ standard Kafka tooling can decode every topic. Subject naming:
 
 * requests use Confluent's TopicNameStrategy for the request topic:
   ``interop.req.<service-id>.v<major>-value``;
+* platform events (``contracts.events``) use TopicNameStrategy for the topic they travel
+  on: the audit event's subject is ``interop.audit-value``;
 * responses travel on the shared reply topic ``interop.rep.<gateway-group>``, whose
   TopicNameStrategy subject would mix every service. Each service major gets its own
   subject instead, named like a request subject: ``interop.rep.<service-id>.v<major>-value``.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NewType
+from typing import Any, Final, NewType
 
 from contracts.codec import SchemaId
 from contracts.errors import CatalogueError
@@ -31,6 +33,7 @@ __all__ = [
     "SubjectVersion",
     "build_schemas_by_id",
     "build_subjects",
+    "event_subject",
     "request_subject",
     "response_subject",
 ]
@@ -46,6 +49,15 @@ def request_subject(service_id: str, major: int) -> Subject:
 def response_subject(service_id: str, major: int) -> Subject:
     """The subject of a service major's response schemas."""
     return Subject(f"interop.rep.{service_id}.v{major}-value")
+
+
+# The topic each platform event travels on (TopicNameStrategy names its subject).
+_EVENT_TOPICS: Final = {"audit-event": "interop.audit"}
+
+
+def event_subject(event_name: str) -> Subject:
+    """The subject of a platform event's schemas: ``<its topic>-value``."""
+    return Subject(f"{_EVENT_TOPICS.get(event_name, 'interop.' + event_name)}-value")
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,11 @@ def build_subjects(
     subjects: dict[Subject, list[SubjectVersion]] = {}
     for ref in refs:
         major = int(ref.version.split(".", 1)[0])
-        naming = request_subject if ref.role == "request" else response_subject
-        subject = naming(ref.service, major)
+        if ref.role == "event":
+            subject = event_subject(ref.service)
+        else:
+            naming = request_subject if ref.role == "request" else response_subject
+            subject = naming(ref.service, major)
         versions = subjects.setdefault(subject, [])
         schema_id = _locked_id(ref, lock)
         if versions and versions[-1].schema_id == schema_id:

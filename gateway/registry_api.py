@@ -19,6 +19,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from contracts import Catalogue, LockFile, SchemaId, Subject, SubjectVersion
+from contracts.events import event_refs, events_dir_for, load_events
+from contracts.registry import build_schemas_by_id, build_subjects
 
 __all__ = [
     "OPENAPI_PATHS",
@@ -44,11 +46,16 @@ class RegistryView:
     """The catalogue as the registry sees it: ids, subjects, versions (built once)."""
 
     def __init__(self, catalogue: Catalogue, lock: LockFile) -> None:
-        self.subjects: Mapping[Subject, tuple[SubjectVersion, ...]] = catalogue.subjects(lock)
+        # The services' schemas and the platform events' (the audit topic's AuditEvent).
+        refs = [
+            *catalogue.schema_refs(),
+            *event_refs(load_events(events_dir_for(catalogue.root))),
+        ]
+        self.subjects: Mapping[Subject, tuple[SubjectVersion, ...]] = build_subjects(refs, lock)
         # The registry serves a schema as a string holding its canonical JSON text.
         self.schema_text: Mapping[SchemaId, str] = {
             schema_id: json.dumps(schema, separators=(",", ":"), sort_keys=False)
-            for schema_id, schema in catalogue.schemas_by_id(lock).items()
+            for schema_id, schema in build_schemas_by_id(refs, lock).items()
         }
 
     def version(self, subject: Subject, version: str) -> SubjectVersion | int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -22,9 +23,12 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bus import BusProducer, KafkaSettings, TopicSpec, ensure_topics, parse_topic
+from bus.audit.kafka_trail import KafkaAuditTrail
+from bus.audit.trail import AuditEventType, AuditRecord
 from contracts import Codec, LockFile, json_to_avro, load_catalogue
 from gateway.problems import error_middleware
 from gateway.registry_api import REGISTRY_CONTENT_TYPE, add_registry_routes
+from tests.integration.audit.support import create_audit_topic
 from tests.integration.conftest import free_port
 
 CATALOGUE = load_catalogue()
@@ -155,3 +159,46 @@ async def test_confluent_deserializer_decodes_a_record_from_the_broker(
         "municipality_code": "08019",
         "as_of_date": None,
     }
+
+
+async def test_confluent_decodes_an_audit_event_through_the_registry(
+    registry_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """The audit topic is decodable by standard tooling too: its AuditEvent schema is served
+    (subject ``interop.audit-value``) and Confluent's deserializer reads a real event."""
+    status, _, subjects = await _get(f"{registry_url}/subjects")
+    assert status == 200
+    assert "interop.audit-value" in subjects
+    status, _, latest = await _get(f"{registry_url}/subjects/interop.audit-value/versions/latest")
+    assert status == 200
+    assert json.loads(latest["schema"])["name"] == "AuditEvent"
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    topic = await create_audit_topic(settings, unique_name("audit"))
+    async with BusProducer(settings) as producer:
+        trail = KafkaAuditTrail(producer, topic=topic)
+        await trail.record(
+            AuditRecord(
+                type=AuditEventType.COMPLETED,
+                time=datetime.now(UTC),
+                actor="es.gateway",
+                exchange_id="01a20000-0000-7000-8000-000000000001",
+                requester="es.ayto-alcala",
+                service="tax.income-band",
+                outcome="OK",
+            )
+        )
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    context = SerializationContext(topic, MessageField.VALUE)
+    with SchemaRegistryClient({"url": registry_url}) as client:
+        decoded = await asyncio.to_thread(AvroDeserializer(client), record.value, context)
+    assert decoded["exchange_id"] == "01a20000-0000-7000-8000-000000000001"
+    assert decoded["requester"] == "es.ayto-alcala"
+    assert decoded["outcome"] == "OK"
