@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import socket
 import sys
 import tempfile
 from dataclasses import asdict
@@ -19,16 +18,10 @@ from typing import Any
 from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
+from benchmarks.scenarios import free_port
 from interop.kafka_runner import KafkaRunner
 
 __all__ = ["register"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _positive_int(text: str) -> int:
@@ -102,7 +95,7 @@ def _bench(args: argparse.Namespace) -> int:
             data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-kafka-")))
             runner = KafkaRunner(data)
             progress("starting a private Kafka broker")
-            broker = runner.start(port=_free_port(), controller_port=_free_port())
+            broker = runner.start(port=free_port(), controller_port=free_port())
             stack.callback(runner.stop)
             bootstrap = broker.bootstrap_servers
         document = run_bench(options, bootstrap, progress)
