@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     bench = subparsers.add_parser(
         "bench",
         help="measure exchanges end to end against the raw-Kafka floor and direct HTTP",
-        description="Starts a broker (or uses --bootstrap), gateways, providers and load "
+        description="Starts a broker (or uses --bootstrap), gateways, connectors and load "
         "generators as separate processes and measures them at concurrency 1, 16 and 64.",
     )
     bench.add_argument(
