@@ -7,19 +7,13 @@ key: personal data has too little entropy to survive a guess against a plain has
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 from datetime import datetime
 
 from bus import Envelope
+from bus.audit.digests import payload_digest
 from bus.audit.trail import AuditEventType, AuditRecord
 
-__all__ = ["AuditSteps", "payload_digest"]
-
-
-def payload_digest(key: bytes, value: bytes) -> str:
-    """HMAC-SHA-256 of ``value`` under ``key``, lower-case hex."""
-    return hmac.new(key, value, hashlib.sha256).hexdigest()
+__all__ = ["AuditSteps"]
 
 
 class AuditSteps:

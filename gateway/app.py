@@ -137,6 +137,12 @@ def _build(
             producer, topic=settings.audit.topic, timeout_s=settings.audit.write_timeout_s
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
+    configured = settings.audit.digest_key
+    digest_key = (
+        configured.get_secret_value().encode("utf-8")
+        if configured is not None
+        else audit_digest_key(subject_key)
+    )
     consents = ConsentRegistry(
         store=consent_store, trail=trail, catalogue=catalogue, subject_key=subject_key
     )
@@ -149,7 +155,7 @@ def _build(
         metrics=metrics,
         trail=trail,
         actor=settings.member_id,
-        digest_key=audit_digest_key(subject_key),
+        digest_key=digest_key,
     )
     requester = Requester(
         kafka,
@@ -170,6 +176,7 @@ def _build(
         metrics=metrics,
         settings=settings.exchanges,
         subject_key=subject_key,
+        digest_key=digest_key,
         consents=consents,
         trail=trail,
         actor=settings.member_id,

@@ -70,7 +70,6 @@ from gateway.replies import (
     ReplyWaiters,
     ResponseSchemas,
     WaitReleased,
-    audit_digest_key,
     exchange_audit_record,
     record_quietly,
     utc_now,
@@ -141,6 +140,7 @@ class ExchangeService:
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
         subject_key: bytes,
+        digest_key: bytes,
         consents: ConsentRegistry,
         trail: AuditTrail,
         actor: str = "interop.gateway",
@@ -155,6 +155,7 @@ class ExchangeService:
         self._metrics = metrics
         self._settings = settings
         self._subject_key = subject_key
+        self._digest_key = digest_key
         self._consents = consents
         self._trail = trail
         self._actor = actor
@@ -375,7 +376,7 @@ class ExchangeService:
             now=self._clock(),
             outcome="ALLOWED",
             reason=reason,
-            request_digest=payload_digest(audit_digest_key(self._subject_key), value),
+            request_digest=payload_digest(self._digest_key, value),
         )
         try:
             await self._trail.record(event)

@@ -160,11 +160,13 @@ def write_gateway_config(
             "subject_hmac_key": dev.subject_hmac_key,
             "signing": {"key_id": SIGNING_KEY_ID, "private_key": dev.signing_private_key},
             "audit": {
+                # The connectors' audit_digest_key: both sides' digests of one request match.
+                "digest_key": dev.audit_digest_key,
                 "indexer": {
                     "origin": AUDIT_ORIGIN,
                     "signing_key": dev.checkpoint_signer,
                     "checkpoint_interval_s": 2.0,
-                }
+                },
             },
         },
     }

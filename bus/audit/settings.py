@@ -75,4 +75,16 @@ class AuditSettings(BaseModel):
     """The audit topic (one partition). Only tests and separate deployments change it."""
     write_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     """How long an audit write may wait for the broker's acknowledgement."""
+    digest_key: SecretStr | None = None
+    """HMAC key of the payload digests (at least 32 characters). Give the connectors the
+    same key (their ``audit_digest_key``): the gateway's and the provider's digests of one
+    request then match, which an auditor can check. Default: derived from the subject key."""
+
+    @field_validator("digest_key")
+    @classmethod
+    def _digest_key_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return key
+
     indexer: AuditIndexerSettings = AuditIndexerSettings()

@@ -90,6 +90,25 @@ async def _exchanges(summary: str, keys: dict[str, str]) -> list[tuple[int, Any]
     return [await _run_curl(line, keys) for line in posts]
 
 
+async def _audit_events(summary: str, keys: dict[str, str], exchange_id: str) -> list[Any]:
+    url = re.search(r"gateway\s+(http://\S+)", summary)
+    assert url is not None
+    headers = {"Authorization": f"Bearer {keys['AUDITOR']}"}
+    found: list[Any] = []
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            async with session.get(
+                f"{url.group(1)}/v1/audit/events", params={"limit": "500"}, headers=headers
+            ) as response:
+                body = await response.json()
+            found = [e for e in body["events"] if e["exchange_id"] == exchange_id]
+            if {"REQUESTED", "DELIVERED"} <= {e["type"] for e in found}:
+                return found
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the exchange's events were not indexed: {found}")
+
+
 def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path) -> None:
     kafka_port, http_port = free_port(), free_port()
     process = subprocess.Popen(
@@ -112,6 +131,13 @@ def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path)
         assert (denied, problem["code"]) == (403, "CONSENT_REQUIRED")
         assert (granted, consent["state"]) == (201, "active")
         assert (allowed, income["status"], income["found"]) == (200, "completed", True)
+
+        # The gateway and the provider digest the request under one key: an auditor can
+        # check that what the provider received is what the gateway sent.
+        events = asyncio.run(_audit_events(summary, keys, income["id"]))
+        digests = {e["type"]: e["request_digest"] for e in events}
+        assert digests["REQUESTED"] is not None
+        assert digests["REQUESTED"] == digests["DELIVERED"], events
 
         verify = next(line for line in summary.splitlines() if "audit verify" in line)
         argv = shlex.split(verify.replace("$AUDITOR", keys["AUDITOR"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,7 +59,8 @@ async def test_a_found_record_is_replied_ok_in_the_providers_response_schema() -
     responded = h.audit.records[1]
     assert responded.outcome == "OK"
     assert responded.response_digest is not None
-    assert len(responded.response_digest) == 64
+    # The same self-describing form as the gateway's digests (bus.audit.digests).
+    assert re.fullmatch(r"hmac-sha256:[0-9a-f]{64}", responded.response_digest)
     assert responded.subject_ref == envelope.subject_ref
 
 
