@@ -142,7 +142,9 @@ class Deployment:
                 "subject_hmac_key": self.secret,
                 "signing": {"key_id": self.signing_key_id, "private_key": self.signing_private},
                 "audit": {
-                    "indexer": {"origin": _LOG_ORIGIN, "signing_key": self.checkpoint_signer}
+                    # The connectors' digest key: gateway and provider digests match.
+                    "digest_key": self.secret,
+                    "indexer": {"origin": _LOG_ORIGIN, "signing_key": self.checkpoint_signer},
                 },
                 # On, as in production, but far above what one member sends here.
                 "rate_limit": {"enabled": True, "rate_per_s": 1e9, "burst": 1_000_000_000},
