@@ -1,12 +1,12 @@
 """The consent registry in SQLite: the exchange store's file, its own tables.
 
 Same discipline as ``gateway/store/sqlite.py``: one connection in WAL mode with a busy
-timeout, writes in ``BEGIN IMMEDIATE``, coroutines taking turns through a lock.
+timeout, every write one autocommit statement, no lock around the connection. A revoke is
+an ``UPDATE`` (only of a row not yet revoked), then a read of the row as it now stands.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -95,7 +95,6 @@ class SqliteConsentStore:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"SqliteConsentStore({str(self.path)!r})"
@@ -128,14 +127,14 @@ class SqliteConsentStore:
 
     async def add_consent(self, consent: Consent) -> None:
         with self._translate("record a consent"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 await db.execute(
                     _insert("consents", CONSENT_COLUMNS), consent_values(consent, _time)
                 )
 
     async def add_opposition(self, opposition: Opposition) -> None:
         with self._translate("record an opposition"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 await db.execute(
                     _insert("oppositions", OPPOSITION_COLUMNS),
                     opposition_values(opposition, _time),
@@ -181,7 +180,7 @@ class SqliteConsentStore:
             "WHERE id = ? AND revoked_at IS NULL"
         )
         with self._translate(f"revoke in {table}"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 await db.execute(update, (_time(at), by, row_id))
                 rows = await db.execute_fetchall(
                     f"SELECT * FROM {table} WHERE id = ?",  # noqa: S608
@@ -200,22 +199,20 @@ class SqliteConsentStore:
             ) from exc
 
     @contextlib.asynccontextmanager
-    async def _session(self, *, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            db = self._db
-            if db is None:
-                raise ServiceUnavailableError("the SQLite consent store is not open")
-            if not write:
-                yield db
-                return
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, for statements that each stand alone (see the module docstring).
+
+        No lock and no explicit transaction: every statement here is one autocommit
+        transaction, and aiosqlite runs a connection's statements one at a time, in order,
+        on its own thread. A lock held across ``BEGIN IMMEDIATE``, the statement and
+        ``COMMIT`` made every caller wait for three thread hand-offs of each one before
+        it, each finishing only when the busy event loop came round to it: under
+        concurrent exchanges that queue, not SQLite, was most of an exchange's latency.
+        """
+        db = self._db
+        if db is None:
+            raise ServiceUnavailableError("the SQLite consent store is not open")
+        yield db
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         try:

@@ -1,12 +1,14 @@
 """The SQLite exchange store: the default, for one gateway on one machine.
 
 One aiosqlite connection per store, in WAL mode (readers never block the writer) with a
-busy timeout (a second process on the same file waits instead of failing). Every write
-runs in ``BEGIN IMMEDIATE``: taking the write lock up front means two processes never
-both read and then race to upgrade to a write lock (SQLite answers such a race with
-"database is locked" at once, whatever the busy timeout). Coroutines sharing the one
-connection take turns through an ``asyncio.Lock``, so no statement of one lands inside
-another's transaction.
+busy timeout (a second process on the same file waits instead of failing). Every write is
+ONE statement in its own autocommit transaction (``INSERT ... ON CONFLICT DO NOTHING``,
+``UPDATE ... RETURNING``): such a statement takes the write lock when it starts, waiting
+the busy timeout for it, so two processes never both read and then race to upgrade to a
+write lock (SQLite answers that race with "database is locked" at once). With no
+multi-statement transaction on the connection there is nothing for a statement of one
+coroutine to land inside, so coroutines share the connection without a lock: aiosqlite
+runs its statements one at a time, in order, on its own thread.
 """
 
 from __future__ import annotations
@@ -117,7 +119,6 @@ class SqliteExchangeStore:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"SqliteExchangeStore({str(self.path)!r})"
@@ -157,7 +158,7 @@ class SqliteExchangeStore:
         check_record(record)
         params = [self._value(name, getattr(record, name)) for name in COLUMNS]
         with self._translate("create an exchange"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 cursor = await db.execute(_INSERT, params)
                 if cursor.rowcount == 1:
                     return CreateOutcome(record=record, created=True)
@@ -208,7 +209,7 @@ class SqliteExchangeStore:
             exchange_id,
         )
         with self._translate("complete an exchange"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 # fetchall runs the statement to its end before COMMIT.
                 rows = await db.execute_fetchall(_COMPLETE, params)
         return next((_record(row) for row in rows), None)
@@ -217,7 +218,7 @@ class SqliteExchangeStore:
         """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
         params = {"now": _time(utc(now, "now")), "limit": limit}
         with self._translate("expire overdue exchanges"):
-            async with self._session(write=True) as db:
+            async with self._session() as db:
                 rows = await db.execute_fetchall(_EXPIRE, params)
         # RETURNING has no defined order; the oldest deadline first is what callers expect.
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
@@ -235,23 +236,20 @@ class SqliteExchangeStore:
             ) from exc
 
     @contextlib.asynccontextmanager
-    async def _session(self, *, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, to this coroutine alone; a write transaction when ``write``."""
-        async with self._lock:
-            db = self._db
-            if db is None:
-                raise ServiceUnavailableError("the SQLite exchange store is not open")
-            if not write:
-                yield db
-                return
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, for statements that each stand alone (see the module docstring).
+
+        No lock and no explicit transaction: every statement here is one autocommit
+        transaction, and aiosqlite runs a connection's statements one at a time, in order,
+        on its own thread. A lock held across ``BEGIN IMMEDIATE``, the statement and
+        ``COMMIT`` made every caller wait for three thread hand-offs of each one before
+        it, each finishing only when the busy event loop came round to it: under
+        concurrent exchanges that queue, not SQLite, was most of an exchange's latency.
+        """
+        db = self._db
+        if db is None:
+            raise ServiceUnavailableError("the SQLite exchange store is not open")
+        yield db
 
     async def _set_up(self, db: aiosqlite.Connection) -> None:
         """Switch to WAL and migrate, retrying while another process does the same.
