@@ -248,17 +248,26 @@ class ReplyRouter:
                 _log.warning("reply_fetch_failed", error_code=error.code, error=error.message)
                 await asyncio.sleep(0.5)
                 continue
-            for tp, records in batches.items():
-                # Replies of one batch belong to different exchanges: no order to keep.
-                await asyncio.gather(
-                    *(self.route(InboundRecord.from_consumer_record(r)) for r in records)
+            # Replies belong to different exchanges: no order to keep, within a partition
+            # or across them. So every partition's replies go to the sink at once and one
+            # commit covers them all: taking the partitions in turn, each with its own
+            # commit, made a reply wait for every other partition's sink calls and commit
+            # round trip before the next fetch.
+            await asyncio.gather(
+                *(
+                    self.route(InboundRecord.from_consumer_record(r))
+                    for records in batches.values()
+                    for r in records
                 )
-                if self._offsets_group is not None and records:
-                    await self._commit(consumer, tp, records[-1].offset + 1)
+            )
+            if self._offsets_group is not None:
+                offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                if offsets:
+                    await self._commit(consumer, offsets)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit({tp: offset for tp, offset in offsets.items()})
         except KAFKA_FAILURES as exc:
             # The next batch's commit covers this one; a restart re-reads a few replies,
             # which the idempotent sink absorbs.
