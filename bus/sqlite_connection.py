@@ -14,14 +14,19 @@ joined before the error propagates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Final
 
 import aiosqlite
 
-__all__ = ["connect_sqlite"]
+from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_sqlite
+
+__all__ = ["SqliteDatabase", "connect_sqlite"]
 
 _JOIN_TIMEOUT_S: Final = 5.0
 
@@ -43,3 +48,99 @@ async def connect_sqlite(path: Path, *, busy_timeout_s: float) -> aiosqlite.Conn
         await db.close()
         raise
     return db
+
+
+class SqliteDatabase:
+    """The SQLite file of one store: its connection, WAL mode, migrations, error translation.
+
+    Every SQLite store (exchanges, consents, a connector's replies) holds one of these and
+    keeps only its own SQL. ``error`` builds the store's own exception from a message
+    (the gateway answers 503 for ``ServiceUnavailableError``; a connector retries on
+    ``ReplyStoreError``), so callers see one error type per store, naming the file.
+
+    Statements run on the one connection with no lock and no explicit transaction: each
+    is one autocommit transaction, and aiosqlite runs a connection's statements one at a
+    time, in order, on its own thread. A lock held across ``BEGIN IMMEDIATE``, the
+    statement and ``COMMIT`` made every caller wait for three thread hand-offs of each
+    one before it: under concurrent exchanges that queue, not SQLite, was most of an
+    exchange's latency (see docs/benchmarks.md).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        component: str,
+        migrations: Migrations,
+        error: Callable[[str], Exception],
+        busy_timeout_s: float,
+    ) -> None:
+        self.path = path
+        self._name = name
+        self._component = component
+        self._migrations = migrations
+        self._error = error
+        self._busy_timeout_s = busy_timeout_s
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        """Create the file (and its folders), switch to WAL, migrate; idempotent."""
+        if self._db is not None:
+            return
+        with self.translate("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
+            try:
+                await self._set_up(db)
+            except BaseException:
+                await db.close()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        db, self._db = self._db, None
+        if db is not None:
+            with self.translate("close"):
+                await db.close()
+
+    @contextlib.contextmanager
+    def translate(self, action: str) -> Iterator[None]:
+        """The one place where SQLite's and the file system's errors become the store's."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error(
+                f"{self._name} {str(self.path)!r} could not {action}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, for statements that each stand alone (see the class docstring)."""
+        db = self._db
+        if db is None:
+            raise self._error(f"{self._name} {str(self.path)!r} is not open")
+        yield db
+
+    async def _set_up(self, db: aiosqlite.Connection) -> None:
+        """Switch to WAL and migrate, retrying while another process does the same.
+
+        While one connection turns a fresh file into WAL mode, SQLite answers the others
+        "database is locked" at once, without consulting the busy timeout; so the busy
+        timeout is applied here by hand, as a deadline.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                await migrate_sqlite(db, self._component, self._migrations)
+                return
+            except SchemaTooNewError as exc:
+                raise self._error(f"{self._name} {str(self.path)!r} {exc}") from None
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(delay)  # back off, then try again until the deadline
+            delay = min(delay * 2, 0.2)

@@ -10,20 +10,12 @@ own thread), and migrations recorded per component in ``schema_version``. ``put`
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bus import ReplyStatus
-from bus.schema_migrations import SchemaTooNewError, migrate_sqlite
-from bus.sqlite_connection import connect_sqlite
+from bus.sqlite_connection import SqliteDatabase
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
 
@@ -62,40 +54,33 @@ class SqliteReplyStore:
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._db: aiosqlite.Connection | None = None
+        self._database = SqliteDatabase(
+            self.path,
+            name="the SQLite reply store",
+            component=COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ReplyStoreError,
+            busy_timeout_s=busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"SqliteReplyStore({str(self.path)!r})"
 
     async def open(self) -> None:
         """Connect, switch to WAL and migrate (idempotent)."""
-        if self._db is not None:
-            return
-        with self._translate("open"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
-            try:
-                await self._set_up(db)
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
+        await self._database.open()
 
     async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            with self._translate("close"):
-                await db.close()
+        await self._database.close()
 
     async def ping(self) -> None:
-        with self._translate("answer a ping"):
-            async with self._session() as db:
+        with self._database.translate("answer a ping"):
+            async with self._database.session() as db:
                 await db.execute_fetchall("SELECT 1")
 
     async def get(self, exchange_id: str) -> StoredReply | None:
-        with self._translate("read a reply"):
-            async with self._session() as db:
+        with self._database.translate("read a reply"):
+            async with self._database.session() as db:
                 rows = list(await db.execute_fetchall(_GET, (exchange_id,)))
         return _reply(rows[0]) if rows else None
 
@@ -107,8 +92,8 @@ class SqliteReplyStore:
             reply.value,
             _time(reply.created_at),
         )
-        with self._translate("store a reply"):
-            async with self._session() as db:
+        with self._database.translate("store a reply"):
+            async with self._database.session() as db:
                 cursor = await db.execute(_INSERT, params)
                 if cursor.rowcount == 1:
                     return reply
@@ -122,61 +107,12 @@ class SqliteReplyStore:
         return _reply(rows[0])
 
     async def purge(self, older_than: datetime) -> int:
-        with self._translate("purge old replies"):
-            async with self._session() as db:
+        with self._database.translate("purge old replies"):
+            async with self._database.session() as db:
                 cursor = await db.execute(
                     "DELETE FROM connector_replies WHERE created_at < ?", (_time(older_than),)
                 )
                 return cursor.rowcount
-
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where SQLite's and the file system's errors become ours."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise ReplyStoreError(
-                f"the SQLite reply store {str(self.path)!r} could not {action}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, for statements that each stand alone (see the module docstring).
-
-        No lock and no explicit transaction: every statement here is one autocommit
-        transaction, and aiosqlite runs a connection's statements one at a time, in order,
-        on its own thread. A lock held across ``BEGIN IMMEDIATE``, the statement and
-        ``COMMIT`` made every caller wait for three thread hand-offs of each one before
-        it, each finishing only when the busy event loop came round to it: under
-        concurrent exchanges that queue, not SQLite, was most of an exchange's latency.
-        """
-        db = self._db
-        if db is None:
-            raise ReplyStoreError("the SQLite reply store is not open")
-        yield db
-
-    async def _set_up(self, db: aiosqlite.Connection) -> None:
-        # While one connection turns a fresh file into WAL mode, others get "database is
-        # locked" at once, whatever the busy timeout: retry until our own deadline.
-        deadline = time.monotonic() + self._busy_timeout_s
-        delay = 0.005
-        while True:
-            try:
-                await db.execute("PRAGMA journal_mode = WAL")
-                await self._migrate(db)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        try:
-            await migrate_sqlite(db, COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ReplyStoreError(f"the reply store {str(self.path)!r} {exc}") from None
 
 
 def _reply(row: Any) -> StoredReply:

@@ -7,17 +7,11 @@ an ``UPDATE`` (only of a row not yet revoked), then a read of the row as it now 
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-import aiosqlite
-
-from bus.schema_migrations import SchemaTooNewError, migrate_sqlite
-from bus.sqlite_connection import connect_sqlite
+from bus.sqlite_connection import SqliteDatabase
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -93,48 +87,40 @@ class SqliteConsentStore:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError("the SQLite consent store needs a file path, not :memory:")
         self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._db: aiosqlite.Connection | None = None
+        self._database = SqliteDatabase(
+            self.path,
+            name="the SQLite consent store",
+            component=COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ServiceUnavailableError,
+            busy_timeout_s=busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"SqliteConsentStore({str(self.path)!r})"
 
     async def open(self) -> None:
         """Connect and migrate (idempotent)."""
-        if self._db is not None:
-            return
-        with self._translate("open"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
-            try:
-                await db.execute("PRAGMA journal_mode = WAL")
-                await self._migrate(db)
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
+        await self._database.open()
 
     async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            with self._translate("close"):
-                await db.close()
+        await self._database.close()
 
     async def ping(self) -> None:
-        with self._translate("answer a ping"):
-            async with self._session() as db:
+        with self._database.translate("answer a ping"):
+            async with self._database.session() as db:
                 await db.execute_fetchall("SELECT 1")
 
     async def add_consent(self, consent: Consent) -> None:
-        with self._translate("record a consent"):
-            async with self._session() as db:
+        with self._database.translate("record a consent"):
+            async with self._database.session() as db:
                 await db.execute(
                     _insert("consents", CONSENT_COLUMNS), consent_values(consent, _time)
                 )
 
     async def add_opposition(self, opposition: Opposition) -> None:
-        with self._translate("record an opposition"):
-            async with self._session() as db:
+        with self._database.translate("record an opposition"):
+            async with self._database.session() as db:
                 await db.execute(
                     _insert("oppositions", OPPOSITION_COLUMNS),
                     opposition_values(opposition, _time),
@@ -169,8 +155,8 @@ class SqliteConsentStore:
     # -- internals ---------------------------------------------------------------------
     async def _select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
         query = f"SELECT * FROM {table} WHERE {column} = ? ORDER BY created_at, id"  # noqa: S608
-        with self._translate(f"read {table}"):
-            async with self._session() as db:
+        with self._database.translate(f"read {table}"):
+            async with self._database.session() as db:
                 rows = await db.execute_fetchall(query, (value,))
         return [dict(zip(row.keys(), row, strict=True)) for row in rows]
 
@@ -179,43 +165,11 @@ class SqliteConsentStore:
             f"UPDATE {table} SET revoked_at = ?, revoked_by = ? "  # noqa: S608 - names are ours
             "WHERE id = ? AND revoked_at IS NULL"
         )
-        with self._translate(f"revoke in {table}"):
-            async with self._session() as db:
+        with self._database.translate(f"revoke in {table}"):
+            async with self._database.session() as db:
                 await db.execute(update, (_time(at), by, row_id))
                 rows = await db.execute_fetchall(
                     f"SELECT * FROM {table} WHERE id = ?",  # noqa: S608
                     (row_id,),
                 )
         return [dict(zip(row.keys(), row, strict=True)) for row in rows]
-
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where SQLite's errors become ours."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise ServiceUnavailableError(
-                f"the SQLite consent store could not {action}: {type(exc).__name__}"
-            ) from exc
-
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, for statements that each stand alone (see the module docstring).
-
-        No lock and no explicit transaction: every statement here is one autocommit
-        transaction, and aiosqlite runs a connection's statements one at a time, in order,
-        on its own thread. A lock held across ``BEGIN IMMEDIATE``, the statement and
-        ``COMMIT`` made every caller wait for three thread hand-offs of each one before
-        it, each finishing only when the busy event loop came round to it: under
-        concurrent exchanges that queue, not SQLite, was most of an exchange's latency.
-        """
-        db = self._db
-        if db is None:
-            raise ServiceUnavailableError("the SQLite consent store is not open")
-        yield db
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        try:
-            await migrate_sqlite(db, COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ServiceUnavailableError(f"the consent store {exc}") from None

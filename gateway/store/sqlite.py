@@ -13,19 +13,13 @@ runs its statements one at a time, in order, on its own thread.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from bus.schema_migrations import SchemaTooNewError, migrate_sqlite
-from bus.sqlite_connection import connect_sqlite
+from bus.sqlite_connection import SqliteDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -117,8 +111,14 @@ class SqliteExchangeStore:
             # connection: pending exchanges would be lost on restart. Use a file.
             raise ValueError("the SQLite exchange store needs a file path, not :memory:")
         self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._db: aiosqlite.Connection | None = None
+        self._database = SqliteDatabase(
+            self.path,
+            name="the SQLite exchange store",
+            component=_COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ServiceUnavailableError,
+            busy_timeout_s=busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"SqliteExchangeStore({str(self.path)!r})"
@@ -126,30 +126,16 @@ class SqliteExchangeStore:
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
         """Connect, switch to WAL and migrate the schema (idempotent)."""
-        if self._db is not None:
-            return
-        with self._translate("open"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves (see module docstring).
-            db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
-            try:
-                await self._set_up(db)
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
+        await self._database.open()
 
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
-        db, self._db = self._db, None
-        if db is not None:
-            with self._translate("close"):
-                await db.close()
+        await self._database.close()
 
     async def ping(self) -> None:
         """Run a trivial query; ``ServiceUnavailableError`` if the store is closed or broken."""
-        with self._translate("answer a ping"):
-            async with self._session() as db:
+        with self._database.translate("answer a ping"):
+            async with self._database.session() as db:
                 await db.execute_fetchall("SELECT 1")
 
     # -- exchanges ---------------------------------------------------------------------
@@ -157,8 +143,8 @@ class SqliteExchangeStore:
         """Insert ``record`` unless its requester already used its idempotency key."""
         check_record(record)
         params = [self._value(name, getattr(record, name)) for name in COLUMNS]
-        with self._translate("create an exchange"):
-            async with self._session() as db:
+        with self._database.translate("create an exchange"):
+            async with self._database.session() as db:
                 cursor = await db.execute(_INSERT, params)
                 if cursor.rowcount == 1:
                     return CreateOutcome(record=record, created=True)
@@ -172,8 +158,8 @@ class SqliteExchangeStore:
 
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
         """The exchange, or None."""
-        with self._translate("read an exchange"):
-            async with self._session() as db:
+        with self._database.translate("read an exchange"):
+            async with self._database.session() as db:
                 rows = await db.execute_fetchall(
                     "SELECT * FROM exchanges WHERE id = ?", (exchange_id,)
                 )
@@ -208,8 +194,8 @@ class SqliteExchangeStore:
             error_detail,
             exchange_id,
         )
-        with self._translate("complete an exchange"):
-            async with self._session() as db:
+        with self._database.translate("complete an exchange"):
+            async with self._database.session() as db:
                 # fetchall runs the statement to its end before COMMIT.
                 rows = await db.execute_fetchall(_COMPLETE, params)
         return next((_record(row) for row in rows), None)
@@ -217,66 +203,13 @@ class SqliteExchangeStore:
     async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
         """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
         params = {"now": _time(utc(now, "now")), "limit": limit}
-        with self._translate("expire overdue exchanges"):
-            async with self._session() as db:
+        with self._database.translate("expire overdue exchanges"):
+            async with self._database.session() as db:
                 rows = await db.execute_fetchall(_EXPIRE, params)
         # RETURNING has no defined order; the oldest deadline first is what callers expect.
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
     # -- internals ---------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where SQLite's and the file system's errors become ours."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise ServiceUnavailableError(
-                f"the SQLite exchange store {str(self.path)!r} could not {action}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, for statements that each stand alone (see the module docstring).
-
-        No lock and no explicit transaction: every statement here is one autocommit
-        transaction, and aiosqlite runs a connection's statements one at a time, in order,
-        on its own thread. A lock held across ``BEGIN IMMEDIATE``, the statement and
-        ``COMMIT`` made every caller wait for three thread hand-offs of each one before
-        it, each finishing only when the busy event loop came round to it: under
-        concurrent exchanges that queue, not SQLite, was most of an exchange's latency.
-        """
-        db = self._db
-        if db is None:
-            raise ServiceUnavailableError("the SQLite exchange store is not open")
-        yield db
-
-    async def _set_up(self, db: aiosqlite.Connection) -> None:
-        """Switch to WAL and migrate, retrying while another process does the same.
-
-        While one connection turns a fresh file into WAL mode, SQLite answers the others
-        "database is locked" at once, without consulting the busy timeout; so the busy
-        timeout is applied here by hand, as a deadline.
-        """
-        deadline = time.monotonic() + self._busy_timeout_s
-        delay = 0.005
-        while True:
-            try:
-                await db.execute("PRAGMA journal_mode = WAL")
-                await self._migrate(db)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(delay)  # back off, then try again until the deadline
-            delay = min(delay * 2, 0.2)
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        try:
-            await migrate_sqlite(db, _COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ServiceUnavailableError(f"the exchange store {str(self.path)!r} {exc}") from None
-
     @staticmethod
     def _value(name: str, value: Any) -> Any:
         if isinstance(value, datetime):
