@@ -39,11 +39,11 @@ from pydantic_settings import (
 )
 
 from bus import InvalidIdentifierError, KafkaSettings, parse_member_id, parse_service_id
+from bus.store_url import InvalidStoreUrlError, parse_store_url
 from connectors.adapters.base import LegacyError
 from connectors.adapters.registry import adapter_factory
 from connectors.circuit import CircuitPolicy
 from connectors.errors import ConnectorConfigError
-from connectors.reply_store import InvalidReplyStoreUrlError, parse_reply_store_url
 from connectors.retry import RetryPolicy
 from contracts import DEFAULT_CATALOGUE_DIR
 
@@ -194,8 +194,8 @@ class ConnectorSettings(BaseSettings):
     @classmethod
     def _store_url(cls, url: SecretStr) -> SecretStr:
         try:
-            parse_reply_store_url(url.get_secret_value())
-        except InvalidReplyStoreUrlError as exc:
+            parse_store_url(url.get_secret_value())
+        except InvalidStoreUrlError as exc:
             raise ValueError(str(exc)) from None
         return url
 

@@ -8,28 +8,16 @@ advisory lock, so replicas starting together migrate once.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Final
-from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
 from bus import ReplyStatus
-from bus.schema_migrations import SchemaTooNewError, migrate_postgres
+from bus.postgres_database import PostgresDatabase
 from connectors.errors import ReplyStoreError
-from connectors.reply_store import COMPONENT, StoredReply, redact_url
+from connectors.reply_store import COMPONENT, StoredReply
 
 __all__ = ["PostgresReplyStore"]
-
-_BACKEND_ERRORS: Final[tuple[type[BaseException], ...]] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -65,57 +53,41 @@ class PostgresReplyStore:
         connect_timeout_s: float = 10.0,
         command_timeout_s: float = 10.0,
     ) -> None:
-        self._dsn = dsn
-        self._display = redact_url(dsn)
-        self._password = _password_of(dsn)
-        self._min_size = min_size
-        self._max_size = max_size
-        self._connect_timeout_s = connect_timeout_s
-        self._command_timeout_s = command_timeout_s
-        self._pool: asyncpg.Pool | None = None
+        self._database = PostgresDatabase(
+            dsn,
+            name="the PostgreSQL reply store",
+            component=COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ReplyStoreError,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
 
     def __repr__(self) -> str:
-        return f"PostgresReplyStore({self._display!r})"
+        return f"PostgresReplyStore({self._database.display!r})"
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        with self._translate("open"):
-            pool = asyncpg.create_pool(
-                self._dsn,
-                min_size=self._min_size,
-                max_size=self._max_size,
-                timeout=self._connect_timeout_s,
-                command_timeout=self._command_timeout_s,
-            )
-            await pool
-            try:
-                await self._migrate(pool)
-            except BaseException:
-                pool.terminate()
-                raise
-            self._pool = pool
+        await self._database.open()
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            with self._translate("close"):
-                await pool.close()
+        await self._database.close()
 
     async def ping(self) -> None:
-        with self._translate("answer a ping"):
-            await self._require_pool().fetchval("SELECT 1")
+        with self._database.translate("answer a ping"):
+            await self._database.pool.fetchval("SELECT 1")
 
     async def get(self, exchange_id: str) -> StoredReply | None:
         if "\x00" in exchange_id:  # PostgreSQL text cannot hold NUL; no reply has one
             return None
-        with self._translate("read a reply"):
-            row = await self._require_pool().fetchrow(_GET, exchange_id)
+        with self._database.translate("read a reply"):
+            row = await self._database.pool.fetchrow(_GET, exchange_id)
         return None if row is None else _reply(row)
 
     async def put(self, reply: StoredReply) -> StoredReply:
-        with self._translate("store a reply"):
-            pool = self._require_pool()
+        with self._database.translate("store a reply"):
+            pool = self._database.pool
             inserted = await pool.fetchrow(
                 _INSERT,
                 reply.exchange_id,
@@ -133,35 +105,11 @@ class PostgresReplyStore:
         return _reply(row)
 
     async def purge(self, older_than: datetime) -> int:
-        with self._translate("purge old replies"):
-            status = await self._require_pool().execute(
+        with self._database.translate("purge old replies"):
+            status = await self._database.pool.execute(
                 "DELETE FROM connector_replies WHERE created_at < $1", older_than.astimezone(UTC)
             )
         return int(str(status).rsplit(" ", 1)[-1])
-
-    def _require_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise ReplyStoreError("the PostgreSQL reply store is not open")
-        return self._pool
-
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where asyncpg's and the network's errors become ours."""
-        try:
-            yield
-        except _BACKEND_ERRORS as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            if self._password:
-                detail = detail.replace(self._password, "***")
-            raise ReplyStoreError(
-                f"the PostgreSQL reply store {self._display} could not {action}: {detail}"
-            ) from exc
-
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
-        try:
-            await migrate_postgres(pool, COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ReplyStoreError(f"the reply store {self._display} {exc}") from None
 
 
 def _reply(row: asyncpg.Record) -> StoredReply:
@@ -172,11 +120,3 @@ def _reply(row: asyncpg.Record) -> StoredReply:
         value=bytes(row["value"]),
         created_at=row["created_at"],
     )
-
-
-def _password_of(dsn: str) -> str | None:
-    try:
-        password = urlsplit(dsn).password
-    except ValueError:
-        return None
-    return unquote(password) if password else None

@@ -40,6 +40,7 @@ from bus import (
 )
 from bus.audit.trail import AuditTrail
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
+from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
 from connectors.answering import Answerer, RecordMapper
@@ -54,7 +55,7 @@ from connectors.pipeline import (
     RequestPipeline,
     UnsignedEnvelopeCheck,
 )
-from connectors.reply_store import ReplyStore, parse_reply_store_url
+from connectors.reply_store import ReplyStore
 from connectors.reply_store_postgres import PostgresReplyStore
 from connectors.reply_store_sqlite import SqliteReplyStore
 from connectors.sdk import Handler, HandlerContext, ServiceKey
@@ -78,9 +79,9 @@ AuditTrailFactory = Callable[[BusProducer], AuditTrail]
 
 def open_reply_store(url: str) -> ReplyStore:
     """The (unopened) store for ``url`` (``sqlite:///...`` or ``postgresql://...``)."""
-    parsed = parse_reply_store_url(url)
+    parsed = parse_store_url(url)
     if parsed.backend == "sqlite":
-        assert parsed.path is not None  # noqa: S101 - parse_reply_store_url sets it
+        assert parsed.path is not None  # noqa: S101 - parse_store_url sets it
         return SqliteReplyStore(parsed.path)
     assert parsed.dsn is not None  # noqa: S101
     return PostgresReplyStore(parsed.dsn)
@@ -197,7 +198,7 @@ class ConnectorRuntime:
             "connector_started",
             member=self._member,
             services=[f"{p.key.service} {p.version.version}" for p in plans],
-            reply_store=parse_reply_store_url(settings.reply_store_url.get_secret_value()).display,
+            reply_store=parse_store_url(settings.reply_store_url.get_secret_value()).display,
         )
 
     async def wait_assigned(self, timeout_s: float) -> None:

@@ -7,14 +7,10 @@ translated in one place with the password scrubbed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Final
 
-import asyncpg
-
-from bus.schema_migrations import SchemaTooNewError, migrate_postgres
+from bus.postgres_database import PostgresDatabase
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -26,9 +22,7 @@ from gateway.consent.store import (
     opposition_values,
 )
 from gateway.errors import ServiceUnavailableError
-from gateway.store.postgres import BACKEND_ERRORS
 from gateway.store.records import utc
-from gateway.store.url import redact_url
 
 __all__ = ["PostgresConsentStore"]
 
@@ -89,53 +83,39 @@ class PostgresConsentStore:
     """Consents and oppositions in PostgreSQL, through an asyncpg pool."""
 
     def __init__(self, dsn: str, *, max_size: int = 5, command_timeout_s: float = 10.0) -> None:
-        self._dsn = dsn
-        self._display = redact_url(dsn)
-        self._max_size = max_size
-        self._command_timeout_s = command_timeout_s
-        self._pool: asyncpg.Pool | None = None
+        self._database = PostgresDatabase(
+            dsn,
+            name="the PostgreSQL consent store",
+            component=COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ServiceUnavailableError,
+            max_size=max_size,
+            connect_timeout_s=command_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
 
     def __repr__(self) -> str:
-        return f"PostgresConsentStore({self._display!r})"
+        return f"PostgresConsentStore({self._database.display!r})"
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        with self._translate("open"):
-            pool = asyncpg.create_pool(
-                self._dsn,
-                min_size=1,
-                max_size=self._max_size,
-                timeout=self._command_timeout_s,
-                command_timeout=self._command_timeout_s,
-            )
-            await pool
-            try:
-                await self._migrate(pool)
-            except BaseException:
-                pool.terminate()
-                raise
-            self._pool = pool
+        await self._database.open()
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            with self._translate("close"):
-                await pool.close()
+        await self._database.close()
 
     async def ping(self) -> None:
-        with self._translate("answer a ping"):
-            await self._require_pool().fetchval("SELECT 1")
+        with self._database.translate("answer a ping"):
+            await self._database.pool.fetchval("SELECT 1")
 
     async def add_consent(self, consent: Consent) -> None:
-        with self._translate("record a consent"):
-            await self._require_pool().execute(
+        with self._database.translate("record a consent"):
+            await self._database.pool.execute(
                 _insert("consents", CONSENT_COLUMNS), *consent_values(consent, _time_in)
             )
 
     async def add_opposition(self, opposition: Opposition) -> None:
-        with self._translate("record an opposition"):
-            await self._require_pool().execute(
+        with self._database.translate("record an opposition"):
+            await self._database.pool.execute(
                 _insert("oppositions", OPPOSITION_COLUMNS),
                 *opposition_values(opposition, _time_in),
             )
@@ -169,8 +149,8 @@ class PostgresConsentStore:
     # -- internals ---------------------------------------------------------------------
     async def _select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
         query = f"SELECT * FROM {table} WHERE {column} = $1 ORDER BY created_at, id"  # noqa: S608
-        with self._translate(f"read {table}"):
-            rows = await self._require_pool().fetch(query, value)
+        with self._database.translate(f"read {table}"):
+            rows = await self._database.pool.fetch(query, value)
         return [dict(row.items()) for row in rows]
 
     async def _revoke(self, table: str, row_id: str, at: datetime, by: str) -> list[dict[str, Any]]:
@@ -179,28 +159,6 @@ class PostgresConsentStore:
             f"UPDATE {table} SET revoked_at = coalesce(revoked_at, $2), "  # noqa: S608
             "revoked_by = coalesce(revoked_by, $3) WHERE id = $1 RETURNING *"
         )
-        with self._translate(f"revoke in {table}"):
-            rows = await self._require_pool().fetch(update, row_id, _time_in(at), by)
+        with self._database.translate(f"revoke in {table}"):
+            rows = await self._database.pool.fetch(update, row_id, _time_in(at), by)
         return [dict(row.items()) for row in rows]
-
-    def _require_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise ServiceUnavailableError("the PostgreSQL consent store is not open")
-        return self._pool
-
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where asyncpg's errors become ours (no DSN, no password)."""
-        try:
-            yield
-        except BACKEND_ERRORS as exc:
-            raise ServiceUnavailableError(
-                f"the PostgreSQL consent store {self._display} could not {action}: "
-                f"{type(exc).__name__}"
-            ) from exc
-
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
-        try:
-            await migrate_postgres(pool, COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ServiceUnavailableError(f"the consent store {exc}") from None

@@ -11,15 +11,13 @@ advisory lock, so replicas starting together migrate once, one after the other.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from bus.schema_migrations import SchemaTooNewError, migrate_postgres
+from bus.postgres_database import PostgresDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -31,19 +29,9 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
-from gateway.store.url import redact_url
 
-__all__ = ["BACKEND_ERRORS", "PostgresExchangeStore"]
+__all__ = ["PostgresExchangeStore"]
 
-# What asyncpg and the network raise; everything else is a bug and passes through.
-# (asyncpg's remaining classes are Warnings, which it never raises.)
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
 
 _COMPONENT = "exchanges"
 
@@ -123,59 +111,42 @@ class PostgresExchangeStore:
         connect_timeout_s: float = 10.0,
         command_timeout_s: float = 10.0,
     ) -> None:
-        self._dsn = dsn
-        self._display = redact_url(dsn)
-        # Kept only to scrub it from driver messages that might echo the DSN back.
-        self._password = _password_of(dsn)
-        self._min_size = min_size
-        self._max_size = max_size
-        self._connect_timeout_s = connect_timeout_s
-        self._command_timeout_s = command_timeout_s
-        self._pool: asyncpg.Pool | None = None
+        self._database = PostgresDatabase(
+            dsn,
+            name="the PostgreSQL exchange store",
+            component=_COMPONENT,
+            migrations=_MIGRATIONS,
+            error=ServiceUnavailableError,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
 
     def __repr__(self) -> str:
-        return f"PostgresExchangeStore({self._display!r})"
+        return f"PostgresExchangeStore({self._database.display!r})"
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
         """Create the pool and migrate the schema (idempotent, safe for replicas)."""
-        if self._pool is not None:
-            return
-        with self._translate("open"):
-            pool = asyncpg.create_pool(
-                self._dsn,
-                min_size=self._min_size,
-                max_size=self._max_size,
-                timeout=self._connect_timeout_s,
-                command_timeout=self._command_timeout_s,
-            )
-            await pool  # a failed start closes its own connections
-            try:
-                await self._migrate(pool)
-            except BaseException:
-                pool.terminate()
-                raise
-            self._pool = pool
+        await self._database.open()
 
     async def close(self) -> None:
         """Close the pool; safe to call twice."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            with self._translate("close"):
-                await pool.close()
+        await self._database.close()
 
     async def ping(self) -> None:
         """One round trip to the server; ``ServiceUnavailableError`` if it does not answer."""
-        with self._translate("answer a ping"):
-            await self._require_pool().fetchval("SELECT 1")
+        with self._database.translate("answer a ping"):
+            await self._database.pool.fetchval("SELECT 1")
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
         """Insert ``record`` unless its requester already used its idempotency key."""
         check_record(record)
         params = [_value(name, getattr(record, name)) for name in COLUMNS]
-        with self._translate("create an exchange"):
-            pool = self._require_pool()
+        with self._database.translate("create an exchange"):
+            pool = self._database.pool
             # Autocommit: a racing insert of the same key waits for ours to commit, then
             # does nothing; the SELECT after it sees the committed winner.
             if await pool.fetchrow(_INSERT, *params) is not None:
@@ -190,8 +161,8 @@ class PostgresExchangeStore:
         """The exchange, or None."""
         if "\x00" in exchange_id:  # create refuses NULs, and PostgreSQL cannot parse one
             return None
-        with self._translate("read an exchange"):
-            row = await self._require_pool().fetchrow(
+        with self._database.translate("read an exchange"):
+            row = await self._database.pool.fetchrow(
                 "SELECT * FROM exchanges WHERE id = $1", exchange_id
             )
         return None if row is None else _record(row)
@@ -218,8 +189,8 @@ class PostgresExchangeStore:
             check_text(name, text)
         if "\x00" in exchange_id:
             return None
-        with self._translate("complete an exchange"):
-            row = await self._require_pool().fetchrow(
+        with self._database.translate("complete an exchange"):
+            row = await self._database.pool.fetchrow(
                 _COMPLETE,
                 status.value,
                 utc(completed_at, "completed_at"),
@@ -234,34 +205,11 @@ class PostgresExchangeStore:
     async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
         """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
         moment = utc(now, "now")
-        with self._translate("expire overdue exchanges"):
-            rows = await self._require_pool().fetch(_EXPIRE, moment, limit)
+        with self._database.translate("expire overdue exchanges"):
+            rows = await self._database.pool.fetch(_EXPIRE, moment, limit)
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
     # -- internals ---------------------------------------------------------------------
-    def _require_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise ServiceUnavailableError("the PostgreSQL exchange store is not open")
-        return self._pool
-
-    @contextlib.contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """The one place where asyncpg's and the network's errors become ours."""
-        try:
-            yield
-        except BACKEND_ERRORS as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            if self._password:
-                detail = detail.replace(self._password, "***")
-            raise ServiceUnavailableError(
-                f"the PostgreSQL exchange store {self._display} could not {action}: {detail}"
-            ) from exc
-
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
-        try:
-            await migrate_postgres(pool, _COMPONENT, _MIGRATIONS)
-        except SchemaTooNewError as exc:
-            raise ServiceUnavailableError(f"the exchange store {self._display} {exc}") from None
 
 
 def _value(name: str, value: Any) -> Any:
@@ -282,11 +230,3 @@ def _parse_time(value: Any) -> datetime:
 
 def _record(row: asyncpg.Record) -> ExchangeRecord:
     return record_from_row(dict(row.items()), _parse_time)
-
-
-def _password_of(dsn: str) -> str | None:
-    try:
-        password = urlsplit(dsn).password
-    except ValueError:
-        return None
-    return unquote(password) if password else None

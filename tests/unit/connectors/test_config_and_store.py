@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from bus import ReplyStatus
+from bus.store_url import parse_store_url
 from connectors.config import load_connector_settings
 from connectors.errors import ConnectorConfigError
-from connectors.reply_store import StoredReply, parse_reply_store_url
+from connectors.reply_store import StoredReply
 from connectors.reply_store_sqlite import SqliteReplyStore
 
 KEY = "k" * 40
@@ -125,9 +126,9 @@ def test_a_missing_file_and_bad_yaml_are_one_line_errors(tmp_path: Path) -> None
 
 def test_store_urls_redact_passwords() -> None:
     """The display form never shows the password."""
-    parsed = parse_reply_store_url("postgresql://app:s3cret@db:5432/replies")
+    parsed = parse_store_url("postgresql://app:s3cret@db:5432/replies")
     assert "s3cret" not in parsed.display
-    assert parse_reply_store_url("sqlite:///x/y.db").path == Path("x/y.db")
+    assert parse_store_url("sqlite:///x/y.db").path == Path("x/y.db")
 
 
 async def test_sqlite_store_keeps_the_first_reply_and_purges_old_ones(tmp_path: Path) -> None:

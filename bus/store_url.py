@@ -1,9 +1,13 @@
 """Store URLs: which backend, where, and how to name it without leaking its password.
 
+Shared by every store of the project (the gateway's exchange, consent and audit stores, a
+connector's reply store), so one URL form means the same everywhere.
+
 ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` (SQLAlchemy's
 convention: three slashes, then the path) pick SQLite; ``postgresql://`` (or
 ``postgres://``) URLs pick PostgreSQL and go to asyncpg unchanged. ``sqlite:///:memory:``
-is refused: an in-memory store loses every pending exchange when the gateway restarts.
+is refused: an in-memory store forgets everything when its process restarts (pending
+exchanges, consents, the replies that make a redelivered request cheap).
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def parse_store_url(url: str) -> StoreUrl:
         if path == ":memory:" or path.startswith("file:") or "?" in path:
             raise InvalidStoreUrlError(
                 "sqlite:///:memory: (and URI filenames or options) are not supported: an "
-                "in-memory store loses pending exchanges on restart; give a file path"
+                "in-memory store forgets everything on restart; give a file path"
             )
         return StoreUrl(backend="sqlite", path=Path(path))
     if scheme in _POSTGRES_SCHEMES:
@@ -91,6 +95,6 @@ def parse_store_url(url: str) -> StoreUrl:
         return StoreUrl(backend="postgresql", dsn=url)
     shown = redact_url(url) if "://" in url else "<not a URL>"
     raise InvalidStoreUrlError(
-        f"unsupported exchange store URL {shown!r}: use sqlite:///<path> or "
+        f"unsupported store URL {shown!r}: use sqlite:///<path> or "
         "postgresql://user:password@host:port/database"
     )
