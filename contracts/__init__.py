@@ -51,6 +51,12 @@ from contracts.json_avro import avro_to_json, json_to_avro
 from contracts.lint import Problem
 from contracts.lockfile import LockFile
 from contracts.registry import Subject, SubjectVersion
+from contracts.subjects import (
+    InvalidSubjectError,
+    normalise_subject,
+    subject_pseudonym,
+    subject_values,
+)
 
 __all__ = [
     "DEFAULT_CATALOGUE_DIR",
@@ -70,6 +76,7 @@ __all__ = [
     "Incompatibility",
     "InteropError",
     "InvalidSchemaError",
+    "InvalidSubjectError",
     "LockFile",
     "MalformedDatumError",
     "Problem",
@@ -95,5 +102,8 @@ __all__ = [
     "is_compatible",
     "json_to_avro",
     "load_catalogue",
+    "normalise_subject",
+    "subject_pseudonym",
+    "subject_values",
     "unframe",
 ]
