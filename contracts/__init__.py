@@ -47,6 +47,7 @@ from contracts.errors import (
     UnknownSchemaIdError,
     UnsupportedFramingError,
 )
+from contracts.examples import example_request_data
 from contracts.json_avro import avro_to_json, json_to_avro
 from contracts.lint import Problem
 from contracts.lockfile import LockFile
@@ -98,6 +99,7 @@ __all__ = [
     "avro_to_json",
     "check",
     "check_catalogue",
+    "example_request_data",
     "frame",
     "is_compatible",
     "json_to_avro",
