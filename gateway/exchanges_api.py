@@ -206,8 +206,10 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
             "official": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 256,
-                "description": "The civil servant who asks",
+                "maxLength": 64,
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+                "description": "The identifier code of the civil servant who asks (no run of "
+                "7+ digits: never a national id)",
             },
             "legal_basis": {"type": "string", "minLength": 1, "maxLength": 256},
             "consent_ref": {"type": "string", "maxLength": 128, "pattern": _CODE_PATTERN},

@@ -53,6 +53,8 @@ class HttpSettings(BaseModel):
     port: Annotated[int, Field(ge=0, le=65_535)] = 8080
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Larger request bodies are answered 413 PAYLOAD_TOO_LARGE without being read."""
+    auth_failures_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
+    """Failed authentications one client address may make per minute; then 429."""
 
 
 class ExchangeSettings(BaseModel):
