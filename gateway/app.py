@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 import structlog
@@ -60,7 +61,8 @@ from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
-from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key, utc_now
+from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
 from gateway.store.base import ExchangeStore
@@ -88,6 +90,7 @@ class Gateway:
     service: ExchangeService
     expiry: ExpiryLoop
     consent_store: ConsentStore
+    retention: RetentionSweep
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -198,7 +201,14 @@ def _build(
         trail=trail,
         actor=settings.member_id,
     )
+    retention = RetentionSweep(
+        store=store,
+        retention=timedelta(days=settings.exchanges.result_retention_days),
+        interval_s=settings.exchanges.retention_interval_s,
+        clock=utc_now,
+    )
     return Gateway(
+        retention=retention,
         kafka=kafka,
         settings=settings,
         catalogue=catalogue,
@@ -290,10 +300,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         try:
             await gateway.requester.start()
             gateway.expiry.start()
+            gateway.retention.start()
             try:
                 yield
             finally:
                 await gateway.expiry.stop()
+                await gateway.retention.stop()
                 await gateway.requester.stop()
         finally:
             await gateway.producer.stop()

@@ -78,6 +78,9 @@ def exchange_json(record: ExchangeRecord) -> dict[str, Any]:
         "purpose": record.purpose,
         "found": (record.reply_status == "ok") if completed else None,
         "data": dict(record.result) if completed and record.result is not None else None,
+        # Past exchanges.result_retention_days the provider's data is erased (the record
+        # stays): say so, rather than look like an answer without data.
+        "result_erased": completed and record.reply_status == "ok" and record.result is None,
         "created_at": _iso(record.created_at),
         "deadline": _iso(record.deadline),
         "completed_at": _iso(record.completed_at),
@@ -231,6 +234,10 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
             "purpose": {"type": "string"},
             "found": {"type": ["boolean", "null"]},
             "data": {"type": ["object", "null"]},
+            "result_erased": {
+                "type": "boolean",
+                "description": "The data was erased after the retention period",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "deadline": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},

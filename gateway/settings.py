@@ -72,6 +72,11 @@ class ExchangeSettings(BaseModel):
     """How many callers may wait for a reply at once; more are answered 202."""
     expiry_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often overdue exchanges are marked timed out in the store."""
+    result_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    """How long a provider's answer is kept after its exchange ended; then it is erased
+    (the exchange's record and audit events stay)."""
+    retention_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    """How often results past retention are erased."""
     shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 10.0
     """On shutdown, how long in-flight requests may take to finish."""
 
