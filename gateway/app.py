@@ -49,6 +49,7 @@ from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.audit_api import add_audit
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
+from gateway.closing_events import ClosingEvents
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
@@ -91,6 +92,7 @@ class Gateway:
     expiry: ExpiryLoop
     consent_store: ConsentStore
     retention: RetentionSweep
+    closing: ClosingEvents
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -179,6 +181,7 @@ def _build(
         offsets_group=settings.reply_offsets_group,
         signer=request_signer(settings.signing),
     )
+    closing = ClosingEvents(trail)
     service = ExchangeService(
         catalogue=catalogue,
         lock=lock,
@@ -191,6 +194,7 @@ def _build(
         digest_key=digest_key,
         consents=consents,
         trail=trail,
+        closing=closing,
         actor=settings.member_id,
     )
     expiry = ExpiryLoop(
@@ -198,7 +202,7 @@ def _build(
         waiters=waiters,
         metrics=metrics,
         interval_s=settings.exchanges.expiry_interval_s,
-        trail=trail,
+        closing=closing,
         actor=settings.member_id,
     )
     retention = RetentionSweep(
@@ -208,6 +212,7 @@ def _build(
         clock=utc_now,
     )
     return Gateway(
+        closing=closing,
         retention=retention,
         kafka=kafka,
         settings=settings,
@@ -307,6 +312,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await gateway.expiry.stop()
                 await gateway.retention.stop()
                 await gateway.requester.stop()
+                await gateway.closing.close()  # before the producer: it writes with it
         finally:
             await gateway.producer.stop()
     finally:

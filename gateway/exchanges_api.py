@@ -25,7 +25,7 @@ from gateway.exchange_request import (
     parse_idempotency_key,
     parse_prefer_wait,
 )
-from gateway.exchanges import SEND_FAILED, ExchangeService, Resolved, Submitted
+from gateway.exchanges import AUDIT_FAILED, SEND_FAILED, ExchangeService, Resolved, Submitted
 from gateway.metrics import GatewayMetrics
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus
@@ -130,8 +130,13 @@ async def _post_exchange(request: web.Request) -> web.StreamResponse:
 def _answer(submitted: Submitted, applied_wait_s: float | None) -> web.StreamResponse:
     record = submitted.record
     if record.status is ExchangeStatus.FAILED:
-        if record.error_code == SEND_FAILED:
-            raise ServiceUnavailableError(f"exchange {record.id} could not be sent; retry later")
+        if record.error_code in (SEND_FAILED, AUDIT_FAILED):
+            # The gateway's failure, never the provider's: nothing reached a provider, and
+            # the Idempotency-Key was released, so the same request may be retried.
+            raise ServiceUnavailableError(
+                f"exchange {record.id} could not be sent; retry later (the same "
+                "Idempotency-Key starts a new exchange)"
+            )
         raise ProviderError(
             f"exchange {record.id}: {record.error_detail or 'the provider answered with an error'}",
             provider_code=record.error_code,

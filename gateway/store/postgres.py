@@ -219,6 +219,13 @@ class PostgresExchangeStore:
             rows = await self._database.pool.fetch(_EXPIRE, moment, limit)
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
+    async def release_idempotency_key(self, exchange_id: str) -> None:
+        """Forget the key of an exchange the gateway failed to send."""
+        with self._database.translate("release an idempotency key"):
+            await self._database.pool.execute(
+                "UPDATE exchanges SET idempotency_key = NULL WHERE id = $1", exchange_id
+            )
+
     async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
         """Erase the data of up to ``limit`` exchanges that ended before ``ended_before``."""
         with self._database.translate("erase expired results"):

@@ -215,6 +215,14 @@ class SqliteExchangeStore:
         # RETURNING has no defined order; the oldest deadline first is what callers expect.
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
+    async def release_idempotency_key(self, exchange_id: str) -> None:
+        """Forget the key of an exchange the gateway failed to send."""
+        with self._database.translate("release an idempotency key"):
+            async with self._database.session() as db:
+                await db.execute(
+                    "UPDATE exchanges SET idempotency_key = NULL WHERE id = ?", (exchange_id,)
+                )
+
     async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
         """Erase the data of up to ``limit`` exchanges that ended before ``ended_before``."""
         params = {"before": _time(utc(ended_before, "ended_before")), "limit": limit}
