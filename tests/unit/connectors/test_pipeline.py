@@ -222,6 +222,33 @@ async def test_the_circuit_opens_and_answers_provider_unavailable_without_callin
     assert codes == ["PROVIDER_UNAVAILABLE"] * 3
 
 
+async def test_a_hung_registry_opens_the_circuit_through_deadline_cuts() -> None:
+    """A registry that hangs (an exclusive lock held for 15 s): the first attempt times out,
+    the retry is cut by the deadline; each cut counts as a failure, so the third exchange
+    finds the breaker open and is answered at once without calling."""
+    calls: list[int] = []
+
+    async def hangs(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        calls.append(1)
+        await asyncio.Event().wait()
+        return NotFound()
+
+    h = harness(
+        hangs,
+        call_timeout_s=0.15,
+        retry=RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
+        circuit=CircuitPolicy(failure_threshold=2, open_s=60),
+    )
+    for _ in range(2):
+        await h.pipeline(request_record(deadline_s=0.6)[1])
+    assert h.answerer.breaker.state is CircuitState.OPEN
+    before = len(calls)
+    await h.pipeline(request_record(deadline_s=0.6)[1])
+    assert len(calls) == before
+    codes = [s.envelope.error_code for s in h.sender.sent]
+    assert codes == ["PROVIDER_TIMEOUT", "PROVIDER_TIMEOUT", "PROVIDER_UNAVAILABLE"]
+
+
 async def test_a_slow_handler_is_cut_at_the_deadline() -> None:
     """A handler that never answers: PROVIDER_TIMEOUT just before the deadline."""
 
