@@ -188,6 +188,11 @@ class ConnectorSettings(BaseSettings):
     """HMAC-SHA-256 key of the payload digests in audit records; at least 32 characters."""
     health: HealthSettings = HealthSettings()
     shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 15.0
+    instance_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] | None = None
+    """A stable name unique to this replica (a pod name): the connector then joins its
+    consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
+    crash it gets its partitions back at once instead of after the session timeout. Two
+    running replicas must never share it (the broker fences the second)."""
     """On SIGTERM, how long in-flight requests may take to finish."""
 
     @field_validator("reply_store_url")
