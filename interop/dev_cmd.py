@@ -62,6 +62,12 @@ _STOP_TIMEOUT_S: Final = 20.0
 _CONNECTOR_HEALTH_BASE: Final = 9464
 
 
+_RESTART_MIN_S: Final = 1.0
+_RESTART_MAX_S: Final = 30.0
+_STABLE_S: Final = 60.0
+_CRASH_LOOP: Final = 5
+
+
 class DevError(InteropError):
     """A part of the development system did not come up."""
 
@@ -119,6 +125,8 @@ class _Child:
     process: asyncio.subprocess.Process
     log: Path
     log_file: IO[bytes] = field(repr=False)
+    command: tuple[str, ...] = ()
+    started: float = field(default_factory=time.monotonic)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -175,7 +183,7 @@ async def _run(args: argparse.Namespace) -> int:
         _print_summary(gateway_url, dev, demo.registries.examples, logs)
         if not args.exit_when_ready:
             print("Press Ctrl-C to stop.", flush=True)
-            await _watch(children, stop)
+            await _supervise(children, stop, logs)
         return 0
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -214,6 +222,8 @@ def _connector_common(bootstrap: str, dev: DevSecrets, state_dir: Path) -> dict[
         "gateway_keys": {"gateway-dev-1": dev.signing_public_key},
         "audit_digest_key": dev.audit_digest_key,
         "reply_store_url": f"sqlite:///{state_dir / 'connector-replies.db'}",
+        # Static membership: a connector restarted after a crash rejoins at once.
+        "instance_id": "dev",
     }
 
 
@@ -252,7 +262,7 @@ async def _spawn(name: str, command: Sequence[str], logs: Path) -> _Child:
         # Its own process group: Ctrl-C reaches us only, and we stop it in order.
         start_new_session=True,
     )
-    return _Child(name, process, log, log_file)
+    return _Child(name, process, log, log_file, tuple(command))
 
 
 async def _wait_ready(what: str, url: str, children: list[_Child]) -> None:
@@ -284,19 +294,51 @@ def _tail(log: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
-async def _watch(children: list[_Child], stop: asyncio.Event) -> None:
-    """Until Ctrl-C; a child that dies is reported and ends the run."""
-    waits = {asyncio.ensure_future(child.process.wait()): child for child in children}
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for future in [stopper, *waits]:
-            future.cancel()
-    for future in done:
-        if future in waits:
+async def _supervise(children: list[_Child], stop: asyncio.Event, logs: Path) -> None:
+    """Until Ctrl-C: a child that dies is named with its exit status and restarted with
+    exponential back-off (1 s doubling to 30 s; back to 1 s once it has run a minute), so
+    one crash does not take the whole demo down. A child that keeps dying at start is
+    said to, with its log, and still retried."""
+    backoff = {child.name: _RESTART_MIN_S for child in children}
+    recent: dict[str, list[float]] = {child.name: [] for child in children}
+    while not stop.is_set():
+        waits = {asyncio.ensure_future(child.process.wait()): child for child in children}
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in [stopper, *waits]:
+                future.cancel()
+        for future in done:
+            if future not in waits or stop.is_set():
+                continue
             child = waits[future]
-            raise DevError(f"{child.name} exited unexpectedly: {_tail(child.log)}")
+            now = time.monotonic()
+            if now - child.started >= _STABLE_S:
+                backoff[child.name] = _RESTART_MIN_S
+            delay = backoff[child.name]
+            backoff[child.name] = min(delay * 2, _RESTART_MAX_S)
+            recent[child.name] = [t for t in recent[child.name] if now - t < _STABLE_S] + [now]
+            print(
+                f"{child.name} exited with status {child.process.returncode}; restarting in "
+                f"{delay:g} s (log: {child.log}): {_tail(child.log, 2)}",
+                flush=True,
+            )
+            if len(recent[child.name]) >= _CRASH_LOOP:
+                print(
+                    f"{child.name} keeps dying at start ({len(recent[child.name])} times in "
+                    f"{_STABLE_S:.0f} s): read {child.log}",
+                    flush=True,
+                )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            child.log_file.close()
+            fresh = await _spawn(child.name, child.command, logs)
+            children[children.index(child)] = fresh
+            print(f"{child.name} restarted (pid {fresh.process.pid})", flush=True)
 
 
 async def _stop_children(children: list[_Child]) -> None:

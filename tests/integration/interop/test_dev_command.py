@@ -61,6 +61,37 @@ def _read_until_ready(process: subprocess.Popen[str]) -> str:
     raise AssertionError(f"interop dev did not get ready: {''.join(lines)}")
 
 
+def _read_until(process: subprocess.Popen[str], marker: str, *, timeout_s: float) -> str:
+    """interop dev's output up to the line holding ``marker``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError(f"no {marker!r} in: {''.join(lines)}")
+
+
+def _pid_of(*words: str) -> int:
+    """The one process whose command line holds every word (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if all(word in cmdline for word in words):
+            found.append(int(entry.name))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def _keys(summary: str) -> dict[str, str]:
     return dict(re.findall(r"^\s+(TOWN|PORTAL|AUDITOR)=(\S+)", summary, re.MULTILINE))
 
@@ -138,6 +169,21 @@ def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path)
         digests = {e["type"]: e["request_digest"] for e in events}
         assert digests["REQUESTED"] is not None
         assert digests["REQUESTED"] == digests["DELIVERED"], events
+
+        # Supervision: SIGKILL the tax agency's connector; interop dev names it, restarts
+        # it, and the income-band request (the fourth printed command) is answered again.
+        victim = _pid_of("connector run", str(tmp_path / "state"), "connector-aeat.yaml")
+        os.kill(victim, signal.SIGKILL)
+        said = _read_until(process, "connector-aeat restarted", timeout_s=60)
+        assert "connector-aeat exited with status -9" in said
+        posts = [line for line in summary.splitlines() if line.startswith("curl -s -X POST")]
+        deadline = time.monotonic() + 60
+        while True:
+            status, again = asyncio.run(_run_curl(posts[3], keys))
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert (status, again["status"], again["found"]) == (200, "completed", True)
 
         verify = next(line for line in summary.splitlines() if "audit verify" in line)
         argv = shlex.split(verify.replace("$AUDITOR", keys["AUDITOR"]))
