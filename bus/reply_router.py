@@ -46,7 +46,7 @@ from bus.errors import (
 from bus.ids import ExchangeId
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
 from bus.kafka_security import kafka_client_security
-from bus.records import InboundRecord
+from bus.records import Headers, InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
 
@@ -68,6 +68,9 @@ class Reply:
     value: bytes | None
     partition: int
     offset: int
+    headers: Headers = ()
+    """The record's raw headers (what a signature is checked on, what a dead letter keeps)."""
+    timestamp_ms: int = 0
 
 
 ReplySink = Callable[[Reply], Awaitable[None]]
@@ -289,7 +292,14 @@ class ReplyRouter:
             self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
             self.stats.dropped_invalid += 1
             return
-        reply = Reply(envelope, record.value, record.partition, record.offset)
+        reply = Reply(
+            envelope,
+            record.value,
+            record.partition,
+            record.offset,
+            headers=record.headers,
+            timestamp_ms=record.timestamp_ms,
+        )
         if self._on_reply is not None:
             await self._sink(self._on_reply, reply, log)
         future = self._pending.pop(envelope.exchange_id, None)

@@ -39,6 +39,8 @@ from bus import (
     parse_service_id,
 )
 from bus.audit.trail import AuditTrail
+from bus.member_keys import MemberKeysError, load_member_keys
+from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
 from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
@@ -69,7 +71,7 @@ from contracts import (
     load_catalogue,
 )
 
-__all__ = ["ConnectorRuntime", "ServedVersion", "open_reply_store"]
+__all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 
 _log = structlog.get_logger(__name__)
 _PURGE_INTERVAL_S: Final = 3600.0
@@ -85,6 +87,24 @@ def open_reply_store(url: str) -> ReplyStore:
         return SqliteReplyStore(parsed.path)
     assert parsed.dsn is not None  # noqa: S101
     return PostgresReplyStore(parsed.dsn)
+
+
+def connector_signer(settings: ConnectorSettings) -> RecordSigner | None:
+    """The signer of the connector's replies and audit events, or None when no key is
+    configured (``ConnectorConfigError`` if the key cannot be loaded)."""
+    signing = settings.signing
+    if signing is None:
+        _log.warning("replies_not_signed", member=settings.member_id)
+        return None
+    try:
+        if signing.private_key is not None:
+            key = load_private_key(signing.private_key.get_secret_value())
+        else:
+            assert signing.private_key_file is not None  # noqa: S101 - the model checks it
+            key = load_private_key_file(signing.private_key_file)
+        return RecordSigner(signing.key_id, key)
+    except SigningKeyError as exc:
+        raise ConnectorConfigError(f"signing: {exc.message}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +136,8 @@ class ConnectorRuntime:
         self.metrics = ConnectorMetrics(self.registry)
         self._given_handlers = dict(handlers or {})
         self._member = parse_member_id(settings.member_id)
+        self.signer = connector_signer(settings)
+        """Signs this connector's replies and audit events (None: unsigned, development)."""
         self._store = open_reply_store(settings.reply_store_url.get_secret_value())
         self._producer = BusProducer(settings.kafka)
         self._adapters: list[Adapter] = []
@@ -174,6 +196,7 @@ class ConnectorRuntime:
                     metrics=self.metrics,
                     digest_key=digest_key,
                     reply_margin_s=config.timeouts.reply_margin_s,
+                    signer=self.signer,
                 )
                 consumer = BusConsumer(
                     settings.kafka,
@@ -282,6 +305,12 @@ class ConnectorRuntime:
 
     def _gateway_keys(self) -> dict[str, Ed25519PublicKey]:
         keys: dict[str, Ed25519PublicKey] = {}
+        if self._settings.members_file is not None:
+            try:
+                members = load_member_keys(self._settings.members_file)
+            except MemberKeysError as exc:
+                raise ConnectorConfigError(f"members_file: {exc.message}") from None
+            keys.update(members.public_keys_of_role("gateway"))
         for key_id, text in self._settings.gateway_keys.items():
             try:
                 keys[key_id] = load_public_key(text.get_secret_value())

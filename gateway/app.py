@@ -49,6 +49,7 @@ from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, o
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.members import MemberDirectory, load_members_file
+from gateway.reply_verification import ReplyGate, ReplyVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import OPENAPI_PATH, openapi_document
 from gateway.ops_api import OPS_PATHS, add_ops_routes, metrics_middleware
@@ -132,9 +133,14 @@ def _build(
     consent_store = open_consent_store(settings.store_url.get_secret_value())
     producer = BusProducer(kafka)
     # Every step is written to the audit topic and acknowledged before it takes effect.
+    # One member key: the gateway signs its requests and its audit events with it.
+    signer = request_signer(settings.signing)
     if trail is None:
         trail = KafkaAuditTrail(
-            producer, topic=settings.audit.topic, timeout_s=settings.audit.write_timeout_s
+            producer,
+            topic=settings.audit.topic,
+            timeout_s=settings.audit.write_timeout_s,
+            signer=signer,
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
     configured = settings.audit.digest_key
@@ -147,6 +153,17 @@ def _build(
         store=consent_store, trail=trail, catalogue=catalogue, subject_key=subject_key
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
+    reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
+    gate = None
+    if settings.verify_replies:
+        gate = ReplyGate(
+            ReplyVerifier(directory.member_keys),
+            producer=producer,
+            trail=trail,
+            metrics=metrics,
+            reply_topic=reply_topic.name,
+            actor=settings.member_id,
+        )
     sink = ReplySink(
         store=store,
         codec=Codec(schemas),
@@ -156,16 +173,17 @@ def _build(
         trail=trail,
         actor=settings.member_id,
         digest_key=digest_key,
+        gate=gate,
     )
     requester = Requester(
         kafka,
         member=parse_member_id(settings.member_id),
         producer=producer,
-        reply_topic=ReplyTopic(parse_gateway_group_id(settings.gateway_group)),
+        reply_topic=reply_topic,
         reply_partitions=settings.reply_partitions,
         on_reply=sink,
         offsets_group=settings.reply_offsets_group,
-        signer=request_signer(settings.signing),
+        signer=signer,
     )
     service = ExchangeService(
         catalogue=catalogue,

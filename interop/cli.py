@@ -22,6 +22,7 @@ from interop import (
     dev_cmd,
     gateway_cmd,
     kafka_cmd,
+    keys_cmd,
     topics_cmd,
 )
 
@@ -36,6 +37,7 @@ _COMMAND_MODULES = (
     gateway_cmd,
     connector_cmd,
     topics_cmd,
+    keys_cmd,
     audit_cmd,
     config_reference,
     bench_cmd,

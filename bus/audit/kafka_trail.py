@@ -6,7 +6,10 @@ partition: the log's total order) through ``BusProducer`` (acks=all, idempotence
 ``record`` returns only once the broker acknowledged the event; any failure, or no
 acknowledgement within ``timeout_s``, raises ``AuditWriteError`` so the caller does not go
 on as if the step had been recorded. The exchange id is the Kafka key (tools can follow
-one exchange); no header carries personal data.
+one exchange); no header carries personal data. Given a ``signer`` (the actor's member
+key), each event is signed over its headers and value (``bus.record_signing``: key id and
+signature in ``interop_key_id`` / ``interop_signature``), so the indexer and an offline
+auditor can tell who wrote it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bus.audit.trail import AuditRecord
 from bus.errors import BusError
 from bus.ids import uuid7
 from bus.producer import BusProducer
+from bus.record_signing import RecordSigner
 from bus.records import Delivery
 from bus.topics import AUDIT_TOPIC, TopicName, check_kafka_topic_name
 
@@ -41,7 +45,9 @@ class KafkaAuditTrail:
         codec: AuditEventCodec | None = None,
         topic: str = AUDIT_TOPIC.name,
         timeout_s: float = 5.0,
+        signer: RecordSigner | None = None,
     ) -> None:
+        self._signer = signer
         if timeout_s <= 0:
             raise ValueError("the audit write timeout must be positive")
         self._producer = producer
@@ -62,10 +68,13 @@ class KafkaAuditTrail:
         except MalformedAuditEventError as exc:
             raise AuditWriteError(f"{event.type} event not written: {exc.message}") from exc
         key = event.exchange_id.encode("ascii") if event.exchange_id else None
+        headers = [_CONTENT_TYPE]
+        if self._signer is not None:
+            headers = self._signer.sign_headers(headers, value)
         try:
             async with asyncio.timeout(self._timeout_s):
                 delivery = await self._producer.send(
-                    self.topic, value, key=key, headers=[_CONTENT_TYPE]
+                    self.topic, value, key=key, headers=headers
                 )
         except TimeoutError as exc:
             _log.warning(
