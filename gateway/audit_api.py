@@ -34,6 +34,7 @@ from bus.audit.event import EVENT_FIELDS
 from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, decode_cursor, encode_cursor
 from bus.audit.indexer import AuditIndexer
 from bus.audit.trail import AuditEventType
+from bus.member_keys import load_member_keys
 from gateway.auth import current_member
 from gateway.errors import (
     FieldProblem,
@@ -99,6 +100,8 @@ def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySe
             checkpoint_every=audit.indexer.checkpoint_every,
             checkpoint_interval_s=audit.indexer.checkpoint_interval_s,
             batch_size=audit.indexer.batch_size,
+            # Only events signed by their actor, who may write them, become leaves.
+            member_keys=load_member_keys(settings.members_file) if audit.verify_events else None,
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
     app[AUDIT_KEY] = AuditParts(index, indexer, subject_key)
@@ -193,7 +196,15 @@ def _b64(value: bytes) -> str:
 
 
 def _event_json(event: IndexedEvent) -> dict[str, Any]:
-    return {"leaf_index": event.leaf_index, **event.row.to_json()}
+    # The actor's key id and signature travel with the event (not part of its leaf), so an
+    # auditor can check offline who wrote it (``bus.audit.event_signing``).
+    signed = event.signature
+    return {
+        "leaf_index": event.leaf_index,
+        **event.row.to_json(),
+        "key_id": None if signed is None else signed.key_id,
+        "signature": None if signed is None else signed.signature,
+    }
 
 
 async def _guard(coro: Any) -> Any:

@@ -7,9 +7,9 @@ partition: the log's total order) through ``BusProducer`` (acks=all, idempotence
 acknowledgement within ``timeout_s``, raises ``AuditWriteError`` so the caller does not go
 on as if the step had been recorded. The exchange id is the Kafka key (tools can follow
 one exchange); no header carries personal data. Given a ``signer`` (the actor's member
-key), each event is signed over its headers and value (``bus.record_signing``: key id and
-signature in ``interop_key_id`` / ``interop_signature``), so the indexer and an offline
-auditor can tell who wrote it.
+key), each event is signed over its canonical form (``bus.audit.event_signing``: key id
+and signature in ``interop_key_id`` / ``interop_signature``), so the indexer and an
+offline auditor can tell who wrote it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import structlog
 
 from bus.audit.errors import AuditWriteError
 from bus.audit.event import AuditEventCodec, EventRow, MalformedAuditEventError
+from bus.audit.event_signing import sign_event
 from bus.audit.trail import AuditRecord
 from bus.errors import BusError
 from bus.ids import uuid7
@@ -68,9 +69,7 @@ class KafkaAuditTrail:
         except MalformedAuditEventError as exc:
             raise AuditWriteError(f"{event.type} event not written: {exc.message}") from exc
         key = event.exchange_id.encode("ascii") if event.exchange_id else None
-        headers = [_CONTENT_TYPE]
-        if self._signer is not None:
-            headers = self._signer.sign_headers(headers, value)
+        headers = [_CONTENT_TYPE] if self._signer is None else sign_event(self._signer, row)
         try:
             async with asyncio.timeout(self._timeout_s):
                 delivery = await self._producer.send(
