@@ -61,7 +61,7 @@ _EVENT_FILTERS: Final = ("requester", "provider", "service", "purpose", "outcome
 _EVENT_PARAMS: Final = frozenset(
     {*_EVENT_FILTERS, "subject", "type", "since", "until", "from_index", "cursor", "limit"}
 )
-_CSV_COLUMNS: Final = ("leaf_index", *EVENT_FIELDS)
+_CSV_COLUMNS: Final = ("leaf_index", *EVENT_FIELDS, "key_id", "signature")
 
 
 class UnknownAuditEventError(NotFoundError):

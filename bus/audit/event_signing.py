@@ -14,7 +14,10 @@ wrote it, offline, without the Avro bytes.
    before any cryptography is spent on it);
 2. the signature, with a key valid at the event's time (``UNSIGNED``, ``MALFORMED``,
    ``UNKNOWN_KEY``, ``BAD_SIGNATURE``, ``KEY_NOT_VALID``);
-3. ``NOT_THE_ACTOR``: the key is not the ``actor``'s (nobody writes in another's name);
+3. ``NOT_THE_ACTOR``: the key is not the ``actor``'s (nobody writes in another's name),
+   with one exception: a gateway records the consent and opposition changes members ask
+   for at its door (a citizen portal, a consumer with evidence), so it signs those with
+   the asking member as actor;
 4. ``ACTOR_NOT_ALLOWED``: the actor's roles do not allow this event type: exchange steps
    of the gateway (REQUESTED, DENIED, COMPLETED, FAILED, TIMED_OUT) only by a gateway;
    the provider's steps (DELIVERED, RESPONDED, REJECTED) only by the exchange's provider
@@ -66,6 +69,11 @@ _ALLOWED_ROLES: Final[Mapping[str, frozenset[str]]] = {
     "OPPOSITION_REVOKED": _GATEWAY | {"citizen-portal"},
     "UNVERIFIED": _GATEWAY | _PROVIDER,
 }
+_CONSENT_CHANGES: Final = frozenset(
+    {"CONSENT_GRANTED", "CONSENT_REVOKED", "OPPOSITION_REGISTERED", "OPPOSITION_REVOKED"}
+)
+# Who may ask a gateway to record a consent change (gateway.consent.registry).
+_CONSENT_ASKERS: Final = frozenset({"citizen-portal", "consumer"})
 # A provider's steps are about its own exchanges only: the event must name it as provider.
 _OWN_EXCHANGE_ONLY: Final = frozenset({"DELIVERED", "RESPONDED", "REJECTED"})
 
@@ -144,11 +152,16 @@ def check_event(
         signer = keys.verify(headers, leaf_entry(row), at=row.time)
     except RecordSignatureError as exc:
         return EventCheck(EventRejection(exc.reason.value), exc.detail)
-    if signer.member != row.actor:
-        return EventCheck(
-            EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor"
-        )
-    return _actor_may_write(row, keys.roles(row.actor))
+    if signer.member == row.actor:
+        return _actor_may_write(row, keys.roles(row.actor))
+    recorded_for = (
+        row.type in _CONSENT_CHANGES
+        and "gateway" in keys.roles(signer.member)
+        and bool(_CONSENT_ASKERS & keys.roles(row.actor))
+    )
+    if recorded_for:
+        return None
+    return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
 
 
 def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:

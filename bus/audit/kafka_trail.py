@@ -72,9 +72,7 @@ class KafkaAuditTrail:
         headers = [_CONTENT_TYPE] if self._signer is None else sign_event(self._signer, row)
         try:
             async with asyncio.timeout(self._timeout_s):
-                delivery = await self._producer.send(
-                    self.topic, value, key=key, headers=headers
-                )
+                delivery = await self._producer.send(self.topic, value, key=key, headers=headers)
         except TimeoutError as exc:
             _log.warning(
                 "audit_write_timed_out", event_type=str(event.type), timeout_s=self._timeout_s

@@ -2,10 +2,11 @@
 
 ``EventGate.admit`` runs ``bus.audit.event_signing.check_event`` on each decoded event.
 An event that fails is *quarantined*: written, with its reason, to the quarantine topic
-(``<audit topic>.quarantine``, dead-letter headers, the original value) and to the index's
-quarantine table in the same transaction as the batch, never into the Merkle tree, so the
-log still verifies and no access list shows it. The topic write comes first and is
-awaited: if it fails, ``AuditWriteError`` makes the indexer retry the batch.
+(``<audit topic>.quarantine``, so ``interop.audit.quarantine``: dead-letter headers, the
+original value) and to the index's quarantine table in the same transaction as the
+batch, never into the Merkle tree, so the log still verifies and no access list shows it.
+The topic write comes first and is awaited: if it fails, ``AuditWriteError`` makes the
+indexer retry the batch.
 """
 
 from __future__ import annotations
@@ -64,9 +65,7 @@ class EventGate:
         problem = check_event(row, signature, self._keys)
         if problem is None:
             return Admission(signature)
-        _log.warning(
-            "audit_event_quarantined", offset=record.offset, reason=problem.reason.value
-        )
+        _log.warning("audit_event_quarantined", offset=record.offset, reason=problem.reason.value)
         return Admission(
             signature,
             QuarantinedEvent(

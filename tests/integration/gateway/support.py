@@ -56,6 +56,11 @@ from gateway.members import new_api_key
 from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
+from tests.integration.member_signing import (
+    gateway_signing_settings,
+    members_file_entries,
+    signer_of,
+)
 
 __all__ = [
     "HMAC_KEY",
@@ -134,11 +139,13 @@ def write_members(path: Path, cat: TestCatalogue) -> dict[str, str]:
     Returns the API key of each member by short name.
     """
     keys: dict[str, str] = {}
-    members = []
     rights = [
         {"service": cat.residence, "purposes": ["social-benefits", "school-admission"]},
         {"service": cat.income, "purposes": ["social-benefits"]},
     ]
+    # The gateway and the providers, with their signing keys (replies and audit events
+    # are verified, as in production).
+    members: list[dict[str, Any]] = members_file_entries()
     for name, member_rights in (("town", rights), ("other", rights), ("norights", [])):
         key, digest = new_api_key()
         keys[name] = key
@@ -190,9 +197,12 @@ class Provider:
 
     async def start(self, producer: BusProducer, group: str) -> None:
         for service in (self._cat.residence, self._cat.income):
+            # Each service is answered as its catalogue provider, signed with its key.
+            provider = self._cat.catalogue.services[service].meta.providers[0]
             responder = Responder(
                 self._settings,
-                member=parse_member_id("es.provider"),
+                member=parse_member_id(provider),
+                signer=signer_of(provider),
                 topic=RequestTopic(parse_service_id(service), 1),
                 group_id=f"{group}-{service}",
                 handler=self._answer,
@@ -258,6 +268,7 @@ def gateway_settings(
         "subject_hmac_key": HMAC_KEY,
         "rate_limit": {"rate_per_s": 100.0, "burst": 1000},
         "exchanges": {"max_wait_s": 20.0, "expiry_interval_s": 0.2},
+        "signing": gateway_signing_settings(),
     }
     values.update(overrides)
     return GatewaySettings.model_validate(values)

@@ -147,7 +147,7 @@ def test_keys_round_trip_through_their_text_form() -> None:
 
 def test_a_key_id_names_one_key_in_the_whole_file() -> None:
     """Two members may not share a key id: who signed would be ambiguous."""
-    with pytest.raises(MemberKeysError, match="already names a key of es.ine"):
+    with pytest.raises(MemberKeysError, match=r"already names a key of es\.ine"):
         MemberKeys(
             [
                 ("es.ine", ["provider"], [_key("k-1", PROVIDER_KEY)]),
