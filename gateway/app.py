@@ -49,7 +49,6 @@ from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, o
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.members import MemberDirectory, load_members_file
-from gateway.reply_verification import ReplyGate, ReplyVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import OPENAPI_PATH, openapi_document
 from gateway.ops_api import OPS_PATHS, add_ops_routes, metrics_middleware
@@ -57,6 +56,7 @@ from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.registry_api import add_registry_routes, is_registry_path
 from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
+from gateway.reply_verification import ReplyGate, ReplyVerifier
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
 from gateway.store.base import ExchangeStore

@@ -93,32 +93,38 @@ class ReplyVerifier:
             return UnverifiedReply(ReplyRejection(exc.reason.value), exc.detail)
         if exchange is None:
             return None
-        provider = exchange.provider
-        if signer.member != provider:
+        if signer.member != exchange.provider:
             return UnverifiedReply(
                 ReplyRejection.NOT_THE_PROVIDER,
-                f"signed by {signer.member}, the exchange's provider is {provider}",
+                f"signed by {signer.member}, the exchange's provider is {exchange.provider}",
             )
-        if envelope.provider != provider or envelope.source != provider:
-            return UnverifiedReply(
-                ReplyRejection.NOT_THE_PROVIDER,
-                "interop_provider and ce_source must name the exchange's provider",
-            )
-        if (envelope.service, str(envelope.major)) != (
-            exchange.service,
-            exchange.version.split(".", maxsplit=1)[0],
-        ):
-            return UnverifiedReply(
-                ReplyRejection.WRONG_SERVICE,
-                f"a {envelope.service}.v{envelope.major} reply for an exchange of "
-                f"{exchange.service} {exchange.version}",
-            )
-        if exchange.sent_digest is None or envelope.request_digest != exchange.sent_digest:
-            return UnverifiedReply(
-                ReplyRejection.WRONG_REQUEST,
-                f"{REQUEST_DIGEST_HEADER} does not name the request sent for this exchange",
-            )
-        return None
+        return _binding_problem(reply, exchange)
+
+
+def _binding_problem(reply: Reply, exchange: ExchangeRecord) -> UnverifiedReply | None:
+    """What the signed reply claims, against the stored exchange."""
+    envelope = reply.envelope
+    provider = exchange.provider
+    if envelope.provider != provider or envelope.source != provider:
+        return UnverifiedReply(
+            ReplyRejection.NOT_THE_PROVIDER,
+            "interop_provider and ce_source must name the exchange's provider",
+        )
+    if (envelope.service, str(envelope.major)) != (
+        exchange.service,
+        exchange.version.split(".", maxsplit=1)[0],
+    ):
+        return UnverifiedReply(
+            ReplyRejection.WRONG_SERVICE,
+            f"a {envelope.service}.v{envelope.major} reply for an exchange of "
+            f"{exchange.service} {exchange.version}",
+        )
+    if exchange.sent_digest is None or envelope.request_digest != exchange.sent_digest:
+        return UnverifiedReply(
+            ReplyRejection.WRONG_REQUEST,
+            f"{REQUEST_DIGEST_HEADER} does not name the request sent for this exchange",
+        )
+    return None
 
 
 class ReplyGate:

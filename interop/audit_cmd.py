@@ -201,9 +201,7 @@ async def run_verify(
         try:
             report = await LogVerifier(
                 source, verifier, origin=origin, member_keys=member_keys
-            ).run(
-                since=saved, event_ids=event_ids, sample=sample
-            )
+            ).run(since=saved, event_ids=event_ids, sample=sample)
         except GatewayError as exc:
             print(f"audit verify: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE

@@ -57,6 +57,7 @@ async def serve(settings: ConnectorSettings, *, stop: asyncio.Event | None = Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+
     def kafka_audit(producer: BusProducer) -> KafkaAuditTrail:
         # Signed with the connector's member key, as its replies are.
         return KafkaAuditTrail(producer, signer=runtime.signer)

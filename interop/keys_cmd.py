@@ -116,9 +116,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     new.add_argument(
         "--out", type=Path, help="private key file (default: .interop/keys/<key id>.key)"
     )
-    new.add_argument(
-        "--not-before", type=_aware, help="start of validity, RFC 3339 (default: now)"
-    )
+    new.add_argument("--not-before", type=_aware, help="start of validity, RFC 3339 (default: now)")
     new.add_argument(
         "--valid-days",
         type=float,
