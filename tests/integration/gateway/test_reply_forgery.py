@@ -100,7 +100,12 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
                 source=parse_member_id(source), status=ReplyStatus.OK, request_digest=digest
             )
 
+        # The re-signed replay names A's request, not the one the gateway sent for B.
         copied_digest = dict(real_a.headers)[REQUEST_DIGEST_HEADER].decode()
+        stored = await gw.gateway.store.get(pending["id"])
+        assert stored is not None
+        assert stored.sent_digest is not None
+        assert stored.sent_digest != copied_digest
         impostor = RecordSigner(key_id_of(provider), Ed25519PrivateKey.generate())
         forgeries: list[tuple[str, list[tuple[str, bytes]], bytes]] = [
             ("BAD_SIGNATURE", impostor.sign(reply_of(provider, None), value).to_headers(), value),
