@@ -8,6 +8,7 @@ members file lists these public keys (``members_file_entries``), the gateway sig
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -53,9 +54,14 @@ def gateway_signing_settings() -> dict[str, str]:
     return {"key_id": key_id_of(GATEWAY_MEMBER), "private_key": private_key_of(GATEWAY_MEMBER)}
 
 
-def members_file_entries(providers: tuple[str, ...] = PROVIDERS) -> list[dict[str, Any]]:
-    """Members-file entries for the gateway and ``providers``, with their public keys."""
+def members_file_entries(
+    providers: tuple[str, ...] = PROVIDERS,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Members-file entries for the gateway and ``providers``, with their public keys
+    (and ``extra_keys``: member -> more ``signing_keys`` entries, e.g. for a rotation)."""
     entries = [(GATEWAY_MEMBER, "gateway"), *((p, "provider") for p in providers)]
+    extra = extra_keys or {}
     return [
         {
             "id": member,
@@ -65,7 +71,8 @@ def members_file_entries(providers: tuple[str, ...] = PROVIDERS) -> list[dict[st
                 {
                     "key_id": key_id_of(member),
                     "public_key": public_key_text(_key(member).public_key()),
-                }
+                },
+                *(dict(entry) for entry in extra.get(member, ())),
             ],
         }
         for member, role in entries

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +133,12 @@ def make_catalogue(folder: Path, domain: str) -> TestCatalogue:
     return TestCatalogue(root, domain, catalogue, lock)
 
 
-def write_members(path: Path, cat: TestCatalogue) -> dict[str, str]:
+def write_members(
+    path: Path,
+    cat: TestCatalogue,
+    *,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> dict[str, str]:
     """Members file: ``town`` (rights on both services), ``other`` (same rights), ``norights``.
 
     Returns the API key of each member by short name.
@@ -145,7 +150,7 @@ def write_members(path: Path, cat: TestCatalogue) -> dict[str, str]:
     ]
     # The gateway and the providers, with their signing keys (replies and audit events
     # are verified, as in production).
-    members: list[dict[str, Any]] = members_file_entries()
+    members: list[dict[str, Any]] = members_file_entries(extra_keys=extra_keys)
     for name, member_rights in (("town", rights), ("other", rights), ("norights", [])):
         key, digest = new_api_key()
         keys[name] = key
@@ -281,13 +286,14 @@ async def start_gateway(
     unique: Callable[[str], str],
     *,
     with_provider: bool = True,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningGateway]:
     """Provision topics, start the provider and a gateway; stop both afterwards."""
     kafka = settings_for(kafka_bootstrap, client_id="interop-gateway-it")
     domain = "it" + unique("d").rsplit("-", 1)[-1]
     cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat)
+    keys = write_members(tmp_path / "members.yaml", cat, extra_keys=extra_keys)
     group = unique("gw")
     settings = gateway_settings(tmp_path, cat, group, **overrides)
     specs = catalogue_topic_specs(
