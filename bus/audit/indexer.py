@@ -16,6 +16,9 @@
   may write its type (``bus.audit.event_signing``); one that is not is quarantined
   (``bus.audit.quarantine``: its own topic and table), never a leaf. The signature and
   key id of every leaf are stored with it and served with the event.
+* Digests: the provider's RESPONDED and the gateway's REQUESTED/COMPLETED digests of one
+  exchange must agree (``bus.audit.digest_agreement``); a difference is logged
+  (``audit_digests_disagree``) and counted as the second side lands.
 * Checkpoints: after ``checkpoint_every`` new leaves, or every ``checkpoint_interval_s``
   when the log grew, the indexer signs a C2SP checkpoint and stores it.
 """
@@ -36,6 +39,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
 
 from bus.audit.checkpoint import sign_checkpoint
+from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.errors import AuditError
 from bus.audit.event import (
     AuditEventCodec,
@@ -75,6 +79,7 @@ _FETCH_TIMEOUT_MS: Final = 200
 _FETCH_MAX_WAIT_MS: Final = 250
 _FETCH_MIN_BYTES: Final = 256 * 1024
 _RETRY_S: Final = 1.0
+_DIGEST_WATCH: Final = 10_000  # exchanges whose digests the indexer keeps to compare
 
 
 class _BatchNodes:
@@ -102,6 +107,7 @@ class IndexerStats:
     checkpoints: int = 0
     batches: int = 0
     quarantined: int = 0
+    digest_disagreements: int = 0
 
 
 class AuditIndexer:
@@ -125,6 +131,8 @@ class AuditIndexer:
         # A producer only to write quarantined records to their topic.
         self._quarantine_producer = BusProducer(kafka) if member_keys is not None else None
         self._gate = EventGate(member_keys, producer=self._quarantine_producer, audit_topic=topic)
+        # The gateway's check that providers' RESPONDED digests match its own, as they land.
+        self._digests = DigestAgreement(max_exchanges=_DIGEST_WATCH)
         self._kafka = kafka
         self._index = index
         self._topic = topic
@@ -288,11 +296,23 @@ class AuditIndexer:
             self._tree = None
             raise
         nodes.pending.clear()
+        self._watch_digests(items)
         self.stats.batches += 1
         self.stats.appended += len(items)
         self.stats.skipped += skipped
         self.stats.quarantined += len(refused)
         await self._maybe_checkpoint(force_interval=False)
+
+    def _watch_digests(self, items: Sequence[tuple[int, EventRow]]) -> None:
+        for offset, row in items:
+            if self._digests.add(row):
+                self.stats.digest_disagreements += 1
+                _log.warning(
+                    "audit_digests_disagree",
+                    exchange_id=row.exchange_id,
+                    provider=row.provider,
+                    offset=offset,
+                )
 
     async def _maybe_checkpoint(self, *, force_interval: bool) -> None:
         state, tree = self._state, self._tree

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bus.audit.checkpoint import Checkpoint, open_checkpoint
+from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.errors import MalformedAuditEventError, NoteError
 from bus.audit.event import EventRow, leaf_entry, row_from_json
 from bus.audit.event_signing import EventSignature, check_event
@@ -38,7 +39,7 @@ from bus.audit.merkle import leaf_hash, root, verify_consistency, verify_inclusi
 from bus.audit.note_keys import NoteVerifier
 from bus.member_keys import MemberKeys
 
-__all__ = ["DigestAgreement", "Finding", "LogSource", "LogVerifier", "Report"]
+__all__ = ["Finding", "LogSource", "LogVerifier", "Report"]
 
 
 class LogSource(Protocol):
@@ -239,7 +240,7 @@ class LogVerifier:
                     return len(events), finding
                 events.append(event)
         if root(leaves) == checkpoint.root_hash:
-            return len(events), digests.finding()
+            return len(events), _digest_finding(digests.disagreeing())
         # Some event differs from what the log committed to: find the first one.
         for count, event in enumerate(events):
             finding = await self._inclusion(str(event.get("event_id")), checkpoint)
@@ -282,54 +283,16 @@ def _missing(index: int, size: int) -> Finding:
     )
 
 
-class DigestAgreement:
-    """Per exchange: do the provider's RESPONDED digests match the gateway's digests?
+_SHOWN = 20
 
-    Both sides digest payloads with the same key (``audit.digest_key``), so the request
-    the provider received must digest like the one the gateway REQUESTED, and the reply
-    it sent like the one the gateway COMPLETED with.
-    """
 
-    _SHOWN = 20
-
-    def __init__(self) -> None:
-        self._gateway: dict[str, dict[str, str]] = {}
-        self._provider: dict[str, list[dict[str, str]]] = {}
-
-    def add(self, row: EventRow) -> None:
-        """Take one event into account (only exchange steps that carry digests count)."""
-        if row.exchange_id is None:
-            return
-        if row.type == "REQUESTED" and row.request_digest:
-            self._gateway.setdefault(row.exchange_id, {})["request"] = row.request_digest
-        elif row.type == "COMPLETED" and row.response_digest:
-            self._gateway.setdefault(row.exchange_id, {})["response"] = row.response_digest
-        elif row.type == "RESPONDED":
-            sent = {"request": row.request_digest or "", "response": row.response_digest or ""}
-            self._provider.setdefault(row.exchange_id, []).append(sent)
-
-    def disagreeing(self) -> list[str]:
-        """Exchange ids (log order of their RESPONDED) where the digests differ."""
-        found: list[str] = []
-        for exchange_id, responded in self._provider.items():
-            gateway = self._gateway.get(exchange_id, {})
-            for sent in responded:
-                if any(
-                    part in gateway and sent[part] and sent[part] != gateway[part]
-                    for part in ("request", "response")
-                ):
-                    found.append(exchange_id)
-                    break
-        return found
-
-    def finding(self) -> Finding | None:
-        """A ``digests`` finding naming the exchanges that disagree, or None."""
-        found = self.disagreeing()
-        if not found:
-            return None
-        shown = ", ".join(found[: self._SHOWN]) + (" ..." if len(found) > self._SHOWN else "")
-        return Finding(
-            "digests",
-            f"{len(found)} exchange(s) where the provider's RESPONDED digests differ from"
-            f" the gateway's: {shown}",
-        )
+def _digest_finding(exchange_ids: list[str]) -> Finding | None:
+    """A ``digests`` finding naming the exchanges whose digests disagree, or None."""
+    if not exchange_ids:
+        return None
+    shown = ", ".join(exchange_ids[:_SHOWN]) + (" ..." if len(exchange_ids) > _SHOWN else "")
+    return Finding(
+        "digests",
+        f"{len(exchange_ids)} exchange(s) where the provider's RESPONDED digests differ from"
+        f" the gateway's: {shown}",
+    )

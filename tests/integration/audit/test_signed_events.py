@@ -150,7 +150,8 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
     """A properly signed RESPONDED whose response digest is not the gateway's COMPLETED
-    one: the log is intact, but ``interop audit verify`` exits non-zero naming it."""
+    one: the log is intact, but the gateway's indexer flags it and ``interop audit verify``
+    exits non-zero naming the exchange."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
         done = await _completed_exchange(gw)
         await wait_for_size(parts.index, 2)
@@ -172,6 +173,9 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
         await _produce(gw, [(CODEC.encode(responded), sign_event(signer_of(provider), responded))])
         await wait_for_size(parts.index, 3)
         assert await parts.index.quarantined() == []
+        # The gateway's indexer saw the two sides disagree as the RESPONDED landed.
+        assert parts.indexer is not None
+        assert parts.indexer.stats.digest_disagreements == 1
         code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
         assert code != 0, output
         assert "digests" in output, output

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.event import EventRow
 from bus.audit.event_signing import (
     MAX_FIELD_CHARS,
@@ -16,7 +17,6 @@ from bus.audit.event_signing import (
     event_signature,
     sign_event,
 )
-from bus.audit.verify import DigestAgreement
 from bus.member_keys import MemberKey, MemberKeys
 from bus.record_signing import RecordSigner, public_key_text
 
@@ -142,10 +142,6 @@ def test_digest_agreement_names_exchanges_where_provider_and_gateway_differ() ->
         )
         agreement.add(_row(exchange_id=exchange, response_digest="r" * 64))
     assert agreement.disagreeing() == ["ex-bad"]
-    finding = agreement.finding()
-    assert finding is not None
-    assert finding.what == "digests"
-    assert "ex-bad" in finding.detail
 
 
 def test_digest_agreement_is_silent_when_every_exchange_agrees() -> None:
@@ -153,5 +149,17 @@ def test_digest_agreement_is_silent_when_every_exchange_agrees() -> None:
     agreement = DigestAgreement()
     agreement.add(_row(type="REQUESTED", request_digest="q" * 64))
     agreement.add(_row(type="RESPONDED", actor="es.aeat", request_digest="q" * 64))
-    agreement.add(_row())
-    assert agreement.finding() is None
+    assert not agreement.add(_row())
+    assert agreement.disagreeing() == []
+
+
+def test_a_bounded_agreement_forgets_the_oldest_exchanges() -> None:
+    """The indexer's watch keeps memory bounded: old exchanges are dropped first."""
+    agreement = DigestAgreement(max_exchanges=2)
+    for exchange in ("ex-1", "ex-2", "ex-3"):
+        agreement.add(_row(exchange_id=exchange, response_digest="r" * 64))
+    late = _row(type="RESPONDED", actor="es.aeat", exchange_id="ex-1", response_digest="f" * 64)
+    assert not agreement.add(late)  # ex-1's COMPLETED was forgotten: nothing to compare
+    newer = _row(type="RESPONDED", actor="es.aeat", exchange_id="ex-3", response_digest="f" * 64)
+    assert agreement.add(newer)
+    assert agreement.disagreeing() == ["ex-3"]
