@@ -163,6 +163,11 @@ def _build(
             metrics=metrics,
             reply_topic=reply_topic.name,
             actor=settings.member_id,
+            dead_letter_services={
+                (service.id, major)
+                for service in catalogue.services.values()
+                for major in service.majors()
+            },
         )
     sink = ReplySink(
         store=store,

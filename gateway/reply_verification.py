@@ -15,7 +15,8 @@ passes ``ReplyVerifier.check``; the first failure wins:
    onto another exchange, or a reply to an older request).
 
 A reply that fails is *unverified*: ``ReplyGate.admit`` dead-letters it (with its reason,
-to the dead-letter topic of the exchange's service) and audits it as an UNVERIFIED record
+to the dead-letter topic of the exchange's service, or of the claimed service for an
+unknown exchange when the catalogue has it) and audits it as an UNVERIFIED record
 at topic/partition/offset, never under the exchange, requester or subject it claims; the
 exchange keeps waiting for the real reply. Both writes are awaited: if either fails the
 gate raises, and the reply router retries the record (at least once, never skipped).
@@ -23,7 +24,7 @@ gate raises, and the reply router retries the record (at least once, never skipp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,7 +32,7 @@ from typing import Final
 
 import structlog
 
-from bus import BusError, Reply
+from bus import BusError, Reply, parse_service_id
 from bus.audit.trail import AuditTrail
 from bus.audit.unverified import unverified_record
 from bus.dead_letter import dead_letter_headers
@@ -139,8 +140,10 @@ class ReplyGate:
         metrics: GatewayMetrics,
         reply_topic: str,
         actor: str,
+        dead_letter_services: Collection[tuple[str, int]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._dead_letter_services = frozenset(dead_letter_services)
         self._verifier = verifier
         self._producer = producer
         self._trail = trail
@@ -176,20 +179,7 @@ class ReplyGate:
             value=reply.value,
             headers=reply.headers or tuple(reply.envelope.to_headers()),
         )
-        # The service is the stored exchange's when there is one: a forger picks ce_type.
-        service, major = reply.envelope.service, reply.envelope.major
-        if exchange is not None:
-            service = exchange.service  # type: ignore[assignment] # checked at creation
-            major = int(exchange.version.split(".", maxsplit=1)[0])
-        try:
-            await self._producer.send(
-                RequestTopic(service, major).dead_letter,
-                record.value or b"",
-                headers=dead_letter_headers(record, reason=problem.text, code=_DLQ_CODE),
-            )
-        except BusError as exc:
-            log.warning("reply_dead_letter_failed", error_code=exc.code)
-            raise
+        await self._dead_letter(record, problem, reply, exchange, log)
         await self._trail.record(
             unverified_record(
                 actor=self._actor,
@@ -201,3 +191,31 @@ class ReplyGate:
             )
         )
         return False
+
+    async def _dead_letter(
+        self,
+        record: InboundRecord,
+        problem: UnverifiedReply,
+        reply: Reply,
+        exchange: ExchangeRecord | None,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        """To the dead-letter topic of the exchange's service (of the claimed one for an
+        unknown exchange, if the catalogue has it: a forger picks ``ce_type``, and a topic
+        that does not exist would stall the reply partition on retries)."""
+        if exchange is not None:
+            service, major = exchange.service, int(exchange.version.split(".", maxsplit=1)[0])
+        else:
+            service, major = reply.envelope.service, reply.envelope.major
+        if (service, major) not in self._dead_letter_services:
+            log.warning("reply_not_dead_lettered", why="no such service in the catalogue")
+            return
+        try:
+            await self._producer.send(
+                RequestTopic(parse_service_id(service), major).dead_letter,
+                record.value or b"",
+                headers=dead_letter_headers(record, reason=problem.text, code=_DLQ_CODE),
+            )
+        except BusError as exc:
+            log.warning("reply_dead_letter_failed", error_code=exc.code)
+            raise
