@@ -161,6 +161,15 @@ class MemberKeys:
             if role in self._roles.get(owned.member, frozenset())
         }
 
+    def knows(self, key_id: str) -> bool:
+        """Whether ``key_id`` names a key in the file."""
+        return key_id in self._by_key
+
+    def valid_at(self, key_id: str, moment: datetime) -> bool:
+        """Whether ``key_id`` names a known key whose window covers ``moment``."""
+        owned = self._by_key.get(key_id)
+        return owned is not None and owned.key.valid_at(moment)
+
     def verify(
         self, headers: Sequence[tuple[str, bytes | None]], value: bytes, *, at: datetime
     ) -> SignedBy:

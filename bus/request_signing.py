@@ -31,7 +31,7 @@ a file; a bad key raises ``SigningKeyError`` without echoing the key material.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
@@ -128,7 +128,9 @@ class RequestVerifier:
         consent_modes: Mapping[str, ConsentMode],
         *,
         legal_bases: Mapping[str, Collection[str]] | None = None,
+        key_windows: Callable[[str, datetime], bool] | None = None,
     ) -> None:
+        self._key_windows = key_windows
         if not keys:
             raise SigningKeyError("a verifier needs at least one trusted gateway key")
         self._keys = {check_key_id(key_id): key for key_id, key in keys.items()}
@@ -137,14 +139,23 @@ class RequestVerifier:
 
     @classmethod
     def from_catalogue(
-        cls, keys: Mapping[str, Ed25519PublicKey], catalogue: Catalogue
+        cls,
+        keys: Mapping[str, Ed25519PublicKey],
+        catalogue: Catalogue,
+        *,
+        key_windows: Callable[[str, datetime], bool] | None = None,
     ) -> RequestVerifier:
-        """A verifier for every service of ``catalogue``, with its modes and legal bases."""
+        """A verifier for every service of ``catalogue``, with its modes and legal bases.
+
+        ``key_windows(key_id, signing time)``: whether a key may sign then (the members'
+        key windows, ``MemberKeys.valid_at``); keys it does not know are always valid (those
+        configured by id only, without a window)."""
         services = catalogue.services.values()
         return cls(
             keys,
             {s.id: s.meta.consent_mode for s in services},
             legal_bases={s.id: s.meta.legal_bases for s in services},
+            key_windows=key_windows,
         )
 
     def verify(self, record: InboundRecord, *, now: datetime) -> Envelope:
@@ -152,10 +163,14 @@ class RequestVerifier:
         if record.value is None:
             raise RequestRejectedError(RejectReason.MALFORMED_ENVELOPE, "the record has no value")
         try:
-            verify_record_signature(record.headers, record.value, self._keys.get)
+            key_id = verify_record_signature(record.headers, record.value, self._keys.get)
         except RecordSignatureError as exc:
             raise RequestRejectedError(_REASON_OF_FAILURE[exc.reason], exc.detail) from None
         envelope = self._envelope(record)
+        if self._key_windows is not None and not self._key_windows(key_id, envelope.time):
+            raise RequestRejectedError(
+                RejectReason.UNKNOWN_KEY, f"key {key_id} is not valid at the request's time"
+            )
         self._check_claims(envelope, now)
         return envelope
 

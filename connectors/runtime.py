@@ -39,7 +39,7 @@ from bus import (
     parse_service_id,
 )
 from bus.audit.trail import AuditTrail
-from bus.member_keys import MemberKeysError, load_member_keys
+from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
 from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
 from bus.store_url import parse_store_url
@@ -137,6 +137,7 @@ class ConnectorRuntime:
         self._given_handlers = dict(handlers or {})
         self._member = parse_member_id(settings.member_id)
         self.signer = connector_signer(settings)
+        self._members: MemberKeys | None = None
         """Signs this connector's replies and audit events (None: unsigned, development)."""
         self._store = open_reply_store(settings.reply_store_url.get_secret_value())
         self._producer = BusProducer(settings.kafka)
@@ -178,7 +179,9 @@ class ConnectorRuntime:
                 )
                 verifier: EnvelopeVerifier
                 if keys:
-                    verifier = RequestVerifier.from_catalogue(keys, catalogue)
+                    verifier = RequestVerifier.from_catalogue(
+                        keys, catalogue, key_windows=self._key_windows
+                    )
                 else:
                     _log.warning("requests_not_verified", service=str(served.key))
                     verifier = UnsignedEnvelopeCheck(served.topic)
@@ -311,12 +314,20 @@ class ConnectorRuntime:
             except MemberKeysError as exc:
                 raise ConnectorConfigError(f"members_file: {exc.message}") from None
             keys.update(members.public_keys_of_role("gateway"))
+            self._members = members
         for key_id, text in self._settings.gateway_keys.items():
             try:
                 keys[key_id] = load_public_key(text.get_secret_value())
             except SigningKeyError as exc:
                 raise ConnectorConfigError(f"gateway_keys.{key_id}: {exc.message}") from None
         return keys
+
+    def _key_windows(self, key_id: str, moment: datetime) -> bool:
+        # Keys from the members file sign only within their window; gateway_keys have none.
+        members = self._members
+        if members is None or not members.knows(key_id):
+            return True
+        return members.valid_at(key_id, moment)
 
     def _resolve(
         self, index: int, config: ServiceConfig, catalogue: Catalogue, lock: LockFile

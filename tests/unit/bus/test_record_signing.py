@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus import Envelope, ReplyStatus, parse_member_id
+from bus import Envelope, InboundRecord, ReplyStatus, parse_member_id
 from bus.envelope_headers import KEY_ID_HEADER, SIGNATURE_HEADER, canonical_signing_bytes
 from bus.member_keys import MemberKey, MemberKeys, MemberKeysError, load_member_keys
 from bus.record_signing import (
@@ -22,6 +22,8 @@ from bus.record_signing import (
     request_digest,
     verify_record_signature,
 )
+from bus.request_signing import RejectReason, RequestRejectedError, RequestVerifier
+from contracts import ConsentMode
 from tests.unit.bus.envelopes import request_envelope
 
 VALUE = b"\x00\x00\x00\x00\x07avro-reply"
@@ -229,3 +231,33 @@ def test_a_bad_key_entry_is_refused_naming_the_field(
     path.write_text(f"members:\n  - id: es.ine\n    signing_keys: [{entry}]\n", encoding="utf-8")
     with pytest.raises(MemberKeysError, match=problem):
         load_member_keys(path)
+
+
+def test_a_connector_refuses_requests_signed_outside_the_gateway_keys_window() -> None:
+    """Gateway keys from the members file sign requests only within their window."""
+    keys = MemberKeys(
+        [
+            (
+                "interop.gateway",
+                ["gateway"],
+                [_key("gw-old", PROVIDER_KEY, not_after=T0), _key("gw-new", OTHER_KEY)],
+            )
+        ]
+    )
+    verifier = RequestVerifier(
+        keys.public_keys_of_role("gateway"),
+        {"register.residence-certificate": ConsentMode.PRESUMED},
+        key_windows=keys.valid_at,
+    )
+    value = b"request"
+    topic = "interop.req.register.residence-certificate.v1"
+
+    def record(signer: RecordSigner) -> InboundRecord:
+        headers = tuple(signer.sign(request_envelope(), value).to_headers())
+        return InboundRecord(topic, 0, 0, 0, None, value, headers)
+
+    now = datetime.now(UTC)
+    assert verifier.verify(record(RecordSigner("gw-new", OTHER_KEY)), now=now).key_id == "gw-new"
+    with pytest.raises(RequestRejectedError) as caught:
+        verifier.verify(record(RecordSigner("gw-old", PROVIDER_KEY)), now=now)
+    assert caught.value.reason is RejectReason.UNKNOWN_KEY
