@@ -52,6 +52,7 @@ from bus.reply_router import Reply, ReplyRouter, ReplySink
 from bus.requester import OutboundRequest, Requester
 from bus.responder import ReplyHandler, ReplyOutcome, Responder
 from bus.settings import KafkaSettings
+from bus.subject_binding import SubjectMismatch, check_subject_binding, subject_binding
 from bus.topics import (
     AUDIT_TOPIC,
     AuditTopic,
@@ -113,6 +114,7 @@ __all__ = [
     "Responder",
     "Retry",
     "ServiceId",
+    "SubjectMismatch",
     "TooManyPendingRequestsError",
     "Topic",
     "TopicChange",
@@ -122,6 +124,7 @@ __all__ = [
     "TraceParent",
     "UnknownPartitionError",
     "catalogue_topic_specs",
+    "check_subject_binding",
     "configure_logging",
     "dead_letter_headers",
     "dead_letter_topic_for",
@@ -136,6 +139,7 @@ __all__ = [
     "parse_topic",
     "parse_traceparent",
     "probe_cluster",
+    "subject_binding",
     "uuid7",
     "wait_for_cluster",
 ]

@@ -22,6 +22,8 @@ interop_procedure          procedure (code)        optional
 interop_legal_basis        legal_basis (text)      optional
 interop_consent_ref        consent_ref (code)      optional
 interop_subject_ref        subject_ref (pseudonym) optional; never a raw identifier
+interop_subject_binding    subject_binding (b64u)  requests naming a subject: binds the data's
+                                                   subject fields to the exchange (keyed MAC)
 interop_deadline           deadline                requests (RFC 3339 UTC, milliseconds)
 interop_reply_topic        reply_topic             requests (``interop.rep.<group>``)
 interop_reply_partition    reply_partition         requests (decimal, >= 0)
@@ -131,6 +133,9 @@ class Envelope(BaseModel):
     legal_basis: Annotated[str, AfterValidator(check_text)] | None = None
     consent_ref: _Code | None = None
     subject_ref: Annotated[str, AfterValidator(check_pseudonym)] | None = None
+    subject_binding: Annotated[str, AfterValidator(check_pseudonym)] | None = None
+    """``bus.subject_binding``: a keyed MAC over the exchange id and the subject the
+    gateway checked the data against, so the connector can re-check the data it decodes."""
     deadline: _Time | None = None
     reply_topic: Annotated[TopicName, _bus_check(_check_reply_topic)] | None = None
     reply_partition: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
@@ -313,5 +318,5 @@ def kind_rule_violation(fields: Mapping[str, object]) -> tuple[str, str] | None:
 _REQUEST_ONLY: Final = ("deadline", "reply_topic", "reply_partition")
 _KIND_RULES: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     MessageKind.REQUEST.value: (_REQUEST_ONLY, ("status", "error_code", "request_digest")),
-    MessageKind.REPLY.value: (("status",), _REQUEST_ONLY),
+    MessageKind.REPLY.value: (("status",), (*_REQUEST_ONLY, "subject_binding")),
 }

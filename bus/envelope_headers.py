@@ -79,6 +79,7 @@ HEADER_FOR_FIELD: Final[Mapping[str, str]] = {
     "legal_basis": "interop_legal_basis",
     "consent_ref": "interop_consent_ref",
     "subject_ref": "interop_subject_ref",
+    "subject_binding": "interop_subject_binding",
     "deadline": "interop_deadline",
     "reply_topic": "interop_reply_topic",
     "reply_partition": "interop_reply_partition",

@@ -12,6 +12,10 @@
 4. **decode** with the provider's own request schema (Avro resolution from the writer's
    minor). Undecodable: audited ``REJECTED``, answered ``rejected`` so the requester
    does not wait for its deadline, and dead-lettered.
+4b. **subject**: the decoded subject fields (``subject_fields`` of the contract) must name
+   the subject the gateway bound into the signed envelope (``bus.subject_binding``), so a
+   request whose data names anyone but the person consent was decided for never reaches
+   the registry: refused like an undecodable one (``SUBJECT_MISMATCH``...).
 5. audit ``DELIVERED``; **answer** (``connectors.answering``: concurrency, breaker,
    retries, deadline, mapping, encoding).
 6. **store** the reply, then **produce** it to the topic and partition the envelope
@@ -45,6 +49,7 @@ from bus import (
     ReplyStatus,
     RequestTopic,
     Retry,
+    check_subject_binding,
 )
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditRecord, AuditTrail
@@ -135,6 +140,7 @@ class RequestPipeline:
         audit: AuditTrail,
         metrics: ConnectorMetrics,
         digest_key: bytes,
+        subject_fields: Sequence[str] = (),
         reply_margin_s: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signer: RecordSigner | None = None,
@@ -152,6 +158,8 @@ class RequestPipeline:
         self._audit = audit
         self._metrics = metrics
         self._steps = AuditSteps(member=member, version=version, digest_key=digest_key)
+        self._digest_key = digest_key
+        self._subject_fields = tuple(subject_fields)
         self._reply_margin_s = reply_margin_s
         self._clock = clock
 
@@ -193,7 +201,21 @@ class RequestPipeline:
                 value, self._request_id, header_names=[name for name, _ in record.headers]
             )
         except CodecError as exc:
-            return await self._undecodable(envelope, value, exc, started, log)
+            log.warning("request_undecodable", error_code=exc.code)
+            return await self._reject(envelope, value, REQUEST_UNDECODABLE, exc.code, log)
+        if self._subject_fields and not isinstance(decoded.datum, dict):
+            return await self._reject(envelope, value, REQUEST_UNDECODABLE, "NOT_A_RECORD", log)
+        if self._subject_fields:
+            mismatch = check_subject_binding(
+                self._digest_key,
+                envelope.exchange_id,
+                envelope.subject_binding,
+                decoded.datum,
+                self._subject_fields,
+            )
+            if mismatch is not None:
+                log.warning("request_subject_refused", reason=mismatch.reason)
+                return await self._reject(envelope, value, mismatch.reason, None, log)
         try:
             await self._audit.record(self._steps.delivered(envelope, value, self._clock()))
         except AuditWriteError as exc:
@@ -328,28 +350,26 @@ class RequestPipeline:
         self._count("dead_lettered")
         return DeadLetter(error.message, f"REQUEST_{reason}")
 
-    async def _undecodable(
+    async def _reject(
         self,
         envelope: Envelope,
         value: bytes,
-        error: CodecError,
-        started: float,
+        code: str,
+        detail: str | None,
         log: structlog.typing.FilteringBoundLogger,
     ) -> Outcome:
-        # The code only: a decoder's message may quote bytes of the payload.
-        log.warning("request_undecodable", error_code=error.code)
-        step = self._steps.rejected(
-            envelope, request=value, reason=f"{REQUEST_UNDECODABLE}:{error.code}", now=self._clock()
-        )
+        """Refuse a verified request the registry must not see (undecodable, or about
+        another subject): audited REJECTED, answered ``rejected`` so the requester does not
+        wait for its deadline, and dead-lettered. ``detail`` is a code, never payload."""
+        reason = code if detail is None else f"{code}:{detail}"
+        step = self._steps.rejected(envelope, request=value, reason=reason, now=self._clock())
         if (failed := await self._record(step, log)) is not None:
             return failed
-        plan = await self._keep(
-            envelope.exchange_id, ReplyPlan(ReplyStatus.REJECTED, REQUEST_UNDECODABLE), log
-        )
+        plan = await self._keep(envelope.exchange_id, ReplyPlan(ReplyStatus.REJECTED, code), log)
         if (undelivered := await self._send(envelope, value, plan, log)) is not None:
             return undelivered
         self._count("dead_lettered")
-        return DeadLetter(f"the request does not decode ({error.code})", error.code)
+        return DeadLetter(f"the request is refused ({reason})", detail or code)
 
     def _count(self, outcome: str) -> None:
         self._metrics.handled.labels(self._label, outcome).inc()

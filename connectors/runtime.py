@@ -198,6 +198,7 @@ class ConnectorRuntime:
                     audit=audit,
                     metrics=self.metrics,
                     digest_key=digest_key,
+                    subject_fields=served.version.meta.subject_fields,
                     reply_margin_s=config.timeouts.reply_margin_s,
                     signer=self.signer,
                 )

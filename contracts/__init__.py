@@ -47,10 +47,17 @@ from contracts.errors import (
     UnknownSchemaIdError,
     UnsupportedFramingError,
 )
+from contracts.examples import example_request_data
 from contracts.json_avro import avro_to_json, json_to_avro
 from contracts.lint import Problem
 from contracts.lockfile import LockFile
 from contracts.registry import Subject, SubjectVersion
+from contracts.subjects import (
+    InvalidSubjectError,
+    normalise_subject,
+    subject_pseudonym,
+    subject_values,
+)
 
 __all__ = [
     "DEFAULT_CATALOGUE_DIR",
@@ -70,6 +77,7 @@ __all__ = [
     "Incompatibility",
     "InteropError",
     "InvalidSchemaError",
+    "InvalidSubjectError",
     "LockFile",
     "MalformedDatumError",
     "Problem",
@@ -91,9 +99,13 @@ __all__ = [
     "avro_to_json",
     "check",
     "check_catalogue",
+    "example_request_data",
     "frame",
     "is_compatible",
     "json_to_avro",
     "load_catalogue",
+    "normalise_subject",
+    "subject_pseudonym",
+    "subject_values",
     "unframe",
 ]

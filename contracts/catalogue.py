@@ -53,6 +53,9 @@ _VERSION: Final = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 MemberId = Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z0-9]+([.-][a-z0-9]+)*$")]
 Code = Annotated[str, pydantic.StringConstraints(pattern=rf"^{_SEGMENT}$")]
 Text = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1)]
+FieldPath = Annotated[
+    str, pydantic.StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+]
 
 
 class ConsentMode(StrEnum):
@@ -128,6 +131,11 @@ class VersionMeta(pydantic.BaseModel):
     status: VersionStatus
     sunset_date: date | None = None
     """When the version stops (or stopped) being served."""
+    subject_fields: tuple[FieldPath, ...] = pydantic.Field(min_length=1)
+    """The request field(s) that identify the subject, as dotted paths into the request
+    record (``nif``, ``subject.document_number``). The gateway refuses a request whose
+    data names anyone but the subject its consent decision was made for, and the connector
+    re-checks it (DESIGN.md, *Trust on the bus*): every version must name them."""
 
 
 class ServiceMeta(pydantic.BaseModel):
@@ -274,7 +282,29 @@ def _load_service(meta_path: Path) -> Service:
         ),
         key=lambda v: v.version,
     )
+    for item in versions:
+        for path in item.meta.subject_fields:
+            if not _is_string_field(item.request, path):
+                raise CatalogueError(
+                    f"{meta_path}: at versions.{item.version}.subject_fields: {path!r} is not "
+                    "a string field of the request schema"
+                )
     return Service(id=service_id, meta=meta, versions=tuple(versions), folder=folder)
+
+
+def _is_string_field(schema: Any, path: str) -> bool:
+    """Whether the dotted ``path`` names a required ``string`` field through nested records."""
+    node: Any = schema
+    for name in path.split("."):
+        if not isinstance(node, dict) or node.get("type") != "record":
+            return False
+        field = next((f for f in node.get("fields", []) if f.get("name") == name), None)
+        if field is None:
+            return False
+        node = field["type"]
+    if isinstance(node, dict) and node.get("logicalType") is None:
+        node = node.get("type")
+    return bool(node == "string")
 
 
 def _load_meta(path: Path) -> ServiceMeta:

@@ -283,8 +283,8 @@ def create_app(
     return app
 
 
-async def _openapi(_request: web.Request) -> web.StreamResponse:
-    return web.json_response(openapi_document())
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document(request.app[GATEWAY_KEY].catalogue))
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

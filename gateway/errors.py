@@ -5,6 +5,7 @@
     InteropError
     └── GatewayError                      500  GATEWAY_ERROR (never raised as such)
         ├── InvalidRequestError           400  INVALID_REQUEST (carries field problems)
+        │   └── SubjectMismatchError      400  SUBJECT_MISMATCH (data names another subject)
         ├── UnauthenticatedError          401  UNAUTHENTICATED
         ├── ForbiddenError                403  FORBIDDEN
         │   ├── ConsentRequiredError      403  CONSENT_REQUIRED (explicit: no usable consent)
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderError",
     "RateLimitedError",
     "ServiceUnavailableError",
+    "SubjectMismatchError",
     "UnauthenticatedError",
     "UnknownConsentError",
     "UnknownExchangeError",
@@ -91,6 +93,13 @@ class InvalidRequestError(GatewayError):
     def __init__(self, message: str, problems: Sequence[FieldProblem] = ()) -> None:
         super().__init__(message)
         self.problems: tuple[FieldProblem, ...] = tuple(problems)
+
+
+class SubjectMismatchError(InvalidRequestError):
+    """The request's data names someone other than its ``subject`` (the person the consent
+    decision is made for): refused before anything is decided, audited or sent."""
+
+    code = "SUBJECT_MISMATCH"
 
 
 class UnauthenticatedError(GatewayError):

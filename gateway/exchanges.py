@@ -31,6 +31,7 @@ from bus import (
     parse_member_id,
     parse_service_id,
     parse_traceparent,
+    subject_binding,
 )
 from bus.audit.digests import payload_digest
 from bus.audit.errors import AuditWriteError
@@ -77,6 +78,7 @@ from gateway.replies import (
 )
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
+from gateway.subject_check import check_data_subject
 
 __all__ = [
     "AUDIT_FAILED",
@@ -244,6 +246,8 @@ class ExchangeService:
     ) -> Submitted:
         """Create (or find, by idempotency key) the exchange, send it, wait up to ``wait_s``."""
         resolved = self.resolve(request, member)
+        # Before any decision: the data must be about the person consent is decided for.
+        check_data_subject(resolved.version, request.data, request.subject)
         subject_ref = subject_pseudonym(self._subject_key, request.subject)
         # Allowed: ``decision.reason`` is what the REQUESTED audit record carries.
         decision = await self.decide_consent(member, request, resolved, subject_ref, traceparent)
@@ -270,6 +274,14 @@ class ExchangeService:
         envelope = self._requester.sign(
             self._requester.new_envelope(outbound, deadline=now + timedelta(seconds=deadline_s)),
             value,
+        )
+        # Signed with the envelope: the connector re-checks the data it decodes against it.
+        envelope = envelope.model_copy(
+            update={
+                "subject_binding": subject_binding(
+                    self._digest_key, envelope.exchange_id, request.subject
+                )
+            }
         )
         record = ExchangeRecord(
             id=envelope.exchange_id,

@@ -14,11 +14,12 @@ import functools
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
+from contracts import Catalogue, ConsentMode, VersionStatus, example_request_data
 from gateway import audit_api, catalogue_api, exchanges_api, ops_api, registry_api
 from gateway.consent import api as consent_api
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
-__all__ = ["OPENAPI_PATH", "openapi_document"]
+__all__ = ["EXAMPLE_SUBJECT", "OPENAPI_PATH", "exchange_examples", "openapi_document"]
 
 OPENAPI_PATH: Final = "/v1/openapi.json"
 
@@ -122,6 +123,43 @@ def _document() -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document (a fresh copy: callers may not alter the cached one)."""
-    return copy.deepcopy(_document())
+def openapi_document(catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """The document (a fresh copy: callers may not alter the cached one).
+
+    With the gateway's ``catalogue``, ``POST /v1/exchanges`` carries one valid example
+    body per served service version, so clients (and the API fuzzer) start from requests
+    that reach the consent and exchange logic instead of stopping at the data's schema.
+    """
+    document = copy.deepcopy(_document())
+    if catalogue is not None:
+        body = document["paths"]["/v1/exchanges"]["post"]["requestBody"]
+        body["content"]["application/json"]["examples"] = exchange_examples(catalogue)
+    return document
+
+
+EXAMPLE_SUBJECT: Final = "12345678Z"
+"""A well-formed DNI (its check letter is right) that names no real person."""
+
+
+def exchange_examples(catalogue: Catalogue) -> dict[str, Any]:
+    """``<service>@<version>`` -> an OpenAPI example of a valid exchange request."""
+    examples: dict[str, Any] = {}
+    for service in catalogue.services.values():
+        for item in service.versions:
+            if item.meta.status is VersionStatus.SUNSET:
+                continue
+            body: dict[str, Any] = {
+                "service": service.id,
+                "version": str(item.version),
+                "subject": EXAMPLE_SUBJECT,
+                "purpose": service.meta.purposes[0],
+                "official": "official-0001",
+                "data": example_request_data(item, EXAMPLE_SUBJECT),
+            }
+            if service.meta.consent_mode is ConsentMode.LEGAL:
+                body["legal_basis"] = service.meta.legal_bases[0]
+            examples[f"{service.id}@{item.version}"] = {
+                "summary": f"{service.meta.title} ({item.version})",
+                "value": body,
+            }
+    return examples

@@ -1,86 +1,9 @@
-"""Subject identifiers: one normal form each, a verified check letter, and the pseudonym.
-
-A consent registered for ``12.345.678-z`` must match a request about ``12345678Z``, so
-every identifier is normalised before it is pseudonymised: NFKC, upper case, separators
-(spaces, dots, hyphens, slashes) removed. Spanish identifiers are recognised by shape and
-their check letter verified (Real Decreto 1553/2005 for the DNI/NIF; Orden
-INT/2058/2008 for the NIE), because a mistyped digit would otherwise create a pseudonym
-nobody's consent is registered under, and a request about the wrong person:
-
-* DNI / NIF of a national: 8 digits (fewer are left-padded with zeros) + letter, the
-  letter ``TRWAGMYFPDXBNJZSQVHLCKE[number mod 23]``;
-* NIE: ``X``/``Y``/``Z`` + 7 digits + letter, the prefix read as 0/1/2;
-* NIF ``K``/``L``/``M`` (minors, non-residents without NIE): letter + 7 digits + letter.
-
-Any other identifier (a passport number, an EU national id) is accepted as 1 to 64 letters
-and digits once normalised. Nothing here logs or echoes an identifier: error messages say
-what is wrong, never the value.
-"""
+"""Subject identifiers for the gateway: the normal form and check letters live in
+``contracts.subjects`` (the connectors re-check a request's subject with the same rules);
+this module keeps the gateway's import path."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import unicodedata
-from base64 import urlsafe_b64encode
-from typing import Final
+from contracts.subjects import InvalidSubjectError, normalise_subject, subject_pseudonym
 
 __all__ = ["InvalidSubjectError", "normalise_subject", "subject_pseudonym"]
-
-_CHECK_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
-_SEPARATORS: Final = frozenset(" .-/\t")
-_DNI_RE: Final = re.compile(r"(?P<number>[0-9]{1,8})(?P<letter>[A-Z])")
-_NIE_RE: Final = re.compile(r"(?P<prefix>[XYZ])(?P<number>[0-9]{7})(?P<letter>[A-Z])")
-_KLM_RE: Final = re.compile(r"(?P<prefix>[KLM])(?P<number>[0-9]{7})(?P<letter>[A-Z])")
-_OTHER_RE: Final = re.compile(r"[A-Z0-9]{1,64}")
-_NIE_PREFIX: Final = {"X": "0", "Y": "1", "Z": "2"}
-
-
-class InvalidSubjectError(ValueError):
-    """The identifier is malformed or its check letter is wrong (the message never holds it).
-
-    A ``ValueError``, so pydantic reports it as a field problem with a pointer.
-    """
-
-
-def _check(number: str, letter: str, kind: str) -> None:
-    if _CHECK_LETTERS[int(number) % 23] != letter:
-        raise InvalidSubjectError(f"the {kind} check letter does not match its number")
-
-
-def normalise_subject(text: str) -> str:
-    """The one form of ``text``; ``InvalidSubjectError`` if malformed or wrongly lettered."""
-    folded = unicodedata.normalize("NFKC", text).upper()
-    compact = "".join(c for c in folded if c not in _SEPARATORS and not c.isspace())
-    if not compact:
-        raise InvalidSubjectError("the subject identifier is empty")
-    if (match := _NIE_RE.fullmatch(compact)) is not None:
-        _check(_NIE_PREFIX[match["prefix"]] + match["number"], match["letter"], "NIE")
-        return compact
-    if (match := _KLM_RE.fullmatch(compact)) is not None:
-        _check(match["number"], match["letter"], "NIF")
-        return compact
-    if (match := _DNI_RE.fullmatch(compact)) is not None:
-        number = match["number"].zfill(8)
-        _check(number, match["letter"], "DNI/NIF")
-        return number + match["letter"]
-    if _OTHER_RE.fullmatch(compact) is None:
-        raise InvalidSubjectError(
-            "a subject identifier is 1 to 64 letters and digits (separators are ignored)"
-        )
-    if compact.isdigit() and len(compact) <= 8:
-        raise InvalidSubjectError("a DNI/NIF needs its check letter")
-    return compact
-
-
-def subject_pseudonym(key: bytes, subject: str) -> str:
-    """HMAC-SHA-256 of the normalised identifier, base64url without padding (43 chars).
-
-    Keyed, not a plain hash: national ids have too little entropy to survive a
-    brute-force guess of an unkeyed digest. The same key as the exchanges', so a consent
-    and a request about one person meet under one pseudonym.
-    """
-    normal = normalise_subject(subject)
-    digest = hmac.new(key, normal.encode("utf-8"), hashlib.sha256).digest()
-    return urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import RunningGateway, http, poll_until
 from tests.integration.member_signing import GATEWAY_MEMBER, signer_of
 
-SUBJECT = "12345678Z"  # the subject of the support's request bodies
+SUBJECT = "FOUND-SIGNED-1"  # document number and subject of every exchange here
 CODEC = AuditEventCodec()
 
 
@@ -40,7 +39,7 @@ async def _completed_exchange(gw: RunningGateway) -> dict[str, Any]:
         "POST",
         f"{gw.base_url}/v1/exchanges",
         headers=gw.headers(Prefer="wait=10"),
-        json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
+        json=gw.body(SUBJECT),
     )
     assert status == 200, body
     assert body["status"] == "completed"

@@ -33,10 +33,9 @@ from bus.request_signing import RequestSigner
 from connectors import ConnectorSettings
 from contracts import Codec, json_to_avro
 from tests.integration.bus.kafka_helpers import settings_for
-from tests.integration.gateway.support import TestCatalogue, make_catalogue
+from tests.integration.gateway.support import DIGEST_KEY, TestCatalogue, make_catalogue
 
 PROVIDER = "es.ine.padron"
-DIGEST_KEY = "connector-test-digest-key-0123456789"
 KEY_ID = "gw-it"
 
 

@@ -28,6 +28,7 @@ from gateway.members import new_api_key
 from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
+from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
 from tests.integration.gateway.support import HMAC_KEY, http
 from tests.integration.member_signing import members_file_entries
 
@@ -171,6 +172,8 @@ async def start_consent_gateway(
             "members_file": folder / "members.yaml",
             "catalogue_dir": root,
             "subject_hmac_key": HMAC_KEY,
+            # Shared with the test connectors: it keys the subject binding they re-check.
+            "audit": {"digest_key": CONNECTOR_DIGEST_KEY},
             "rate_limit": {"enabled": False},
             "signing": {"key_id": "gw-consent-it", "private_key": base64.b64encode(raw).decode()},
         }

@@ -63,6 +63,7 @@ from tests.integration.member_signing import (
 )
 
 __all__ = [
+    "DIGEST_KEY",
     "HMAC_KEY",
     "Provider",
     "RunningGateway",
@@ -75,6 +76,9 @@ __all__ = [
 ]
 
 HMAC_KEY = "test-subject-key-0123456789abcdef"
+DIGEST_KEY = "connector-test-digest-key-0123456789"
+"""The payload-digest key that test gateways share with test connectors (it also keys the
+subject binding that connectors re-check, ``bus/subject_binding.py``)."""
 SLOW_TIMEOUT_MS = 1500
 RESIDENCE_DATA: dict[str, Any] = {
     "registered": True,
@@ -246,16 +250,21 @@ class RunningGateway:
         return {"Authorization": f"Bearer {self.keys[member]}", **extra}
 
     def body(self, ident: str = "FOUND-1", **overrides: Any) -> dict[str, Any]:
-        """A valid residence-certificate request for document ``ident``."""
+        """A valid residence-certificate request for document ``ident`` (also its subject:
+        the data must name the subject, ``gateway/subject_check.py``)."""
         body: dict[str, Any] = {
             "service": self.cat.residence,
             "version": "1",
-            "subject": "12345678Z",
+            "subject": ident,
             "purpose": "social-benefits",
             "official": "official-42",
             "data": {"document_type": "DNI", "document_number": ident},
         }
         body.update(overrides)
+        data = body["data"]
+        if "subject" not in overrides and isinstance(data, dict):
+            named = data.get("nif", data.get("document_number"))
+            body["subject"] = named if isinstance(named, str) and named else ident
         return body
 
 
@@ -276,6 +285,7 @@ def gateway_settings(
         "signing": gateway_signing_settings(),
     }
     values.update(overrides)
+    values["audit"] = {"digest_key": DIGEST_KEY, **overrides.get("audit", {})}
     return GatewaySettings.model_validate(values)
 
 

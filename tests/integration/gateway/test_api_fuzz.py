@@ -86,3 +86,7 @@ async def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(
         assert process.returncode == 0, report
         # It really ran: the summary counts the operations it tested.
         assert "Operations:" in report or "operations" in report.lower(), report
+        # It reached the core: the document's per-service examples passed consent, the
+        # data/subject check and the schema, and were sent to the provider.
+        served = {envelope.service for envelope in gw.provider.requests}
+        assert served == {gw.cat.residence, gw.cat.income}, report

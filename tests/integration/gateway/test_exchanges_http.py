@@ -89,8 +89,7 @@ async def test_a_deprecated_version_is_served_with_deprecation_headers(gw: Runni
 
 async def test_async_post_answers_202_and_get_returns_the_result(gw: RunningGateway) -> None:
     """Without Prefer: 202 + Location at once; GET on it shows the completed exchange."""
-    body = gw.body(_unique("FOUND"), service=gw.cat.income, data={"nif": "x", "fiscal_year": 24})
-    body["data"]["nif"] = _unique("FOUND")
+    body = gw.body(service=gw.cat.income, data={"nif": _unique("FOUND"), "fiscal_year": 24})
     status, headers, pending = await _post(gw, body)
     assert status == 202, pending
     assert pending["status"] == "pending"

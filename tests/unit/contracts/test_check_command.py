@@ -46,7 +46,9 @@ def _add_minor(catalogue: Path, change: Callable[[Any], None]) -> Path:
     shutil.copytree(service / "1.1", service / "1.2")
     meta = service / "service.yaml"
     meta.write_text(
-        meta.read_text(encoding="utf-8") + '  "1.2":\n    status: active\n', encoding="utf-8"
+        meta.read_text(encoding="utf-8")
+        + '  "1.2":\n    status: active\n    subject_fields: [document_number]\n',
+        encoding="utf-8",
     )
     _edit(service / "1.2" / "request.avsc", change)
     return service / "1.2" / "request.avsc"
@@ -64,7 +66,7 @@ def test_an_edited_published_schema_is_refused(
     """Changing a locked schema's type is caught by its fingerprint."""
     _edit(
         catalogue / RESIDENCE / "1.0" / "request.avsc",
-        lambda s: s["fields"][1].update(type="bytes"),
+        lambda s: s["fields"][2].update(type=["null", "bytes"]),
     )
     assert _run(catalogue) == 1
     out = capsys.readouterr().out
@@ -85,7 +87,7 @@ def test_an_incompatible_minor_is_refused(
     catalogue: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A minor that changes a field's type breaks FULL_TRANSITIVE against 1.0 and 1.1."""
-    _add_minor(catalogue, lambda s: s["fields"][1].update(type="int"))
+    _add_minor(catalogue, lambda s: s["fields"][2].update(type=["null", "int"]))
     assert _run(catalogue, "--lock") == 1
     lines = capsys.readouterr().out.splitlines()
     incompatible = [line for line in lines if "[incompatible-minor]" in line]
@@ -162,7 +164,10 @@ def test_a_removed_published_version_is_refused(
     shutil.rmtree(service / "1.1")
     meta = service / "service.yaml"
     text = meta.read_text(encoding="utf-8")
-    meta.write_text(text.replace('  "1.1":\n    status: active\n', ""), encoding="utf-8")
+    meta.write_text(
+        text.replace('  "1.1":\n    status: active\n    subject_fields: [nif]\n', ""),
+        encoding="utf-8",
+    )
     assert _run(catalogue) == 1
     assert "[published-schema-removed]" in capsys.readouterr().out
 
@@ -185,3 +190,29 @@ def test_asyncapi_writes_a_document(catalogue: Path, tmp_path: Path) -> None:
     document = json.loads(target.read_text(encoding="utf-8"))
     assert document["asyncapi"] == "3.0.0"
     assert document["channels"]["tax.income-band.v1"]["address"] == "interop.req.tax.income-band.v1"
+
+
+def test_a_version_without_subject_fields_is_refused(
+    catalogue: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every version must name the request field(s) that identify the subject."""
+    meta = catalogue / "tax" / "income-band" / "service.yaml"
+    text = meta.read_text(encoding="utf-8")
+    meta.write_text(text.replace("    subject_fields: [nif]\n", "", 1), encoding="utf-8")
+    assert _run(catalogue) == 1
+    assert "subject_fields" in capsys.readouterr().err
+
+
+def test_subject_fields_must_name_a_string_field_of_the_request(
+    catalogue: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subject field that is absent or not a string (fiscal_year is an int) is refused."""
+    meta = catalogue / "tax" / "income-band" / "service.yaml"
+    text = meta.read_text(encoding="utf-8")
+    meta.write_text(
+        text.replace("subject_fields: [nif]", "subject_fields: [fiscal_year]", 1),
+        encoding="utf-8",
+    )
+    assert _run(catalogue) == 1
+    err = capsys.readouterr().err
+    assert "'fiscal_year' is not a string field of the request schema" in err

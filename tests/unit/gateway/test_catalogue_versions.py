@@ -59,7 +59,11 @@ def test_sunset_minor_is_refused_and_skipped_by_major(tmp_path: Path) -> None:
     shutil.copytree(CATALOGUE.root, root)
     meta_path = root / "register" / "residence-certificate" / "service.yaml"
     meta = yaml.safe_load(meta_path.read_text())
-    meta["versions"]["1.1"] = {"status": "sunset", "sunset_date": date(2026, 1, 31)}
+    meta["versions"]["1.1"] = {
+        "status": "sunset",
+        "sunset_date": date(2026, 1, 31),
+        "subject_fields": ["document_number"],
+    }
     meta_path.write_text(yaml.safe_dump(meta, allow_unicode=True))
     service = load_catalogue(root).services["register.residence-certificate"]
 
