@@ -395,7 +395,8 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     "AuditEvent": {
         "type": "object",
         "description": "One audit event as indexed; its leaf entry is the canonical JSON of"
-        " every field but leaf_index.",
+        " every field but leaf_index, key_id and signature. key_id and signature are its"
+        " actor's Ed25519 signature over that canonical form (docs/audit.md).",
         "required": ["leaf_index", "event_id", "type", "time", "actor"],
         "properties": {
             "leaf_index": {"type": "integer"},
@@ -403,6 +404,8 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
                 name: {"type": ["integer", "null"] if name == "latency_ms" else ["string", "null"]}
                 for name in EVENT_FIELDS
             },
+            "key_id": {"type": ["string", "null"]},
+            "signature": {"type": ["string", "null"], "description": "base64url, no padding"},
         },
     },
 }
