@@ -23,7 +23,12 @@ from bus.errors import (
     RecordTooLargeError,
 )
 
-__all__ = ["KAFKA_ERROR_CATEGORIES", "KAFKA_FAILURES", "translate_kafka_error"]
+__all__ = [
+    "KAFKA_ERROR_CATEGORIES",
+    "KAFKA_FAILURES",
+    "leaves_producer_usable",
+    "translate_kafka_error",
+]
 
 # The broker or the route to it is (perhaps briefly) not there: trying again may succeed.
 _UNAVAILABLE: Final = (
@@ -165,6 +170,21 @@ KAFKA_ERROR_CATEGORIES: Final[dict[type[BaseException], type[KafkaClientError]]]
     **dict.fromkeys(_PUBLISH_UNCONFIRMED, PublishError),
 }
 """Each aiokafka exception class → the bus class it becomes (exact class, not subclasses)."""
+
+
+_PRODUCER_STAYS_USABLE: Final = (*_TOO_LARGE, *_ACCESS_DENIED, ke.InvalidTopicError)
+"""Failures about one record or our identity: a new producer would fail the same way."""
+
+
+def leaves_producer_usable(exc: BaseException) -> bool:
+    """Whether an idempotent producer can go on after ``exc`` failed one of its sends.
+
+    Anything else (an out-of-order sequence after a long outage, a fenced or unknown
+    producer id, a delivery that timed out, a lost connection) may leave its sequence
+    numbers or state out of step with the broker's, and aiokafka never recovers from
+    that by itself: the producer is replaced (``BusProducer``).
+    """
+    return isinstance(exc, _PRODUCER_STAYS_USABLE)
 
 
 def translate_kafka_error(exc: BaseException, *, operation: str) -> BusError:

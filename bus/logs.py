@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import structlog
 
+from bus.log_throttle import install_log_throttle
+
 __all__ = ["REDACTED_KEYS", "configure_logging", "drop_personal_data"]
 
 REDACTED_KEYS: Final = frozenset(
@@ -97,6 +99,7 @@ def configure_logging(json: bool | None = None, *, level: int | str = logging.IN
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    install_log_throttle(handler)  # a broker outage costs a line per kind every 5 s
     root = logging.getLogger()
     # Replace, not add: calling twice (tests, reloads) must not double every line.
     root.handlers = [handler]

@@ -4,18 +4,30 @@ aiokafka defaults to ``acks=1`` with idempotence off, and its ``send()`` only qu
 caller that does not await the returned future never learns the record was lost. Here
 both settings are explicit and :meth:`BusProducer.send` returns only once the broker has
 confirmed the record to all in-sync replicas.
+
+A producer whose send failed in a way that can leave it out of step with the broker
+(``leaves_producer_usable``: after a long outage the broker answers every send with
+``OutOfOrderSequenceNumber`` forever) is discarded, and the next send starts a fresh one
+(a new producer id), at most once per back-off interval (exponential with jitter, capped),
+so a dead broker is not hammered and a returning one is used at once. Each change of
+state is logged once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
+import structlog
 from aiokafka import AIOKafkaProducer
 
-from bus.errors import ClientStateError, UnknownPartitionError
-from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.errors import BrokerUnavailableError, BusError, ClientStateError, UnknownPartitionError
+from bus.kafka_errors import KAFKA_FAILURES, leaves_producer_usable, translate_kafka_error
 from bus.kafka_security import connection_failure_reason, kafka_client_security
 from bus.records import Delivery
 from bus.settings import KafkaSettings
@@ -23,19 +35,38 @@ from bus.topics import Topic, TopicName
 
 __all__ = ["BusProducer"]
 
+_log = structlog.get_logger(__name__)
+_BACKOFF_MIN_S: Final = 0.1
+_BACKOFF_MAX_S: Final = 5.0
+_RETIRE_TIMEOUT_S: Final = 10.0
+
 
 class BusProducer:
-    """One idempotent Kafka producer, started and stopped explicitly (or ``async with``)."""
+    """One idempotent Kafka producer, started and stopped explicitly (or ``async with``);
+    replaced by a fresh one when a failure leaves it unusable (see the module docstring)."""
 
     def __init__(self, settings: KafkaSettings, *, client_id: str | None = None) -> None:
         self._settings = settings
         self._client_id = client_id or settings.client_id
         self._producer: AIOKafkaProducer | None = None
+        self._running = False
+        self._lock = asyncio.Lock()
+        self._backoff_s = _BACKOFF_MIN_S
+        self._next_attempt = 0.0
+        self._retired: set[asyncio.Task[None]] = set()
+        self.replacements = 0
+        """How many times a producer was replaced (for tests and metrics)."""
+        self.replacement_attempts = 0
+        """How many times a replacement was tried, successful or not (back-off bounds it)."""
 
     async def start(self) -> None:
         """Connect and fetch metadata; raise ``BrokerUnavailableError`` if nobody answers."""
-        if self._producer is not None:
+        if self._running:
             raise ClientStateError("the producer is already started")
+        self._producer = await self._new_producer()
+        self._running = True
+
+    async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._settings.bootstrap_servers,
             client_id=self._client_id,
@@ -56,13 +87,17 @@ class BusProducer:
             reason = await connection_failure_reason(self._settings)
             operation = f"starting the producer ({reason})" if reason else "starting the producer"
             raise translate_kafka_error(exc, operation=operation) from exc
-        self._producer = producer
+        return producer
 
     async def stop(self) -> None:
         """Flush what is queued and disconnect; safe to call twice."""
+        self._running = False
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+        for task in list(self._retired):
+            with contextlib.suppress(Exception):
+                await task
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -91,7 +126,7 @@ class BusProducer:
         the translated ``BusError`` of any Kafka failure (``PublishError`` and
         ``BrokerUnavailableError`` are retriable; the record may or may not be written).
         """
-        producer = self._require_started()
+        producer = await self._current()
         name = topic if isinstance(topic, str) else topic.name
         operation = f"producing to {name}"
         try:
@@ -106,7 +141,12 @@ class BusProducer:
             )
             metadata = await future
         except KAFKA_FAILURES as exc:
+            if not leaves_producer_usable(exc):
+                self._retire(producer, exc)
             raise translate_kafka_error(exc, operation=operation) from exc
+        if self._backoff_s != _BACKOFF_MIN_S:
+            self._backoff_s = _BACKOFF_MIN_S
+            _log.info("producer_recovered", client_id=self._client_id)
         return Delivery(
             topic=metadata.topic,
             partition=metadata.partition,
@@ -114,7 +154,61 @@ class BusProducer:
             timestamp_ms=metadata.timestamp,
         )
 
-    def _require_started(self) -> AIOKafkaProducer:
-        if self._producer is None:
+    async def _current(self) -> AIOKafkaProducer:
+        """The live producer, or a fresh one if the last was retired (back-off permitting)."""
+        if not self._running:
             raise ClientStateError("the producer is not started")
-        return self._producer
+        producer = self._producer
+        if producer is not None:
+            return producer
+        async with self._lock:
+            if self._producer is not None:
+                return self._producer
+            now = time.monotonic()
+            if now < self._next_attempt:
+                raise BrokerUnavailableError(
+                    "the Kafka producer is being replaced after a failure; the broker has not "
+                    f"answered yet (next attempt in {self._next_attempt - now:.1f} s)"
+                )
+            self.replacement_attempts += 1
+            try:
+                fresh = await self._new_producer()
+            except BusError:
+                # Exponential back-off with full jitter, capped: a dead broker is not
+                # hammered by every sender, a returning one is found within the cap.
+                self._next_attempt = now + random.uniform(0, self._backoff_s)  # noqa: S311
+                self._backoff_s = min(self._backoff_s * 2, _BACKOFF_MAX_S)
+                raise
+            if not self._is_running():  # stopped while we were connecting
+                await fresh.stop()
+                raise ClientStateError("the producer is not started")
+            self._producer = fresh
+            self.replacements += 1
+            _log.info("producer_replaced", client_id=self._client_id)
+            return fresh
+
+    def _is_running(self) -> bool:
+        # A method, not the attribute: ``stop`` may flip it while ``_current`` awaits.
+        return self._running
+
+    def _retire(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        """Drop ``producer`` (once, however many of its sends failed) and close it in the
+        background: its ``stop`` flushes and may wait out the outage; senders must not."""
+        if self._producer is not producer:
+            return
+        self._producer = None
+        _log.warning(
+            "producer_retired",
+            client_id=self._client_id,
+            error_type=type(exc).__name__,
+            reason="a send failed in a way that can leave the producer out of step",
+        )
+        task = asyncio.create_task(_close_quietly(producer), name="bus-producer-retire")
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception, asyncio.TimeoutError):
+        async with asyncio.timeout(_RETIRE_TIMEOUT_S):
+            await producer.stop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -26,13 +27,26 @@ import aiosqlite
 
 from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_sqlite
 
-__all__ = ["SqliteDatabase", "connect_sqlite"]
+__all__ = ["SqliteDatabase", "connect_sqlite", "create_private"]
 
 _JOIN_TIMEOUT_S: Final = 5.0
 
 
+def create_private(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it: SQLite gives its
+    ``-wal``, ``-shm`` and journal files the database file's mode, and the file holds
+    personal data. An existing file is tightened the same way."""
+    if str(path) in ("", ":memory:"):
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
 async def connect_sqlite(path: Path, *, busy_timeout_s: float) -> aiosqlite.Connection:
     """An open connection to ``path`` (created if missing); raises what sqlite3 raises."""
+    with contextlib.suppress(OSError):  # unopenable: sqlite3 reports it below, precisely
+        create_private(path)
     pending = aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
     try:
         db = await pending

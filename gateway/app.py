@@ -1,9 +1,12 @@
 """The composition of one gateway replica: ``create_app(kafka, settings)``.
 
 Middleware, outermost first: metrics (counts every answer, errors included) → the one
-error middleware (every failure becomes an RFC 9457 problem) → authentication (public
-paths pass) → per-member rate limit. ``client_max_size`` makes aiohttp refuse larger
-bodies, which the error middleware answers 413.
+error middleware (every failure becomes an RFC 9457 problem) → the edge's own defences
+(``gateway/http_hardening.py``: repeated headers or parameters, an announced body over
+the limit, throttled failed authentications) → authentication (public paths pass) →
+per-member rate limit. ``client_max_size`` makes aiohttp refuse larger bodies, which the
+error middleware answers 413. aiohttp's parser errors reach the logs only through
+``ParserLogFilter`` (never the quoted header line: it can hold an API key).
 
 Lifecycle (``cleanup_ctx``): open the store, start the producer, start the reply router
 (its partitions assigned and positioned before the first request can be sent), start the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 import structlog
@@ -45,18 +49,22 @@ from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.audit_api import add_audit
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
+from gateway.closing_events import ClosingEvents
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
+from gateway.http_hardening import FailedAuthThrottle, edge_middleware, harden_responses
 from gateway.members import MemberDirectory, load_members_file
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import OPENAPI_PATH, openapi_document
 from gateway.ops_api import OPS_PATHS, add_ops_routes, metrics_middleware
 from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
+from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
-from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key, utc_now
 from gateway.reply_verification import ReplyGate, ReplyVerifier
+from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
 from gateway.store.base import ExchangeStore
@@ -84,6 +92,8 @@ class Gateway:
     service: ExchangeService
     expiry: ExpiryLoop
     consent_store: ConsentStore
+    retention: RetentionSweep
+    closing: ClosingEvents
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -150,7 +160,11 @@ def _build(
         else audit_digest_key(subject_key)
     )
     consents = ConsentRegistry(
-        store=consent_store, trail=trail, catalogue=catalogue, subject_key=subject_key
+        store=consent_store,
+        trail=trail,
+        catalogue=catalogue,
+        subject_key=subject_key,
+        member_ids=[m.id for m in directory.members],
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
     reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
@@ -190,6 +204,7 @@ def _build(
         offsets_group=settings.reply_offsets_group,
         signer=signer,
     )
+    closing = ClosingEvents(trail)
     service = ExchangeService(
         catalogue=catalogue,
         lock=lock,
@@ -202,6 +217,7 @@ def _build(
         digest_key=digest_key,
         consents=consents,
         trail=trail,
+        closing=closing,
         actor=settings.member_id,
     )
     expiry = ExpiryLoop(
@@ -209,10 +225,18 @@ def _build(
         waiters=waiters,
         metrics=metrics,
         interval_s=settings.exchanges.expiry_interval_s,
-        trail=trail,
+        closing=closing,
         actor=settings.member_id,
     )
+    retention = RetentionSweep(
+        store=store,
+        retention=timedelta(days=settings.exchanges.result_retention_days),
+        interval_s=settings.exchanges.retention_interval_s,
+        clock=utc_now,
+    )
     return Gateway(
+        closing=closing,
+        retention=retention,
         kafka=kafka,
         settings=settings,
         catalogue=catalogue,
@@ -248,6 +272,12 @@ def create_app(
     middlewares: list[Middleware] = [
         metrics_middleware(gateway.metrics),
         error_middleware,
+        edge_middleware(
+            max_body_bytes=settings.http.max_body_bytes,
+            auth_failures=FailedAuthThrottle(
+                limit=settings.http.auth_failures_per_minute, window_s=60.0
+            ),
+        ),
         auth_middleware(gateway.directory, is_public=is_public),
     ]
     limits = settings.rate_limit
@@ -255,6 +285,8 @@ def create_app(
         middlewares.append(rate_limit_middleware(RateLimiter(limits.rate_per_s, limits.burst)))
     app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=middlewares)
     app[GATEWAY_KEY] = gateway
+    app.on_response_prepare.append(harden_responses)
+    install_log_filters()
     add_exchange_routes(
         app, service=gateway.service, settings=settings.exchanges, metrics=gateway.metrics
     )
@@ -296,11 +328,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         try:
             await gateway.requester.start()
             gateway.expiry.start()
+            gateway.retention.start()
             try:
                 yield
             finally:
                 await gateway.expiry.stop()
+                await gateway.retention.stop()
                 await gateway.requester.stop()
+                await gateway.closing.close()  # before the producer: it writes with it
         finally:
             await gateway.producer.stop()
     finally:

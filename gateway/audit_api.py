@@ -9,8 +9,7 @@ who accessed their data.
 * ``GET /v1/audit/events/{id}/proof?tree_size=N``: the event as stored, its leaf index
   and its inclusion proof in the tree of size N (default: the latest checkpoint's).
 * ``GET /v1/audit/consistency?from=M&to=N``: the consistency proof between two sizes.
-* ``GET /v1/subjects/{id}/accesses`` (role ``citizen-portal``): the citizen's data
-  tracker: every delivered exchange about the subject (who, when, which service, why).
+* the citizen's data tracker lives in ``gateway/accesses_api.py``.
 
 Proofs are computed from stored node hashes (O(log n) rows). Hashes travel as standard
 base64. The indexer runs in the gateway process unless ``audit.indexer.enabled`` is off.
@@ -22,19 +21,27 @@ import base64
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from bus import KafkaSettings
-from bus.audit.errors import AuditError, InvalidCursorError, MerkleError
+from bus.audit.errors import AuditError, MerkleError
 from bus.audit.event import EVENT_FIELDS
-from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, decode_cursor, encode_cursor
+from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, encode_cursor
 from bus.audit.indexer import AuditIndexer
 from bus.audit.trail import AuditEventType
 from bus.member_keys import load_member_keys
+from gateway.accesses_api import add_accesses_routes
+from gateway.audit_parts import AUDIT_KEY, AuditParts
+from gateway.audit_query import (
+    check_params,
+    csv_row,
+    query_int,
+    query_time,
+    read_cursor,
+    subject_ref,
+)
 from gateway.auth import current_member
 from gateway.errors import (
     FieldProblem,
@@ -43,11 +50,11 @@ from gateway.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from gateway.exchange_request import subject_pseudonym
 from gateway.members import Member, Role
 from gateway.settings import GatewaySettings
 
 __all__ = [
+    "AUDIT_KEY",
     "OPENAPI_PATHS",
     "OPENAPI_SCHEMAS",
     "AuditParts",
@@ -68,18 +75,6 @@ class UnknownAuditEventError(NotFoundError):
     """No event with this id is in the audit index (yet)."""
 
     code = "UNKNOWN_AUDIT_EVENT"
-
-
-@dataclass
-class AuditParts:
-    """The audit index of this replica and its indexer (None when run elsewhere)."""
-
-    index: AuditIndex
-    indexer: AuditIndexer | None
-    subject_key: bytes
-
-
-AUDIT_KEY: Final = web.AppKey("interop.audit", AuditParts)
 
 
 def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySettings) -> None:
@@ -111,7 +106,7 @@ def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySe
     router.add_get("/v1/audit/checkpoint", _checkpoint)
     router.add_get("/v1/audit/events/{event_id}/proof", _proof)
     router.add_get("/v1/audit/consistency", _consistency)
-    router.add_get("/v1/subjects/{subject}/accesses", _accesses)
+    add_accesses_routes(app)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -138,57 +133,12 @@ def _require(request: web.Request, role: Role) -> tuple[Member, AuditParts]:
 
 
 def _int(request: web.Request, name: str, *, default: int | None, low: int) -> int | None:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        raise InvalidRequestError(
-            f"{name} must be a whole number", [FieldProblem(f"/{name}", "not a number")]
-        )
-    value = int(text)
-    if value < low:
-        raise InvalidRequestError(
-            f"{name} must be at least {low}", [FieldProblem(f"/{name}", f"below {low}")]
-        )
-    return value
-
-
-def _time(request: web.Request, name: str) -> datetime | None:
-    text = request.query.get(name)
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise InvalidRequestError(
-            f"{name} must be an ISO 8601 time with a zone (2026-05-09T10:00:00Z)",
-            [FieldProblem(f"/{name}", "not an ISO 8601 time with a zone")],
-        )
-    return value
+    return query_int(request.query.get(name), name, default=default, low=low)
 
 
 def _limit_and_cursor(request: web.Request) -> tuple[int, int]:
     limit = _int(request, "limit", default=_DEFAULT_LIMIT, low=1) or _DEFAULT_LIMIT
-    limit = min(limit, _MAX_LIMIT)
-    cursor = request.query.get("cursor")
-    try:
-        after = decode_cursor(cursor) if cursor else -1
-    except InvalidCursorError as exc:
-        raise InvalidRequestError(
-            exc.message, [FieldProblem("/cursor", "unknown cursor")]
-        ) from None
-    return limit, after
-
-
-def _check_params(request: web.Request, allowed: frozenset[str]) -> None:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise InvalidRequestError(
-            f"unknown query parameter(s): {', '.join(u[:40] for u in unknown)}",
-            [FieldProblem(f"/{u[:40]}", "unknown parameter") for u in unknown],
-        )
+    return min(limit, _MAX_LIMIT), read_cursor(request.query.get("cursor"))
 
 
 def _b64(value: bytes) -> str:
@@ -223,7 +173,7 @@ def _next_cursor(events: list[IndexedEvent], limit: int) -> str | None:
 # -- handlers --------------------------------------------------------------------------
 async def _events(request: web.Request) -> web.StreamResponse:
     _, parts = _require(request, Role.AUDITOR)
-    _check_params(request, _EVENT_PARAMS)
+    check_params(request, _EVENT_PARAMS)
     types = tuple(request.query.getall("type", []))
     bad = [t for t in types if t not in AuditEventType.__members__]
     if bad:
@@ -232,10 +182,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
         )
     subject = request.query.get("subject")
     where = EventFilter(
-        subject_ref=subject_pseudonym(parts.subject_key, subject) if subject else None,
+        subject_ref=subject_ref(parts.subject_key, subject, "/subject") if subject else None,
         types=types,
-        since=_time(request, "since"),
-        until=_time(request, "until"),
+        since=query_time(request.query.get("since"), "since"),
+        until=query_time(request.query.get("until"), "until"),
         from_index=_int(request, "from_index", default=None, low=0),
         requester=request.query.get("requester"),
         provider=request.query.get("provider"),
@@ -259,7 +209,7 @@ def _csv(events: list[IndexedEvent], cursor: str | None) -> web.Response:
     writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for event in events:
-        writer.writerow(_event_json(event))
+        writer.writerow(csv_row(_event_json(event)))
     headers = {"X-Next-Cursor": cursor} if cursor else {}
     return web.Response(text=out.getvalue(), content_type="text/csv", headers=headers)
 
@@ -293,7 +243,7 @@ async def _size(request: web.Request, parts: AuditParts) -> int:
 
 async def _proof(request: web.Request) -> web.StreamResponse:
     _, parts = _require(request, Role.AUDITOR)
-    _check_params(request, frozenset({"tree_size"}))
+    check_params(request, frozenset({"tree_size"}))
     event_id = request.match_info["event_id"][:64]
     found: IndexedEvent | None = await _guard(parts.index.event(event_id))
     if found is None:
@@ -317,7 +267,7 @@ async def _proof(request: web.Request) -> web.StreamResponse:
 
 async def _consistency(request: web.Request) -> web.StreamResponse:
     _, parts = _require(request, Role.AUDITOR)
-    _check_params(request, frozenset({"from", "to"}))
+    check_params(request, frozenset({"from", "to"}))
     old = _int(request, "from", default=None, low=1)
     new = _int(request, "to", default=None, low=1)
     if old is None or new is None:
@@ -335,39 +285,6 @@ async def _consistency(request: web.Request) -> web.StreamResponse:
     except MerkleError as exc:  # pragma: no cover - ranges checked above
         raise InvalidRequestError(exc.message) from exc
     return web.json_response({"from": old, "to": new, "proof": [_b64(h) for h in proof]})
-
-
-async def _accesses(request: web.Request) -> web.StreamResponse:
-    _, parts = _require(request, Role.CITIZEN_PORTAL)
-    _check_params(request, frozenset({"cursor", "limit"}))
-    subject = request.match_info["subject"]
-    if not subject or len(subject) > 256:
-        raise InvalidRequestError("the subject identifier has 1 to 256 characters")
-    where = EventFilter(
-        subject_ref=subject_pseudonym(parts.subject_key, subject),
-        types=(AuditEventType.COMPLETED.value,),
-    )
-    limit, after = _limit_and_cursor(request)
-    events: list[IndexedEvent] = await _guard(
-        parts.index.events(where, after_seq=after, limit=limit)
-    )
-    accesses = [
-        {
-            "time": e.row.to_json()["time"],
-            "administration": e.row.requester,
-            "official": e.row.official,
-            "provider": e.row.provider,
-            "service": e.row.service,
-            "purpose": e.row.purpose,
-            "procedure": e.row.procedure,
-            "legal_basis": e.row.legal_basis,
-            "outcome": e.row.outcome,
-            "exchange_id": e.row.exchange_id,
-            "event_id": e.row.event_id,
-        }
-        for e in events
-    ]
-    return web.json_response({"accesses": accesses, "next_cursor": _next_cursor(events, limit)})
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
@@ -494,25 +411,6 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "responses": {
                 "200": {
                     "description": "The proof (base64 hashes)",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_COMMON_ERRORS,
-            },
-        }
-    },
-    "/v1/subjects/{subject}/accesses": {
-        "get": {
-            "tags": ["audit"],
-            "summary": "Who received data about this subject, when and why (role citizen-portal)",
-            "security": _SECURED,
-            "parameters": [
-                {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}},
-                _query("cursor", "next_cursor of the previous page"),
-                _query("limit", f"Page size, at most {_MAX_LIMIT}", "integer"),
-            ],
-            "responses": {
-                "200": {
-                    "description": "The accesses, oldest first",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
                 **_COMMON_ERRORS,

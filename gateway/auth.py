@@ -31,6 +31,7 @@ from contracts.errors import InteropError
 from gateway.errors import UnauthenticatedError
 from gateway.members import Member, MemberDirectory
 from gateway.problems import problem_response
+from gateway.redaction import safe_path
 
 __all__ = [
     "MEMBER_KEY",
@@ -164,7 +165,7 @@ def auth_middleware(
         try:
             member = authenticate(directory, request)
         except UnauthenticatedError as error:
-            _log.info("authentication_failed", path=request.path, reason=error.message)
+            _log.info("authentication_failed", path=safe_path(request), reason=error.message)
             return _unauthenticated(error, request, bearer_sent="Authorization" in request.headers)
         request[MEMBER_KEY] = member
         # bound_contextvars restores the previous values: requests on one keep-alive
@@ -181,7 +182,7 @@ def auth_middleware(
 def _unauthenticated(
     error: UnauthenticatedError, request: web.Request, *, bearer_sent: bool
 ) -> web.Response:
-    response = problem_response(error, instance=request.path)
+    response = problem_response(error, instance=safe_path(request))
     # RFC 6750 section 3: name the failure when a token was sent, not when none was.
     challenge = f'{_REALM}, error="invalid_token"' if bearer_sent else _REALM
     response.headers["WWW-Authenticate"] = challenge

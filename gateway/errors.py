@@ -18,6 +18,7 @@
         │   ├── UnknownConsentError       404  UNKNOWN_CONSENT
         │   └── UnknownOppositionError    404  UNKNOWN_OPPOSITION
         ├── MethodNotAllowedError         405  METHOD_NOT_ALLOWED
+        ├── GoneError                     410  GONE (a retired endpoint; says where to go)
         ├── IdempotencyConflictError      409  IDEMPOTENCY_CONFLICT
         ├── PayloadTooLargeError          413  PAYLOAD_TOO_LARGE
         ├── UnsupportedMediaTypeError     415  UNSUPPORTED_MEDIA_TYPE
@@ -46,6 +47,7 @@ __all__ = [
     "FieldProblem",
     "ForbiddenError",
     "GatewayError",
+    "GoneError",
     "IdempotencyConflictError",
     "InvalidRequestError",
     "MethodNotAllowedError",
@@ -177,6 +179,14 @@ class MethodNotAllowedError(GatewayError):
     code = "METHOD_NOT_ALLOWED"
     status = 405
     title = "Method not allowed"
+
+
+class GoneError(GatewayError):
+    """A retired endpoint: the message names its replacement."""
+
+    code = "GONE"
+    status = 410
+    title = "Gone"
 
 
 class IdempotencyConflictError(GatewayError):

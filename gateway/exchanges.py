@@ -50,6 +50,7 @@ from contracts import (
     json_to_avro,
 )
 from gateway.catalogue_api import resolve_version
+from gateway.closing_events import ClosingEvents
 from gateway.consent.policy import Decision, DenyRule
 from gateway.consent.registry import ConsentRegistry
 from gateway.errors import (
@@ -73,7 +74,6 @@ from gateway.replies import (
     ResponseSchemas,
     WaitReleased,
     exchange_audit_record,
-    record_quietly,
     utc_now,
 )
 from gateway.settings import ExchangeSettings
@@ -146,6 +146,7 @@ class ExchangeService:
         digest_key: bytes,
         consents: ConsentRegistry,
         trail: AuditTrail,
+        closing: ClosingEvents,
         actor: str = "interop.gateway",
         clock: Clock = utc_now,
     ) -> None:
@@ -161,6 +162,7 @@ class ExchangeService:
         self._digest_key = digest_key
         self._consents = consents
         self._trail = trail
+        self._closing = closing
         self._actor = actor
         self._clock = clock
 
@@ -395,18 +397,17 @@ class ExchangeService:
             reason=reason,
             request_digest=payload_digest(self._digest_key, value),
         )
+        remaining_s = max(0.1, (record.deadline - self._clock()).total_seconds())
         try:
-            await self._trail.record(event)
-        except AuditWriteError as exc:
-            _log.warning("exchange_not_audited", error_code=exc.code)
-            with contextlib.suppress(Exception):  # the store may be down as well
-                await self._store.complete(
-                    record.id,
-                    status=ExchangeStatus.FAILED,
-                    completed_at=self._clock(),
-                    error_code=AUDIT_FAILED,
-                    error_detail="the audit trail did not record the request; nothing was sent",
-                )
+            # Never past the exchange's deadline (the trail's own timeout is shorter).
+            async with asyncio.timeout(remaining_s):
+                await self._trail.record(event)
+        except (AuditWriteError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, AuditWriteError) else "AUDIT_WRITE_TIMEOUT"
+            _log.warning("exchange_not_audited", error_code=code)
+            await self._refuse_unsent(
+                record, AUDIT_FAILED, "the audit trail did not record the request; nothing was sent"
+            )
             raise ServiceUnavailableError(
                 f"exchange {record.id}: the audit trail is unavailable, nothing was sent;"
                 " retry later"
@@ -422,14 +423,9 @@ class ExchangeService:
         except (BusError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, BusError) else "BUS_SEND_TIMEOUT"
             _log.warning("exchange_not_sent", error_code=code)
-            with contextlib.suppress(Exception):  # the store may be what failed
-                await self._store.complete(
-                    record.id,
-                    status=ExchangeStatus.FAILED,
-                    completed_at=self._clock(),
-                    error_code=SEND_FAILED,
-                    error_detail=f"the request could not be sent ({code})",
-                )
+            await self._refuse_unsent(
+                record, SEND_FAILED, f"the request could not be sent ({code})"
+            )
             failed = exchange_audit_record(
                 record,
                 AuditEventType.FAILED,
@@ -438,10 +434,24 @@ class ExchangeService:
                 outcome=SEND_FAILED,
                 reason=code,
             )
-            await record_quietly(self._trail, failed)
+            self._closing.record(failed)  # in the background: the caller is not kept waiting
             raise ServiceUnavailableError(
                 f"exchange {record.id}: the request could not be sent to the bus; retry later"
             ) from exc
+
+    async def _refuse_unsent(self, record: ExchangeRecord, code: str, detail: str) -> None:
+        """The gateway failed before a provider saw the request: the exchange ends FAILED
+        with a gateway code (never reported as the provider's), and its idempotency key is
+        released, so the caller's retry with the same key starts a new exchange."""
+        with contextlib.suppress(Exception):  # the store may be what failed
+            await self._store.complete(
+                record.id,
+                status=ExchangeStatus.FAILED,
+                completed_at=self._clock(),
+                error_code=code,
+                error_detail=detail,
+            )
+            await self._store.release_idempotency_key(record.id)
 
     async def wait(self, record: ExchangeRecord, wait_s: float) -> ExchangeRecord:
         """The record once final or after ``wait_s`` (never past its deadline)."""
@@ -497,7 +507,7 @@ class ExchangeService:
                     outcome="TIMED_OUT",
                     reason="the deadline passed without a reply",
                 )
-                await record_quietly(self._trail, timed_out)
+                self._closing.record(timed_out)
                 return expired
         return await self._store.get(record.id) or record
 

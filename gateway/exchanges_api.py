@@ -25,7 +25,7 @@ from gateway.exchange_request import (
     parse_idempotency_key,
     parse_prefer_wait,
 )
-from gateway.exchanges import SEND_FAILED, ExchangeService, Resolved, Submitted
+from gateway.exchanges import AUDIT_FAILED, SEND_FAILED, ExchangeService, Resolved, Submitted
 from gateway.metrics import GatewayMetrics
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus
@@ -78,6 +78,9 @@ def exchange_json(record: ExchangeRecord) -> dict[str, Any]:
         "purpose": record.purpose,
         "found": (record.reply_status == "ok") if completed else None,
         "data": dict(record.result) if completed and record.result is not None else None,
+        # Past exchanges.result_retention_days the provider's data is erased (the record
+        # stays): say so, rather than look like an answer without data.
+        "result_erased": completed and record.reply_status == "ok" and record.result is None,
         "created_at": _iso(record.created_at),
         "deadline": _iso(record.deadline),
         "completed_at": _iso(record.completed_at),
@@ -127,8 +130,13 @@ async def _post_exchange(request: web.Request) -> web.StreamResponse:
 def _answer(submitted: Submitted, applied_wait_s: float | None) -> web.StreamResponse:
     record = submitted.record
     if record.status is ExchangeStatus.FAILED:
-        if record.error_code == SEND_FAILED:
-            raise ServiceUnavailableError(f"exchange {record.id} could not be sent; retry later")
+        if record.error_code in (SEND_FAILED, AUDIT_FAILED):
+            # The gateway's failure, never the provider's: nothing reached a provider, and
+            # the Idempotency-Key was released, so the same request may be retried.
+            raise ServiceUnavailableError(
+                f"exchange {record.id} could not be sent; retry later (the same "
+                "Idempotency-Key starts a new exchange)"
+            )
         raise ProviderError(
             f"exchange {record.id}: {record.error_detail or 'the provider answered with an error'}",
             provider_code=record.error_code,
@@ -206,8 +214,10 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
             "official": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 256,
-                "description": "The civil servant who asks",
+                "maxLength": 64,
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+                "description": "The identifier code of the civil servant who asks (no run of "
+                "7+ digits: never a national id)",
             },
             "legal_basis": {"type": "string", "minLength": 1, "maxLength": 256},
             "consent_ref": {"type": "string", "maxLength": 128, "pattern": _CODE_PATTERN},
@@ -229,6 +239,10 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
             "purpose": {"type": "string"},
             "found": {"type": ["boolean", "null"]},
             "data": {"type": ["object", "null"]},
+            "result_erased": {
+                "type": "boolean",
+                "description": "The data was erased after the retention period",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "deadline": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},

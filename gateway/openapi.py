@@ -15,7 +15,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from contracts import Catalogue, ConsentMode, VersionStatus, example_request_data
-from gateway import audit_api, catalogue_api, exchanges_api, ops_api, registry_api
+from gateway import (
+    accesses_api,
+    audit_api,
+    catalogue_api,
+    exchanges_api,
+    ops_api,
+    registry_api,
+)
 from gateway.consent import api as consent_api
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
@@ -48,6 +55,7 @@ _PROBLEM_SCHEMA: Final[dict[str, Any]] = {
 }
 
 _MODULES: Final = (
+    accesses_api,
     exchanges_api,
     consent_api,
     audit_api,

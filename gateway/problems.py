@@ -25,6 +25,7 @@ from gateway.errors import (
     RateLimitedError,
     UnsupportedMediaTypeError,
 )
+from gateway.redaction import safe_path
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "PROBLEM_TYPE_BASE", "error_middleware", "problem_response"]
 
@@ -87,7 +88,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except GatewayError as error:
-        return problem_response(error, instance=request.path)
+        return problem_response(error, instance=safe_path(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like pass through
@@ -105,11 +106,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 ),
                 content_type=PROBLEM_CONTENT_TYPE,
             )
-        response = problem_response(translated, instance=request.path)
+        response = problem_response(translated, instance=safe_path(request))
         if isinstance(exc, web.HTTPMethodNotAllowed):
             # RFC 9110 15.5.6: a 405 must say which methods the resource supports.
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
     except Exception as exc:  # the last line of defence: log the type, reveal nothing
-        _log.error("unhandled_error", path=request.path, exception_type=type(exc).__name__)
-        return problem_response(GatewayError("internal error"), instance=request.path)
+        _log.error("unhandled_error", path=safe_path(request), exception_type=type(exc).__name__)
+        return problem_response(GatewayError("internal error"), instance=safe_path(request))

@@ -36,6 +36,7 @@ from bus.audit.digests import payload_digest
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
 from contracts import Codec, CodecError, SchemaId, avro_to_json
+from gateway.closing_events import ClosingEvents
 from gateway.metrics import GatewayMetrics
 from gateway.reply_verification import ReplyGate
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
@@ -320,11 +321,11 @@ class ExpiryLoop:
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
         interval_s: float,
-        trail: AuditTrail,
+        closing: ClosingEvents,
         actor: str,
         clock: Clock = utc_now,
     ) -> None:
-        self._trail = trail
+        self._closing = closing
         self._actor = actor
         self._store = store
         self._waiters = waiters
@@ -359,7 +360,7 @@ class ExpiryLoop:
                 outcome="TIMED_OUT",
                 reason="the deadline passed without a reply",
             )
-            await record_quietly(self._trail, event)
+            self._closing.record(event)
             self._waiters.resolve(record)
         return len(expired)
 

@@ -53,6 +53,8 @@ class HttpSettings(BaseModel):
     port: Annotated[int, Field(ge=0, le=65_535)] = 8080
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Larger request bodies are answered 413 PAYLOAD_TOO_LARGE without being read."""
+    auth_failures_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
+    """Failed authentications one client address may make per minute; then 429."""
 
 
 class ExchangeSettings(BaseModel):
@@ -70,6 +72,11 @@ class ExchangeSettings(BaseModel):
     """How many callers may wait for a reply at once; more are answered 202."""
     expiry_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often overdue exchanges are marked timed out in the store."""
+    result_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    """How long a provider's answer is kept after its exchange ended; then it is erased
+    (the exchange's record and audit events stay)."""
+    retention_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    """How often results past retention are erased."""
     shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 10.0
     """On shutdown, how long in-flight requests may take to finish."""
 

@@ -25,6 +25,7 @@ from interop import (
     keys_cmd,
     topics_cmd,
 )
+from interop.file_modes import private_umask
 
 __all__ = ["build_parser", "main"]
 
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    # Everything the commands write holds a secret or personal data (file_modes.py).
+    private_umask()
     # Logging is configured once, here; logs go to stderr so stdout stays the
     # command's own output (a bootstrap address, a JSON document) for scripts to read.
     configure_logging({"auto": None, "json": True, "console": False}[args.log_format])

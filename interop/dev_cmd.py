@@ -46,6 +46,7 @@ from interop.dev_setup import (
     write_gateway_config,
     write_members_file,
 )
+from interop.file_modes import tighten
 from interop.kafka_cmd import DEFAULT_DATA_DIR
 from interop.kafka_runner import KafkaRunner
 
@@ -127,6 +128,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
+    tighten(state_dir)  # a state directory from an older version: owner-only from now on
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)

@@ -8,7 +8,6 @@ registry keeps and shows only its pseudonym.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
@@ -21,6 +20,7 @@ from gateway.consent.records import Consent, EvidenceChannel, Opposition
 from gateway.consent.registry import ConsentGrant, OppositionGrant
 from gateway.consent.subjects import normalise_subject
 from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
+from gateway.json_body import json_pointer, load_json_object
 
 __all__ = [
     "ConsentBody",
@@ -120,49 +120,17 @@ class OppositionBody(BaseModel):
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _pointer(loc: tuple[int | str, ...]) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
-
-
 def parse_body(content_type: str, body: bytes, model: type[_Model]) -> _Model:
     """``body`` as ``model``; 415 unless JSON, 400 with every problem otherwise."""
     if content_type.lower() != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json")
-    try:
-        document = json.loads(
-            body.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
-        )
-    except UnicodeDecodeError:
-        raise InvalidRequestError("the body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRequestError(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequestError(f"the body is not acceptable JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidRequestError(
-            "the body must be a JSON object", [FieldProblem("", "expected an object")]
-        )
+    document = load_json_object(body)
     try:
         return model.model_validate(document)
     except pydantic.ValidationError as exc:
         # ``input`` is left out on purpose: it would echo the subject's identifier.
         problems = [
-            FieldProblem(_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
+            FieldProblem(json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
             for err in exc.errors(include_input=False, include_url=False)
         ]
         raise InvalidRequestError(f"{len(problems)} problem(s) in the body", problems) from None

@@ -19,9 +19,10 @@ a repeated revocation is audited again and changes nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 import structlog
 
@@ -47,6 +48,8 @@ from gateway.replies import Clock, utc_now
 __all__ = ["ConsentGrant", "ConsentRegistry", "OppositionGrant"]
 
 _log = structlog.get_logger(__name__)
+_CLOCK_SKEW: Final = timedelta(minutes=5)
+"""How far in the past a consent's ``valid_from`` may be (clocks of callers differ)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +89,12 @@ class ConsentRegistry:
         trail: AuditTrail,
         catalogue: Catalogue,
         subject_key: bytes,
+        member_ids: Collection[str] | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        """``member_ids``: the bus's members; a consent may only be granted to one of them
+        (None: any grantee, for tests of the registry alone)."""
+        self._member_ids = frozenset(member_ids) if member_ids is not None else None
         self._store = store
         self._trail = trail
         self._catalogue = catalogue
@@ -118,7 +125,20 @@ class ConsentRegistry:
             elif grantee != member.id:
                 raise ForbiddenError(f"{member.id} may record only consents granted to itself")
         self._check_scope(grant.services, grant.purposes, member, portal)
+        self._check_explicit(grant.services)
+        if grantee is not None and self._member_ids is not None and grantee not in self._member_ids:
+            raise InvalidRequestError(
+                "the grantee is not a member of the bus",
+                [FieldProblem("/grantee", "must be a member id")],
+            )
         now = self._clock()
+        if grant.valid_from is not None and grant.valid_from < now - _CLOCK_SKEW:
+            # A consent takes effect when it is recorded: a backdated one would cover
+            # requests made before the subject agreed.
+            raise InvalidRequestError(
+                "a consent cannot start before it is recorded",
+                [FieldProblem("/valid_from", "must be now or later")],
+            )
         valid_from = grant.valid_from or now
         if grant.valid_until is not None and grant.valid_until <= max(valid_from, now):
             raise InvalidRequestError(
@@ -147,7 +167,12 @@ class ConsentRegistry:
         return consent
 
     async def revoke_consent(self, member: Member, consent_id: str) -> Consent:
-        """Revoke (never erase); the next request relying on it is denied."""
+        """Revoke (never erase); the next request relying on it is denied.
+
+        A member whose roles can never revoke a consent (an auditor) is told so (403),
+        as docs/gateway-auth.md says, before any lookup: the answer reveals nothing."""
+        if not (_is_portal(member) or member.has_role(Role.CONSUMER)):
+            raise ForbiddenError(f"{member.id} may not revoke consents")
         consent = await self._store.get_consent(consent_id) if len(consent_id) <= 64 else None
         if consent is None or not self._may_see(member, consent):
             raise UnknownConsentError(f"no consent {consent_id[:64]!r}")
@@ -271,6 +296,18 @@ class ConsentRegistry:
             consent.recorded_by,
             consent.grantee,
         )
+
+    def _check_explicit(self, services: Sequence[str]) -> None:
+        """Consents are recorded only where they decide something: ``explicit`` services
+        (``presumed`` ones take oppositions, ``legal`` ones need neither)."""
+        problems = [
+            FieldProblem(f"/services/{index}", "its consent mode is not explicit")
+            for index, service_id in enumerate(services)
+            if (service := self._catalogue.services.get(service_id)) is not None
+            and service.meta.consent_mode is not ConsentMode.EXPLICIT
+        ]
+        if problems:
+            raise InvalidRequestError("consent applies only to explicit-consent services", problems)
 
     def _check_scope(
         self, services: Sequence[str], purposes: Sequence[str], member: Member, portal: bool

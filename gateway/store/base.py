@@ -104,3 +104,11 @@ class ExchangeStore(Protocol):
     async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
         """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
         TIMED_OUT and return them (each exactly once, even across replicas)."""
+
+    async def release_idempotency_key(self, exchange_id: str) -> None:
+        """Forget the idempotency key of an exchange that failed on the gateway's side before
+        anything reached a provider, so a retry with that key starts a new exchange."""
+
+    async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
+        """Erase the provider's data (``result``) of up to ``limit`` exchanges that ended
+        before ``ended_before``; keep status and metadata. How many were erased."""

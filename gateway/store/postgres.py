@@ -100,6 +100,16 @@ _EXPIRE = """
     RETURNING e.*
 """
 
+_ERASE = """
+    WITH due AS (
+        SELECT id FROM exchanges
+        WHERE result IS NOT NULL AND completed_at < $1
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE exchanges AS e SET result = NULL FROM due WHERE e.id = due.id
+"""
+
 
 class PostgresExchangeStore:
     """Exchanges in a PostgreSQL database, through an asyncpg connection pool."""
@@ -210,6 +220,21 @@ class PostgresExchangeStore:
         with self._database.translate("expire overdue exchanges"):
             rows = await self._database.pool.fetch(_EXPIRE, moment, limit)
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    async def release_idempotency_key(self, exchange_id: str) -> None:
+        """Forget the key of an exchange the gateway failed to send."""
+        with self._database.translate("release an idempotency key"):
+            await self._database.pool.execute(
+                "UPDATE exchanges SET idempotency_key = NULL WHERE id = $1", exchange_id
+            )
+
+    async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
+        """Erase the data of up to ``limit`` exchanges that ended before ``ended_before``."""
+        with self._database.translate("erase expired results"):
+            status = await self._database.pool.execute(
+                _ERASE, utc(ended_before, "ended_before"), limit
+            )
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE <n>"
 
     # -- internals ---------------------------------------------------------------------
 

@@ -94,6 +94,12 @@ _EXPIRE = (
     "ORDER BY deadline LIMIT :limit) RETURNING *"
 )
 
+_ERASE = (
+    "UPDATE exchanges SET result = NULL WHERE id IN ("
+    "SELECT id FROM exchanges WHERE result IS NOT NULL AND completed_at < :before "
+    "LIMIT :limit)"
+)
+
 
 def _time(value: datetime) -> str:
     # Fixed-width ISO 8601 in UTC, so text order is time order (deadline < :now).
@@ -210,6 +216,22 @@ class SqliteExchangeStore:
                 rows = await db.execute_fetchall(_EXPIRE, params)
         # RETURNING has no defined order; the oldest deadline first is what callers expect.
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    async def release_idempotency_key(self, exchange_id: str) -> None:
+        """Forget the key of an exchange the gateway failed to send."""
+        with self._database.translate("release an idempotency key"):
+            async with self._database.session() as db:
+                await db.execute(
+                    "UPDATE exchanges SET idempotency_key = NULL WHERE id = ?", (exchange_id,)
+                )
+
+    async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
+        """Erase the data of up to ``limit`` exchanges that ended before ``ended_before``."""
+        params = {"before": _time(utc(ended_before, "ended_before")), "limit": limit}
+        with self._database.translate("erase expired results"):
+            async with self._database.session() as db:
+                cursor = await db.execute(_ERASE, params)
+                return cursor.rowcount
 
     # -- internals ---------------------------------------------------------------------
     @staticmethod

@@ -44,6 +44,7 @@ from bus.audit.index.proofs import (
     root_nodes,
 )
 from bus.audit.merkle_store import Node, compact_range
+from bus.sqlite_connection import create_private
 
 __all__ = [
     "AuditIndex",
@@ -146,6 +147,8 @@ def _engine_url(url: str) -> tuple[str, dict[str, Any]]:
         if not path or path == ":memory:":
             raise ValueError("the audit index needs a SQLite file path, not :memory:")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # unopenable: the engine reports it precisely
+            create_private(Path(path))
         return f"sqlite+aiosqlite:///{path}", {"timeout": 30}
     for scheme in ("postgresql://", "postgres://"):
         if url.startswith(scheme):

@@ -205,7 +205,7 @@ async def test_audit_api_and_verify_detect_each_kind_of_tampering(
         assert status == 403
         portal = {"Authorization": f"Bearer {extra['portal']}"}
         status, _, accesses = await http(
-            "GET", f"{gw.base_url}/v1/subjects/{SUBJECT}/accesses", headers=portal
+            "POST", f"{gw.base_url}/v1/subjects/accesses", headers=portal, json={"subject": SUBJECT}
         )
         assert status == 200
         assert len(accesses["accesses"]) == 6

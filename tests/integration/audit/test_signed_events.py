@@ -133,7 +133,7 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
 
         portal = {"Authorization": f"Bearer {extra['portal']}"}
         status, _, accesses = await http(
-            "GET", f"{gw.base_url}/v1/subjects/{SUBJECT}/accesses", headers=portal
+            "POST", f"{gw.base_url}/v1/subjects/accesses", headers=portal, json={"subject": SUBJECT}
         )
         assert status == 200
         assert [a["administration"] for a in accesses["accesses"]] == ["it.town", "it.town"]

@@ -14,6 +14,7 @@ from bus.audit.trail import AuditEventType
 from gateway.consent import subject_pseudonym
 from tests.integration.consent.support import (
     DIGEST,
+    RIGHTS,
     ConsentGateway,
     new_subject,
     start_consent_gateway,
@@ -272,3 +273,48 @@ async def test_malformed_requests_get_clear_problems(
     )
     assert got == status, problem
     assert answer_headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_an_auditor_revoking_a_consent_is_forbidden_as_documented(
+    gw: ConsentGateway,
+) -> None:
+    """docs/gateway-auth.md: an auditor holds no role that revokes consents: 403, whether
+    or not the consent exists (the answer reveals nothing about it)."""
+    subject = new_subject()
+    status, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, subject))
+    assert status == 201, consent
+    for target in (consent["id"], "no-such-consent"):
+        status, _, problem = await gw.call("DELETE", f"/v1/consents/{target}", "auditor")
+        assert (status, problem["code"]) == (403, "FORBIDDEN")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "member", "pointer"),
+    [
+        ({"grantee": "es.does-not-exist"}, "portal", "/grantee"),
+        ({"services_mode": "presumed"}, "portal", "/services/0"),
+        ({"services_mode": "legal"}, "portal", "/services/0"),
+        ({"valid_from": "2000-01-01T00:00:00Z"}, "town", "/valid_from"),
+        ({"valid_from": "2000-01-01T00:00:00Z"}, "portal", "/valid_from"),
+    ],
+    ids=["grantee-not-a-member", "presumed-service", "legal-service", "backdated", "portal-back"],
+)
+async def test_consents_that_could_not_mean_anything_are_refused(
+    gw: ConsentGateway, overrides: dict[str, Any], member: str, pointer: str
+) -> None:
+    """A grantee that is no member, a service whose mode is not explicit, a start in the
+    past: each a 400 with its pointer, and nothing recorded."""
+    subject = new_subject()
+    changes = dict(overrides)
+    mode = changes.pop("services_mode", None)
+    if mode is not None:
+        changes["services"] = [gw.service(mode)]
+        changes["purposes"] = [RIGHTS[mode][0]]
+    body = consent_body(gw, subject, **changes)
+    if member == "town":
+        body["evidence"] = {"channel": "paper", "digest": DIGEST}
+    status, _, problem = await gw.call("POST", "/v1/consents", member, json=body)
+    assert status == 400, problem
+    assert pointer in [e["pointer"] for e in problem["errors"]]
+    _, _, listed = await gw.call("GET", "/v1/consents", params={"subject": subject})
+    assert listed["items"] == []

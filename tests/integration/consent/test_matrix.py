@@ -95,7 +95,29 @@ async def gw(
 async def grant(
     gw: ConsentGateway, subject: str, mode: str, *, grantee: str = "it.town", **extra: Any
 ) -> str:
-    """A consent recorded through the API by the citizen portal; its id."""
+    """A consent recorded through the API by the citizen portal; its id.
+
+    The API records consents only for ``explicit`` services; for the other modes the
+    consent is put in the store directly, to show it changes nothing there."""
+    if mode != "explicit":
+        now = datetime.now(UTC)
+        consent_id = f"stored-{mode}-{subject}-{grantee}"
+        await gw.gateway.consent_store.add_consent(
+            Consent(
+                id=consent_id,
+                subject_ref=subject_pseudonym(HMAC_KEY.encode(), subject),
+                grantee=grantee,
+                services=(gw.service(mode),),
+                purposes=(PURPOSE[mode],),
+                valid_from=now - timedelta(minutes=1),
+                valid_until=None,
+                evidence_channel=EvidenceChannel.PAPER,
+                evidence_digest=DIGEST,
+                recorded_by="it.portal",
+                created_at=now,
+            )
+        )
+        return consent_id
     body = {
         "subject": subject,
         "grantee": grantee,

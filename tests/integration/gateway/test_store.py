@@ -227,6 +227,50 @@ async def test_expire_overdue_marks_only_overdue_pending(store: ExchangeStore) -
     )
 
 
+async def test_results_past_retention_are_erased_and_the_record_kept(
+    store: ExchangeStore,
+) -> None:
+    """Results of exchanges that ended before the cutoff are erased (limit per call); newer
+    ones, pending ones and every record's status and metadata stay."""
+    old = [_record(n) for n in range(1, 4)]
+    recent, pending = _record(10), _record(11)
+    for record in (*old, recent, pending):
+        await store.create(record)
+    for n, record in enumerate(old):
+        await store.complete(
+            record.id,
+            status=ExchangeStatus.COMPLETED,
+            completed_at=T0 + timedelta(seconds=n),
+            reply_status="ok",
+            result={"band": "A"},
+        )
+    await store.complete(
+        recent.id,
+        status=ExchangeStatus.COMPLETED,
+        completed_at=T0 + timedelta(days=40),
+        reply_status="ok",
+        result={"band": "B"},
+    )
+    cutoff = T0 + timedelta(days=30)
+    assert await store.erase_results(cutoff, limit=2) == 2
+    assert await store.erase_results(cutoff, limit=10) == 1
+    assert await store.erase_results(cutoff) == 0
+    for record in old:
+        erased = await store.get(record.id)
+        assert erased is not None
+        assert (erased.status, erased.result, erased.reply_status) == (
+            ExchangeStatus.COMPLETED,
+            None,
+            "ok",
+        )
+    kept = await store.get(recent.id)
+    assert kept is not None
+    assert kept.result == {"band": "B"}
+    still = await store.get(pending.id)
+    assert still is not None
+    assert still.status is ExchangeStatus.PENDING
+
+
 async def test_expire_overdue_respects_limit(store: ExchangeStore) -> None:
     """``limit`` caps one call; the next call takes the rest, oldest deadline first."""
     for n in range(5):

@@ -179,6 +179,15 @@ def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path)
     assert "(0 created" in again.stdout
     assert _keys(again.stdout) == keys
 
+    # Configs hold keys, databases hold results and consents: owner-only, all of them.
+    state = tmp_path / "state"
+    written = [p for p in state.rglob("*") if not p.is_symlink()]
+    assert any(p.name == "gateway.db" for p in written)
+    assert any(p.name.startswith("connector-") and p.suffix == ".yaml" for p in written)
+    loose = {str(p.relative_to(state)): oct(p.stat().st_mode & 0o777) for p in written}
+    loose = {name: mode for name, mode in loose.items() if int(mode, 8) & 0o077}
+    assert loose == {}
+
 
 def test_dev_refuses_a_missing_catalogue_in_one_line(tmp_path: Path, capsys: Any) -> None:
     """Before starting anything: one error line, no traceback."""

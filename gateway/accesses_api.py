@@ -1,0 +1,139 @@
+"""The citizen's data tracker: who received data about a subject, when and why.
+
+``POST /v1/subjects/accesses`` (role ``citizen-portal``) takes the identifier in its JSON
+body (``{"subject": ..., "cursor": ..., "limit": ...}``) and answers every completed
+exchange about the subject, oldest first, with a cursor. The identifier never travels in
+a URL, where proxies, access logs and browser histories would keep it; the old
+``GET /v1/subjects/{id}/accesses`` answers 410 and names the POST (its path is never
+logged: see ``gateway/redaction.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bus.audit.errors import AuditError
+from bus.audit.index import EventFilter, IndexedEvent, encode_cursor
+from bus.audit.trail import AuditEventType
+from gateway.audit_parts import AUDIT_KEY
+from gateway.audit_query import MAX_INDEX, check_params, read_cursor, subject_ref
+from gateway.auth import current_member
+from gateway.consent.bodies import parse_body
+from gateway.errors import ForbiddenError, GoneError, ServiceUnavailableError
+from gateway.members import Role
+
+__all__ = ["ACCESSES_PATH", "OPENAPI_PATHS", "OPENAPI_SCHEMAS", "add_accesses_routes"]
+
+ACCESSES_PATH: Final = "/v1/subjects/accesses"
+_MAX_LIMIT: Final = 1000
+
+
+class AccessesQuery(BaseModel):
+    """The body of ``POST /v1/subjects/accesses``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    subject: Annotated[str, Field(min_length=1, max_length=256)]
+    cursor: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=_MAX_LIMIT)] = 100
+
+
+def add_accesses_routes(app: web.Application) -> None:
+    app.router.add_post(ACCESSES_PATH, _accesses)
+    app.router.add_get("/v1/subjects/{subject}/accesses", _moved)
+
+
+async def _moved(request: web.Request) -> web.StreamResponse:
+    raise GoneError(
+        f"the identifier no longer travels in the URL: POST {ACCESSES_PATH} "
+        'with {"subject": "..."} in a JSON body'
+    )
+
+
+async def _accesses(request: web.Request) -> web.StreamResponse:
+    member = current_member(request)
+    if not member.has_role(Role.CITIZEN_PORTAL):
+        raise ForbiddenError(f"{member.id} does not hold the {Role.CITIZEN_PORTAL.value} role")
+    check_params(request, frozenset())
+    query = parse_body(request.content_type, await request.read(), AccessesQuery)
+    parts = request.app[AUDIT_KEY]
+    where = EventFilter(
+        subject_ref=subject_ref(parts.subject_key, query.subject, "/subject"),
+        types=(AuditEventType.COMPLETED.value,),
+    )
+    after = read_cursor(query.cursor)
+    try:
+        events: list[IndexedEvent] = await parts.index.events(
+            where, after_seq=after, limit=query.limit
+        )
+    except AuditError as exc:
+        raise ServiceUnavailableError(f"the audit index is unavailable ({exc.code})") from exc
+    cursor = (
+        encode_cursor(events[-1].leaf_index)
+        if len(events) == query.limit and events[-1].leaf_index < MAX_INDEX
+        else None
+    )
+    return web.json_response({"accesses": [_access(e) for e in events], "next_cursor": cursor})
+
+
+def _access(event: IndexedEvent) -> dict[str, Any]:
+    row = event.row
+    return {
+        "time": row.to_json()["time"],
+        "administration": row.requester,
+        "official": row.official,
+        "provider": row.provider,
+        "service": row.service,
+        "purpose": row.purpose,
+        "procedure": row.procedure,
+        "legal_basis": row.legal_basis,
+        "outcome": row.outcome,
+        "exchange_id": row.exchange_id,
+        "event_id": row.event_id,
+    }
+
+
+_PROBLEM: Final = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
+    "AccessesQuery": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["subject"],
+        "properties": {
+            "subject": {"type": "string", "minLength": 1, "maxLength": 256},
+            "cursor": {"type": "string", "minLength": 1, "maxLength": 200},
+            "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT},
+        },
+    }
+}
+
+OPENAPI_PATHS: Final[dict[str, Any]] = {
+    ACCESSES_PATH: {
+        "post": {
+            "tags": ["audit"],
+            "summary": "Who received data about this subject, when and why (role citizen-portal)",
+            "security": [{"apiKey": []}, {"mutualTLS": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AccessesQuery"}}
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The accesses, oldest first",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "400": {"description": "Invalid body", "content": _PROBLEM},
+                "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
+                "403": {"description": "The caller lacks the role", "content": _PROBLEM},
+                "415": {"description": "Not application/json", "content": _PROBLEM},
+                "503": {"description": "The audit index is unavailable", "content": _PROBLEM},
+            },
+        }
+    },
+}

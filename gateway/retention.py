@@ -1,0 +1,74 @@
+"""How long the gateway keeps what providers answered.
+
+An exchange's result (the provider's data about a person) is kept for
+``exchanges.result_retention_days`` after the exchange ended, so an asynchronous caller
+can fetch it and an idempotent retry can be answered; after that ``RetentionSweep``
+erases it, in batches, on every replica (the store hands each row to one sweeper). The
+exchange's record stays (status, metadata, digests: what auditors need); ``GET
+/v1/exchanges/{id}`` then answers it with ``data: null`` and ``result_erased: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+
+from gateway.store.base import ExchangeStore
+
+__all__ = ["RetentionSweep"]
+
+_log = structlog.get_logger(__name__)
+_BATCH: Final = 1000
+
+
+class RetentionSweep:
+    """Every ``interval_s``, erase the results older than ``retention``."""
+
+    def __init__(
+        self,
+        *,
+        store: ExchangeStore,
+        retention: timedelta,
+        interval_s: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._retention = retention
+        self._interval_s = interval_s
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gateway-retention")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_once(self) -> int:
+        """Erase every result past retention (batch by batch); how many."""
+        cutoff = self._clock() - self._retention
+        total = 0
+        while (erased := await self._store.erase_results(cutoff, limit=_BATCH)) > 0:
+            total += erased
+            if erased < _BATCH:
+                break
+        if total:
+            _log.info("results_erased", count=total, retention_days=self._retention.days)
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the store blinked: try again next round
+                _log.warning("retention_sweep_failed", exception_type=type(exc).__name__)
+            await asyncio.sleep(self._interval_s)
