@@ -68,9 +68,10 @@ class Reply:
     value: bytes | None
     partition: int
     offset: int
+    timestamp_ms: int = 0
+    """The record's Kafka timestamp: when the reply was written on the bus (not read)."""
     headers: Headers = ()
     """The record's raw headers (what a signature is checked on, what a dead letter keeps)."""
-    timestamp_ms: int = 0
 
 
 ReplySink = Callable[[Reply], Awaitable[None]]
@@ -120,6 +121,11 @@ class ReplyRouter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.stats = ReplyRouterStats()
+        self.caught_up = asyncio.Event()
+        """Set once every reply that was on the partitions when the router started has been
+        handed to the sink: a restarted gateway must not time out an exchange whose reply
+        is waiting to be read (the expiry loop waits for this)."""
+        self._behind: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         """Assign the partitions, seek to their end (or, with ``offsets_group``, to the
@@ -155,8 +161,8 @@ class ReplyRouter:
             await self._seek_start(consumer, tps)
             # position() returns only once the end offset is actually resolved: from here
             # on, every reply written to these partitions will be read.
-            for tp in tps:
-                await consumer.position(tp)
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            ends = await consumer.end_offsets(tps)
         except BusError:
             await consumer.stop()
             raise
@@ -164,9 +170,13 @@ class ReplyRouter:
             await consumer.stop()
             raise translate_kafka_error(exc, operation=f"assigning {topic}") from exc
         self._consumer = consumer
+        self._behind = {tp: end for tp, end in ends.items() if positions[tp] < end}
+        if not self._behind:
+            self.caught_up.set()
         self._task = asyncio.create_task(self._route_loop(consumer), name="bus-reply-router")
         _log.info(
             "reply_router_ready",
+            replies_waiting=sum(end - positions[tp] for tp, end in self._behind.items()),
             topic=topic,
             partitions=list(self.partitions),
             offsets_group=self._offsets_group,
@@ -263,10 +273,19 @@ class ReplyRouter:
                     for r in records
                 )
             )
-            if self._offsets_group is not None:
-                offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-                if offsets:
-                    await self._commit(consumer, offsets)
+            offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+            if self._behind:
+                self._note_progress(offsets)
+            if self._offsets_group is not None and offsets:
+                await self._commit(consumer, offsets)
+
+    def _note_progress(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            if tp in self._behind and offset >= self._behind[tp]:
+                del self._behind[tp]
+        if not self._behind:
+            self.caught_up.set()
+            _log.info("reply_router_caught_up", topic=self.reply_topic.name)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -297,8 +316,8 @@ class ReplyRouter:
             record.value,
             record.partition,
             record.offset,
+            record.timestamp_ms,
             headers=record.headers,
-            timestamp_ms=record.timestamp_ms,
         )
         if self._on_reply is not None:
             await self._sink(self._on_reply, reply, log)

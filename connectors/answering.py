@@ -185,6 +185,13 @@ class Answerer:
             settled = True
             self.breaker.record_failure()
             raise
+        except asyncio.CancelledError:
+            # ``answer``'s deadline cancels us from outside (mid-attempt or mid-backoff): a
+            # registry that hangs past the deadline is failing, and must open the breaker.
+            if time.monotonic() >= deadline - _DEADLINE_SLACK_S:
+                settled = True
+                self.breaker.record_failure()
+            raise
         except Exception as exc:  # a bug in the handler: an error reply, not a crash
             _log.error("handler_raised", service=self._service, exception_type=type(exc).__name__)
             return ReplyPlan(ReplyStatus.ERROR, PROVIDER_HANDLER_FAILED)
@@ -253,6 +260,10 @@ class Answerer:
 
     def _count(self, error: LegacyError) -> None:
         self._metrics.legacy_errors.labels(self._service, error.kind.value).inc()
+
+
+_DEADLINE_SLACK_S: Final = 0.05
+"""Clock slack when telling a deadline cut from any other cancellation."""
 
 
 def _loop_time(monotonic_deadline: float) -> float:

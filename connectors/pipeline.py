@@ -32,7 +32,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 import structlog
 
@@ -53,6 +53,7 @@ from bus import (
 )
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditRecord, AuditTrail
+from bus.audit.unverified import unverified_record
 from bus.record_signing import RecordSigner
 from bus.records import Delivery
 from bus.request_signing import RejectReason, RequestRejectedError
@@ -70,6 +71,15 @@ __all__ = ["EnvelopeVerifier", "ReplySender", "RequestPipeline", "UnsignedEnvelo
 _log = structlog.get_logger(__name__)
 
 REQUEST_UNDECODABLE = "REQUEST_UNDECODABLE"
+_UNVERIFIED: Final = frozenset(
+    {
+        RejectReason.UNSIGNED,
+        RejectReason.UNKNOWN_KEY,
+        RejectReason.BAD_SIGNATURE,
+        RejectReason.MALFORMED_ENVELOPE,
+    }
+)
+"""Refusals before the signature held: the record's claims are not the gateway's."""
 _STORE_ATTEMPTS = 3
 
 
@@ -170,6 +180,10 @@ class RequestPipeline:
         try:
             envelope = self._verifier.verify(record, now=now)
         except RequestRejectedError as exc:
+            if exc.reason is RejectReason.DEADLINE_PASSED:
+                replayed = await self._replay_late(record, started)
+                if replayed is not None:
+                    return replayed
             return await self._refused(record, exc)
         log = _log.bind(**envelope.log_context(), partition=record.partition, offset=record.offset)
         if envelope.provider != self._member:
@@ -186,6 +200,29 @@ class RequestPipeline:
             log.info("request_replayed_from_store", reply_status=stored.status.value)
             return await self._deliver(envelope, value, plan, started, log, replayed=True)
         return await self._handle_new(record, envelope, started, log)
+
+    async def _replay_late(self, record: InboundRecord, started: float) -> Outcome | None:
+        """A request redelivered after its deadline (the connector died between answering
+        and committing) is answered again from the reply store, as for any redelivery,
+        instead of being refused: its exchange was answered in time. Only a request that
+        verifies in every other respect qualifies; None when it does not or was never
+        answered."""
+        claimed = _best_effort_envelope(record.headers)
+        if claimed is None or claimed.deadline is None:
+            return None
+        try:
+            envelope = self._verifier.verify(
+                record, now=claimed.deadline - timedelta(milliseconds=1)
+            )
+            stored = await self._store.get(envelope.exchange_id)
+        except (RequestRejectedError, ReplyStoreError):
+            return None
+        if stored is None or envelope.provider != self._member:
+            return None
+        log = _log.bind(**envelope.log_context(), partition=record.partition, offset=record.offset)
+        log.info("late_request_replayed_from_store", reply_status=stored.status.value)
+        plan = ReplyPlan(stored.status, stored.error_code, stored.value)
+        return await self._deliver(envelope, record.value or b"", plan, started, log, replayed=True)
 
     async def _handle_new(
         self,
@@ -334,6 +371,27 @@ class RequestPipeline:
 
     async def _refused(self, record: InboundRecord, error: RequestRejectedError) -> Outcome:
         reason = error.reason.value
+        if error.reason in _UNVERIFIED:
+            # Nothing it says can be trusted: audited by where it was read, never under
+            # the exchange, requester or subject it claims (bus.audit.unverified).
+            _log.warning(
+                "request_unverified",
+                reason=reason,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            step = unverified_record(
+                actor=self._member,
+                time=self._clock(),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=reason,
+            )
+            if (failed := await self._record(step, _log)) is not None:
+                return failed
+            self._count("dead_lettered")
+            return DeadLetter(error.message, f"REQUEST_{reason}")
         envelope = _best_effort_envelope(record.headers)
         log = _log.bind(
             **(envelope.log_context() if envelope is not None else {}),

@@ -34,6 +34,7 @@ __all__ = [
     "events_dir_for",
     "load_events",
     "locked_event",
+    "locked_event_schemas",
 ]
 
 DEFAULT_EVENTS_DIR: Final = DEFAULT_CATALOGUE_DIR.parent / "events"
@@ -133,3 +134,20 @@ def locked_event(
             f"event {name} {newest.version} is not published: run `interop contracts check --lock`"
         )
     return entry.schema_id, newest.schema, str(newest.version)
+
+
+def locked_event_schemas(
+    name: str,
+    *,
+    events_dir: Path = DEFAULT_EVENTS_DIR,
+    lock_path: Path | None = None,
+) -> dict[SchemaId, Any]:
+    """Every published version of event ``name`` by schema id: a reader must decode what
+    older writers framed with their own ids."""
+    lock = LockFile.load(lock_path or events_dir.parent / LOCK_FILE_NAME)
+    found: dict[SchemaId, Any] = {}
+    for event in load_events(events_dir):
+        entry = lock.entry(name, str(event.version), "event") if event.name == name else None
+        if entry is not None:
+            found[entry.schema_id] = event.schema
+    return found

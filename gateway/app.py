@@ -227,6 +227,7 @@ def _build(
         interval_s=settings.exchanges.expiry_interval_s,
         closing=closing,
         actor=settings.member_id,
+        ready=requester.router.caught_up,
     )
     retention = RetentionSweep(
         store=store,

@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
@@ -62,6 +62,17 @@ ResponseSchemas = Mapping[tuple[str, str], tuple[SchemaId, Any]]
 """(service id, ``MAJOR.MINOR``) -> (response schema id, response schema)."""
 
 Clock = Callable[[], datetime]
+_LATE_READ: Final = timedelta(minutes=5)
+"""A reply written in time but read this long after the deadline is not used any more."""
+
+
+def _written_at(reply: Reply, now: datetime) -> datetime:
+    """When the reply was written on the bus. A reply that was on the topic in time counts
+    as in time even if this gateway reads it later (it was restarting): judged by the
+    record's timestamp, never later than now."""
+    if reply.timestamp_ms <= 0:
+        return now
+    return min(now, datetime.fromtimestamp(reply.timestamp_ms / 1000, UTC))
 
 
 def utc_now() -> datetime:
@@ -235,7 +246,7 @@ class ReplySink:
             log.info("reply_after_final", exchange_status=record.status.value)
             return
         now = self._clock()
-        if now >= record.deadline:
+        if _written_at(reply, now) >= record.deadline or now >= record.deadline + _LATE_READ:
             # Too late: the expiry times it out (and audits that); never completed now.
             log.info("reply_after_deadline")
             return
@@ -324,7 +335,11 @@ class ExpiryLoop:
         closing: ClosingEvents,
         actor: str,
         clock: Clock = utc_now,
+        ready: asyncio.Event | None = None,
+        ready_timeout_s: float = 30.0,
     ) -> None:
+        self._ready = ready
+        self._ready_timeout_s = ready_timeout_s
         self._closing = closing
         self._actor = actor
         self._store = store
@@ -365,6 +380,14 @@ class ExpiryLoop:
         return len(expired)
 
     async def _run(self) -> None:
+        if self._ready is not None:
+            # After a restart, replies may be waiting on the reply partitions: read them
+            # before expiring anything, or answered exchanges would end TIMED_OUT.
+            try:
+                async with asyncio.timeout(self._ready_timeout_s):
+                    await self._ready.wait()
+            except TimeoutError:
+                _log.warning("expiry_started_before_replies_read", waited_s=self._ready_timeout_s)
         while True:
             try:
                 await self.run_once()

@@ -187,7 +187,7 @@ class ReplyGate:
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                reason=problem.text,
+                reason=problem.reason.value,  # the code: the detail may quote the claims
             )
         )
         return False

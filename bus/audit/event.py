@@ -23,7 +23,7 @@ from typing import Any, Final
 from bus.audit.errors import MalformedAuditEventError
 from bus.audit.trail import AuditRecord
 from contracts import Codec, CodecError, SchemaId
-from contracts.events import DEFAULT_EVENTS_DIR, locked_event
+from contracts.events import DEFAULT_EVENTS_DIR, locked_event, locked_event_schemas
 
 __all__ = [
     "AUDIT_EVENT_NAME",
@@ -140,9 +140,10 @@ class AuditEventCodec:
         self.schema_id: SchemaId = schema_id
         self.version = version
         self._schema = schema
-        # The newest published version reads and writes; a later minor of the contract
-        # adds the ids of the earlier ones here so their events still decode.
-        self._codec = Codec({int(schema_id): schema})
+        # The newest published version writes and reads; events framed with an earlier
+        # minor's id decode through Avro resolution (the writer's schema from its id).
+        known = locked_event_schemas(AUDIT_EVENT_NAME, events_dir=events_dir, lock_path=lock_path)
+        self._codec = Codec({int(k): v for k, v in {**known, schema_id: schema}.items()})
 
     def encode(self, row: EventRow) -> bytes:
         """``row`` as a framed Avro ``AuditEvent``."""

@@ -44,6 +44,9 @@ class AuditEventType(enum.StrEnum):
     CONSENT_REVOKED = "CONSENT_REVOKED"
     OPPOSITION_REGISTERED = "OPPOSITION_REGISTERED"
     OPPOSITION_REVOKED = "OPPOSITION_REVOKED"
+    UNVERIFIED = "UNVERIFIED"
+    """A record that failed verification (``bus.audit.unverified``): audited by where it
+    was read, never under the exchange, requester or subject it claims (audit-event 1.1)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ the real broker, the gateway's signing key, a signed requester, connector settin
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,15 +29,38 @@ from bus import (
     parse_gateway_group_id,
     parse_member_id,
     parse_service_id,
+    subject_binding,
 )
 from bus.request_signing import RequestSigner
 from connectors import ConnectorSettings
-from contracts import Codec, json_to_avro
+from contracts import Codec, CodecError, InvalidSubjectError, json_to_avro
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.gateway.support import DIGEST_KEY, TestCatalogue, make_catalogue
 
 PROVIDER = "es.ine.padron"
 KEY_ID = "gw-it"
+
+
+class BindingSigner(RequestSigner):
+    """Signs like the gateway: first binds the subject the request's data names
+    (``bus.subject_binding``, with the test digest key), as ``ExchangeService`` does after
+    checking it against the request's subject. Undecodable values stay unbound."""
+
+    def __init__(self, key_id: str, private_key: Ed25519PrivateKey, codec: Codec) -> None:
+        super().__init__(key_id, private_key)
+        self._codec = codec
+
+    def sign(self, envelope: Envelope, value: bytes) -> Envelope:
+        try:
+            datum = self._codec.decode(value).datum
+        except CodecError:
+            return super().sign(envelope, value)
+        document = datum.get("document_number") if isinstance(datum, dict) else None
+        if isinstance(document, str):
+            with contextlib.suppress(InvalidSubjectError):
+                binding = subject_binding(DIGEST_KEY.encode(), envelope.exchange_id, document)
+                envelope = envelope.model_copy(update={"subject_binding": binding})
+        return super().sign(envelope, value)
 
 
 @dataclass
@@ -126,7 +150,7 @@ class World:
             reply_topic=ReplyTopic(parse_gateway_group_id(self.group)),
             reply_partitions=[0, 1],
             on_reply=self.on_reply,
-            signer=RequestSigner(KEY_ID, self.signing_key),
+            signer=BindingSigner(KEY_ID, self.signing_key, self.codec),
         )
         async with requester:
             yield requester

@@ -3,7 +3,8 @@ the real connector runtime verifying with the gateway's public key.
 
 A request the gateway allowed is served. The same request produced straight onto the
 request topic without a signature, and a signed copy with one flipped byte, are both
-dead-lettered with their reason, audited REJECTED, and never reach the registry.
+dead-lettered with their reason, audited UNVERIFIED (by topic, partition and offset,
+never under the exchange they copy), and never reach the registry.
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ async def test_unsigned_and_tampered_requests_are_refused_and_audited(
             await runtime.stop()
     codes = sorted(dict(p.headers)["interop_dlq_error_code"] for p in parked)
     assert codes == [b"REQUEST_BAD_SIGNATURE", b"REQUEST_UNSIGNED"]
-    rejected = sorted((r.reason or "") for r in audit.records if r.type is AuditEventType.REJECTED)
-    assert rejected == ["BAD_SIGNATURE", "UNSIGNED"]
+    # Unverified: audited by where they were read, never under the exchange they copy.
+    unverified = [r for r in audit.records if r.type is AuditEventType.UNVERIFIED]
+    assert sorted((r.reason or "").split(" at ")[0] for r in unverified) == [
+        "BAD_SIGNATURE",
+        "UNSIGNED",
+    ]
+    assert all(r.exchange_id is None and r.subject_ref is None for r in unverified)
+    assert not [r for r in audit.records if r.type is AuditEventType.REJECTED]
     assert [served["id"]] == handlers.CALLS

@@ -12,6 +12,7 @@ it with the real data.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -162,8 +163,18 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
             timeout_s=30,
             what="the UNVERIFIED audit events",
         )
-        assert {e.row.record_offset for e in unverified} == offsets
-        assert {e.row.record_topic for e in unverified} == {reply_topic}
+        # "<CODE> at <topic>/<partition>/<offset>": where the record was read, nothing more.
+        where = [
+            re.fullmatch(r"([A-Z_]+) at (.+)/(\d+)/(\d+)", e.row.reason or "") for e in unverified
+        ]
+        assert all(w is not None for w in where), [e.row.reason for e in unverified]
+        located = [w.groups() for w in where if w is not None]
+        assert sorted(code for code, *_ in located) == sorted(f[0] for f in forgeries)
+        assert {(topic, int(p)) for _, topic, p, _ in located} == {
+            (reply_topic, request.reply_partition)
+        }
+        assert {int(o) for *_, o in located} == offsets
+        assert {e.row.actor for e in unverified} == {gw.settings.member_id}
         assert all(e.row.exchange_id is None for e in unverified)
         assert all(e.row.requester is None and e.row.subject_ref is None for e in unverified)
 
@@ -177,8 +188,14 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
         assert final["status"] == "completed", final
         assert final["data"]["municipality_name"] == "Alcalá de Henares"
         # The exchange's own audit trail holds no trace of the forgeries.
-        own = await parts.index.events(EventFilter(exchange_id=pending["id"]), limit=100)
+        own = await poll_until(
+            lambda: parts.index.events(EventFilter(exchange_id=pending["id"]), limit=100),
+            lambda found: len(found) >= 2,
+            timeout_s=20,
+            what="the exchange's COMPLETED event in the index",
+        )
         assert [e.row.type for e in own] == ["REQUESTED", "COMPLETED"]
+        assert await parts.index.quarantined() == []
 
 
 async def _async_value(value: Any) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bus import Ack, DeadLetter, ReplyStatus, Retry
@@ -15,6 +16,7 @@ from bus.errors import PublishError
 from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
 from connectors.circuit import CircuitPolicy, CircuitState
 from connectors.errors import RequestRefusedError
+from connectors.reply_store import StoredReply
 from connectors.retry import RetryPolicy
 from connectors.sdk import Answer, HandlerContext
 from tests.unit.connectors.fakes import (
@@ -102,8 +104,38 @@ async def test_not_found_and_typed_errors_map_to_reply_statuses() -> None:
     assert (reply.status, reply.error_code) == (ReplyStatus.REJECTED, "PADRON_CLOSED")
 
 
+async def test_a_request_redelivered_after_its_deadline_is_replayed_from_the_store() -> None:
+    """Answered, then the connector died before committing; the record comes back after its
+    deadline: the stored reply is sent again (RESPONDED, replayed), never REJECTED."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, Found(RESIDENCE)))
+    envelope, record = request_record(deadline_s=-1.0)
+    stored = StoredReply(
+        envelope.exchange_id, ReplyStatus.OK, None, b"\x00stored", datetime.now(UTC)
+    )
+    await h.store.put(stored)
+    assert await h.pipeline(record) == Ack()
+    [sent] = h.sender.sent
+    assert (sent.value, sent.envelope.status) == (b"\x00stored", ReplyStatus.OK)
+    [responded] = h.audit.records
+    assert (responded.type, responded.reason) == (
+        AuditEventType.RESPONDED,
+        "replayed from the reply store",
+    )
+
+
+async def test_a_late_request_never_answered_is_still_refused() -> None:
+    """Past its deadline with nothing stored: DEADLINE_PASSED, no handler call."""
+    h = harness(lambda _r, _c: asyncio.sleep(0, Found(RESIDENCE)))
+    _, record = request_record(deadline_s=-1.0)
+    outcome = await h.pipeline(record)
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.code == "REQUEST_DEADLINE_PASSED"
+    assert h.sender.sent == []
+
+
 async def test_an_unsigned_request_is_dead_lettered_audited_and_not_answered() -> None:
-    """No signature: DeadLetter with the reason, REJECTED audit, no handler, no reply."""
+    """No signature: DeadLetter with the reason, audited UNVERIFIED by where it was read
+    (never under the exchange it claims), no handler, no reply."""
     calls: list[int] = []
 
     async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
@@ -117,8 +149,11 @@ async def test_an_unsigned_request_is_dead_lettered_audited_and_not_answered() -
     assert outcome.code == "REQUEST_UNSIGNED"
     assert calls == []
     assert h.sender.sent == []
-    [rejected] = h.audit.records
-    assert (rejected.type, rejected.reason) == (AuditEventType.REJECTED, "UNSIGNED")
+    [unverified] = h.audit.records
+    assert unverified.type is AuditEventType.UNVERIFIED
+    assert unverified.reason == f"UNSIGNED at {record.topic}/{record.partition}/{record.offset}"
+    claims = (unverified.exchange_id, unverified.requester, unverified.subject_ref)
+    assert claims == (None, None, None)
 
 
 async def test_a_tampered_value_is_refused_as_a_bad_signature() -> None:
@@ -185,6 +220,33 @@ async def test_the_circuit_opens_and_answers_provider_unavailable_without_callin
     assert h.answerer.breaker.state is CircuitState.OPEN
     codes = [s.envelope.error_code for s in h.sender.sent]
     assert codes == ["PROVIDER_UNAVAILABLE"] * 3
+
+
+async def test_a_hung_registry_opens_the_circuit_through_deadline_cuts() -> None:
+    """A registry that hangs (an exclusive lock held for 15 s): the first attempt times out,
+    the retry is cut by the deadline; each cut counts as a failure, so the third exchange
+    finds the breaker open and is answered at once without calling."""
+    calls: list[int] = []
+
+    async def hangs(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        calls.append(1)
+        await asyncio.Event().wait()
+        return NotFound()
+
+    h = harness(
+        hangs,
+        call_timeout_s=0.15,
+        retry=RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
+        circuit=CircuitPolicy(failure_threshold=2, open_s=60),
+    )
+    for _ in range(2):
+        await h.pipeline(request_record(deadline_s=0.6)[1])
+    assert h.answerer.breaker.state is CircuitState.OPEN
+    before = len(calls)
+    await h.pipeline(request_record(deadline_s=0.6)[1])
+    assert len(calls) == before
+    codes = [s.envelope.error_code for s in h.sender.sent]
+    assert codes == ["PROVIDER_TIMEOUT", "PROVIDER_TIMEOUT", "PROVIDER_UNAVAILABLE"]
 
 
 async def test_a_slow_handler_is_cut_at_the_deadline() -> None:

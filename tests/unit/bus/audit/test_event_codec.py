@@ -11,9 +11,11 @@ import pytest
 
 from bus.audit.digests import payload_digest
 from bus.audit.errors import InvalidCursorError, MalformedAuditEventError
-from bus.audit.event import AuditEventCodec, EventRow, leaf_entry, row_from_json
+from bus.audit.event import EVENT_FIELDS, AuditEventCodec, EventRow, leaf_entry, row_from_json
 from bus.audit.index import decode_cursor, encode_cursor
 from bus.audit.trail import AuditEventType, AuditRecord
+from bus.audit.unverified import unverified_record
+from contracts import Codec, LockFile
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR
 from contracts.lockfile import LOCK_FILE_NAME
 from interop.cli import main
@@ -39,6 +41,37 @@ def test_the_codec_round_trips_with_the_locked_schema_id() -> None:
     assert value[0] == 0
     assert int.from_bytes(value[1:5], "big") == codec.schema_id
     assert codec.decode(value) == row
+
+
+def test_events_written_with_1_0_still_decode_and_unverified_needs_1_1() -> None:
+    """An event framed with the 1.0 schema id (written before the upgrade) decodes, with
+    the same leaf; the newest minor writes UNVERIFIED events, which 1.0 cannot name."""
+    codec = AuditEventCodec()
+    assert codec.version == "1.1"
+    lock = LockFile.load(DEFAULT_CATALOGUE_DIR.parent / LOCK_FILE_NAME)
+    old = lock.entry("audit-event", "1.0", "event")
+    assert old is not None
+    old_schema = json.loads(
+        (DEFAULT_CATALOGUE_DIR.parent / "events/audit-event/1.0/event.avsc").read_text()
+    )
+    row = EventRow.from_record(RECORD, EVENT_ID)
+    written_by_1_0 = Codec({int(old.schema_id): old_schema}).encode(
+        old.schema_id, {**{n: getattr(row, n) for n in EVENT_FIELDS}, "event_id": EVENT_ID}
+    )
+    assert codec.decode(written_by_1_0) == row
+    unverified = EventRow.from_record(
+        unverified_record(
+            actor="es.aeat", time=RECORD.time, topic="interop.req.x.v1", partition=2,
+            offset=7, reason="BAD_SIGNATURE",
+        ),
+        EVENT_ID,
+    )  # fmt: skip
+    decoded = codec.decode(codec.encode(unverified))
+    assert (decoded.type, decoded.reason, decoded.exchange_id) == (
+        "UNVERIFIED",
+        "BAD_SIGNATURE at interop.req.x.v1/2/7",
+        None,
+    )
 
 
 def test_garbage_on_the_topic_is_a_malformed_event() -> None:
