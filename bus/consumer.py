@@ -55,6 +55,7 @@ class BusConsumer:
         max_in_flight: int = 1,
         max_retries: int = 3,
         drain_timeout_s: float = 30.0,
+        group_instance_id: str | None = None,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -73,6 +74,7 @@ class BusConsumer:
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._assigned: set[TopicPartition] = set()
+        self._group_instance_id = group_instance_id
         # Bumped on every rebalance callback: the rest of a batch fetched under an older
         # assignment is not dispatched (see _fetch_loop).
         self._generation = 0
@@ -98,6 +100,10 @@ class BusConsumer:
             request_timeout_ms=self._settings.request_timeout_ms,
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
+            # Static membership (KIP-345) when configured: a member that restarts with the
+            # same instance id gets its partitions back at once, without a rebalance and
+            # without waiting out the session timeout of its previous incarnation.
+            group_instance_id=self._group_instance_id,
             max_poll_interval_ms=self._settings.max_poll_interval_ms,
             **kafka_client_security(self._settings),
         )
@@ -121,6 +127,11 @@ class BusConsumer:
             self._log.error(
                 "consumer_loop_crashed", task=task.get_name(), exception_type=type(error).__name__
             )
+
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this member holds now (empty before the first assignment)."""
+        return frozenset(self._assigned)
 
     async def wait_assigned(self, timeout_s: float) -> set[TopicPartition]:
         """Wait until the group gave this member at least one partition."""

@@ -219,6 +219,11 @@ class ConnectorSettings(BaseSettings):
     health: HealthSettings = HealthSettings()
     shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 15.0
     """On SIGTERM, how long in-flight requests may take to finish."""
+    instance_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] | None = None
+    """A stable name unique to this replica (a pod name): the connector then joins its
+    consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
+    crash it gets its partitions back at once instead of after the session timeout. Two
+    running replicas must never share it (the broker fences the second)."""
 
     @field_validator("reply_store_url")
     @classmethod

@@ -73,27 +73,27 @@ class LagMonitor:
             **kafka_client_security(self._settings),
         )
         lags: dict[tuple[str, int], int] = {}
-        await admin.start()
         try:
+            # Both start inside the try: a start that fails while the broker is down must
+            # still close both clients (an unclosed consumer leaks connections and tasks).
+            await admin.start()
             await consumer.start()
-            try:
-                for target in self._targets:
-                    partitions = consumer.partitions_for_topic(target.topic)
-                    if partitions is None:
-                        await consumer.topics()  # refresh metadata once
-                        partitions = consumer.partitions_for_topic(target.topic) or set()
-                    tps = [TopicPartition(target.topic, p) for p in sorted(partitions)]
-                    ends = await consumer.end_offsets(tps)
-                    committed = await admin.list_consumer_group_offsets(target.group_id)
-                    for tp in tps:
-                        done = committed.get(tp)
-                        start = done.offset if done is not None and done.offset >= 0 else 0
-                        lag = max(0, ends.get(tp, 0) - start)
-                        lags[(target.label, tp.partition)] = lag
-                        self._metrics.consumer_lag.labels(target.label, str(tp.partition)).set(lag)
-            finally:
-                await consumer.stop()
+            for target in self._targets:
+                partitions = consumer.partitions_for_topic(target.topic)
+                if partitions is None:
+                    await consumer.topics()  # refresh metadata once
+                    partitions = consumer.partitions_for_topic(target.topic) or set()
+                tps = [TopicPartition(target.topic, p) for p in sorted(partitions)]
+                ends = await consumer.end_offsets(tps)
+                committed = await admin.list_consumer_group_offsets(target.group_id)
+                for tp in tps:
+                    done = committed.get(tp)
+                    start = done.offset if done is not None and done.offset >= 0 else 0
+                    lag = max(0, ends.get(tp, 0) - start)
+                    lags[(target.label, tp.partition)] = lag
+                    self._metrics.consumer_lag.labels(target.label, str(tp.partition)).set(lag)
         finally:
+            await consumer.stop()
             await admin.close()
         return lags
 

@@ -39,6 +39,7 @@ from bus import (
     parse_service_id,
 )
 from bus.audit.trail import AuditTrail
+from bus.broker_health import BrokerHealth
 from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
 from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
@@ -143,6 +144,7 @@ class ConnectorRuntime:
         self._producer = BusProducer(settings.kafka)
         self._adapters: list[Adapter] = []
         self._consumers: list[BusConsumer] = []
+        self._broker = BrokerHealth(settings.kafka)
         self.served: list[ServedVersion] = []
         self.answerers: dict[ServiceKey, Answerer] = {}
         self.health: HealthServer | None = None
@@ -210,6 +212,11 @@ class ConnectorRuntime:
                     dead_letters=DeadLetterPublisher(self._producer),
                     max_in_flight=config.max_in_flight or 2 * config.concurrency,
                     drain_timeout_s=settings.shutdown_timeout_s,
+                    group_instance_id=(
+                        f"{settings.instance_id}.{served.key}"
+                        if settings.instance_id is not None
+                        else None
+                    ),
                 )
                 self.answerers[served.key] = answerer
                 self._consumers.append(consumer)
@@ -261,9 +268,16 @@ class ConnectorRuntime:
         _log.info("connector_stopped")
 
     async def readiness(self) -> str | None:
-        """None when ready; else why not."""
+        """None when ready; else why not: the runtime is started, every service holds
+        partitions, the broker answers (checked at most every few seconds) and the reply
+        store answers. A connector that cannot take requests is not ready."""
         if not self._started:
             return "starting or stopping"
+        idle = [c for c in self._consumers if not c.assignment]
+        if idle:
+            return f"{len(idle)} service consumer(s) hold no partition yet"
+        if not await self._broker.reachable():
+            return "the Kafka broker does not answer"
         try:
             await self._store.ping()
         except ReplyStoreError as exc:

@@ -23,6 +23,7 @@ from gateway.audit_query import MAX_INDEX, check_params, read_cursor, subject_re
 from gateway.auth import current_member
 from gateway.consent.bodies import parse_body
 from gateway.errors import ForbiddenError, GoneError, ServiceUnavailableError
+from gateway.http_server import read_body
 from gateway.members import Role
 
 __all__ = ["ACCESSES_PATH", "OPENAPI_PATHS", "OPENAPI_SCHEMAS", "add_accesses_routes"]
@@ -58,7 +59,7 @@ async def _accesses(request: web.Request) -> web.StreamResponse:
     if not member.has_role(Role.CITIZEN_PORTAL):
         raise ForbiddenError(f"{member.id} does not hold the {Role.CITIZEN_PORTAL.value} role")
     check_params(request, frozenset())
-    query = parse_body(request.content_type, await request.read(), AccessesQuery)
+    query = parse_body(request.content_type, await read_body(request), AccessesQuery)
     parts = request.app[AUDIT_KEY]
     where = EventFilter(
         subject_ref=subject_ref(parts.subject_key, query.subject, "/subject"),

@@ -26,6 +26,7 @@ from gateway.exchange_request import (
     parse_prefer_wait,
 )
 from gateway.exchanges import AUDIT_FAILED, SEND_FAILED, ExchangeService, Resolved, Submitted
+from gateway.http_server import read_body
 from gateway.metrics import GatewayMetrics
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus
@@ -107,7 +108,7 @@ def _outcome(record: ExchangeRecord) -> str:
 async def _post_exchange(request: web.Request) -> web.StreamResponse:
     check_content_type(request.content_type)
     member = current_member(request)
-    body = await request.read()  # bounded by client_max_size: 413 past it
+    body = await read_body(request)  # bounded by client_max_size: 413 past it
     parsed, document = parse_exchange_request(body)
     settings = request.app[_SETTINGS_KEY]
     prefer = ",".join(request.headers.getall("Prefer", [])) or None

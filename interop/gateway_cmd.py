@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.auth import server_ssl_context
+from gateway.http_server import gateway_runner
 from interop.settings import InteropSettings, load_settings
 
 __all__ = ["register", "serve"]
@@ -50,7 +51,7 @@ async def serve(settings: InteropSettings, *, stop: asyncio.Event | None = None)
     gateway = settings.gateway
     app = create_app(settings.kafka, gateway)
     ssl_context = server_ssl_context(gateway.tls) if gateway.tls is not None else None
-    runner = web.AppRunner(
+    runner = gateway_runner(
         app,
         shutdown_timeout=gateway.exchanges.shutdown_timeout_s,
         access_log=None,

@@ -501,8 +501,27 @@ def _require_java() -> str:
     return java
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    """The machine's ephemeral (client source) port range, Linux's default if unknown."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def _require_free_port(host: str, port: int) -> None:
+    low, high = ephemeral_port_range()
+    if low <= port <= high:
+        raise BrokerStartError(
+            f"port {port} is in this machine's ephemeral range ({low}-{high}): a client "
+            "reconnecting to a stopped broker there can be given that port as its own and "
+            f"connect to itself; choose a port below {low} with --port"
+        )
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the broker binds (the JVM sets SO_REUSEADDR): connections of a stopped broker
+        # lingering in TIME_WAIT must not make the port look taken for minutes.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -21,6 +21,7 @@ from gateway.consent.bodies import (
     parse_subject_query,
 )
 from gateway.consent.registry import ConsentRegistry
+from gateway.http_server import read_body
 
 __all__ = [
     "CONSENTS_PATH",
@@ -48,7 +49,7 @@ def add_consent_routes(app: web.Application, *, registry: ConsentRegistry) -> No
 
 async def _post_consent(request: web.Request) -> web.StreamResponse:
     member = current_member(request)
-    body = parse_body(request.content_type, await request.read(), ConsentBody)
+    body = parse_body(request.content_type, await read_body(request), ConsentBody)
     consent = await request.app[_REGISTRY_KEY].grant(member, body.grant())
     return web.json_response(
         consent_json(consent, request.app[_REGISTRY_KEY].now()),
@@ -73,7 +74,7 @@ async def _revoke_consent(request: web.Request) -> web.StreamResponse:
 
 async def _post_opposition(request: web.Request) -> web.StreamResponse:
     member = current_member(request)
-    body = parse_body(request.content_type, await request.read(), OppositionBody)
+    body = parse_body(request.content_type, await read_body(request), OppositionBody)
     opposition = await request.app[_REGISTRY_KEY].register_opposition(member, body.grant())
     return web.json_response(
         opposition_json(opposition),

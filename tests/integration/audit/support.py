@@ -30,6 +30,7 @@ from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, AuditRecord
 from gateway.app import GATEWAY_KEY, create_app
 from gateway.audit_api import AUDIT_KEY, AuditParts
+from gateway.http_server import gateway_runner
 from gateway.members import new_api_key
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.gateway.support import (
@@ -196,7 +197,7 @@ async def audited_gateway(
     async with BusProducer(kafka) as producer:
         await provider.start(producer, unique("provider"))
         app = create_app(kafka, settings, registry=CollectorRegistry())
-        runner = web.AppRunner(app, shutdown_timeout=5)
+        runner = gateway_runner(app, shutdown_timeout=5)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.http.host, settings.http.port).start()

@@ -24,6 +24,7 @@ from bus import catalogue_topic_specs, ensure_topics, parse_gateway_group_id
 from bus.audit.trail import AuditRecord, MemoryAuditTrail
 from contracts import DEFAULT_CATALOGUE_DIR, Catalogue, LockFile, load_catalogue
 from gateway.app import GATEWAY_KEY, Gateway, create_app
+from gateway.http_server import gateway_runner
 from gateway.members import new_api_key
 from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
@@ -188,7 +189,7 @@ async def start_consent_gateway(
     await ensure_topics(kafka, specs)
     trail = MemoryAuditTrail()
     app = create_app(kafka, settings, registry=CollectorRegistry(), trail=trail)
-    runner = web.AppRunner(app, shutdown_timeout=5)
+    runner = gateway_runner(app, shutdown_timeout=5)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.http.host, settings.http.port).start()

@@ -52,6 +52,7 @@ from contracts import (
     load_catalogue,
 )
 from gateway.app import GATEWAY_KEY, Gateway, create_app
+from gateway.http_server import gateway_runner
 from gateway.members import new_api_key
 from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
@@ -319,7 +320,7 @@ async def start_gateway(
         if with_provider:
             await provider.start(producer, unique("provider"))
         app = create_app(kafka, settings, registry=CollectorRegistry())
-        runner = web.AppRunner(app, shutdown_timeout=5)
+        runner = gateway_runner(app, shutdown_timeout=5)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.http.host, settings.http.port).start()

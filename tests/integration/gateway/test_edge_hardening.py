@@ -244,3 +244,50 @@ async def test_no_identifier_or_key_reaches_the_logs(
     assert "QQQQQQQQ" not in text
     assert VICTIM not in text
     assert VICTIM not in json.dumps(problem)
+
+
+async def test_a_request_aiohttp_cannot_parse_is_a_problem_without_quotes(
+    edge: tuple[RunningGateway, dict[str, str]],
+) -> None:
+    """A header over the limit: a 4xx RFC 9457 problem (MALFORMED_HTTP) that quotes
+    nothing of the request, not aiohttp's text/plain with the header's start."""
+    gw, _ = edge
+    port = int(gw.base_url.rsplit(":", 1)[1])
+    secret = "sk-live-" + "Z" * 24
+    answer = await _raw(
+        port,
+        (
+            f"GET /v1/services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}"
+            + "A" * 9000
+            + "\r\n\r\n"
+        ).encode(),
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1].startswith(b"4"), head
+    assert b"application/problem+json" in head
+    if body:  # the problem may arrive after the head, in the same read or not
+        assert json.loads(body)["code"] == "MALFORMED_HTTP"
+    assert secret.encode() not in answer
+
+
+async def test_slow_clients_are_cut_after_the_header_timeout(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """Twenty connections trickling a request head: all closed by the server after the
+    header timeout (10 s by default), while a normal request is still served."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, _parts):
+        port = int(gw.base_url.rsplit(":", 1)[1])
+        app_runner_timeout = 10.0  # gateway_runner's default header timeout
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+        started = time.monotonic()
+        for _, writer in connections:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        closed = 0
+        for reader, writer in connections:
+            async with asyncio.timeout(app_runner_timeout + 5):
+                closed += (await reader.read()) == b""  # EOF: the server closed it
+            writer.close()
+        assert closed == 20
+        assert time.monotonic() - started < app_runner_timeout + 5
+        status, _, _ = await http("GET", f"{gw.base_url}/healthz")
+        assert status == 200

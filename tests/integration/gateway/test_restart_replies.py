@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from bus import BusProducer, catalogue_topic_specs, ensure_topics, parse_gateway_group_id
 from gateway.app import create_app
+from gateway.http_server import gateway_runner
 from tests.integration.bus.kafka_helpers import end_offsets, settings_for
 from tests.integration.gateway.support import (
     Provider,
@@ -61,7 +62,7 @@ async def test_replies_written_while_the_gateway_was_down_complete_their_exchang
 
     async def serve() -> web.AppRunner:
         app = create_app(kafka, settings, registry=CollectorRegistry())
-        runner = web.AppRunner(app, shutdown_timeout=5)
+        runner = gateway_runner(app, shutdown_timeout=5)
         await runner.setup()
         await web.TCPSite(runner, settings.http.host, settings.http.port).start()
         return runner

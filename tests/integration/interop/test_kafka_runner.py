@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from interop.kafka_runner import BrokerStartError, KafkaRunner
+from interop.kafka_runner import BrokerStartError, KafkaRunner, ephemeral_port_range
 from tests.integration.conftest import free_port
 
 
@@ -73,13 +73,24 @@ def test_start_reuse_stop_and_data_survives_restart(
         runner.stop()
 
 
+def test_a_port_in_the_ephemeral_range_is_refused_with_the_reason(
+    kafka_runner_factory: Callable[[], KafkaRunner],
+) -> None:
+    """A client port in the machine's ephemeral range: refused before Java starts, saying
+    why (a reconnecting client can end up connected to itself) and what to do."""
+    low, high = ephemeral_port_range()
+    with pytest.raises(BrokerStartError, match=r"ephemeral range .* choose a port below"):
+        kafka_runner_factory().start(port=low + 5, controller_port=free_port())
+    assert high > low
+
+
 def test_port_in_use_is_refused_before_starting_java(
     kafka_runner_factory: Callable[[], KafkaRunner],
 ) -> None:
     """A busy client port is named in the error; no broker process is left behind."""
     runner = kafka_runner_factory()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
-        busy.bind(("127.0.0.1", 0))
+        busy.bind(("127.0.0.1", free_port()))
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(BrokerStartError, match=rf"port {port} on 127.0.0.1 is already in use"):
