@@ -37,6 +37,7 @@ from bus import (
     parse_service_id,
 )
 from bus.audit.note_keys import NoteSigner
+from bus.record_signing import private_key_text, public_key_text
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
 from gateway.members import new_api_key
 
@@ -81,6 +82,9 @@ class Deployment:
     signing_public: str
     checkpoint_signer: str = field(repr=False)
     secret: str = field(repr=False)
+    provider_private: str = field(repr=False, default="")
+    """The connectors' signing key (replies and audit events; its public key is in the
+    members file, as the gateway's is)."""
     """HMAC key of subject pseudonyms and payload digests (one per run)."""
 
     def gateway_group(self, scenario: int) -> str:
@@ -108,6 +112,10 @@ class Deployment:
             "catalogue_dir": str(self.catalogue_dir),
             "reply_store_url": f"sqlite:///{self.work_dir / (name + '-replies.db')}",
             "gateway_keys": {self.signing_key_id: self.signing_public},
+            "signing": {
+                "key_id": f"{_PROVIDER}-{self.token}",
+                "private_key": self.provider_private,
+            },
             "audit_digest_key": self.secret,
             "health": {"host": "127.0.0.1", "port": health_port},
             "services": [
@@ -164,16 +172,26 @@ def _copy_catalogue(root: Path, domains: tuple[str, str]) -> tuple[str, str]:
     return (f"{domains[0]}.{_SERVICE}", f"{domains[1]}.{_SERVICE}")
 
 
-def _write_members(path: Path, services: tuple[str, ...]) -> str:
+def _signing_member(member: str, role: str, key_id: str, public: str) -> dict[str, Any]:
+    return {
+        "id": member,
+        "name": f"Bench {role}",
+        "roles": [role],
+        "signing_keys": [{"key_id": key_id, "public_key": public}],
+    }
+
+
+def _write_members(path: Path, services: tuple[str, ...], signers: list[dict[str, Any]]) -> str:
     key, digest = new_api_key()
     members = [
+        *signers,
         {
             "id": _MEMBER,
             "name": "Bench town hall",
             "roles": ["consumer"],
             "api_keys": [{"sha256": digest}],
             "rights": [{"service": s, "purposes": [_PURPOSE]} for s in services],
-        }
+        },
     ]
     path.write_text(yaml.safe_dump({"members": members}), encoding="utf-8")
     return key
@@ -185,8 +203,27 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
     catalogue_dir = work_dir / "catalogue"
     services = _copy_catalogue(catalogue_dir, (f"bench{token}a", f"bench{token}b"))
     members_file = work_dir / "members.yaml"
-    api_key = _write_members(members_file, services)
     signing = Ed25519PrivateKey.generate()
+    provider = Ed25519PrivateKey.generate()
+    # Gateway and connectors sign as members; the gateway verifies replies and events.
+    api_key = _write_members(
+        members_file,
+        services,
+        [
+            _signing_member(
+                "interop.gateway",
+                "gateway",
+                f"bench-{token}",
+                public_key_text(signing.public_key()),
+            ),
+            _signing_member(
+                _PROVIDER,
+                "provider",
+                f"{_PROVIDER}-{token}",
+                public_key_text(provider.public_key()),
+            ),
+        ],
+    )
     deployment = Deployment(
         work_dir=work_dir,
         kafka=kafka,
@@ -202,6 +239,7 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
         signing_public=base64.b64encode(signing.public_key().public_bytes_raw()).decode(),
         checkpoint_signer=NoteSigner.generate(_LOG_ORIGIN).private_key_string(),
         secret=secrets.token_urlsafe(32),
+        provider_private=private_key_text(provider),
     )
     groups = [parse_gateway_group_id(deployment.gateway_group(i)) for i in (1, 2)]
     specs = catalogue_topic_specs(

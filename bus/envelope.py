@@ -29,6 +29,7 @@ interop_reply_topic        reply_topic             requests (``interop.rep.<grou
 interop_reply_partition    reply_partition         requests (decimal, >= 0)
 interop_status             status                  replies (ok|not_found|error|rejected)
 interop_error_code         error_code (code)       replies whose status is not ok, optional
+interop_request_digest     request_digest (hex)    replies: SHA-256 of the request's signed bytes
 interop_key_id             key_id (code)           optional, together with the signature
 interop_signature          signature (base64url)   optional, together with the key id
 ========================== ======================= ==========================================
@@ -140,6 +141,7 @@ class Envelope(BaseModel):
     reply_partition: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     status: ReplyStatus | None = None
     error_code: _Code | None = None
+    request_digest: _Code | None = None
     key_id: _Code | None = None
     signature: Annotated[str, AfterValidator(check_base64url)] | None = None
 
@@ -191,9 +193,17 @@ class Envelope(BaseModel):
         )
 
     def reply(
-        self, *, source: MemberId, status: ReplyStatus, error_code: str | None = None
+        self,
+        *,
+        source: MemberId,
+        status: ReplyStatus,
+        error_code: str | None = None,
+        request_digest: str | None = None,
     ) -> Envelope:
-        """The envelope of the reply to this request: same exchange id, policy copied."""
+        """The envelope of the reply to this request: same exchange id, policy copied.
+
+        ``request_digest`` binds the reply to the request record it answers (see
+        ``bus.record_signing.request_digest``)."""
         return Envelope(
             exchange_id=self.exchange_id,
             source=source,
@@ -210,6 +220,7 @@ class Envelope(BaseModel):
             subject_ref=self.subject_ref,
             status=status,
             error_code=error_code,
+            request_digest=request_digest,
         )
 
     # -- headers ---------------------------------------------------------------------
@@ -306,6 +317,6 @@ def kind_rule_violation(fields: Mapping[str, object]) -> tuple[str, str] | None:
 
 _REQUEST_ONLY: Final = ("deadline", "reply_topic", "reply_partition")
 _KIND_RULES: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    MessageKind.REQUEST.value: (_REQUEST_ONLY, ("status", "error_code")),
+    MessageKind.REQUEST.value: (_REQUEST_ONLY, ("status", "error_code", "request_digest")),
     MessageKind.REPLY.value: (("status",), (*_REQUEST_ONLY, "subject_binding")),
 }

@@ -29,6 +29,7 @@ __all__ = [
     "HEADER_FOR_FIELD",
     "KEY_ID_HEADER",
     "KNOWN_HEADERS",
+    "REQUEST_DIGEST_HEADER",
     "SIGNATURE_HEADER",
     "SPEC_VERSION",
     "MessageKind",
@@ -46,6 +47,8 @@ SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE_AVRO: Final = "application/avro"
 SIGNATURE_HEADER: Final = "interop_signature"
 KEY_ID_HEADER: Final = "interop_key_id"
+REQUEST_DIGEST_HEADER: Final = "interop_request_digest"
+"""On a reply: the SHA-256 (hex) of the signed bytes of the request it answers."""
 
 
 class MessageKind(StrEnum):
@@ -82,6 +85,7 @@ HEADER_FOR_FIELD: Final[Mapping[str, str]] = {
     "reply_partition": "interop_reply_partition",
     "status": "interop_status",
     "error_code": "interop_error_code",
+    "request_digest": REQUEST_DIGEST_HEADER,
     "key_id": KEY_ID_HEADER,
     "signature": SIGNATURE_HEADER,
 }

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from bus.admin import TopicSpec
 from bus.errors import BusError, InvalidIdentifierError
 from bus.ids import GatewayGroupId, parse_gateway_group_id, parse_service_id
-from bus.topics import AUDIT_TOPIC, ReplyTopic, RequestTopic, Topic
+from bus.topics import AUDIT_QUARANTINE_TOPIC, AUDIT_TOPIC, ReplyTopic, RequestTopic, Topic
 from contracts.catalogue import Catalogue
 
 __all__ = [
@@ -49,7 +49,8 @@ def catalogue_topic_specs(
     specs: list[TopicSpec] = [
         TopicSpec(
             AUDIT_TOPIC, partitions=1, replication_factor=replication_factor, fixed_partitions=True
-        )
+        ),
+        TopicSpec(AUDIT_QUARANTINE_TOPIC, partitions=1, replication_factor=replication_factor),
     ]
     for group in gateway_groups:
         specs.append(
@@ -231,7 +232,9 @@ def deployment_topic_specs(catalogue: Catalogue, config: TopicsConfig) -> list[T
             replication_factor=audit.replication_factor,
             configs=audit.topic_configs(),
             fixed_partitions=True,
-        )
+        ),
+        # Refused audit records: kept like dead letters, for whoever investigates them.
+        _spec(AUDIT_QUARANTINE_TOPIC, config.dead_letter.model_copy(update={"partitions": 1})),
     ]
     for group in config.gateway_groups:
         specs.append(_spec(ReplyTopic(parse_gateway_group_id(group)), config.reply))

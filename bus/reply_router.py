@@ -46,7 +46,7 @@ from bus.errors import (
 from bus.ids import ExchangeId
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
 from bus.kafka_security import kafka_client_security
-from bus.records import InboundRecord
+from bus.records import Headers, InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
 
@@ -70,6 +70,8 @@ class Reply:
     offset: int
     timestamp_ms: int = 0
     """The record's Kafka timestamp: when the reply was written on the bus (not read)."""
+    headers: Headers = ()
+    """The record's raw headers (what a signature is checked on, what a dead letter keeps)."""
 
 
 ReplySink = Callable[[Reply], Awaitable[None]]
@@ -309,7 +311,14 @@ class ReplyRouter:
             self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
             self.stats.dropped_invalid += 1
             return
-        reply = Reply(envelope, record.value, record.partition, record.offset, record.timestamp_ms)
+        reply = Reply(
+            envelope,
+            record.value,
+            record.partition,
+            record.offset,
+            record.timestamp_ms,
+            headers=record.headers,
+        )
         if self._on_reply is not None:
             await self._sink(self._on_reply, reply, log)
         future = self._pending.pop(envelope.exchange_id, None)

@@ -1,5 +1,8 @@
 """Signed requests: the gateway signs what it checked; the connector side verifies it.
 
+The signature scheme itself is ``bus.record_signing`` (the same for replies and audit
+events); this module adds what a *request* must claim.
+
 The gateway decides consent and access before a request reaches Kafka; a connector must be
 able to tell that a record on its request topic really went through those checks. So the
 gateway signs each request (Ed25519) over the canonical encoding of the envelope headers
@@ -28,27 +31,29 @@ a file; a bad key raises ``SigningKeyError`` without echoing the key material.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Final
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bus.envelope import Envelope
-from bus.envelope_headers import (
-    KEY_ID_HEADER,
-    SIGNATURE_HEADER,
-    MessageKind,
-    canonical_signing_bytes,
-)
+from bus.envelope_headers import MessageKind
 from bus.errors import BusError, EnvelopeError
-from bus.header_values import check_code
+from bus.record_signing import (
+    RecordSignatureError,
+    RecordSigner,
+    SignatureFailure,
+    SigningKeyError,
+    check_key_id,
+    load_private_key,
+    load_private_key_file,
+    load_public_key,
+    load_public_key_file,
+    public_key_text,
+    verify_record_signature,
+)
 from bus.records import InboundRecord
 from bus.topics import RequestTopic, parse_topic
 from contracts import Catalogue, ConsentMode
@@ -66,8 +71,8 @@ __all__ = [
     "public_key_text",
 ]
 
-_RAW_KEY_BYTES: Final = 32
-_SIGNATURE_BYTES: Final = 64
+RequestSigner = RecordSigner
+"""The gateway's request signer is the one record signer (kept under its old name)."""
 
 
 class RejectReason(StrEnum):
@@ -84,6 +89,15 @@ class RejectReason(StrEnum):
     MISSING_LEGAL_BASIS = "MISSING_LEGAL_BASIS"
 
 
+_REASON_OF_FAILURE: Final = {
+    SignatureFailure.UNSIGNED: RejectReason.UNSIGNED,
+    SignatureFailure.MALFORMED: RejectReason.MALFORMED_ENVELOPE,
+    SignatureFailure.UNKNOWN_KEY: RejectReason.UNKNOWN_KEY,
+    SignatureFailure.BAD_SIGNATURE: RejectReason.BAD_SIGNATURE,
+    SignatureFailure.KEY_NOT_VALID: RejectReason.UNKNOWN_KEY,
+}
+
+
 class RequestRejectedError(BusError):
     """A request record failed verification; ``reason`` says which check, ``detail`` how.
 
@@ -98,142 +112,7 @@ class RequestRejectedError(BusError):
         self.detail = detail
 
 
-class SigningKeyError(BusError):
-    """A signing or verification key cannot be loaded (the message never shows the key)."""
-
-    code = "BUS_SIGNING_KEY_INVALID"
-
-
-# -- keys ----------------------------------------------------------------------------------
-def _raw_key(text: str) -> bytes | None:
-    """32 bytes from standard or URL-safe base64 (padding optional), else None."""
-    compact = "".join(text.split())
-    padded = compact + "=" * (-len(compact) % 4)
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
-        try:
-            raw = decode(padded.encode("ascii"))
-        except (binascii.Error, ValueError, UnicodeEncodeError):
-            continue
-        if len(raw) == _RAW_KEY_BYTES:
-            return raw
-    return None
-
-
-def load_private_key(text: str | bytes) -> Ed25519PrivateKey:
-    """An Ed25519 private key from PEM (PKCS#8, unencrypted) or raw 32-byte base64."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    if b"-----BEGIN" in data:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise SigningKeyError(
-                "the private key PEM cannot be read (unencrypted PKCS#8 expected)"
-            ) from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyError("the private key is not an Ed25519 key")
-        return key
-    raw = _raw_key(data.decode("utf-8", "replace"))
-    if raw is None:
-        raise SigningKeyError("the private key is neither PEM nor 32 bytes of base64")
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def load_public_key(text: str | bytes) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or raw 32-byte base64."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    if b"-----BEGIN" in data:
-        try:
-            key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise SigningKeyError("the public key PEM cannot be read") from None
-        if not isinstance(key, Ed25519PublicKey):
-            raise SigningKeyError("the public key is not an Ed25519 key")
-        return key
-    raw = _raw_key(data.decode("utf-8", "replace"))
-    if raw is None:
-        raise SigningKeyError("the public key is neither PEM nor 32 bytes of base64")
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read key file {path}: {exc.strerror}") from None
-
-
-def load_private_key_file(path: Path) -> Ed25519PrivateKey:
-    """``load_private_key`` on a file's content."""
-    return load_private_key(_read(path))
-
-
-def load_public_key_file(path: Path) -> Ed25519PublicKey:
-    """``load_public_key`` on a file's content."""
-    return load_public_key(_read(path))
-
-
-def public_key_text(key: Ed25519PublicKey) -> str:
-    """The raw 32-byte public key in standard base64 (what registry owners configure)."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _check_key_id(key_id: str) -> str:
-    try:
-        return check_code(key_id)
-    except ValueError as exc:
-        raise SigningKeyError(f"key id: {exc}") from None
-
-
-# -- signing -------------------------------------------------------------------------------
-class RequestSigner:
-    """Signs request envelopes with one Ed25519 key named ``key_id``."""
-
-    def __init__(self, key_id: str, private_key: Ed25519PrivateKey) -> None:
-        self.key_id = _check_key_id(key_id)
-        self._key = private_key
-
-    @property
-    def public_key(self) -> Ed25519PublicKey:
-        return self._key.public_key()
-
-    def sign(self, envelope: Envelope, value: bytes) -> Envelope:
-        """``envelope`` with ``key_id`` and ``signature`` set, over its headers and ``value``.
-
-        The key id is set first, so the signature covers it: a record cannot be re-labelled
-        to claim another key.
-        """
-        named = envelope.model_copy(update={"key_id": self.key_id, "signature": None})
-        signature = self._key.sign(named.signing_bytes(value))
-        encoded = base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
-        return named.model_copy(update={"signature": encoded})
-
-
 # -- verification --------------------------------------------------------------------------
-def _single_header(record: InboundRecord, name: str) -> bytes | None:
-    values = [raw for header, raw in record.headers if header == name]
-    if not values:
-        return None
-    if len(values) > 1 or values[0] is None:
-        raise RequestRejectedError(
-            RejectReason.MALFORMED_ENVELOPE, f"header {name!r} must appear once, with a value"
-        )
-    return values[0]
-
-
-def _decode_signature(raw: bytes) -> bytes:
-    text = raw.strip()
-    try:
-        signature = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise RequestRejectedError(
-            RejectReason.BAD_SIGNATURE, "the signature is not base64url"
-        ) from None
-    if len(signature) != _SIGNATURE_BYTES:
-        raise RequestRejectedError(RejectReason.BAD_SIGNATURE, "the signature is not 64 bytes")
-    return signature
-
-
 class RequestVerifier:
     """Checks that a request record was signed by a trusted gateway and makes its claims.
 
@@ -249,53 +128,49 @@ class RequestVerifier:
         consent_modes: Mapping[str, ConsentMode],
         *,
         legal_bases: Mapping[str, Collection[str]] | None = None,
+        key_windows: Callable[[str, datetime], bool] | None = None,
     ) -> None:
+        self._key_windows = key_windows
         if not keys:
             raise SigningKeyError("a verifier needs at least one trusted gateway key")
-        self._keys = {_check_key_id(key_id): key for key_id, key in keys.items()}
+        self._keys = {check_key_id(key_id): key for key_id, key in keys.items()}
         self._modes = dict(consent_modes)
         self._bases = {service: frozenset(b) for service, b in (legal_bases or {}).items()}
 
     @classmethod
     def from_catalogue(
-        cls, keys: Mapping[str, Ed25519PublicKey], catalogue: Catalogue
+        cls,
+        keys: Mapping[str, Ed25519PublicKey],
+        catalogue: Catalogue,
+        *,
+        key_windows: Callable[[str, datetime], bool] | None = None,
     ) -> RequestVerifier:
-        """A verifier for every service of ``catalogue``, with its modes and legal bases."""
+        """A verifier for every service of ``catalogue``, with its modes and legal bases.
+
+        ``key_windows(key_id, signing time)``: whether a key may sign then (the members'
+        key windows, ``MemberKeys.valid_at``); keys it does not know are always valid (those
+        configured by id only, without a window)."""
         services = catalogue.services.values()
         return cls(
             keys,
             {s.id: s.meta.consent_mode for s in services},
             legal_bases={s.id: s.meta.legal_bases for s in services},
+            key_windows=key_windows,
         )
 
     def verify(self, record: InboundRecord, *, now: datetime) -> Envelope:
         """The record's envelope once every check passed; else ``RequestRejectedError``."""
         if record.value is None:
             raise RequestRejectedError(RejectReason.MALFORMED_ENVELOPE, "the record has no value")
-        signature_raw = _single_header(record, SIGNATURE_HEADER)
-        key_id_raw = _single_header(record, KEY_ID_HEADER)
-        if signature_raw is None and key_id_raw is None:
-            raise RequestRejectedError(RejectReason.UNSIGNED, "the request carries no signature")
-        if signature_raw is None or key_id_raw is None:
-            raise RequestRejectedError(
-                RejectReason.UNSIGNED, "a signature needs both interop_signature and interop_key_id"
-            )
-        key = self._keys.get(key_id_raw.decode("utf-8", "replace"))
-        if key is None:
-            raise RequestRejectedError(
-                RejectReason.UNKNOWN_KEY,
-                "the request is signed with a key this side does not trust",
-            )
         try:
-            key.verify(
-                _decode_signature(signature_raw),
-                canonical_signing_bytes(record.headers, record.value),
-            )
-        except InvalidSignature:
-            raise RequestRejectedError(
-                RejectReason.BAD_SIGNATURE, "the signature does not match the headers and value"
-            ) from None
+            key_id = verify_record_signature(record.headers, record.value, self._keys.get)
+        except RecordSignatureError as exc:
+            raise RequestRejectedError(_REASON_OF_FAILURE[exc.reason], exc.detail) from None
         envelope = self._envelope(record)
+        if self._key_windows is not None and not self._key_windows(key_id, envelope.time):
+            raise RequestRejectedError(
+                RejectReason.UNKNOWN_KEY, f"key {key_id} is not valid at the request's time"
+            )
         self._check_claims(envelope, now)
         return envelope
 

@@ -160,6 +160,11 @@ class Requester:
             traceparent=traceparent,
         )
 
+    def sign(self, envelope: Envelope, value: bytes) -> Envelope:
+        """``envelope`` as ``send`` will write it (signed when there is a signer): what the
+        request digest a reply binds to is computed from (``request_digest``)."""
+        return envelope if self._signer is None else self._signer.sign(envelope, value)
+
     async def send(self, request: OutboundRequest, envelope: Envelope, value: bytes) -> Delivery:
         """Write the request (keyed by subject pseudonym, else exchange id); the reply goes
         to the router's sink and to a waiter registered with ``router.expect``.

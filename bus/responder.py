@@ -24,6 +24,7 @@ from bus.errors import BusError, EnvelopeError
 from bus.ids import MemberId
 from bus.outcomes import Ack, DeadLetter, Outcome, Retry
 from bus.producer import BusProducer
+from bus.record_signing import RecordSigner, request_digest
 from bus.records import InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import RequestTopic
@@ -69,8 +70,10 @@ class Responder:
         producer: BusProducer,
         max_in_flight: int = 16,
         drain_timeout_s: float = 30.0,
+        signer: RecordSigner | None = None,
     ) -> None:
         self._member = member
+        self._signer = signer
         self._topic = topic
         self._handler = handler
         self._producer = producer
@@ -118,24 +121,32 @@ class Responder:
         except Exception as exc:  # the requester must hear of it, not wait for its deadline
             log.error("reply_handler_raised", exception_type=type(exc).__name__)
             failed = ReplyOutcome(b"", ReplyStatus.ERROR, "PROVIDER_HANDLER_FAILED")
-            if (undelivered := await self._reply(envelope, failed, log)) is not None:
+            undelivered = await self._reply(envelope, record.value or b"", failed, log)
+            if undelivered is not None:
                 return undelivered
             self.stats.dead_lettered += 1
             return DeadLetter(f"reply handler raised {type(exc).__name__}", "BUS_HANDLER_FAILED")
-        return await self._reply(envelope, outcome, log) or Ack()
+        return await self._reply(envelope, record.value or b"", outcome, log) or Ack()
 
     async def _reply(
         self,
         request: Envelope,
+        request_value: bytes,
         outcome: ReplyOutcome,
         log: structlog.typing.FilteringBoundLogger,
     ) -> Retry | DeadLetter | None:
         """Produce the reply; ``None`` once written, else what to do with the request."""
         if request.reply_topic is None:  # pragma: no cover - the envelope requires it
             return DeadLetter("request without reply topic", "BUS_ENVELOPE_HEADER_MISSING")
+        # Bound to the request it answers and signed (bus.record_signing), as a connector's.
         envelope = request.reply(
-            source=self._member, status=outcome.status, error_code=outcome.error_code
+            source=self._member,
+            status=outcome.status,
+            error_code=outcome.error_code,
+            request_digest=request_digest(request, request_value),
         )
+        if self._signer is not None:
+            envelope = self._signer.sign(envelope, outcome.value)
         try:
             delivery = await self._producer.send(
                 request.reply_topic,

@@ -28,8 +28,10 @@ from bus.ids import (
 )
 
 __all__ = [
+    "AUDIT_QUARANTINE_TOPIC",
     "AUDIT_TOPIC",
     "KAFKA_MAX_TOPIC_LENGTH",
+    "AuditQuarantineTopic",
     "AuditTopic",
     "DeadLetterTopic",
     "ReplyTopic",
@@ -135,7 +137,25 @@ class AuditTopic:
 
 AUDIT_TOPIC: Final = AuditTopic()
 
-Topic = RequestTopic | ReplyTopic | AuditTopic | DeadLetterTopic
+
+@dataclass(frozen=True, slots=True)
+class AuditQuarantineTopic:
+    """``interop.audit.quarantine``: audit records the indexer refused (unsigned, forged,
+    not the actor's to write, oversized), with dead-letter headers; never in the log."""
+
+    NAME: ClassVar[str] = "interop.audit.quarantine"
+
+    @property
+    def name(self) -> TopicName:
+        return TopicName(self.NAME)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+AUDIT_QUARANTINE_TOPIC: Final = AuditQuarantineTopic()
+
+Topic = RequestTopic | ReplyTopic | AuditTopic | DeadLetterTopic | AuditQuarantineTopic
 
 
 def parse_topic(text: str) -> Topic:
@@ -143,6 +163,8 @@ def parse_topic(text: str) -> Topic:
     check_kafka_topic_name(text)
     if text == AuditTopic.NAME:
         return AUDIT_TOPIC
+    if text == AuditQuarantineTopic.NAME:
+        return AUDIT_QUARANTINE_TOPIC
     if text.startswith(ReplyTopic.PREFIX):
         return ReplyTopic(GatewayGroupId(text.removeprefix(ReplyTopic.PREFIX)))
     for kind in (RequestTopic, DeadLetterTopic):

@@ -15,6 +15,11 @@ reply status, error code and framed value), and never raises except on cancellat
 
 Error messages of handlers and adapters may quote legacy data: only their kind and
 code reach logs and metrics.
+
+``signed_reply_envelope`` is the reply's envelope as it goes out: bound to the request it
+answers (``interop_request_digest``, next to the exchange id, provider and service the
+envelope already names) and signed with this connector's key, so the gateway can tell it
+came from the exchange's provider and answers that very request.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from bus import ReplyStatus
+from bus import Envelope, MemberId, ReplyStatus
+from bus.record_signing import RecordSigner, request_digest
 from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
 from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
 from connectors.errors import HandlerError
@@ -36,7 +42,7 @@ from connectors.retry import RetryPolicy, call_with_retries
 from connectors.sdk import Answer, Handler, HandlerContext
 from contracts import Codec, CodecError, SchemaId
 
-__all__ = ["Answerer", "RecordMapper", "ReplyPlan"]
+__all__ = ["Answerer", "RecordMapper", "ReplyPlan", "signed_reply_envelope"]
 
 _log = structlog.get_logger(__name__)
 
@@ -81,6 +87,25 @@ class ReplyPlan:
         if self.status is ReplyStatus.NOT_FOUND:
             return "NOT_FOUND"
         return self.error_code or "PROVIDER_ERROR"
+
+
+def signed_reply_envelope(
+    request: Envelope,
+    request_value: bytes,
+    plan: ReplyPlan,
+    *,
+    member: MemberId,
+    signer: RecordSigner | None,
+) -> Envelope:
+    """The envelope of ``plan``'s reply to ``request``: bound to the request record by its
+    digest, signed over headers and value (unsigned only without a configured key)."""
+    envelope = request.reply(
+        source=member,
+        status=plan.status,
+        error_code=None if plan.status is ReplyStatus.OK else plan.error_code,
+        request_digest=request_digest(request, request_value),
+    )
+    return envelope if signer is None else signer.sign(envelope, plan.value)
 
 
 class _Timeout(Exception):

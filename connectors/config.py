@@ -162,6 +162,29 @@ class HealthSettings(BaseModel):
     enabled: bool = True
 
 
+class ConnectorSigningSettings(BaseModel):
+    """The key this connector signs its replies and audit events with (Ed25519).
+
+    Its public key is in the members file under this connector's member, with the same
+    ``key_id`` (``interop keys new --member <id>`` makes both). Give the private key
+    inline (raw 32-byte base64 or PEM) or as a file (mode 0600), not both.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_id: Annotated[
+        str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")
+    ]
+    private_key: SecretStr | None = None
+    private_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ConnectorSigningSettings:
+        if (self.private_key is None) == (self.private_key_file is None):
+            raise ValueError("give exactly one of private_key or private_key_file")
+        return self
+
+
 class ConnectorSettings(BaseSettings):
     """The root of ``connector.yaml``."""
 
@@ -182,18 +205,25 @@ class ConnectorSettings(BaseSettings):
     gateway_keys: dict[str, SecretStr] = {}
     """Key id -> the gateway's Ed25519 public key (raw 32-byte base64 or PEM). Several
     during a key rotation. Requests signed with any other key are refused."""
+    members_file: Path | None = None
+    """The members file (or a copy with only ids, roles and ``signing_keys``): the keys of
+    every member with the ``gateway`` role are trusted for requests, next to
+    ``gateway_keys``."""
+    signing: ConnectorSigningSettings | None = None
+    """This connector's own key: replies and audit events are signed with it. Without
+    it they go unsigned, and a gateway that verifies replies refuses them."""
     allow_unsigned: bool = False
     """Development only: accept unsigned requests when no gateway key is configured."""
     audit_digest_key: SecretStr
     """HMAC-SHA-256 key of the payload digests in audit records; at least 32 characters."""
     health: HealthSettings = HealthSettings()
     shutdown_timeout_s: Annotated[float, Field(ge=0, le=300)] = 15.0
+    """On SIGTERM, how long in-flight requests may take to finish."""
     instance_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] | None = None
     """A stable name unique to this replica (a pod name): the connector then joins its
     consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
     crash it gets its partitions back at once instead of after the session timeout. Two
     running replicas must never share it (the broker fences the second)."""
-    """On SIGTERM, how long in-flight requests may take to finish."""
 
     @field_validator("reply_store_url")
     @classmethod
@@ -213,10 +243,10 @@ class ConnectorSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _keys_and_services(self) -> ConnectorSettings:
-        if not self.gateway_keys and not self.allow_unsigned:
+        if not self.gateway_keys and self.members_file is None and not self.allow_unsigned:
             raise ValueError(
-                "gateway_keys: give the gateway's public key(s) (key id: base64 or PEM); "
-                "allow_unsigned: true is for development only"
+                "gateway_keys: give the gateway's public key(s) (key id: base64 or PEM) or "
+                "members_file; allow_unsigned: true is for development only"
             )
         seen: set[tuple[str, int]] = set()
         for service in self.services:

@@ -54,10 +54,11 @@ from bus import (
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditRecord, AuditTrail
 from bus.audit.unverified import unverified_record
+from bus.record_signing import RecordSigner
 from bus.records import Delivery
 from bus.request_signing import RejectReason, RequestRejectedError
 from bus.topics import Topic, TopicName
-from connectors.answering import Answerer, ReplyPlan
+from connectors.answering import Answerer, ReplyPlan, signed_reply_envelope
 from connectors.audit_steps import AuditSteps
 from connectors.errors import ReplyStoreError
 from connectors.metrics import ConnectorMetrics
@@ -152,8 +153,10 @@ class RequestPipeline:
         subject_fields: Sequence[str] = (),
         reply_margin_s: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        signer: RecordSigner | None = None,
     ) -> None:
         self._member = member
+        self._signer = signer
         self._service = service
         self._label = f"{service}.v{version.split('.', maxsplit=1)[0]}"
         self._request_id = request_schema_id
@@ -308,7 +311,7 @@ class RequestPipeline:
         *,
         replayed: bool,
     ) -> Outcome:
-        undelivered = await self._send(envelope, plan, log)
+        undelivered = await self._send(envelope, request, plan, log)
         if undelivered is not None:
             return undelivered
         latency_ms = int((time.monotonic() - started) * 1000)
@@ -329,12 +332,17 @@ class RequestPipeline:
         return Ack()
 
     async def _send(
-        self, request: Envelope, plan: ReplyPlan, log: structlog.typing.FilteringBoundLogger
+        self,
+        request: Envelope,
+        request_value: bytes,
+        plan: ReplyPlan,
+        log: structlog.typing.FilteringBoundLogger,
     ) -> Outcome | None:
         if request.reply_topic is None:  # pragma: no cover - a request envelope has one
             return DeadLetter("request without reply topic", "BUS_ENVELOPE_HEADER_MISSING")
-        error_code = None if plan.status is ReplyStatus.OK else plan.error_code
-        envelope = request.reply(source=self._member, status=plan.status, error_code=error_code)
+        envelope = signed_reply_envelope(
+            request, request_value, plan, member=self._member, signer=self._signer
+        )
         try:
             await self._sender.send(
                 request.reply_topic,
@@ -416,7 +424,7 @@ class RequestPipeline:
         if (failed := await self._record(step, log)) is not None:
             return failed
         plan = await self._keep(envelope.exchange_id, ReplyPlan(ReplyStatus.REJECTED, code), log)
-        if (undelivered := await self._send(envelope, plan, log)) is not None:
+        if (undelivered := await self._send(envelope, value, plan, log)) is not None:
             return undelivered
         self._count("dead_lettered")
         return DeadLetter(f"the request is refused ({reason})", detail or code)

@@ -40,6 +40,8 @@ from bus import (
 )
 from bus.audit.trail import AuditTrail
 from bus.broker_health import BrokerHealth
+from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
+from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
 from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
@@ -70,7 +72,7 @@ from contracts import (
     load_catalogue,
 )
 
-__all__ = ["ConnectorRuntime", "ServedVersion", "open_reply_store"]
+__all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 
 _log = structlog.get_logger(__name__)
 _PURGE_INTERVAL_S: Final = 3600.0
@@ -86,6 +88,24 @@ def open_reply_store(url: str) -> ReplyStore:
         return SqliteReplyStore(parsed.path)
     assert parsed.dsn is not None  # noqa: S101
     return PostgresReplyStore(parsed.dsn)
+
+
+def connector_signer(settings: ConnectorSettings) -> RecordSigner | None:
+    """The signer of the connector's replies and audit events, or None when no key is
+    configured (``ConnectorConfigError`` if the key cannot be loaded)."""
+    signing = settings.signing
+    if signing is None:
+        _log.warning("replies_not_signed", member=settings.member_id)
+        return None
+    try:
+        if signing.private_key is not None:
+            key = load_private_key(signing.private_key.get_secret_value())
+        else:
+            assert signing.private_key_file is not None  # noqa: S101 - the model checks it
+            key = load_private_key_file(signing.private_key_file)
+        return RecordSigner(signing.key_id, key)
+    except SigningKeyError as exc:
+        raise ConnectorConfigError(f"signing: {exc.message}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +137,9 @@ class ConnectorRuntime:
         self.metrics = ConnectorMetrics(self.registry)
         self._given_handlers = dict(handlers or {})
         self._member = parse_member_id(settings.member_id)
+        self.signer = connector_signer(settings)
+        self._members: MemberKeys | None = None
+        """Signs this connector's replies and audit events (None: unsigned, development)."""
         self._store = open_reply_store(settings.reply_store_url.get_secret_value())
         self._producer = BusProducer(settings.kafka)
         self._adapters: list[Adapter] = []
@@ -158,7 +181,9 @@ class ConnectorRuntime:
                 )
                 verifier: EnvelopeVerifier
                 if keys:
-                    verifier = RequestVerifier.from_catalogue(keys, catalogue)
+                    verifier = RequestVerifier.from_catalogue(
+                        keys, catalogue, key_windows=self._key_windows
+                    )
                 else:
                     _log.warning("requests_not_verified", service=str(served.key))
                     verifier = UnsignedEnvelopeCheck(served.topic)
@@ -177,6 +202,7 @@ class ConnectorRuntime:
                     digest_key=digest_key,
                     subject_fields=served.version.meta.subject_fields,
                     reply_margin_s=config.timeouts.reply_margin_s,
+                    signer=self.signer,
                 )
                 consumer = BusConsumer(
                     settings.kafka,
@@ -297,12 +323,26 @@ class ConnectorRuntime:
 
     def _gateway_keys(self) -> dict[str, Ed25519PublicKey]:
         keys: dict[str, Ed25519PublicKey] = {}
+        if self._settings.members_file is not None:
+            try:
+                members = load_member_keys(self._settings.members_file)
+            except MemberKeysError as exc:
+                raise ConnectorConfigError(f"members_file: {exc.message}") from None
+            keys.update(members.public_keys_of_role("gateway"))
+            self._members = members
         for key_id, text in self._settings.gateway_keys.items():
             try:
                 keys[key_id] = load_public_key(text.get_secret_value())
             except SigningKeyError as exc:
                 raise ConnectorConfigError(f"gateway_keys.{key_id}: {exc.message}") from None
         return keys
+
+    def _key_windows(self, key_id: str, moment: datetime) -> bool:
+        # Keys from the members file sign only within their window; gateway_keys have none.
+        members = self._members
+        if members is None or not members.knows(key_id):
+            return True
+        return members.valid_at(key_id, moment)
 
     def _resolve(
         self, index: int, config: ServiceConfig, catalogue: Catalogue, lock: LockFile

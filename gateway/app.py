@@ -63,6 +63,7 @@ from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
 from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key, utc_now
+from gateway.reply_verification import ReplyGate, ReplyVerifier
 from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
@@ -142,9 +143,14 @@ def _build(
     consent_store = open_consent_store(settings.store_url.get_secret_value())
     producer = BusProducer(kafka)
     # Every step is written to the audit topic and acknowledged before it takes effect.
+    # One member key: the gateway signs its requests and its audit events with it.
+    signer = request_signer(settings.signing)
     if trail is None:
         trail = KafkaAuditTrail(
-            producer, topic=settings.audit.topic, timeout_s=settings.audit.write_timeout_s
+            producer,
+            topic=settings.audit.topic,
+            timeout_s=settings.audit.write_timeout_s,
+            signer=signer,
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
     configured = settings.audit.digest_key
@@ -161,6 +167,22 @@ def _build(
         member_ids=[m.id for m in directory.members],
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
+    reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
+    gate = None
+    if settings.verify_replies:
+        gate = ReplyGate(
+            ReplyVerifier(directory.member_keys),
+            producer=producer,
+            trail=trail,
+            metrics=metrics,
+            reply_topic=reply_topic.name,
+            actor=settings.member_id,
+            dead_letter_services={
+                (service.id, major)
+                for service in catalogue.services.values()
+                for major in service.majors()
+            },
+        )
     sink = ReplySink(
         store=store,
         codec=Codec(schemas),
@@ -170,16 +192,17 @@ def _build(
         trail=trail,
         actor=settings.member_id,
         digest_key=digest_key,
+        gate=gate,
     )
     requester = Requester(
         kafka,
         member=parse_member_id(settings.member_id),
         producer=producer,
-        reply_topic=ReplyTopic(parse_gateway_group_id(settings.gateway_group)),
+        reply_topic=reply_topic,
         reply_partitions=settings.reply_partitions,
         on_reply=sink,
         offsets_group=settings.reply_offsets_group,
-        signer=request_signer(settings.signing),
+        signer=signer,
     )
     closing = ClosingEvents(trail)
     service = ExchangeService(

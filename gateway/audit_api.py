@@ -31,6 +31,7 @@ from bus.audit.event import EVENT_FIELDS
 from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, encode_cursor
 from bus.audit.indexer import AuditIndexer
 from bus.audit.trail import AuditEventType
+from bus.member_keys import load_member_keys
 from gateway.accesses_api import add_accesses_routes
 from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import (
@@ -67,7 +68,7 @@ _EVENT_FILTERS: Final = ("requester", "provider", "service", "purpose", "outcome
 _EVENT_PARAMS: Final = frozenset(
     {*_EVENT_FILTERS, "subject", "type", "since", "until", "from_index", "cursor", "limit"}
 )
-_CSV_COLUMNS: Final = ("leaf_index", *EVENT_FIELDS)
+_CSV_COLUMNS: Final = ("leaf_index", *EVENT_FIELDS, "key_id", "signature")
 
 
 class UnknownAuditEventError(NotFoundError):
@@ -94,6 +95,8 @@ def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySe
             checkpoint_every=audit.indexer.checkpoint_every,
             checkpoint_interval_s=audit.indexer.checkpoint_interval_s,
             batch_size=audit.indexer.batch_size,
+            # Only events signed by their actor, who may write them, become leaves.
+            member_keys=load_member_keys(settings.members_file) if audit.verify_events else None,
         )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
     app[AUDIT_KEY] = AuditParts(index, indexer, subject_key)
@@ -143,7 +146,15 @@ def _b64(value: bytes) -> str:
 
 
 def _event_json(event: IndexedEvent) -> dict[str, Any]:
-    return {"leaf_index": event.leaf_index, **event.row.to_json()}
+    # The actor's key id and signature travel with the event (not part of its leaf), so an
+    # auditor can check offline who wrote it (``bus.audit.event_signing``).
+    signed = event.signature
+    return {
+        "leaf_index": event.leaf_index,
+        **event.row.to_json(),
+        "key_id": None if signed is None else signed.key_id,
+        "signature": None if signed is None else signed.signature,
+    }
 
 
 async def _guard(coro: Any) -> Any:
@@ -301,7 +312,8 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     "AuditEvent": {
         "type": "object",
         "description": "One audit event as indexed; its leaf entry is the canonical JSON of"
-        " every field but leaf_index.",
+        " every field but leaf_index, key_id and signature. key_id and signature are its"
+        " actor's Ed25519 signature over that canonical form (docs/audit.md).",
         "required": ["leaf_index", "event_id", "type", "time", "actor"],
         "properties": {
             "leaf_index": {"type": "integer"},
@@ -309,6 +321,8 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
                 name: {"type": ["integer", "null"] if name == "latency_ms" else ["string", "null"]}
                 for name in EVENT_FIELDS
             },
+            "key_id": {"type": ["string", "null"]},
+            "signature": {"type": ["string", "null"], "description": "base64url, no padding"},
         },
     },
 }

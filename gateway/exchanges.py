@@ -36,6 +36,7 @@ from bus import (
 from bus.audit.digests import payload_digest
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
+from bus.record_signing import request_digest as sent_request_digest
 from contracts import (
     Catalogue,
     Codec,
@@ -270,8 +271,11 @@ class ExchangeService:
             traceparent=_caller_trace(traceparent),
             source=parse_member_id(member.id),
         )
-        envelope = self._requester.new_envelope(
-            outbound, deadline=now + timedelta(seconds=deadline_s)
+        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
+        # stored exchange names the request record a verified reply must answer.
+        envelope = self._requester.sign(
+            self._requester.new_envelope(outbound, deadline=now + timedelta(seconds=deadline_s)),
+            value,
         )
         # Signed with the envelope: the connector re-checks the data it decodes against it.
         envelope = envelope.model_copy(
@@ -299,6 +303,7 @@ class ExchangeService:
             consent_ref=outbound.consent_ref,
             idempotency_key=idempotency_key,
             traceparent=envelope.traceparent,
+            sent_digest=sent_request_digest(envelope, value),
         )
         outcome = await self._store.create(record)
         if not outcome.created:

@@ -11,6 +11,11 @@ at start-up) gives each one an id, a name, roles, credentials and access rights:
         certificates: [{sha256_fingerprint: "<64 hex>"}, {subject_cn: "backoffice.alcala.es"}]
         rights:
           - {service: tax.income-band, purposes: [social-benefits, public-housing]}
+      - id: es.aeat
+        name: Agencia Tributaria
+        roles: [provider]
+        signing_keys:          # its connector's Ed25519 keys (``interop keys new``)
+          - {key_id: es.aeat-2026-01, public_key: "<base64>", not_after: 2027-01-31T00:00:00Z}
 
 ``load_members_file`` checks the shape (types, unknown keys); ``MemberDirectory.from_config``
 checks the meaning against the catalogue and reports every problem at once, so an operator
@@ -21,6 +26,9 @@ fixes the file in one round. Decisions (also in ``docs/gateway-auth.md``):
   silently widen every existing right.
 * Only consumers hold rights: providers answer, auditors and citizen portals read the
   audit log; none of them calls a service.
+* Every member that produces on the bus (``gateway``, ``provider``, ``citizen-portal``)
+  lists its public signing keys with key ids and validity windows (``bus.member_keys``);
+  a key id names one key in the whole file, and two windows overlap during a rotation.
 * Certificates are pinned by SHA-256 fingerprint (strongest: one exact certificate) or
   mapped by subject CN. A CN means something only because the TLS layer verified the
   chain against the configured client CA, so the gateway never looks at certificates it
@@ -43,6 +51,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from bus import InvalidIdentifierError, parse_member_id, parse_service_id
+from bus.member_keys import MemberKey, MemberKeys, MemberKeysError
 from contracts import Catalogue
 from contracts.errors import InteropError
 
@@ -88,6 +97,8 @@ class Role(StrEnum):
     PROVIDER = "provider"
     AUDITOR = "auditor"
     CITIZEN_PORTAL = "citizen-portal"
+    GATEWAY = "gateway"
+    """The bus's gateway itself: it signs requests and its audit events."""
 
 
 def _member_id(text: str) -> str:
@@ -199,6 +210,7 @@ class MemberEntry(pydantic.BaseModel):
     api_keys: tuple[ApiKeyEntry, ...] = ()
     certificates: tuple[CertificateEntry, ...] = ()
     rights: tuple[AccessRight, ...] = ()
+    signing_keys: tuple[MemberKey, ...] = ()
 
     def member(self) -> Member:
         """The credential-free view handed to request handlers."""
@@ -274,8 +286,11 @@ class MemberDirectory:
         api_keys: dict[str, str],
         fingerprints: dict[str, str],
         subject_cns: dict[str, str],
+        member_keys: MemberKeys | None = None,
     ) -> None:
         self._members = {m.id: m for m in members}
+        self.member_keys = member_keys or MemberKeys.empty()
+        """Every member's public signing keys (the verifier key set of ``bus.member_keys``)."""
         self._api_keys = dict(api_keys)
         self._fingerprints = dict(fingerprints)
         self._subject_cns = dict(subject_cns)
@@ -314,6 +329,11 @@ class MemberDirectory:
                     f"{where}: holds rights but is not a consumer (rights are for consumers)"
                 )
             problems.extend(_right_problems(entry, catalogue, where))
+        member_keys: MemberKeys | None = None
+        try:
+            member_keys = MemberKeys((e.id, e.roles, e.signing_keys) for e in config.members)
+        except MemberKeysError as exc:
+            problems.append(f"signing_keys: {exc.message}")
 
         if problems:
             raise MembersConfigError(config._source, problems)
@@ -322,6 +342,7 @@ class MemberDirectory:
             api_keys=api_keys,
             fingerprints=fingerprints,
             subject_cns=subject_cns,
+            member_keys=member_keys,
         )
 
     @property

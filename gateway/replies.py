@@ -38,6 +38,7 @@ from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
 from contracts import Codec, CodecError, SchemaId, avro_to_json
 from gateway.closing_events import ClosingEvents
 from gateway.metrics import GatewayMetrics
+from gateway.reply_verification import ReplyGate
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 
 __all__ = [
@@ -214,7 +215,9 @@ class ReplySink:
         actor: str,
         digest_key: bytes,
         clock: Clock = utc_now,
+        gate: ReplyGate | None = None,
     ) -> None:
+        self._gate = gate
         self._store = store
         self._codec = codec
         self._responses = responses
@@ -229,6 +232,9 @@ class ReplySink:
         envelope = reply.envelope
         log = _log.bind(**envelope.log_context(), reply_status=str(envelope.status))
         record = await self._store.get(envelope.exchange_id)
+        # Step one: only the exchange's provider's signed answer to this request goes on.
+        if self._gate is not None and not await self._gate.admit(reply, record):
+            return
         if record is None:
             self._metrics.replies.labels("unknown").inc()
             log.info("reply_for_unknown_exchange")

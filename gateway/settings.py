@@ -144,6 +144,9 @@ class GatewaySettings(BaseModel):
     """The audit trail (topic, write timeout) and its indexer (checkpoint key, origin)."""
     signing: SigningSettings = SigningSettings()
     """The key every request this gateway produces is signed with."""
+    verify_replies: bool = True
+    """Accept only replies signed by the exchange's provider and bound to the request
+    (``gateway.reply_verification``); ``false`` is for development only."""
 
     @field_validator("reply_partitions")
     @classmethod

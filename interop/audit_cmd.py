@@ -23,6 +23,7 @@ import aiohttp
 from bus.audit.errors import InvalidKeyError
 from bus.audit.note_keys import NoteVerifier
 from bus.audit.verify import LogVerifier, Report
+from bus.member_keys import MemberKeysError, load_member_keys
 
 __all__ = ["GatewayLog", "register", "run_query", "run_verify"]
 
@@ -108,6 +109,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument("--save", type=Path, help="write the verified checkpoint here")
     verify.add_argument("--event", action="append", default=[], help="event id (repeatable)")
     verify.add_argument("--sample", type=int, help="check N randomly chosen events")
+    verify.add_argument(
+        "--members",
+        type=Path,
+        help="members file (or its public part): check each event's signature and its "
+        "actor's right to write it, and that providers' and gateway's digests agree",
+    )
     verify.set_defaults(handler=_verify)
 
     query = commands.add_parser("query", help="list audit events (table, CSV or JSON)")
@@ -144,6 +151,7 @@ def _verify(args: argparse.Namespace) -> int:
             save=args.save,
             event_ids=args.event,
             sample=args.sample,
+            members=args.members,
         )
     )
 
@@ -158,6 +166,7 @@ async def run_verify(
     save: Path | None = None,
     event_ids: Sequence[str] = (),
     sample: int | None = None,
+    members: Path | None = None,
     out: Any = None,
 ) -> int:
     """``interop audit verify``; prints to ``out`` (stdout) and returns the exit code."""
@@ -177,15 +186,22 @@ async def run_verify(
         except OSError as exc:
             print(f"audit verify: --since {since}: {exc.strerror}", file=out)
             return EXIT_USAGE
-    if sample is not None and sample < 1:
-        print("audit verify: --sample must be at least 1", file=out)
+    problem = "--sample must be at least 1" if sample is not None and sample < 1 else None
+    member_keys = None
+    if members is not None and problem is None:
+        try:
+            member_keys = await asyncio.to_thread(load_member_keys, members)
+        except MemberKeysError as exc:
+            problem = f"--members: {exc.message}"
+    if problem is not None:
+        print(f"audit verify: {problem}", file=out)
         return EXIT_USAGE
     async with aiohttp.ClientSession() as session:
         source = GatewayLog(session, gateway, api_key)
         try:
-            report = await LogVerifier(source, verifier, origin=origin).run(
-                since=saved, event_ids=event_ids, sample=sample
-            )
+            report = await LogVerifier(
+                source, verifier, origin=origin, member_keys=member_keys
+            ).run(since=saved, event_ids=event_ids, sample=sample)
         except GatewayError as exc:
             print(f"audit verify: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE

@@ -22,6 +22,7 @@ from interop import (
     dev_cmd,
     gateway_cmd,
     kafka_cmd,
+    keys_cmd,
     topics_cmd,
 )
 from interop.file_modes import private_umask
@@ -37,6 +38,7 @@ _COMMAND_MODULES = (
     gateway_cmd,
     connector_cmd,
     topics_cmd,
+    keys_cmd,
     audit_cmd,
     config_reference,
     bench_cmd,

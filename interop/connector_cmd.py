@@ -51,17 +51,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kafka_audit(producer: BusProducer) -> KafkaAuditTrail:
-    return KafkaAuditTrail(producer)
-
-
 async def serve(settings: ConnectorSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runtime = ConnectorRuntime(settings, audit=_kafka_audit)
+
+    def kafka_audit(producer: BusProducer) -> KafkaAuditTrail:
+        # Signed with the connector's member key, as its replies are.
+        return KafkaAuditTrail(producer, signer=runtime.signer)
+
+    runtime = ConnectorRuntime(settings, audit=kafka_audit)
     try:
         await runtime.start()
         await stop.wait()

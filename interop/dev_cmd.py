@@ -41,6 +41,7 @@ from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.errors import InteropError
 from interop.dev_setup import (
     DevSecrets,
+    add_connector_signing,
     load_or_create_secrets,
     write_gateway_config,
     write_members_file,
@@ -169,6 +170,8 @@ async def _run(args: argparse.Namespace) -> int:
             common=_connector_common(broker.bootstrap_servers, dev, state_dir),
             people=args.people,
         )
+        for config in demo.configs.values():
+            add_connector_signing(config, dev)
         health_ports = _give_health_ports(demo.configs, args.health_port)
         print(f"Demo registries: {demo.registries.people} people in {demo.registries.directory}")
         gateway_url = f"http://127.0.0.1:{args.http_port}"

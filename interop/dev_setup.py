@@ -13,7 +13,7 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,15 +28,19 @@ from gateway.members import hash_api_key
 __all__ = [
     "AUDIT_ORIGIN",
     "DEMO_MEMBERS",
+    "GATEWAY_MEMBER_ID",
     "SIGNING_KEY_ID",
     "DemoMember",
     "DevSecrets",
+    "add_connector_signing",
     "load_or_create_secrets",
     "write_gateway_config",
     "write_members_file",
 ]
 
 SIGNING_KEY_ID: Final = "gateway-dev-1"
+GATEWAY_MEMBER_ID: Final = "interop.gateway"
+"""The gateway's member id on the bus (its default ``member_id``): it signs as this member."""
 AUDIT_ORIGIN: Final = "interop-bus.local/dev-audit"
 _SECRETS_FILE: Final = "secrets.json"
 
@@ -88,6 +92,19 @@ class DevSecrets:
     """``PRIVATE+KEY+...``: the audit indexer's checkpoint key (Go note format)."""
     api_keys: dict[str, str]
     """Member id -> API key, for the members who call the gateway."""
+    member_signing_keys: dict[str, str] = field(default_factory=dict)
+    """Provider member id -> its connector's Ed25519 seed (base64): replies and audit
+    events are signed with it (made on first use, also for an older state directory)."""
+
+    def member_key_id(self, member: str) -> str:
+        """The key id of ``member``'s development signing key."""
+        return SIGNING_KEY_ID if member == GATEWAY_MEMBER_ID else f"{member}-dev-1"
+
+    def member_public_key(self, member: str) -> str:
+        """The public key of ``member``'s development signing key (base64)."""
+        if member == GATEWAY_MEMBER_ID:
+            return self.signing_public_key
+        return public_key_text(load_private_key(self.member_signing_keys[member]).public_key())
 
     @property
     def signing_public_key(self) -> str:
@@ -99,40 +116,68 @@ class DevSecrets:
         return NoteSigner.parse(self.checkpoint_signer).verifier.key_string()
 
 
-def _new_secrets() -> DevSecrets:
+def _new_seed() -> str:
     seed = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
+    return base64.b64encode(seed).decode("ascii")
+
+
+def _providers() -> list[str]:
+    return [m.id for m in DEMO_MEMBERS if m.role == "provider"]
+
+
+def _new_secrets() -> DevSecrets:
     callers = [m.id for m in DEMO_MEMBERS if m.role != "provider"]
     return DevSecrets(
         subject_hmac_key=secrets.token_urlsafe(32),
         audit_digest_key=secrets.token_urlsafe(32),
-        signing_private_key=base64.b64encode(seed).decode("ascii"),
+        signing_private_key=_new_seed(),
         checkpoint_signer=NoteSigner.generate(AUDIT_ORIGIN).private_key_string(),
         api_keys={member: secrets.token_urlsafe(32) for member in callers},
+        member_signing_keys={member: _new_seed() for member in _providers()},
     )
+
+
+def _write_secrets(path: Path, dev: DevSecrets) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(asdict(dev), out, indent=2)
 
 
 def load_or_create_secrets(state_dir: Path) -> DevSecrets:
     """The state directory's keys; made (and written 0600) on the first run."""
     path = state_dir / _SECRETS_FILE
     if path.exists():
-        return DevSecrets(**json.loads(path.read_text(encoding="utf-8")))
+        dev = DevSecrets(**json.loads(path.read_text(encoding="utf-8")))
+        missing = [m for m in _providers() if m not in dev.member_signing_keys]
+        if missing:  # a state directory from before members signed their records
+            keys = {**dev.member_signing_keys, **{m: _new_seed() for m in missing}}
+            dev = replace(dev, member_signing_keys=keys)
+            _write_secrets(path, dev)
+        return dev
     state_dir.mkdir(parents=True, exist_ok=True)
     made = _new_secrets()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        json.dump(asdict(made), out, indent=2)
+    _write_secrets(path, made)
     return made
 
 
 def write_members_file(path: Path, dev: DevSecrets) -> None:
-    """The demo members, their API keys' hashes and their rights."""
-    members: list[dict[str, Any]] = []
+    """The demo members (the gateway too), their API keys' hashes, rights and signing keys."""
+    members: list[dict[str, Any]] = [
+        {
+            "id": GATEWAY_MEMBER_ID,
+            "name": "interop-bus gateway (dev)",
+            "roles": ["gateway"],
+            "signing_keys": [_key_entry(dev, GATEWAY_MEMBER_ID)],
+        }
+    ]
     for member in DEMO_MEMBERS:
         entry: dict[str, Any] = {"id": member.id, "name": member.name, "roles": [member.role]}
+        if member.id in dev.member_signing_keys:
+            entry["signing_keys"] = [_key_entry(dev, member.id)]
         key = dev.api_keys.get(member.id)
         if key is not None:
             entry["api_keys"] = [{"sha256": hash_api_key(key), "label": "interop dev"}]
@@ -143,6 +188,24 @@ def write_members_file(path: Path, dev: DevSecrets) -> None:
             ]
         members.append(entry)
     path.write_text(yaml.safe_dump({"members": members}, allow_unicode=True), encoding="utf-8")
+
+
+def _key_entry(dev: DevSecrets, member: str) -> dict[str, str]:
+    return {"key_id": dev.member_key_id(member), "public_key": dev.member_public_key(member)}
+
+
+def add_connector_signing(config: Path, dev: DevSecrets) -> None:
+    """Give a demo ``connector.yaml`` its member's signing key (replies, audit events)."""
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    member = str(document["member_id"])
+    document["signing"] = {
+        "key_id": dev.member_key_id(member),
+        "private_key": dev.member_signing_keys[member],
+    }
+    descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        yaml.safe_dump(document, out, sort_keys=False, allow_unicode=True)
+    os.chmod(config, 0o600)  # it holds a private key now
 
 
 def write_gateway_config(

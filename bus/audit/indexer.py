@@ -12,6 +12,13 @@
 * A record that is not an ``AuditEvent``, or repeats an event id already in the log (a
   writer's retry), is skipped and counted, never indexed: deterministic, so a rebuild from
   the topic gives the same rows and the same root.
+* Signed events: with the members' keys, each event must be signed by its actor, who
+  may write its type (``bus.audit.event_signing``); one that is not is quarantined
+  (``bus.audit.quarantine``: its own topic and table), never a leaf. The signature and
+  key id of every leaf are stored with it and served with the event.
+* Digests: the provider's RESPONDED and the gateway's REQUESTED/COMPLETED digests of one
+  exchange must agree (``bus.audit.digest_agreement``); a difference is logged
+  (``audit_digests_disagree``) and counted as the second side lands.
 * Checkpoints: after ``checkpoint_every`` new leaves, or every ``checkpoint_interval_s``
   when the log grew, the indexer signs a C2SP checkpoint and stores it.
 """
@@ -32,6 +39,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
 
 from bus.audit.checkpoint import sign_checkpoint
+from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.errors import AuditError
 from bus.audit.event import (
     AuditEventCodec,
@@ -40,13 +48,24 @@ from bus.audit.event import (
     format_time,
     leaf_entry,
 )
+from bus.audit.event_signing import EventSignature
 from bus.audit.index.proofs import NodeKey
-from bus.audit.index.store import AuditIndex, IndexConflictError, IndexState, StoredCheckpoint
+from bus.audit.index.store import (
+    AuditIndex,
+    IndexConflictError,
+    IndexState,
+    QuarantinedEvent,
+    StoredCheckpoint,
+)
 from bus.audit.merkle import leaf_hash
 from bus.audit.merkle_store import MerkleTree, Node
 from bus.audit.note_keys import NoteSigner
+from bus.audit.quarantine import EventGate
 from bus.errors import ClientStateError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.member_keys import MemberKeys
+from bus.producer import BusProducer
+from bus.records import InboundRecord
 from bus.settings import KafkaSettings
 
 __all__ = ["AuditIndexer", "IndexerStats"]
@@ -60,6 +79,7 @@ _FETCH_TIMEOUT_MS: Final = 200
 _FETCH_MAX_WAIT_MS: Final = 250
 _FETCH_MIN_BYTES: Final = 256 * 1024
 _RETRY_S: Final = 1.0
+_DIGEST_WATCH: Final = 10_000  # exchanges whose digests the indexer keeps to compare
 
 
 class _BatchNodes:
@@ -86,6 +106,8 @@ class IndexerStats:
     conflicts: int = 0
     checkpoints: int = 0
     batches: int = 0
+    quarantined: int = 0
+    digest_disagreements: int = 0
 
 
 class AuditIndexer:
@@ -104,7 +126,13 @@ class AuditIndexer:
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 10.0,
         batch_size: int = 500,
+        member_keys: MemberKeys | None = None,
     ) -> None:
+        # A producer only to write quarantined records to their topic.
+        self._quarantine_producer = BusProducer(kafka) if member_keys is not None else None
+        self._gate = EventGate(member_keys, producer=self._quarantine_producer, audit_topic=topic)
+        # The gateway's check that providers' RESPONDED digests match its own, as they land.
+        self._digests = DigestAgreement(max_exchanges=_DIGEST_WATCH)
         self._kafka = kafka
         self._index = index
         self._topic = topic
@@ -147,10 +175,14 @@ class AuditIndexer:
             max_poll_interval_ms=self._kafka.max_poll_interval_ms,
         )
         try:
+            if self._quarantine_producer is not None:
+                await self._quarantine_producer.start()
             await consumer.start()
             consumer.subscribe([self._topic], listener=_Listener(self))
         except KAFKA_FAILURES as exc:
             await consumer.stop()
+            if self._quarantine_producer is not None:
+                await self._quarantine_producer.stop()
             raise translate_kafka_error(exc, operation="starting the audit indexer") from exc
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(consumer), name="audit-indexer")
@@ -169,6 +201,8 @@ class AuditIndexer:
                 await task
         if consumer is not None:
             await consumer.stop()
+        if self._quarantine_producer is not None:
+            await self._quarantine_producer.stop()
 
     async def wait_assigned(self, timeout_s: float) -> None:
         """Wait until this indexer owns the audit partition (tests, readiness)."""
@@ -216,23 +250,32 @@ class AuditIndexer:
             return
         items: list[tuple[int, EventRow]] = []
         skipped = 0
-        decoded: list[tuple[int, EventRow | None]] = []
-        for record in records:
-            offset = record.offset
+        decoded: list[tuple[InboundRecord, EventRow | None]] = []
+        for consumed in records:
+            record = InboundRecord.from_consumer_record(consumed)
             try:
-                decoded.append((offset, self._codec.decode(record.value)))
+                decoded.append((record, self._codec.decode(record.value)))
             except MalformedAuditEventError as exc:
-                _log.warning("audit_record_skipped", offset=offset, error_code=exc.code)
-                decoded.append((offset, None))
+                _log.warning("audit_record_skipped", offset=record.offset, error_code=exc.code)
+                decoded.append((record, None))
         ids = [row.event_id for _, row in decoded if row is not None]
         known = await self._index.known_event_ids(ids)
         seen: set[str] = set()
-        for offset, row in decoded:
+        signatures: dict[int, EventSignature] = {}
+        refused: list[tuple[InboundRecord, QuarantinedEvent]] = []
+        for record, row in decoded:
             if row is None or row.event_id in known or row.event_id in seen:
                 skipped += 1
                 continue
+            admission = self._gate.admit(record, row)
+            if admission.quarantined is not None:
+                refused.append((record, admission.quarantined))
+                continue
             seen.add(row.event_id)
-            items.append((offset, row))
+            if admission.signature is not None:
+                signatures[record.offset] = admission.signature
+            items.append((record.offset, row))
+        await self._gate.publish(refused)
         nodes.pending.clear()
         try:
             for _, row in items:
@@ -245,16 +288,31 @@ class AuditIndexer:
                 items=items,
                 new_nodes=list(nodes.pending),
                 skipped=skipped,
+                signatures=signatures,
+                quarantined=[entry for _, entry in refused],
             )
         except BaseException:
             # The in-memory border is ahead of the database now: rebuild it from there.
             self._tree = None
             raise
         nodes.pending.clear()
+        self._watch_digests(items)
         self.stats.batches += 1
         self.stats.appended += len(items)
         self.stats.skipped += skipped
+        self.stats.quarantined += len(refused)
         await self._maybe_checkpoint(force_interval=False)
+
+    def _watch_digests(self, items: Sequence[tuple[int, EventRow]]) -> None:
+        for offset, row in items:
+            if self._digests.add(row):
+                self.stats.digest_disagreements += 1
+                _log.warning(
+                    "audit_digests_disagree",
+                    exchange_id=row.exchange_id,
+                    provider=row.provider,
+                    offset=offset,
+                )
 
     async def _maybe_checkpoint(self, *, force_interval: bool) -> None:
         state, tree = self._state, self._tree

@@ -6,7 +6,10 @@ partition: the log's total order) through ``BusProducer`` (acks=all, idempotence
 ``record`` returns only once the broker acknowledged the event; any failure, or no
 acknowledgement within ``timeout_s``, raises ``AuditWriteError`` so the caller does not go
 on as if the step had been recorded. The exchange id is the Kafka key (tools can follow
-one exchange); no header carries personal data.
+one exchange); no header carries personal data. Given a ``signer`` (the actor's member
+key), each event is signed over its canonical form (``bus.audit.event_signing``: key id
+and signature in ``interop_key_id`` / ``interop_signature``), so the indexer and an
+offline auditor can tell who wrote it.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import structlog
 
 from bus.audit.errors import AuditWriteError
 from bus.audit.event import AuditEventCodec, EventRow, MalformedAuditEventError
+from bus.audit.event_signing import sign_event
 from bus.audit.trail import AuditRecord
 from bus.errors import BusError
 from bus.ids import uuid7
 from bus.producer import BusProducer
+from bus.record_signing import RecordSigner
 from bus.records import Delivery
 from bus.topics import AUDIT_TOPIC, TopicName, check_kafka_topic_name
 
@@ -41,7 +46,9 @@ class KafkaAuditTrail:
         codec: AuditEventCodec | None = None,
         topic: str = AUDIT_TOPIC.name,
         timeout_s: float = 5.0,
+        signer: RecordSigner | None = None,
     ) -> None:
+        self._signer = signer
         if timeout_s <= 0:
             raise ValueError("the audit write timeout must be positive")
         self._producer = producer
@@ -62,11 +69,10 @@ class KafkaAuditTrail:
         except MalformedAuditEventError as exc:
             raise AuditWriteError(f"{event.type} event not written: {exc.message}") from exc
         key = event.exchange_id.encode("ascii") if event.exchange_id else None
+        headers = [_CONTENT_TYPE] if self._signer is None else sign_event(self._signer, row)
         try:
             async with asyncio.timeout(self._timeout_s):
-                delivery = await self._producer.send(
-                    self.topic, value, key=key, headers=[_CONTENT_TYPE]
-                )
+                delivery = await self._producer.send(self.topic, value, key=key, headers=headers)
         except TimeoutError as exc:
             _log.warning(
                 "audit_write_timed_out", event_type=str(event.type), timeout_s=self._timeout_s

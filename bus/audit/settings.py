@@ -88,3 +88,7 @@ class AuditSettings(BaseModel):
         return key
 
     indexer: AuditIndexerSettings = AuditIndexerSettings()
+    verify_events: bool = True
+    """The indexer admits into the log only events signed by their actor, who may write
+    their type (keys and roles from the members file); the rest are quarantined.
+    ``false`` is for development only."""

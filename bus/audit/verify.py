@@ -12,7 +12,13 @@ failure with a ``Finding`` that names what failed:
    named, and each event's leaf is RECOMPUTED from the event as served, so a row altered
    in the index fails its proof. Checking every event needs no proof per event: their
    leaves must rebuild the checkpoint's root; only if they do not, proofs find the first
-   event that fails.
+   event that fails;
+4. given the members' public keys, each event checked is signed by its actor, who may
+   write its type (``bus.audit.event_signing``, the indexer's own check), so an auditor
+   proves offline who wrote each step (``signature``);
+5. walking every event: for each exchange, the provider's RESPONDED digests agree with
+   the gateway's REQUESTED (request) and COMPLETED (response) digests (``digests``): a
+   difference means what the provider answered is not what the requester got.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bus.audit.checkpoint import Checkpoint, open_checkpoint
+from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.errors import MalformedAuditEventError, NoteError
-from bus.audit.event import leaf_entry, row_from_json
+from bus.audit.event import EventRow, leaf_entry, row_from_json
+from bus.audit.event_signing import EventSignature, check_event
 from bus.audit.merkle import leaf_hash, root, verify_consistency, verify_inclusion
 from bus.audit.note_keys import NoteVerifier
+from bus.member_keys import MemberKeys
 
 __all__ = ["Finding", "LogSource", "LogVerifier", "Report"]
 
@@ -84,10 +93,18 @@ def _hashes(values: Sequence[object]) -> list[bytes] | None:
 class LogVerifier:
     """Checks one log against a trusted key (see the module docstring)."""
 
-    def __init__(self, source: LogSource, verifier: NoteVerifier, *, origin: str | None = None):
+    def __init__(
+        self,
+        source: LogSource,
+        verifier: NoteVerifier,
+        *,
+        origin: str | None = None,
+        member_keys: MemberKeys | None = None,
+    ):
         self._source = source
         self._verifier = verifier
         self._origin = origin
+        self._keys = member_keys
 
     async def run(
         self,
@@ -164,7 +181,27 @@ class LogVerifier:
                 event_id,
                 index if isinstance(index, int) else None,
             )
-        return None
+        return self._signed(answer.get("event", {}), row, index)
+
+    def _signed(self, served: Mapping[str, Any], row: EventRow, index: object) -> Finding | None:
+        """The event's signature and its actor's right to write it (with the keys)."""
+        if self._keys is None:
+            return None
+        key_id, signature = served.get("key_id"), served.get("signature")
+        signed = (
+            EventSignature(key_id, signature)
+            if isinstance(key_id, str) and isinstance(signature, str)
+            else None
+        )
+        problem = check_event(row, signed, self._keys)
+        if problem is None:
+            return None
+        return Finding(
+            "signature",
+            f"event {row.event_id} ({row.type} by {row.actor}): {problem.text}",
+            row.event_id,
+            index if isinstance(index, int) else None,
+        )
 
     async def _named(
         self, event_ids: Sequence[str], checkpoint: Checkpoint
@@ -190,37 +227,20 @@ class LogVerifier:
     async def _all(self, checkpoint: Checkpoint, page: int) -> tuple[int, Finding | None]:
         events: list[Mapping[str, Any]] = []
         leaves: list[bytes] = []
+        digests = DigestAgreement()
         while len(events) < checkpoint.size:
             batch = await self._source.events_from(len(events), page)
             batch = [e for e in batch if isinstance(e.get("leaf_index"), int)]
             batch = [e for e in batch if e["leaf_index"] < checkpoint.size]
-            if not batch or batch[0]["leaf_index"] != len(events):
-                missing = len(events)
-                return missing, Finding(
-                    "missing",
-                    f"no event at leaf {missing} of {checkpoint.size}: an event was deleted",
-                    leaf_index=missing,
-                )
+            if not batch:
+                return len(events), _missing(len(events), checkpoint.size)
             for event in batch:
-                if event["leaf_index"] != len(events):
-                    missing = len(events)
-                    return missing, Finding(
-                        "missing",
-                        f"no event at leaf {missing} of {checkpoint.size}: an event was deleted",
-                        leaf_index=missing,
-                    )
-                try:
-                    leaves.append(leaf_hash(leaf_entry(row_from_json(event))))
-                except MalformedAuditEventError as exc:
-                    return len(events), Finding(
-                        "inclusion",
-                        f"event at leaf {len(events)}: {exc.message}",
-                        str(event.get("event_id")),
-                        len(events),
-                    )
+                finding = self._walked(event, len(events), checkpoint.size, leaves, digests)
+                if finding is not None:
+                    return len(events), finding
                 events.append(event)
         if root(leaves) == checkpoint.root_hash:
-            return len(events), None
+            return len(events), _digest_finding(digests.disagreeing())
         # Some event differs from what the log committed to: find the first one.
         for count, event in enumerate(events):
             finding = await self._inclusion(str(event.get("event_id")), checkpoint)
@@ -229,3 +249,50 @@ class LogVerifier:
         return len(events), Finding(
             "inclusion", "the events do not rebuild the checkpoint's root hash"
         )
+
+    def _walked(
+        self,
+        event: Mapping[str, Any],
+        index: int,
+        size: int,
+        leaves: list[bytes],
+        digests: DigestAgreement,
+    ) -> Finding | None:
+        """One event of the full walk: in its place, well-formed, signed; its leaf kept."""
+        if event["leaf_index"] != index:
+            return _missing(index, size)
+        try:
+            row = row_from_json(event)
+        except MalformedAuditEventError as exc:
+            return Finding(
+                "inclusion",
+                f"event at leaf {index}: {exc.message}",
+                str(event.get("event_id")),
+                index,
+            )
+        leaves.append(leaf_hash(leaf_entry(row)))
+        digests.add(row)
+        return self._signed(event, row, index)
+
+
+def _missing(index: int, size: int) -> Finding:
+    return Finding(
+        "missing",
+        f"no event at leaf {index} of {size}: an event was deleted",
+        leaf_index=index,
+    )
+
+
+_SHOWN = 20
+
+
+def _digest_finding(exchange_ids: list[str]) -> Finding | None:
+    """A ``digests`` finding naming the exchanges whose digests disagree, or None."""
+    if not exchange_ids:
+        return None
+    shown = ", ".join(exchange_ids[:_SHOWN]) + (" ..." if len(exchange_ids) > _SHOWN else "")
+    return Finding(
+        "digests",
+        f"{len(exchange_ids)} exchange(s) where the provider's RESPONDED digests differ from"
+        f" the gateway's: {shown}",
+    )

@@ -54,6 +54,9 @@ class ExchangeRecord:
     error_code: str | None = None
     error_detail: str | None = None
     completed_at: datetime | None = None
+    sent_digest: str | None = None
+    """SHA-256 (hex) of the signed bytes of the request record sent to the provider
+    (``bus.record_signing.request_digest``): the provider's signed reply must name it."""
 
 
 @dataclass(frozen=True, slots=True)

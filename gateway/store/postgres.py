@@ -71,6 +71,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX exchanges_pending_deadline ON exchanges (deadline) WHERE status = 'pending'",
     ),
+    # The digest of the request record as sent: a reply must name it (signed replies).
+    ("ALTER TABLE exchanges ADD COLUMN sent_digest text",),
 )
 
 _INSERT = (

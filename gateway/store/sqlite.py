@@ -73,6 +73,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # expire_overdue scans pending exchanges by deadline; finished ones stay out.
         "CREATE INDEX exchanges_pending_deadline ON exchanges (deadline) WHERE status = 'pending'",
     ),
+    # The digest of the request record as sent: a reply must name it (signed replies).
+    ("ALTER TABLE exchanges ADD COLUMN sent_digest TEXT",),
 )
 
 _INSERT = (

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bus.audit.errors import AuditIndexUnavailableError, IndexConflictError, InvalidCursorError
 from bus.audit.event import EVENT_FIELDS, EventRow, format_time
+from bus.audit.event_signing import EventSignature
 from bus.audit.index import tables as t
 from bus.audit.index.proofs import (
     NodeKey,
@@ -52,6 +54,7 @@ __all__ = [
     "IndexState",
     "IndexedEvent",
     "InvalidCursorError",
+    "QuarantinedEvent",
     "StoredCheckpoint",
     "decode_cursor",
     "encode_cursor",
@@ -71,11 +74,25 @@ class IndexState:
 
 @dataclass(frozen=True, slots=True)
 class IndexedEvent:
-    """An event with its place in the log."""
+    """An event with its place in the log and its actor's signature (None: unsigned)."""
 
     leaf_index: int
     topic_offset: int
     row: EventRow
+    signature: EventSignature | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """A refused audit record: where it was, what it claimed, why (never in the tree)."""
+
+    topic_offset: int
+    event_id: str | None
+    type: str | None
+    actor: str | None
+    key_id: str | None
+    reason: str
+    quarantined_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +199,12 @@ class AuditIndex:
                         f"the audit index has schema version {current}, newer than this "
                         f"gateway knows ({t.SCHEMA_VERSION}): upgrade the gateway"
                     )
+                if current == 1:
+                    # create_all adds missing tables only: the new columns need ALTER.
+                    for column in t.V2_COLUMNS:
+                        await conn.execute(
+                            sa.text(f"ALTER TABLE audit_events ADD COLUMN {column} TEXT")
+                        )
                 if current < t.SCHEMA_VERSION:
                     await conn.run_sync(t.metadata.create_all)
                     await conn.execute(
@@ -191,6 +214,7 @@ class AuditIndex:
                         ),
                         {"c": t.COMPONENT, "v": t.SCHEMA_VERSION},
                     )
+                if current == 0:
                     await conn.execute(
                         t.state.insert().values(id=1, next_offset=0, tree_size=0, skipped=0)
                     )
@@ -228,10 +252,14 @@ class AuditIndex:
         items: Sequence[tuple[int, EventRow]],
         new_nodes: Sequence[Node],
         skipped: int,
+        signatures: Mapping[int, EventSignature] | None = None,
+        quarantined: Sequence[QuarantinedEvent] = (),
     ) -> IndexState:
         """Append ``items`` ((topic offset, event), in topic order) as leaves
         ``first_leaf...`` with their ``new_nodes``, and move the offset to ``next_offset``.
 
+        ``signatures``: topic offset -> the event's key id and signature (stored with it);
+        ``quarantined``: the refused events of the batch, stored apart, never leaves.
         One transaction; ``IndexConflictError`` if the stored state is not
         (``start_offset``, ``first_leaf``), i.e. another indexer got there first.
         """
@@ -255,9 +283,14 @@ class AuditIndex:
                                 "seq": first_leaf + i,
                                 "topic_offset": offset,
                                 **_row_values(event),
+                                **_signature_values((signatures or {}).get(offset)),
                             }
                             for i, (offset, event) in enumerate(items)
                         ],
+                    )
+                if quarantined:
+                    await conn.execute(
+                        t.quarantine.insert(), [dataclasses.asdict(q) for q in quarantined]
                     )
                 for chunk in _chunks(new_nodes, _NODE_BATCH):
                     await conn.execute(
@@ -354,6 +387,14 @@ class AuditIndex:
                 ).first()
         return None if row is None else _indexed(row._mapping)
 
+    async def quarantined(self, *, limit: int = 100) -> list[QuarantinedEvent]:
+        """The refused audit records, in topic order (operators, tests)."""
+        query = sa.select(t.quarantine).order_by(t.quarantine.c.topic_offset).limit(limit)
+        with _translate("read the audit quarantine"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        return [QuarantinedEvent(**r._mapping) for r in rows]
+
     async def events(
         self, where: EventFilter, *, after_seq: int = -1, limit: int = 100
     ) -> list[IndexedEvent]:
@@ -406,10 +447,18 @@ def _row_values(event: EventRow) -> dict[str, Any]:
     return values
 
 
+def _signature_values(signature: EventSignature | None) -> dict[str, str | None]:
+    if signature is None:
+        return {"key_id": None, "signature": None}
+    return {"key_id": signature.key_id, "signature": signature.signature}
+
+
 def _indexed(mapping: Any) -> IndexedEvent:
     values = {name: mapping[name] for name in EVENT_FIELDS}
     values["time"] = datetime.strptime(values["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return IndexedEvent(mapping["seq"], mapping["topic_offset"], EventRow(**values))
+    key_id, signature = mapping["key_id"], mapping["signature"]
+    signed = None if key_id is None or signature is None else EventSignature(key_id, signature)
+    return IndexedEvent(mapping["seq"], mapping["topic_offset"], EventRow(**values), signed)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -8,6 +8,11 @@
 * ``audit_state``: one row: the next topic offset to read and the tree size, moved in the
   same transaction as the rows and nodes they account for.
 * ``audit_checkpoints``: every signed checkpoint, by tree size.
+* ``audit_quarantine``: events the indexer refused (unsigned, forged, not the actor's to
+  write, oversized), by topic offset, with the reason: never leaves of the tree.
+
+Version 2 adds each event's ``key_id`` and ``signature`` (served with it, so an auditor
+can check offline who wrote it) and the quarantine table.
 
 The schema version is the ``audit`` row of the ``schema_version`` table that the
 exchange store also uses (one row per component).
@@ -36,11 +41,14 @@ __all__ = [
     "events",
     "metadata",
     "nodes",
+    "quarantine",
     "state",
 ]
 
 COMPONENT: Final = "audit"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+V2_COLUMNS: Final = ("key_id", "signature")
+"""Columns version 2 adds to ``audit_events`` (``ALTER TABLE`` on a version-1 index)."""
 
 metadata = MetaData()
 
@@ -70,6 +78,8 @@ events = Table(
     Column("reason", Text),
     Column("latency_ms", BigInteger),
     Column("trace_id", Text),
+    Column("key_id", Text),
+    Column("signature", Text),
 )
 # The filters auditors and the citizen portal use, each ending in seq for log order.
 Index("audit_events_subject", events.c.subject_ref, events.c.seq)
@@ -103,4 +113,16 @@ checkpoints = Table(
     Column("root_hash", LargeBinary, nullable=False),
     Column("note", Text, nullable=False),
     Column("created_at", Text, nullable=False),
+)
+
+quarantine = Table(
+    "audit_quarantine",
+    metadata,
+    Column("topic_offset", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Text),
+    Column("type", Text),
+    Column("actor", Text),
+    Column("key_id", Text),
+    Column("reason", Text, nullable=False),
+    Column("quarantined_at", Text, nullable=False),
 )

@@ -26,6 +26,7 @@ from bus import (
 from bus.audit.index import AuditIndex
 from bus.audit.indexer import AuditIndexer
 from bus.audit.note_keys import NoteSigner
+from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, AuditRecord
 from gateway.app import GATEWAY_KEY, create_app
 from gateway.audit_api import AUDIT_KEY, AuditParts
@@ -55,11 +56,17 @@ SIGNER = NoteSigner.generate(ORIGIN)
 
 
 async def create_audit_topic(kafka: KafkaSettings, name: str) -> str:
-    """A fresh one-partition topic (the audit topic's shape) named ``name``."""
+    """A fresh one-partition topic (the audit topic's shape) named ``name``, and its
+    quarantine topic ``<name>.quarantine`` (refused events)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+        await admin.create_topics(
+            [
+                NewTopic(topic, num_partitions=1, replication_factor=1)
+                for topic in (name, name + QUARANTINE_SUFFIX)
+            ]
+        )
     finally:
         await admin.close()
     return name

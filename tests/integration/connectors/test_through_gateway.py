@@ -19,6 +19,7 @@ from bus.audit.trail import MemoryAuditTrail
 from connectors import ConnectorRuntime, ConnectorSettings
 from tests.integration.connectors.support import DIGEST_KEY, PROVIDER
 from tests.integration.gateway.support import http, start_gateway
+from tests.integration.member_signing import key_id_of, private_key_of
 
 
 async def test_post_with_prefer_wait_is_answered_200_by_the_connector(
@@ -42,6 +43,8 @@ async def test_post_with_prefer_wait_is_answered_200_by_the_connector(
                 "catalogue_dir": str(gw.cat.root),
                 "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
                 "gateway_keys": {"gw-e2e": public.decode()},
+                # The gateway accepts only replies signed by the exchange's provider.
+                "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
                 "audit_digest_key": DIGEST_KEY,
                 "health": {"port": 0},
                 "services": [

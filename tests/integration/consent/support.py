@@ -31,6 +31,7 @@ from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
 from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
 from tests.integration.gateway.support import HMAC_KEY, http
+from tests.integration.member_signing import members_file_entries
 
 __all__ = ["ConsentGateway", "start_consent_gateway"]
 
@@ -129,7 +130,8 @@ def _members(path: Path, domain: str) -> dict[str, str]:
         for mode, purposes in RIGHTS.items()
     ]
     keys: dict[str, str] = {}
-    members = []
+    # The providers' signing keys: the gateway accepts only their signed replies.
+    members: list[dict[str, Any]] = members_file_entries()
     for name, roles, member_rights in (
         ("town", ["consumer"], rights),
         ("other", ["consumer"], rights),

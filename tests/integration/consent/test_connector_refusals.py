@@ -26,6 +26,7 @@ from tests.integration.consent.support import (
     start_consent_gateway,
 )
 from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
+from tests.integration.member_signing import key_id_of, private_key_of
 
 PROVIDER = "es.ine.padron"
 
@@ -46,6 +47,7 @@ async def test_unsigned_and_tampered_requests_are_refused_and_audited(
                 "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
                 "gateway_keys": {"gw-consent-it": base64.b64encode(public).decode()},
                 "audit_digest_key": CONNECTOR_DIGEST_KEY,
+                "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
                 "health": {"port": 0},
                 "services": [
                     {

@@ -29,6 +29,7 @@ from tests.integration.consent.support import (
     start_consent_gateway,
 )
 from tests.integration.gateway.support import DIGEST_KEY
+from tests.integration.member_signing import key_id_of, private_key_of
 
 PROVIDER = "es.ine.padron"
 
@@ -116,6 +117,8 @@ async def test_the_connector_refuses_signed_data_about_another_subject(
                 "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
                 "gateway_keys": {"gw-consent-it": base64.b64encode(public).decode()},
                 "audit_digest_key": DIGEST_KEY,
+                # The gateway accepts only replies signed by the exchange's provider.
+                "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
                 "health": {"port": 0},
                 "services": [
                     {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,11 @@ from gateway.members import new_api_key
 from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
+from tests.integration.member_signing import (
+    gateway_signing_settings,
+    members_file_entries,
+    signer_of,
+)
 
 __all__ = [
     "DIGEST_KEY",
@@ -133,17 +138,24 @@ def make_catalogue(folder: Path, domain: str) -> TestCatalogue:
     return TestCatalogue(root, domain, catalogue, lock)
 
 
-def write_members(path: Path, cat: TestCatalogue) -> dict[str, str]:
+def write_members(
+    path: Path,
+    cat: TestCatalogue,
+    *,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> dict[str, str]:
     """Members file: ``town`` (rights on both services), ``other`` (same rights), ``norights``.
 
     Returns the API key of each member by short name.
     """
     keys: dict[str, str] = {}
-    members = []
     rights = [
         {"service": cat.residence, "purposes": ["social-benefits", "school-admission"]},
         {"service": cat.income, "purposes": ["social-benefits"]},
     ]
+    # The gateway and the providers, with their signing keys (replies and audit events
+    # are verified, as in production).
+    members: list[dict[str, Any]] = members_file_entries(extra_keys=extra_keys)
     for name, member_rights in (("town", rights), ("other", rights), ("norights", [])):
         key, digest = new_api_key()
         keys[name] = key
@@ -195,9 +207,12 @@ class Provider:
 
     async def start(self, producer: BusProducer, group: str) -> None:
         for service in (self._cat.residence, self._cat.income):
+            # Each service is answered as its catalogue provider, signed with its key.
+            provider = self._cat.catalogue.services[service].meta.providers[0]
             responder = Responder(
                 self._settings,
-                member=parse_member_id("es.provider"),
+                member=parse_member_id(provider),
+                signer=signer_of(provider),
                 topic=RequestTopic(parse_service_id(service), 1),
                 group_id=f"{group}-{service}",
                 handler=self._answer,
@@ -268,6 +283,7 @@ def gateway_settings(
         "subject_hmac_key": HMAC_KEY,
         "rate_limit": {"rate_per_s": 100.0, "burst": 1000},
         "exchanges": {"max_wait_s": 20.0, "expiry_interval_s": 0.2},
+        "signing": gateway_signing_settings(),
     }
     values.update(overrides)
     values["audit"] = {"digest_key": DIGEST_KEY, **overrides.get("audit", {})}
@@ -281,13 +297,14 @@ async def start_gateway(
     unique: Callable[[str], str],
     *,
     with_provider: bool = True,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningGateway]:
     """Provision topics, start the provider and a gateway; stop both afterwards."""
     kafka = settings_for(kafka_bootstrap, client_id="interop-gateway-it")
     domain = "it" + unique("d").rsplit("-", 1)[-1]
     cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat)
+    keys = write_members(tmp_path / "members.yaml", cat, extra_keys=extra_keys)
     group = unique("gw")
     settings = gateway_settings(tmp_path, cat, group, **overrides)
     specs = catalogue_topic_specs(

@@ -85,6 +85,7 @@ async def test_round_trip_keeps_every_field(store: ExchangeStore) -> None:
         consent_ref="consent-7",
         idempotency_key="key-1",
         traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        sent_digest="e" * 64,
     )
     outcome = await store.create(record)
     assert outcome.created
@@ -401,7 +402,7 @@ async def test_sqlite_unopenable_path_is_service_unavailable(tmp_path: Path) -> 
 
 
 async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> None:
-    """The file is in WAL mode and schema_version says 1 after open."""
+    """The file is in WAL mode and schema_version says 2 after open (2: sent_digest)."""
     import sqlite3
 
     path = tmp_path / "deep" / "dir" / "x.db"
@@ -410,7 +411,7 @@ async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> Non
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 1)]
+        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 2)]
     db.close()
 
 

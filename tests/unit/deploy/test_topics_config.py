@@ -35,8 +35,9 @@ def test_the_shipped_configs_load() -> None:
 
 
 def test_specs_cover_the_catalogue_with_overrides() -> None:
-    """Audit first (fixed, one partition), a reply topic per group, request and dead-letter
-    topics per service major, the per-service override applied to that service only."""
+    """Audit first (fixed, one partition) and its quarantine topic, a reply topic per group,
+    request and dead-letter topics per service major, the per-service override applied to
+    that service only."""
     catalogue = load_catalogue()
     config = TopicsConfig.model_validate(
         _config(
@@ -47,7 +48,8 @@ def test_specs_cover_the_catalogue_with_overrides() -> None:
     specs = deployment_topic_specs(catalogue, config)
     by_name = {spec.topic.name: spec for spec in specs}
     majors = sum(len(s.majors()) for s in catalogue.services.values())
-    assert len(specs) == 1 + 2 + 2 * majors
+    assert len(specs) == 2 + 2 + 2 * majors
+    assert by_name["interop.audit.quarantine"].partitions == 1
     assert specs[0].topic == AUDIT_TOPIC
     assert specs[0].fixed_partitions
     assert specs[0].partitions == 1

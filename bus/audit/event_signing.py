@@ -1,0 +1,177 @@
+"""Signed audit events: who may write which step, checked by the indexer and offline.
+
+An event is signed by its actor's member key with the one record-signing scheme
+(``bus.record_signing``) over its *canonical form*: the headers ``content-type`` and
+``interop_key_id``, and as value the event's leaf entry (``bus.audit.event.leaf_entry``,
+the canonical JSON the Merkle log hashes). So anyone holding the event as the audit API
+serves it, its ``key_id`` and ``signature``, and the members' public keys can check who
+wrote it, offline, without the Avro bytes.
+
+``check_event`` is what the indexer (before the Merkle tree) and ``interop audit verify``
+(after it) both run; the first failure wins:
+
+1. ``OVERSIZED``: a field longer than ``MAX_FIELD_CHARS`` (a bloated event is refused
+   before any cryptography is spent on it);
+2. the signature, with a key valid at the event's time (``UNSIGNED``, ``MALFORMED``,
+   ``UNKNOWN_KEY``, ``BAD_SIGNATURE``, ``KEY_NOT_VALID``);
+3. ``NOT_THE_ACTOR``: the key is not the ``actor``'s (nobody writes in another's name),
+   with one exception: a gateway records the consent and opposition changes members ask
+   for at its door (a citizen portal, a consumer with evidence), so it signs those with
+   the asking member as actor;
+4. ``ACTOR_NOT_ALLOWED``: the actor's roles do not allow this event type: exchange steps
+   of the gateway (REQUESTED, DENIED, COMPLETED, FAILED, TIMED_OUT) only by a gateway;
+   the provider's steps (DELIVERED, RESPONDED, REJECTED) only by the exchange's provider
+   itself; consent and opposition changes by a gateway or a citizen portal; UNVERIFIED
+   by a gateway or a provider (whoever refused the record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from bus.audit.event import EVENT_FIELDS, EventRow, leaf_entry
+from bus.envelope_headers import CONTENT_TYPE_AVRO, KEY_ID_HEADER, SIGNATURE_HEADER
+from bus.member_keys import MemberKeys
+from bus.record_signing import RecordSignatureError, RecordSigner
+
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "EventCheck",
+    "EventRejection",
+    "EventSignature",
+    "check_event",
+    "event_signature",
+    "sign_event",
+]
+
+MAX_FIELD_CHARS: Final = 1024
+"""No field of a genuine event comes near this (ids, codes, digests, short reasons)."""
+
+_CONTENT_TYPE: Final = ("content-type", CONTENT_TYPE_AVRO.encode())
+
+_GATEWAY: Final = frozenset({"gateway"})
+_PROVIDER: Final = frozenset({"provider"})
+_ALLOWED_ROLES: Final[Mapping[str, frozenset[str]]] = {
+    "REQUESTED": _GATEWAY,
+    "DENIED": _GATEWAY,
+    "COMPLETED": _GATEWAY,
+    "FAILED": _GATEWAY,
+    "TIMED_OUT": _GATEWAY,
+    "DELIVERED": _PROVIDER,
+    "RESPONDED": _PROVIDER,
+    "REJECTED": _PROVIDER,
+    "CONSENT_GRANTED": _GATEWAY | {"citizen-portal"},
+    "CONSENT_REVOKED": _GATEWAY | {"citizen-portal"},
+    "OPPOSITION_REGISTERED": _GATEWAY | {"citizen-portal"},
+    "OPPOSITION_REVOKED": _GATEWAY | {"citizen-portal"},
+    "UNVERIFIED": _GATEWAY | _PROVIDER,
+}
+_CONSENT_CHANGES: Final = frozenset(
+    {"CONSENT_GRANTED", "CONSENT_REVOKED", "OPPOSITION_REGISTERED", "OPPOSITION_REVOKED"}
+)
+# Who may ask a gateway to record a consent change (gateway.consent.registry).
+_CONSENT_ASKERS: Final = frozenset({"citizen-portal", "consumer"})
+# A provider's steps are about its own exchanges only: the event must name it as provider.
+_OWN_EXCHANGE_ONLY: Final = frozenset({"DELIVERED", "RESPONDED", "REJECTED"})
+
+
+class EventRejection(StrEnum):
+    """Why an event is quarantined (stable: stored with it and sent to its dead letter)."""
+
+    OVERSIZED = "OVERSIZED"
+    UNSIGNED = "UNSIGNED"
+    MALFORMED = "MALFORMED"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    KEY_NOT_VALID = "KEY_NOT_VALID"
+    NOT_THE_ACTOR = "NOT_THE_ACTOR"
+    ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
+
+
+@dataclass(frozen=True, slots=True)
+class EventSignature:
+    """An event's key id and signature (base64url), as its record headers carry them."""
+
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventCheck:
+    """A refused event: the reason and a detail with no personal data."""
+
+    reason: EventRejection
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason.value}: {self.detail}"
+
+
+def sign_event(signer: RecordSigner, row: EventRow) -> list[tuple[str, bytes]]:
+    """The record headers of ``row``: content type, key id and signature."""
+    return signer.sign_headers([_CONTENT_TYPE], leaf_entry(row))
+
+
+def event_signature(headers: Sequence[tuple[str, bytes | None]]) -> EventSignature | None:
+    """The key id and signature an audit record carries (one of each), else None."""
+    found: dict[str, list[bytes | None]] = {}
+    for name, raw in headers:
+        if name in (KEY_ID_HEADER, SIGNATURE_HEADER):
+            found.setdefault(name, []).append(raw)
+    key_ids, signatures = found.get(KEY_ID_HEADER, []), found.get(SIGNATURE_HEADER, [])
+    if len(key_ids) != 1 or len(signatures) != 1 or not key_ids[0] or not signatures[0]:
+        return None
+    try:
+        return EventSignature(key_ids[0].decode("ascii"), signatures[0].decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def check_event(
+    row: EventRow, signature: EventSignature | None, keys: MemberKeys
+) -> EventCheck | None:
+    """None when ``row`` is signed by its actor, who may write its type; else why not."""
+    for name in EVENT_FIELDS:
+        value = getattr(row, name)
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            return EventCheck(
+                EventRejection.OVERSIZED, f"field {name} is longer than {MAX_FIELD_CHARS}"
+            )
+    if signature is None:
+        return EventCheck(EventRejection.UNSIGNED, "the event carries no key id and signature")
+    headers = [
+        _CONTENT_TYPE,
+        (KEY_ID_HEADER, signature.key_id.encode("ascii")),
+        (SIGNATURE_HEADER, signature.signature.encode("ascii")),
+    ]
+    try:
+        signer = keys.verify(headers, leaf_entry(row), at=row.time)
+    except RecordSignatureError as exc:
+        return EventCheck(EventRejection(exc.reason.value), exc.detail)
+    if signer.member == row.actor:
+        return _actor_may_write(row, keys.roles(row.actor))
+    recorded_for = (
+        row.type in _CONSENT_CHANGES
+        and "gateway" in keys.roles(signer.member)
+        and bool(_CONSENT_ASKERS & keys.roles(row.actor))
+    )
+    if recorded_for:
+        return None
+    return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
+
+
+def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:
+    if not _ALLOWED_ROLES.get(row.type, frozenset()) & roles:
+        return EventCheck(
+            EventRejection.ACTOR_NOT_ALLOWED, f"{row.actor} may not write {row.type} events"
+        )
+    if row.type in _OWN_EXCHANGE_ONLY and row.provider != row.actor:
+        return EventCheck(
+            EventRejection.ACTOR_NOT_ALLOWED,
+            f"{row.actor} may write {row.type} only for its own exchanges",
+        )
+    return None

@@ -1,0 +1,97 @@
+"""The indexer's gate: only events signed by an actor allowed to write them become leaves.
+
+``EventGate.admit`` runs ``bus.audit.event_signing.check_event`` on each decoded event.
+An event that fails is *quarantined*: written, with its reason, to the quarantine topic
+(``<audit topic>.quarantine``, so ``interop.audit.quarantine``: dead-letter headers, the
+original value) and to the index's quarantine table in the same transaction as the
+batch, never into the Merkle tree, so the log still verifies and no access list shows it.
+The topic write comes first and is awaited: if it fails, ``AuditWriteError`` makes the
+indexer retry the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+
+from bus.audit.errors import AuditWriteError
+from bus.audit.event import EventRow, format_time
+from bus.audit.event_signing import EventSignature, check_event, event_signature
+from bus.audit.index.store import QuarantinedEvent
+from bus.dead_letter import dead_letter_headers
+from bus.errors import BusError
+from bus.member_keys import MemberKeys
+from bus.producer import BusProducer
+from bus.records import InboundRecord
+from bus.topics import check_kafka_topic_name
+
+__all__ = ["QUARANTINE_SUFFIX", "Admission", "EventGate"]
+
+_log = structlog.get_logger(__name__)
+QUARANTINE_SUFFIX: Final = ".quarantine"
+_CODE: Final = "BUS_AUDIT_EVENT_QUARANTINED"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One event's fate: a leaf (with its signature, if any) or quarantined."""
+
+    signature: EventSignature | None
+    quarantined: QuarantinedEvent | None = None
+
+
+class EventGate:
+    """Checks events against the members' keys; writes refused ones to the quarantine topic.
+
+    ``keys=None`` checks nothing (an index fed by unsigned writers, e.g. older tests):
+    every event is a leaf, its signature stored when it has one.
+    """
+
+    def __init__(
+        self, keys: MemberKeys | None, *, producer: BusProducer | None, audit_topic: str
+    ) -> None:
+        self._keys = keys
+        self._producer = producer
+        self.topic = check_kafka_topic_name(audit_topic + QUARANTINE_SUFFIX)
+
+    def admit(self, record: InboundRecord, row: EventRow) -> Admission:
+        """Whether ``row`` (decoded from ``record``) may become a leaf."""
+        signature = event_signature(record.headers)
+        if self._keys is None:
+            return Admission(signature)
+        problem = check_event(row, signature, self._keys)
+        if problem is None:
+            return Admission(signature)
+        _log.warning("audit_event_quarantined", offset=record.offset, reason=problem.reason.value)
+        return Admission(
+            signature,
+            QuarantinedEvent(
+                topic_offset=record.offset,
+                event_id=row.event_id,
+                type=row.type,
+                actor=row.actor[:200],
+                key_id=None if signature is None else signature.key_id[:200],
+                reason=problem.text,
+                quarantined_at=format_time(datetime.now(UTC)),
+            ),
+        )
+
+    async def publish(self, refused: list[tuple[InboundRecord, QuarantinedEvent]]) -> None:
+        """Write each refused record to the quarantine topic (``AuditWriteError`` if not)."""
+        if self._producer is None:
+            return
+        for record, entry in refused:
+            try:
+                await self._producer.send(
+                    self.topic,
+                    record.value or b"",
+                    key=record.key,
+                    headers=dead_letter_headers(record, reason=entry.reason, code=_CODE),
+                )
+            except BusError as exc:
+                raise AuditWriteError(
+                    f"a quarantined audit record was not written to {self.topic} ({exc.code})"
+                ) from exc

@@ -1,0 +1,181 @@
+"""Signed audit events on the real broker: forgeries are quarantined, the log still verifies.
+
+Issue #13's attacks on the audit topic, replayed against a real gateway and its indexer:
+a copy of a real COMPLETED event with another requester (the old signature kept), an
+unsigned CONSENT_REVOKED, and a properly signed event with a 900 KB field. Each lands in
+the quarantine table and topic, never in the Merkle tree; ``interop audit verify`` with
+the members' keys checks every event's signature and passes; the citizen's access list
+never shows the forged access. A RESPONDED event whose digest differs from the gateway's
+COMPLETED one makes ``interop audit verify`` fail and name the exchange.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bus import BusProducer
+from bus.audit.event import AuditEventCodec, EventRow
+from bus.audit.event_signing import sign_event
+from bus.audit.index import EventFilter
+from bus.audit.quarantine import QUARANTINE_SUFFIX
+from bus.ids import uuid7
+from interop.audit_cmd import run_verify
+from tests.integration.audit.support import ORIGIN, SIGNER, audited_gateway, wait_for_size
+from tests.integration.bus.kafka_helpers import read_topic
+from tests.integration.gateway.support import RunningGateway, http, poll_until
+from tests.integration.member_signing import GATEWAY_MEMBER, signer_of
+
+SUBJECT = "FOUND-SIGNED-1"  # document number and subject of every exchange here
+CODEC = AuditEventCodec()
+
+
+async def _completed_exchange(gw: RunningGateway) -> dict[str, Any]:
+    status, _, body = await http(
+        "POST",
+        f"{gw.base_url}/v1/exchanges",
+        headers=gw.headers(Prefer="wait=10"),
+        json=gw.body(SUBJECT),
+    )
+    assert status == 200, body
+    assert body["status"] == "completed"
+    return dict(body)
+
+
+async def _verify(gw: RunningGateway, auditor: str, members: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    code = await run_verify(
+        gateway=gw.base_url,
+        api_key=auditor,
+        key=SIGNER.verifier.key_string(),
+        origin=ORIGIN,
+        members=members,
+        out=out,
+    )
+    return code, out.getvalue()
+
+
+async def _produce(
+    gw: RunningGateway, records: list[tuple[bytes, list[tuple[str, bytes]]]]
+) -> None:
+    async with BusProducer(gw.kafka) as producer:
+        for value, headers in records:
+            await producer.send(gw.settings.audit.topic, value, headers=headers)
+
+
+async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """Three bad events between two real exchanges: quarantined (table and topic), absent
+    from the tree and the citizen's accesses; the log and every signature verify."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
+        first = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        topic = gw.settings.audit.topic
+        real = [r for r in await read_topic(gw.kafka, topic, count=2)]
+        completed = next(r for r in real if CODEC.decode(r.value).type == "COMPLETED")
+        row = CODEC.decode(completed.value)
+        forged = dataclasses.replace(row, event_id=str(uuid7()), requester="es.aepd")
+        unsigned = EventRow(
+            event_id=str(uuid7()),
+            type="CONSENT_REVOKED",
+            time=datetime.now(UTC),
+            actor="it.portal",
+            outcome="CONSENT_REVOKED",
+            reason="forged",
+        )
+        oversized = dataclasses.replace(
+            unsigned, event_id=str(uuid7()), actor=GATEWAY_MEMBER, reason="x" * 900_000
+        )
+        content_type = [("content-type", b"application/avro")]
+        await _produce(
+            gw,
+            [
+                (CODEC.encode(forged), [(n, v or b"") for n, v in completed.headers]),
+                (CODEC.encode(unsigned), content_type),
+                (CODEC.encode(oversized), sign_event(signer_of(GATEWAY_MEMBER), oversized)),
+            ],
+        )
+        second = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 4)
+
+        quarantined = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 3,
+            timeout_s=30,
+            what="three quarantined events",
+        )
+        assert sorted(q.reason.split(":", 1)[0] for q in quarantined) == [
+            "BAD_SIGNATURE",
+            "OVERSIZED",
+            "UNSIGNED",
+        ]
+        assert {q.event_id for q in quarantined} == {
+            forged.event_id,
+            unsigned.event_id,
+            oversized.event_id,
+        }
+        parked = await read_topic(gw.kafka, topic + QUARANTINE_SUFFIX, count=3)
+        assert {dict(r.headers)["interop_dlq_topic"].decode() for r in parked} == {topic}
+        logged = await parts.index.events(EventFilter(), limit=100)
+        assert len(logged) == 4
+        assert not {e.row.event_id for e in logged} & {q.event_id for q in quarantined}
+        assert {e.row.exchange_id for e in logged} == {first["id"], second["id"]}
+        assert all(e.signature is not None for e in logged)
+
+        code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
+        assert code == 0, output
+        assert "verified: 4 event(s)" in output, output
+
+        portal = {"Authorization": f"Bearer {extra['portal']}"}
+        status, _, accesses = await http(
+            "POST", f"{gw.base_url}/v1/subjects/accesses", headers=portal, json={"subject": SUBJECT}
+        )
+        assert status == 200
+        assert [a["administration"] for a in accesses["accesses"]] == ["it.town", "it.town"]
+
+        # The API serves each event's signature: an auditor without the index checks it.
+        auditor = {"Authorization": f"Bearer {extra['auditor']}"}
+        _, _, served = await http("GET", f"{gw.base_url}/v1/audit/events", headers=auditor)
+        assert {e["key_id"] for e in served["events"]} == {signer_of(GATEWAY_MEMBER).key_id}
+        assert all(e["signature"] for e in served["events"])
+
+
+async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_differ(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """A properly signed RESPONDED whose response digest is not the gateway's COMPLETED
+    one: the log is intact, but the gateway's indexer flags it and ``interop audit verify``
+    exits non-zero naming the exchange."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
+        done = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
+        assert code == 0, output
+        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
+        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        provider = requested.provider
+        assert provider is not None
+        responded = dataclasses.replace(
+            requested,
+            event_id=str(uuid7()),
+            type="RESPONDED",
+            actor=provider,
+            outcome="OK",
+            reason=None,
+            response_digest="0" * 64,
+        )
+        await _produce(gw, [(CODEC.encode(responded), sign_event(signer_of(provider), responded))])
+        await wait_for_size(parts.index, 3)
+        assert await parts.index.quarantined() == []
+        # The gateway's indexer saw the two sides disagree as the RESPONDED landed.
+        assert parts.indexer is not None
+        assert parts.indexer.stats.digest_disagreements == 1
+        code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
+        assert code != 0, output
+        assert "digests" in output, output
+        assert done["id"] in output, output

@@ -1,0 +1,79 @@
+"""Fixed signing keys of the test members: the gateway and the catalogue's providers.
+
+Integration tests run with reply and audit-event verification on, as production does: the
+members file lists these public keys (``members_file_entries``), the gateway signs with
+``GATEWAY``, a provider's connector or responder with ``signer_of(member)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bus.record_signing import RecordSigner, private_key_text, public_key_text
+
+__all__ = [
+    "GATEWAY_MEMBER",
+    "PROVIDERS",
+    "gateway_signing_settings",
+    "key_id_of",
+    "members_file_entries",
+    "private_key_of",
+    "signer_of",
+]
+
+GATEWAY_MEMBER: Final = "interop.gateway"
+PROVIDERS: Final = ("es.ine.padron", "es.aeat", "es.tgss")
+
+
+def _key(member: str) -> Ed25519PrivateKey:
+    # Deterministic per member: every process of a test derives the same key.
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(member.encode()).digest())
+
+
+def key_id_of(member: str) -> str:
+    """The test key id of ``member``."""
+    return f"{member}-it-1"
+
+
+def signer_of(member: str) -> RecordSigner:
+    """``member``'s record signer."""
+    return RecordSigner(key_id_of(member), _key(member))
+
+
+def private_key_of(member: str) -> str:
+    """``member``'s private key as settings take it (raw base64)."""
+    return private_key_text(_key(member))
+
+
+def gateway_signing_settings() -> dict[str, str]:
+    """The gateway's ``signing`` settings section."""
+    return {"key_id": key_id_of(GATEWAY_MEMBER), "private_key": private_key_of(GATEWAY_MEMBER)}
+
+
+def members_file_entries(
+    providers: tuple[str, ...] = PROVIDERS,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Members-file entries for the gateway and ``providers``, with their public keys
+    (and ``extra_keys``: member -> more ``signing_keys`` entries, e.g. for a rotation)."""
+    entries = [(GATEWAY_MEMBER, "gateway"), *((p, "provider") for p in providers)]
+    extra = extra_keys or {}
+    return [
+        {
+            "id": member,
+            "name": f"Test {member}",
+            "roles": [role],
+            "signing_keys": [
+                {
+                    "key_id": key_id_of(member),
+                    "public_key": public_key_text(_key(member).public_key()),
+                },
+                *(dict(entry) for entry in extra.get(member, ())),
+            ],
+        }
+        for member, role in entries
+    ]

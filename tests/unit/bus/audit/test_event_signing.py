@@ -1,0 +1,165 @@
+"""Signed audit events: who may write which step, and the digest agreement check."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bus.audit.digest_agreement import DigestAgreement
+from bus.audit.event import EventRow
+from bus.audit.event_signing import (
+    MAX_FIELD_CHARS,
+    EventRejection,
+    check_event,
+    event_signature,
+    sign_event,
+)
+from bus.member_keys import MemberKey, MemberKeys
+from bus.record_signing import RecordSigner, public_key_text
+
+GATEWAY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+AEAT = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+TGSS = Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
+SIGNERS = {
+    "interop.gateway": RecordSigner("gw-1", GATEWAY),
+    "es.aeat": RecordSigner("aeat-1", AEAT),
+    "es.tgss": RecordSigner("tgss-1", TGSS),
+}
+KEYS = MemberKeys(
+    [
+        (member, [role], [MemberKey(key_id=s.key_id, public_key=public_key_text(s.public_key))])
+        for (member, s), role in zip(
+            SIGNERS.items(), ("gateway", "provider", "provider"), strict=True
+        )
+    ]
+)
+
+
+def _row(**overrides: object) -> EventRow:
+    row = EventRow(
+        event_id="0190a0c4-0000-7000-8000-000000000001",
+        type="COMPLETED",
+        time=datetime(2026, 12, 5, 10, 0, tzinfo=UTC),
+        actor="interop.gateway",
+        exchange_id="0190a0c4-0000-7000-8000-0000000000aa",
+        requester="es.ayto-alcala",
+        provider="es.aeat",
+        service="tax.income-band",
+        outcome="OK",
+        response_digest="r" * 64,
+    )
+    return dataclasses.replace(row, **overrides)  # type: ignore[arg-type]
+
+
+def _check(row: EventRow, signer: str | None = None) -> EventRejection | None:
+    headers = [] if signer is None else sign_event(SIGNERS[signer], row)
+    problem = check_event(row, event_signature(headers), KEYS)
+    return None if problem is None else problem.reason
+
+
+def test_an_event_signed_by_its_actor_passes() -> None:
+    """The gateway's COMPLETED and the provider's RESPONDED for its exchange are admitted."""
+    assert _check(_row(), "interop.gateway") is None
+    responded = _row(type="RESPONDED", actor="es.aeat")
+    assert _check(responded, "es.aeat") is None
+
+
+def test_a_real_event_with_a_changed_field_fails_its_signature() -> None:
+    """The issue's forgery: a copy of a COMPLETED event with another requester."""
+    row = _row()
+    headers = sign_event(SIGNERS["interop.gateway"], row)
+    forged = dataclasses.replace(row, requester="es.aepd")
+    problem = check_event(forged, event_signature(headers), KEYS)
+    assert problem is not None
+    assert problem.reason is EventRejection.BAD_SIGNATURE
+
+
+def test_unsigned_events_are_refused() -> None:
+    """No key id and signature: refused whatever the event says."""
+    assert _check(_row()) is EventRejection.UNSIGNED
+
+
+def test_nobody_signs_in_another_members_name() -> None:
+    """A provider signing an event whose actor is the gateway is not the actor."""
+    assert _check(_row(), "es.aeat") is EventRejection.NOT_THE_ACTOR
+
+
+@pytest.mark.parametrize(
+    ("row", "signer"),
+    [
+        (_row(actor="es.aeat"), "es.aeat"),  # only gateways write COMPLETED
+        (_row(type="REQUESTED", actor="es.tgss"), "es.tgss"),
+        (_row(type="RESPONDED", actor="es.tgss"), "es.tgss"),  # not its exchange
+        (_row(type="CONSENT_REVOKED", actor="es.aeat", exchange_id=None), "es.aeat"),
+        (_row(type="NO_SUCH_TYPE"), "interop.gateway"),
+    ],
+)
+def test_actors_write_only_their_own_steps(row: EventRow, signer: str) -> None:
+    """Roles decide the event types; a provider writes RESPONDED only for its exchanges."""
+    assert _check(row, signer) is EventRejection.ACTOR_NOT_ALLOWED
+
+
+def test_an_oversized_field_is_refused_before_any_signature_check() -> None:
+    """The issue's 900 KB field: refused as oversized even when properly signed."""
+    row = _row(reason="x" * (MAX_FIELD_CHARS + 1))
+    assert _check(row, "interop.gateway") is EventRejection.OVERSIZED
+    assert _check(_row(reason="x" * MAX_FIELD_CHARS), "interop.gateway") is None
+
+
+def test_an_unknown_key_is_refused() -> None:
+    """A key nobody listed in the members file."""
+    stranger = RecordSigner("stranger-1", Ed25519PrivateKey.generate())
+    row = _row()
+    problem = check_event(row, event_signature(sign_event(stranger, row)), KEYS)
+    assert problem is not None
+    assert problem.reason is EventRejection.UNKNOWN_KEY
+
+
+def test_event_signature_needs_exactly_one_key_id_and_signature() -> None:
+    """Duplicated or missing headers are no signature at all."""
+    headers = sign_event(SIGNERS["interop.gateway"], _row())
+    assert event_signature(headers) is not None
+    assert event_signature([*headers, headers[-1]]) is None
+    assert event_signature(headers[:-1]) is None
+
+
+def test_digest_agreement_names_exchanges_where_provider_and_gateway_differ() -> None:
+    """RESPONDED vs REQUESTED/COMPLETED digests: a difference is a finding."""
+    agreement = DigestAgreement()
+    for exchange, answered in (("ex-ok", "r" * 64), ("ex-bad", "f" * 64)):
+        agreement.add(_row(type="REQUESTED", exchange_id=exchange, request_digest="q" * 64))
+        agreement.add(
+            _row(
+                type="RESPONDED",
+                actor="es.aeat",
+                exchange_id=exchange,
+                request_digest="q" * 64,
+                response_digest=answered,
+            )
+        )
+        agreement.add(_row(exchange_id=exchange, response_digest="r" * 64))
+    assert agreement.disagreeing() == ["ex-bad"]
+
+
+def test_digest_agreement_is_silent_when_every_exchange_agrees() -> None:
+    """No RESPONDED or matching digests: no finding."""
+    agreement = DigestAgreement()
+    agreement.add(_row(type="REQUESTED", request_digest="q" * 64))
+    agreement.add(_row(type="RESPONDED", actor="es.aeat", request_digest="q" * 64))
+    assert not agreement.add(_row())
+    assert agreement.disagreeing() == []
+
+
+def test_a_bounded_agreement_forgets_the_oldest_exchanges() -> None:
+    """The indexer's watch keeps memory bounded: old exchanges are dropped first."""
+    agreement = DigestAgreement(max_exchanges=2)
+    for exchange in ("ex-1", "ex-2", "ex-3"):
+        agreement.add(_row(exchange_id=exchange, response_digest="r" * 64))
+    late = _row(type="RESPONDED", actor="es.aeat", exchange_id="ex-1", response_digest="f" * 64)
+    assert not agreement.add(late)  # ex-1's COMPLETED was forgotten: nothing to compare
+    newer = _row(type="RESPONDED", actor="es.aeat", exchange_id="ex-3", response_digest="f" * 64)
+    assert agreement.add(newer)
+    assert agreement.disagreeing() == ["ex-3"]
