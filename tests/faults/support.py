@@ -185,6 +185,11 @@ class Load:
         except (aiohttp.ClientError, TimeoutError) as exc:
             status, body = 0, {"code": type(exc).__name__}
         ident = body.get("id") if status in (200, 202) else body.get("code", "?")
+        if status == 503 and "sent" in str(body.get("detail", "")):
+            # Refused before anything reached a provider ("nothing was sent", "could not
+            # be sent"): the key was released, and a retry must start a new exchange.
+            # Other 503s name an exchange that was sent; it ends on its own (GET).
+            ident = "SERVICE_UNAVAILABLE_UNSENT"
         self.answers.append((key, status, str(ident)))
         self.answered_at.append(time.monotonic())
         return status, str(ident)
@@ -203,8 +208,14 @@ class Load:
         return {key: ident for key, status, ident in self.answers if status in (200, 202)}
 
     def refused_keys(self) -> list[str]:
+        """Keys refused before sending (503) or rate-limited, and never accepted since."""
         accepted = self.accepted()
-        return sorted({k for k, status, _ in self.answers if status == 503} - set(accepted))
+        refused = {
+            k
+            for k, status, ident in self.answers
+            if (status == 503 and ident == "SERVICE_UNAVAILABLE_UNSENT") or status == 429
+        }
+        return sorted(refused - set(accepted))
 
 
 async def _get(session: aiohttp.ClientSession, system: System, path: str) -> Any:
