@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import shlex
 import signal
@@ -257,8 +259,21 @@ async def _spawn(name: str, command: Sequence[str], logs: Path) -> _Child:
         stdin=asyncio.subprocess.DEVNULL,
         # Its own process group: Ctrl-C reaches us only, and we stop it in order.
         start_new_session=True,
+        # ...but it must not outlive us: if interop dev is killed (even SIGKILL), the
+        # kernel sends the child SIGTERM (Linux PR_SET_PDEATHSIG).
+        preexec_fn=_die_with_parent,
     )
     return _Child(name, process, log, log_file, tuple(command))
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask for SIGTERM when the parent dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG: Final = 1
 
 
 async def _wait_ready(what: str, url: str, children: list[_Child]) -> None:

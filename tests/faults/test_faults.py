@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.faults.support import Load, System, reconcile
+from tests.integration.bus.kafka_helpers import partitions_of, settings_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -142,10 +143,7 @@ async def _find_request(bootstrap: str, topic: str, exchange_id: str) -> Any:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = await partitions_of(settings_for(bootstrap), topic)
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
