@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
 from benchmarks.direct_registry import RESIDENCE_PATH
 from benchmarks.processes import Child
 from benchmarks.registry_data import document_numbers
+from interop.ports import free_server_port
 
 __all__ = [
     "DIRECT",
@@ -47,11 +47,8 @@ _ROLES: Final = (sys.executable, "-m", "benchmarks.roles")
 
 
 def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback TCP port nothing listens on right now, below the ephemeral range."""
+    return free_server_port()
 
 
 @dataclass(frozen=True, slots=True)

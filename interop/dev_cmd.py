@@ -23,7 +23,6 @@ import ctypes.util
 import json
 import shlex
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -51,6 +50,7 @@ from interop.dev_setup import (
 from interop.file_modes import tighten
 from interop.kafka_cmd import DEFAULT_DATA_DIR
 from interop.kafka_runner import KafkaRunner
+from interop.ports import free_server_port
 
 __all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
 
@@ -236,19 +236,12 @@ def _give_health_ports(configs: dict[str, Path], base: int) -> dict[str, int]:
     """One health port per connector: ``base``, ``base + 1``... or free ones for base 0."""
     ports: dict[str, int] = {}
     for offset, (name, path) in enumerate(sorted(configs.items())):
-        port = base + offset if base else _free_port()
+        port = base + offset if base else free_server_port()
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         document["health"] = {"host": "127.0.0.1", "port": port}
         path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         ports[name] = port
     return ports
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _spawn(name: str, command: Sequence[str], logs: Path) -> _Child:

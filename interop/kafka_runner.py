@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import tempfile
@@ -32,6 +31,7 @@ from typing import Final, Literal
 from bus.admin import probe_cluster
 from bus.errors import BrokerUnavailableError
 from contracts.errors import InteropError
+from interop.ports import ephemeral_port_range, server_can_bind
 
 __all__ = [
     "BrokerStartError",
@@ -501,15 +501,6 @@ def _require_java() -> str:
     return java
 
 
-def ephemeral_port_range() -> tuple[int, int]:
-    """The machine's ephemeral (client source) port range, Linux's default if unknown."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 def _require_free_port(host: str, port: int) -> None:
     low, high = ephemeral_port_range()
     if low <= port <= high:
@@ -518,17 +509,13 @@ def _require_free_port(host: str, port: int) -> None:
             "reconnecting to a stopped broker there can be given that port as its own and "
             f"connect to itself; choose a port below {low} with --port"
         )
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the broker binds (the JVM sets SO_REUSEADDR): connections of a stopped broker
-        # lingering in TIME_WAIT must not make the port look taken for minutes.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            raise BrokerStartError(
-                f"port {port} on {host} is already in use by another program: "
-                "choose another with --port"
-            ) from None
+    # As the broker binds (the JVM sets SO_REUSEADDR): connections of a stopped broker
+    # lingering in TIME_WAIT must not make the port look taken for minutes.
+    if not server_can_bind(host, port):
+        raise BrokerStartError(
+            f"port {port} on {host} is already in use by another program: "
+            "choose another with --port"
+        )
 
 
 def _new_cluster_id() -> str:

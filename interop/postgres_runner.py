@@ -24,13 +24,13 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import InteropError
+from interop.ports import free_server_port
 
 __all__ = ["PostgresRunner", "PostgresRunnerError", "RunningPostgres", "find_bin_dir"]
 
@@ -92,13 +92,6 @@ def _install_package() -> None:
             raise PostgresRunnerError(f"could not install PostgreSQL ({' '.join(command)}): {tail}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PostgresRunner:
     """Initialises, starts and stops one server over ``data_dir``."""
 
@@ -121,7 +114,7 @@ class PostgresRunner:
             if bin_dir is None:
                 raise PostgresRunnerError("PostgreSQL was installed but pg_ctl is not found")
         password = self._init_cluster(bin_dir)
-        port = port if port is not None else _free_port()
+        port = port if port is not None else free_server_port()
         log = self.data_dir / "server.log"
         options = (
             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self._cluster}"

@@ -15,9 +15,7 @@ to use a server you started, e.g. with ``python -m interop.postgres_runner start
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,37 +26,16 @@ import asyncpg
 import pytest
 
 from interop.kafka_runner import KafkaRunner
+from interop.ports import free_server_port
 from interop.postgres_runner import PostgresRunner
-
-
-def _ephemeral_low() -> int:
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
-        return int(text.split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-_PORT_FLOOR = 20_000
 
 
 def free_port() -> int:
     """A TCP port on the loopback that nothing listens on right now, BELOW the machine's
-    ephemeral range: a client reconnecting to a stopped server on an ephemeral port can
-    be handed that very port as its own source port and end up connected to itself.
-    Checked the way servers bind (SO_REUSEADDR), from a random start, so concurrent test
-    sessions rarely try the same port."""
-    ceiling = _ephemeral_low()
-    for _ in range(200):
-        port = random.randrange(_PORT_FLOOR, ceiling)  # noqa: S311 - not a secret
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between {_PORT_FLOOR} and {ceiling}")
+    ephemeral range (``interop.ports``: a client reconnecting to a stopped server on an
+    ephemeral port can connect to itself), scanned from a per-process random start so
+    concurrent test sessions rarely try the same port."""
+    return free_server_port()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway import retention as retention_module
 from gateway.errors import ServiceUnavailableError
+from gateway.exchanges_api import exchange_json
+from gateway.retention import RetentionSweep
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.store.postgres import PostgresExchangeStore
 from gateway.store.sqlite import SqliteExchangeStore
@@ -269,6 +272,46 @@ async def test_results_past_retention_are_erased_and_the_record_kept(
     still = await store.get(pending.id)
     assert still is not None
     assert still.status is ExchangeStatus.PENDING
+
+
+async def test_the_retention_sweep_erases_in_batches_and_the_api_says_so(
+    store: ExchangeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``RetentionSweep.run_once`` erases every result past retention batch by batch (a batch
+    of 2 here, 5 old results), keeps a recent one, and the API body of an erased exchange says
+    ``result_erased`` with ``data: null`` while a kept one still carries its data."""
+    monkeypatch.setattr(retention_module, "_BATCH", 2)
+    old = [_record(n) for n in range(1, 6)]
+    recent = _record(10)
+    for n, record in enumerate((*old, recent)):
+        await store.create(record)
+        ended = T0 + timedelta(days=40 if record is recent else 0, seconds=n)
+        await store.complete(
+            record.id,
+            status=ExchangeStatus.COMPLETED,
+            completed_at=ended,
+            reply_status="ok",
+            result={"band": "A"},
+        )
+    sweep = RetentionSweep(
+        store=store,
+        retention=timedelta(days=30),
+        interval_s=3600.0,
+        clock=lambda: T0 + timedelta(days=45),
+    )
+    assert await sweep.run_once() == 5
+    assert await sweep.run_once() == 0
+    erased = await store.get(old[0].id)
+    kept = await store.get(recent.id)
+    assert erased is not None
+    assert kept is not None
+    erased_body, kept_body = exchange_json(erased), exchange_json(kept)
+    assert (erased_body["status"], erased_body["data"], erased_body["result_erased"]) == (
+        "completed",
+        None,
+        True,
+    )
+    assert (kept_body["data"], kept_body["result_erased"]) == ({"band": "A"}, False)
 
 
 async def test_expire_overdue_respects_limit(store: ExchangeStore) -> None:

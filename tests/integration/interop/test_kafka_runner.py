@@ -10,7 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from interop.kafka_runner import BrokerStartError, KafkaRunner, ephemeral_port_range
+from interop.kafka_runner import BrokerStartError, KafkaRunner
+from interop.ports import ephemeral_port_range
 from tests.integration.conftest import free_port
 
 
