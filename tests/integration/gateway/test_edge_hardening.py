@@ -291,3 +291,24 @@ async def test_slow_clients_are_cut_after_the_header_timeout(
         assert time.monotonic() - started < app_runner_timeout + 5
         status, _, _ = await http("GET", f"{gw.base_url}/healthz")
         assert status == 200
+
+
+async def test_a_trickled_body_is_refused_after_the_body_timeout(
+    edge: tuple[RunningGateway, dict[str, str]],
+) -> None:
+    """A complete head announcing 100 bytes, then one byte and silence: a 400 problem once
+    the 10 s body timeout passes, not a worker held for good."""
+    gw, _ = edge
+    port = int(gw.base_url.rsplit(":", 1)[1])
+    started = time.monotonic()
+    answer = await _raw(
+        port,
+        (
+            f"POST /v1/exchanges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gw.api_key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        ).encode(),
+        timeout_s=20.0,
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"did not arrive within" in answer or b"application/problem+json" in answer
+    assert 9.0 < time.monotonic() - started < 18.0
