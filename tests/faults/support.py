@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from tests.integration.conftest import free_port
+from tests.support.dev_process import dev_argv, pid_of, read_until
 
 __all__ = ["REPORT", "Load", "System", "reconcile", "start_system"]
 
@@ -55,19 +56,8 @@ class System:
     kafka_port: int
 
     def pid_of(self, *words: str) -> int:
-        """The one process whose command line holds every word (and our state dir)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(self.state_dir) in cmdline and all(word in cmdline for word in words):
-                found.append(int(entry.name))
-        assert len(found) == 1, (words, found)
-        return found[0]
+        """The one child of this system whose command line holds every word."""
+        return pid_of(str(self.state_dir), *words)
 
     def kafka(self, *command: str) -> None:
         """``interop kafka <command>`` on the system's broker, as an operator would."""
@@ -82,21 +72,7 @@ class System:
 @contextlib.contextmanager
 def start_system(tmp_path: Path) -> Iterator[System]:
     kafka_port, http_port = free_port(), free_port()
-    argv = [
-        "dev",
-        "--port",
-        str(kafka_port),
-        "--data-dir",
-        str(tmp_path / "kafka"),
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--http-port",
-        str(http_port),
-        "--health-port",
-        "0",
-        "--people",
-        "300",
-    ]
+    argv = dev_argv(tmp_path, kafka_port, http_port, people=300)
     process = subprocess.Popen(
         [sys.executable, "-m", "interop", *argv],
         stdout=subprocess.PIPE,
@@ -105,7 +81,7 @@ def start_system(tmp_path: Path) -> Iterator[System]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        summary = _read_until(process, "Press Ctrl-C")
+        summary = read_until(process, "Press Ctrl-C", timeout_s=_READY_TIMEOUT_S)
         keys = dict(re.findall(r"^\s+(TOWN|PORTAL|AUDITOR)=(\S+)", summary, re.MULTILINE))
         post = next(line for line in summary.splitlines() if line.startswith("curl -s -X POST"))
         words = shlex.split(post)
@@ -130,20 +106,6 @@ def start_system(tmp_path: Path) -> Iterator[System]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.communicate()
-
-
-def _read_until(process: subprocess.Popen[str], marker: str) -> str:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if marker in line:
-            return "".join(lines)
-    raise AssertionError(f"interop dev did not get ready: {''.join(lines)[-3000:]}")
 
 
 @dataclass

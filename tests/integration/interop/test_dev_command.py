@@ -25,71 +25,17 @@ import aiohttp
 
 from interop.cli import main
 from tests.integration.conftest import free_port
+from tests.support.dev_process import dev_argv, pid_of, read_until
 
 _READY_TIMEOUT_S = 240.0
 
 
 def _dev_argv(tmp_path: Path, kafka_port: int, http_port: int) -> list[str]:
-    return [
-        "dev",
-        "--port",
-        str(kafka_port),
-        "--data-dir",
-        str(tmp_path / "kafka"),
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--http-port",
-        str(http_port),
-        "--health-port",
-        "0",
-        "--people",
-        "400",
-    ]
+    return dev_argv(tmp_path, kafka_port, http_port, people=400)
 
 
 def _read_until_ready(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break  # exited
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            return "".join(lines)
-    raise AssertionError(f"interop dev did not get ready: {''.join(lines)}")
-
-
-def _read_until(process: subprocess.Popen[str], marker: str, *, timeout_s: float) -> str:
-    """interop dev's output up to the line holding ``marker``."""
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if marker in line:
-            return "".join(lines)
-    raise AssertionError(f"no {marker!r} in: {''.join(lines)}")
-
-
-def _pid_of(*words: str) -> int:
-    """The one process whose command line holds every word (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if all(word in cmdline for word in words):
-            found.append(int(entry.name))
-    assert len(found) == 1, found
-    return found[0]
+    return read_until(process, "Press Ctrl-C", timeout_s=_READY_TIMEOUT_S)
 
 
 def _keys(summary: str) -> dict[str, str]:
@@ -172,9 +118,9 @@ def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path)
 
         # Supervision: SIGKILL the tax agency's connector; interop dev names it, restarts
         # it, and the income-band request (the fourth printed command) is answered again.
-        victim = _pid_of("connector run", str(tmp_path / "state"), "connector-aeat.yaml")
+        victim = pid_of("connector run", str(tmp_path / "state"), "connector-aeat.yaml")
         os.kill(victim, signal.SIGKILL)
-        said = _read_until(process, "connector-aeat restarted", timeout_s=60)
+        said = read_until(process, "connector-aeat restarted", timeout_s=60)
         assert "connector-aeat exited with status -9" in said
         posts = [line for line in summary.splitlines() if line.startswith("curl -s -X POST")]
         deadline = time.monotonic() + 60
