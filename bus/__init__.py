@@ -5,6 +5,7 @@ implementation detail.
 """
 
 from bus.admin import TopicChange, TopicSpec, ensure_topics, probe_cluster, wait_for_cluster
+from bus.broker_health import BrokerHealth, ProduceHealth
 from bus.consumer import BusConsumer
 from bus.dead_letter import DeadLetterPublisher, dead_letter_headers, dead_letter_topic_for
 from bus.envelope import Envelope
@@ -69,6 +70,7 @@ __all__ = [
     "AUDIT_TOPIC",
     "Ack",
     "AuditTopic",
+    "BrokerHealth",
     "BrokerUnavailableError",
     "BusConsumer",
     "BusError",
@@ -97,6 +99,7 @@ __all__ = [
     "OffsetCommitError",
     "OutboundRequest",
     "Outcome",
+    "ProduceHealth",
     "PublishError",
     "RecordHandler",
     "RecordTooLargeError",
