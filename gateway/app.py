@@ -47,10 +47,11 @@ from bus.request_signing import (
 )
 from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.audit_api import add_audit
+from gateway.audit_outbox import AuditOutbox
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
-from gateway.closing_events import ClosingEvents
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
+from gateway.exchange_states import ExchangeStates, utc_now
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.http_hardening import FailedAuthThrottle, edge_middleware, harden_responses
@@ -62,7 +63,7 @@ from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
-from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key, utc_now
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
 from gateway.reply_verification import ReplyGate, ReplyVerifier
 from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
@@ -93,7 +94,7 @@ class Gateway:
     expiry: ExpiryLoop
     consent_store: ConsentStore
     retention: RetentionSweep
-    closing: ClosingEvents
+    outbox: AuditOutbox
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -167,6 +168,16 @@ def _build(
         member_ids=[m.id for m in directory.members],
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
+    outbox = AuditOutbox(store=store, trail=trail, metrics=metrics, actor=settings.member_id)
+    # The one owner of every move out of PENDING, with its audit event.
+    states = ExchangeStates(
+        store=store,
+        trail=trail,
+        metrics=metrics,
+        actor=settings.member_id,
+        on_owed=outbox.wake,
+        on_final=waiters.resolve,
+    )
     reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
     gate = None
     if settings.verify_replies:
@@ -185,12 +196,11 @@ def _build(
         )
     sink = ReplySink(
         store=store,
+        states=states,
         codec=Codec(schemas),
         responses=response_schemas(catalogue, lock),
         waiters=waiters,
         metrics=metrics,
-        trail=trail,
-        actor=settings.member_id,
         digest_key=digest_key,
         gate=gate,
     )
@@ -204,7 +214,6 @@ def _build(
         offsets_group=settings.reply_offsets_group,
         signer=signer,
     )
-    closing = ClosingEvents(trail)
     service = ExchangeService(
         catalogue=catalogue,
         lock=lock,
@@ -217,16 +226,12 @@ def _build(
         digest_key=digest_key,
         consents=consents,
         trail=trail,
-        closing=closing,
+        states=states,
         actor=settings.member_id,
     )
     expiry = ExpiryLoop(
-        store=store,
-        waiters=waiters,
-        metrics=metrics,
+        states=states,
         interval_s=settings.exchanges.expiry_interval_s,
-        closing=closing,
-        actor=settings.member_id,
         ready=requester.router.caught_up,
     )
     retention = RetentionSweep(
@@ -236,7 +241,7 @@ def _build(
         clock=utc_now,
     )
     return Gateway(
-        closing=closing,
+        outbox=outbox,
         retention=retention,
         kafka=kafka,
         settings=settings,
@@ -328,6 +333,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.producer.start()
         try:
             await gateway.requester.start()
+            gateway.outbox.start()  # first what an earlier run still owed
             gateway.expiry.start()
             gateway.retention.start()
             try:
@@ -336,7 +342,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await gateway.expiry.stop()
                 await gateway.retention.stop()
                 await gateway.requester.stop()
-                await gateway.closing.close()  # before the producer: it writes with it
+                await gateway.outbox.stop()  # before the producer: it writes with it
         finally:
             await gateway.producer.stop()
     finally:

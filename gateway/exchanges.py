@@ -16,7 +16,6 @@ stored records.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -50,7 +49,6 @@ from contracts import (
     json_to_avro,
 )
 from gateway.catalogue_api import resolve_version
-from gateway.closing_events import ClosingEvents
 from gateway.consent.policy import Decision, DenyRule
 from gateway.consent.registry import ConsentRegistry
 from gateway.errors import (
@@ -66,31 +64,26 @@ from gateway.errors import (
     UnknownServiceError,
 )
 from gateway.exchange_request import ExchangeRequest, request_digest, subject_pseudonym
-from gateway.members import Member
-from gateway.metrics import GatewayMetrics
-from gateway.replies import (
+from gateway.exchange_states import (
+    SEND_FAILED,
     Clock,
-    ReplyWaiters,
-    ResponseSchemas,
-    WaitReleased,
-    exchange_audit_record,
+    ExchangeStates,
     utc_now,
 )
+from gateway.members import Member
+from gateway.metrics import GatewayMetrics
+from gateway.replies import ReplyWaiters, ResponseSchemas, WaitReleased
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.subject_check import check_data_subject
 
 __all__ = [
-    "AUDIT_FAILED",
-    "SEND_FAILED",
     "ExchangeService",
     "Resolved",
     "Submitted",
     "response_schemas",
 ]
 
-SEND_FAILED = "GATEWAY_SEND_FAILED"
-AUDIT_FAILED = "GATEWAY_AUDIT_FAILED"
 _log = structlog.get_logger(__name__)
 
 
@@ -146,7 +139,7 @@ class ExchangeService:
         digest_key: bytes,
         consents: ConsentRegistry,
         trail: AuditTrail,
-        closing: ClosingEvents,
+        states: ExchangeStates,
         actor: str = "interop.gateway",
         clock: Clock = utc_now,
     ) -> None:
@@ -162,7 +155,7 @@ class ExchangeService:
         self._digest_key = digest_key
         self._consents = consents
         self._trail = trail
-        self._closing = closing
+        self._states = states
         self._actor = actor
         self._clock = clock
 
@@ -319,7 +312,16 @@ class ExchangeService:
             future = self._waiters.register(record.id) if wait_s > 0 else None
             try:
                 # Audit REQUESTED (acked) before anything reaches the provider.
-                await self._audit_requested(record, value, decision.reason.value)
+                audited = await self._states.audit_requested(
+                    record,
+                    request_digest=payload_digest(self._digest_key, value),
+                    reason=decision.reason.value,
+                )
+                if not audited:
+                    raise ServiceUnavailableError(
+                        f"exchange {record.id}: the audit trail is unavailable, nothing was"
+                        " sent; retry later"
+                    )
                 await self._send(outbound, envelope, value, record)
                 _log.info("exchange_requested", wait_s=wait_s)
                 final = await self._await(record, future, wait_s)
@@ -386,33 +388,6 @@ class ExchangeService:
             f"purpose {request.purpose}: none is active"
         )
 
-    async def _audit_requested(self, record: ExchangeRecord, value: bytes, reason: str) -> None:
-        """REQUESTED, durably, or the exchange fails here (503) and nothing is sent."""
-        event = exchange_audit_record(
-            record,
-            AuditEventType.REQUESTED,
-            actor=self._actor,
-            now=self._clock(),
-            outcome="ALLOWED",
-            reason=reason,
-            request_digest=payload_digest(self._digest_key, value),
-        )
-        remaining_s = max(0.1, (record.deadline - self._clock()).total_seconds())
-        try:
-            # Never past the exchange's deadline (the trail's own timeout is shorter).
-            async with asyncio.timeout(remaining_s):
-                await self._trail.record(event)
-        except (AuditWriteError, TimeoutError) as exc:
-            code = exc.code if isinstance(exc, AuditWriteError) else "AUDIT_WRITE_TIMEOUT"
-            _log.warning("exchange_not_audited", error_code=code)
-            await self._refuse_unsent(
-                record, AUDIT_FAILED, "the audit trail did not record the request; nothing was sent"
-            )
-            raise ServiceUnavailableError(
-                f"exchange {record.id}: the audit trail is unavailable, nothing was sent;"
-                " retry later"
-            ) from exc
-
     async def _send(
         self, outbound: OutboundRequest, envelope: Any, value: bytes, record: ExchangeRecord
     ) -> None:
@@ -423,35 +398,13 @@ class ExchangeService:
         except (BusError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, BusError) else "BUS_SEND_TIMEOUT"
             _log.warning("exchange_not_sent", error_code=code)
-            await self._refuse_unsent(
+            # The FAILED closing is owed, not awaited: the caller is not kept waiting.
+            await self._states.refuse_unsent(
                 record, SEND_FAILED, f"the request could not be sent ({code})"
             )
-            failed = exchange_audit_record(
-                record,
-                AuditEventType.FAILED,
-                actor=self._actor,
-                now=self._clock(),
-                outcome=SEND_FAILED,
-                reason=code,
-            )
-            self._closing.record(failed)  # in the background: the caller is not kept waiting
             raise ServiceUnavailableError(
                 f"exchange {record.id}: the request could not be sent to the bus; retry later"
             ) from exc
-
-    async def _refuse_unsent(self, record: ExchangeRecord, code: str, detail: str) -> None:
-        """The gateway failed before a provider saw the request: the exchange ends FAILED
-        with a gateway code (never reported as the provider's), and its idempotency key is
-        released, so the caller's retry with the same key starts a new exchange."""
-        with contextlib.suppress(Exception):  # the store may be what failed
-            await self._store.complete(
-                record.id,
-                status=ExchangeStatus.FAILED,
-                completed_at=self._clock(),
-                error_code=code,
-                error_detail=detail,
-            )
-            await self._store.release_idempotency_key(record.id)
 
     async def wait(self, record: ExchangeRecord, wait_s: float) -> ExchangeRecord:
         """The record once final or after ``wait_s`` (never past its deadline)."""
@@ -494,20 +447,8 @@ class ExchangeService:
         finally:
             self._metrics.waiting.dec()
         if covers_deadline:
-            expired = await self._store.complete(
-                record.id, status=ExchangeStatus.TIMED_OUT, completed_at=self._clock()
-            )
+            expired = await self._states.time_out(record)
             if expired is not None:
-                _log.info("exchange_timed_out", exchange_id=record.id)
-                timed_out = exchange_audit_record(
-                    expired,
-                    AuditEventType.TIMED_OUT,
-                    actor=self._actor,
-                    now=self._clock(),
-                    outcome="TIMED_OUT",
-                    reason="the deadline passed without a reply",
-                )
-                self._closing.record(timed_out)
                 return expired
         return await self._store.get(record.id) or record
 

@@ -42,8 +42,8 @@ from gateway.errors import (
     UnknownConsentError,
     UnknownOppositionError,
 )
+from gateway.exchange_states import Clock, utc_now
 from gateway.members import Member, Role
-from gateway.replies import Clock, utc_now
 
 __all__ = ["ConsentGrant", "ConsentRegistry", "OppositionGrant"]
 
