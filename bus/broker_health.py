@@ -74,6 +74,7 @@ class ProduceHealth:
         self._clock = clock
         self._started = False
         self._last_success_at: float | None = None
+        self._last_failure_at: float | None = None
         self._failing_since: float | None = None
         self.consecutive_failures = 0
         """Deliveries lost (or replacements failed) since the last confirmed one."""
@@ -92,8 +93,10 @@ class ProduceHealth:
 
     def record_failure(self) -> None:
         """A delivery was lost, or the producer could not be (re)built."""
+        now = self._clock()
         if self._failing_since is None:
-            self._failing_since = self._clock()
+            self._failing_since = now
+        self._last_failure_at = now
         self.consecutive_failures += 1
 
     @property
@@ -106,6 +109,12 @@ class ProduceHealth:
         if self._last_success_at is None:
             return None
         return self._clock() - self._last_success_at
+
+    def last_failure_age_s(self) -> float | None:
+        """Seconds since the last lost delivery; None while producing."""
+        if self._failing_since is None or self._last_failure_at is None:
+            return None
+        return self._clock() - self._last_failure_at
 
     def failing_for_s(self) -> float | None:
         """Seconds since the first failure of the current run of failures; None while

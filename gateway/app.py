@@ -51,6 +51,7 @@ from gateway.audit_outbox import AuditOutbox
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
+from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import ExchangeStates, utc_now
 from gateway.exchanges import ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
@@ -73,6 +74,8 @@ from gateway.store.base import ExchangeStore
 __all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"]
 
 _PROBE_TIMEOUT_S: Final = 2.0
+_AUDIT_GRACE_S: Final = 3.0
+"""Audit writes failing this long, the last this recently: /readyz says not ready."""
 _log = structlog.get_logger(__name__)
 
 
@@ -308,10 +311,25 @@ def create_app(
         await gateway.store.ping()
         await gateway.consent_store.ping()
 
+    async def audit_trail() -> None:
+        # Not ready while audit writes keep failing (the broker may answer metadata and
+        # still refuse them: no leader, too few in-sync replicas, no right to write). A
+        # blip is tolerated; with no failure for a while, ready again (the next write
+        # tells), so an idle gateway is never stuck out of the load balancer.
+        health = gateway.producer.health
+        failing_s, last_s = health.failing_for_s(), health.last_failure_age_s()
+        if (
+            failing_s is not None
+            and last_s is not None
+            and failing_s >= _AUDIT_GRACE_S
+            and last_s < _AUDIT_GRACE_S
+        ):
+            raise ServiceUnavailableError(f"audit writes have failed for {failing_s:.0f}s")
+
     add_ops_routes(
         app,
         metrics=gateway.metrics,
-        checks={"broker": broker, "store": store_ping},
+        checks={"broker": broker, "audit_trail": audit_trail, "store": store_ping},
     )
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)

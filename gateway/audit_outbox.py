@@ -28,7 +28,7 @@ from bus.audit.trail import AuditTrail
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import closing_event
 from gateway.metrics import GatewayMetrics
-from gateway.store.base import ExchangeStore
+from gateway.store.base import ExchangeRecord, ExchangeStore
 
 __all__ = ["AuditOutbox"]
 
@@ -84,16 +84,19 @@ class AuditOutbox:
 
     async def drain_once(self) -> int:
         """Write one batch of owed events; how many the trail took. Raises the first
-        ``AuditWriteError`` (after settling what was written) or the store's error."""
+        ``AuditWriteError`` (after settling what was written) or the store's error.
+
+        The oldest event goes alone first: while the trail is down, one attempt per round
+        (not a batch of failures, each logged by the trail); once it lands, the rest of
+        the batch goes at once."""
         owed = await self._store.owed_closings(limit=self._batch)
         if not owed:
             self._metrics.closings_owed.set(0)
             return 0
-        results = await asyncio.gather(
-            *(self._trail.record(closing_event(r, actor=self._actor)) for r in owed),
-            return_exceptions=True,
-        )
-        written = [r.id for r, result in zip(owed, results, strict=True) if result is None]
+        await self._write(owed[0])
+        written = [owed[0].id]
+        results = await asyncio.gather(*(self._write(r) for r in owed[1:]), return_exceptions=True)
+        written += [r.id for r, result in zip(owed[1:], results, strict=True) if result is None]
         await self._store.settle_closings(written)
         self._metrics.closings_written.inc(len(written))
         self._metrics.closings_owed.set(await self._store.count_owed_closings())
@@ -101,6 +104,10 @@ class AuditOutbox:
             if isinstance(result, BaseException):
                 raise result
         return len(written)
+
+    async def _write(self, record: ExchangeRecord) -> None:
+        with structlog.contextvars.bound_contextvars(exchange_id=record.id):
+            await self._trail.record(closing_event(record, actor=self._actor))
 
     async def _run(self) -> None:
         backoff = _BACKOFF_MIN_S

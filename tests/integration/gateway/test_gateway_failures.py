@@ -97,3 +97,50 @@ async def test_a_503d_key_retried_after_the_trail_returns_proceeds(
             "REQUESTED",
             "COMPLETED",
         ]
+
+
+async def test_readyz_says_not_ready_while_audit_writes_fail_and_ready_once_they_land(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The broker answers, but the trail refuses writes: after the grace period /readyz is
+    503 naming ``audit_trail`` (not the broker, not the store); once the trail takes a
+    write again, /readyz is 200 with every check ok."""
+    audit_topic = unique_name("late-audit")
+    async with start_gateway(
+        kafka_bootstrap,
+        tmp_path,
+        unique_name,
+        audit={"topic": audit_topic, "write_timeout_s": 1.0, "indexer": {"enabled": False}},
+    ) as gw:
+        url = f"{gw.base_url}/v1/exchanges"
+        status, _, ready = await http("GET", f"{gw.base_url}/readyz")
+        assert status == 200, ready
+        deadline = time.monotonic() + 30
+        while True:
+            posted, _, _ = await http("POST", url, headers=gw.headers(), json=gw.body())
+            assert posted == 503
+            status, _, problem = await http("GET", f"{gw.base_url}/readyz")
+            if status == 503 or time.monotonic() > deadline:
+                break
+        assert status == 503, problem
+        assert "audit_trail" in problem["detail"]
+        assert "broker" not in problem["detail"]
+        assert "store" not in problem["detail"]
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(audit_topic, 1, 1)])
+        finally:
+            await admin.close()
+        deadline = time.monotonic() + 30
+        while True:
+            posted, _, _ = await http(
+                "POST", url, headers=gw.headers(Prefer="wait=10"), json=gw.body()
+            )
+            status, _, ready = await http("GET", f"{gw.base_url}/readyz")
+            if (posted, status) == (200, 200) or time.monotonic() > deadline:
+                break
+        assert (posted, status) == (200, 200), ready
+        assert set(ready["checks"].values()) == {"ok"}
+        assert set(ready["checks"]) == {"broker", "audit_trail", "store"}

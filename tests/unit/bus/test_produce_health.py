@@ -34,6 +34,8 @@ def test_a_started_producer_can_produce_until_a_delivery_is_lost() -> None:
     assert not health.can_produce
     assert health.consecutive_failures == 2
     assert health.failing_for_s() == 3.0
+    clock.now += 4
+    assert health.last_failure_age_s() == 4.0  # dated from the last failure
 
 
 def test_a_confirmed_delivery_ends_the_run_of_failures() -> None:
@@ -48,4 +50,5 @@ def test_a_confirmed_delivery_ends_the_run_of_failures() -> None:
     assert health.can_produce
     assert health.consecutive_failures == 0
     assert health.failing_for_s() is None
+    assert health.last_failure_age_s() is None
     assert health.last_success_age_s() == 2.0
