@@ -337,6 +337,15 @@ class KafkaRunner:
             return True
 
     # -- internals ---------------------------------------------------------------------
+    def _cluster_id_to_format(self) -> str:
+        """The cluster id a fresh data directory is formatted with (a node of a multi-node
+        cluster, ``interop.kafka_cluster``, returns the id all its nodes share)."""
+        return _new_cluster_id()
+
+    def _heap_options(self) -> tuple[str, ...]:
+        """JVM heap flags of the broker (cluster nodes run smaller heaps)."""
+        return ("-Xms256m", "-Xmx1g")
+
     def _write_config(
         self, host: str, port: int, controller_port: int, tls: BrokerTls | None
     ) -> None:
@@ -358,7 +367,7 @@ class KafkaRunner:
         )
 
     def _format(self, java: str, libs: Path, extra_arguments: list[str]) -> None:
-        cluster_id = _new_cluster_id()
+        cluster_id = self._cluster_id_to_format()
         result = subprocess.run(
             [
                 java,
@@ -395,8 +404,7 @@ class KafkaRunner:
                 'exec "$@" </dev/null >>"$INTEROP_BROKER_LOG" 2>&1 &\necho $!',
                 "interop-kafka-launcher",
                 java,
-                "-Xms256m",
-                "-Xmx1g",
+                *self._heap_options(),
                 "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20",
                 "-Djava.awt.headless=true",
