@@ -42,6 +42,7 @@ from bus.audit.trail import AuditTrail
 from bus.broker_health import BrokerHealth
 from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
 from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
+from bus.replication_health import ReplicationHealth, ReplicationState
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
 from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
@@ -145,6 +146,7 @@ class ConnectorRuntime:
         self._adapters: list[Adapter] = []
         self._consumers: list[BusConsumer] = []
         self._broker = BrokerHealth(settings.kafka)
+        self._replication = ReplicationHealth(settings.kafka, registry=self.registry)
         self.served: list[ServedVersion] = []
         self.answerers: dict[ServiceKey, Answerer] = {}
         self.health: HealthServer | None = None
@@ -278,6 +280,9 @@ class ConnectorRuntime:
             return f"{len(idle)} service consumer(s) hold no partition yet"
         if not await self._broker.reachable():
             return "the Kafka broker does not answer"
+        replication = await self._replication.status()
+        if replication.state is ReplicationState.REFUSING:
+            return f"Kafka partitions refuse writes: {replication.detail()}"
         try:
             await self._store.ping()
         except ReplyStoreError as exc:

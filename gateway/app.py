@@ -39,6 +39,7 @@ from bus import (
 )
 from bus.audit.kafka_trail import KafkaAuditTrail
 from bus.audit.trail import AuditTrail
+from bus.replication_health import ReplicationHealth, ReplicationState
 from bus.request_signing import (
     RequestSigner,
     load_private_key,
@@ -326,10 +327,24 @@ def create_app(
         ):
             raise ServiceUnavailableError(f"audit writes have failed for {failing_s:.0f}s")
 
+    replication = ReplicationHealth(kafka, registry=gateway.metrics.registry)
+
+    async def kafka_replication() -> str:
+        # Degraded (a replica missing) is still ready; partitions refusing writes are not.
+        status = await replication.status()
+        if status.state is ReplicationState.REFUSING:
+            raise ServiceUnavailableError(status.detail())
+        return status.detail()
+
     add_ops_routes(
         app,
         metrics=gateway.metrics,
-        checks={"broker": broker, "audit_trail": audit_trail, "store": store_ping},
+        checks={
+            "broker": broker,
+            "audit_trail": audit_trail,
+            "store": store_ping,
+            "kafka_replication": kafka_replication,
+        },
     )
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)

@@ -33,8 +33,9 @@ __all__ = [
 ]
 
 OPS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-ReadinessCheck = Callable[[], Awaitable[None]]
-"""Raises when its dependency does not answer (any exception: not ready)."""
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Raises when its dependency does not answer (any exception: not ready); may return a
+detail for ``/readyz`` (e.g. "degraded: ...") while ready."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,20 +63,20 @@ async def _healthz(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
 
-async def _run_check(check: ReadinessCheck) -> str:
+async def _run_check(check: ReadinessCheck) -> tuple[bool, str]:
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT_S):
-            await check()
+            detail = await check()
     except Exception as exc:  # whatever went wrong, the answer is "not ready"
-        return f"unavailable ({type(exc).__name__})"
-    return "ok"
+        return False, f"unavailable ({type(exc).__name__})"
+    return True, detail or "ok"
 
 
 async def _readyz(request: web.Request) -> web.StreamResponse:
     checks = request.app[_CHECKS_KEY]
     results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
-    status = dict(zip(checks, results, strict=True))
-    failing = tuple(sorted(name for name, result in status.items() if result != "ok"))
+    status = {name: detail for name, (_, detail) in zip(checks, results, strict=True)}
+    failing = tuple(sorted(name for name, (ok, _) in zip(checks, results, strict=True) if not ok))
     last = request.app[_LAST_FAILING_KEY]
     if failing != last[0]:
         if failing:

@@ -142,5 +142,6 @@ async def test_readyz_says_not_ready_while_audit_writes_fail_and_ready_once_they
             if (posted, status) == (200, 200) or time.monotonic() > deadline:
                 break
         assert (posted, status) == (200, 200), ready
-        assert set(ready["checks"].values()) == {"ok"}
-        assert set(ready["checks"]) == {"broker", "audit_trail", "store"}
+        replication = ready["checks"].pop("kafka_replication")
+        assert replication.startswith("healthy"), replication
+        assert ready["checks"] == {"broker": "ok", "audit_trail": "ok", "store": "ok"}
