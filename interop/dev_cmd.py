@@ -48,8 +48,9 @@ from interop.dev_setup import (
     write_members_file,
 )
 from interop.file_modes import tighten
-from interop.kafka_cmd import DEFAULT_DATA_DIR
-from interop.kafka_runner import KafkaRunner
+from interop.kafka_cluster import KafkaCluster, RunningCluster
+from interop.kafka_cmd import DEFAULT_CLUSTER_DATA_DIR, DEFAULT_DATA_DIR
+from interop.kafka_runner import KafkaRunner, RunningBroker
 from interop.ports import free_server_port
 
 __all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
@@ -81,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``dev`` command."""
     dev = subparsers.add_parser("dev", help="run the whole system locally until Ctrl-C")
     dev.add_argument("--port", type=int, default=9092, help="Kafka client port (default 9092)")
+    dev.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="Kafka nodes (default 1; 3: a replicated cluster, node i on port+2i, data in "
+        f"{DEFAULT_CLUSTER_DATA_DIR} unless --data-dir)",
+    )
     dev.add_argument(
         "--data-dir",
         type=Path,
@@ -142,8 +150,10 @@ async def _run(args: argparse.Namespace) -> int:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)
-    runner = KafkaRunner(args.data_dir)
-    broker = await asyncio.to_thread(runner.start, port=args.port)
+    runner: KafkaRunner | KafkaCluster = (
+        KafkaRunner(args.data_dir) if args.nodes == 1 else _cluster(args)
+    )
+    broker: RunningBroker | RunningCluster = await asyncio.to_thread(runner.start, port=args.port)
     print(
         f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} "
         f"(data in {broker.data_dir}, log {runner.broker_log})",
@@ -156,7 +166,7 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await _topics(catalogue, broker.bootstrap_servers)
+        await _topics(catalogue, broker.bootstrap_servers, replication_factor=min(3, args.nodes))
         dev = load_or_create_secrets(state_dir)
         write_members_file(state_dir / "members.yaml", dev)
         gateway_config = state_dir / "gateway.yaml"
@@ -203,13 +213,19 @@ async def _run(args: argparse.Namespace) -> int:
             print("Stopped the gateway and the connectors; Kafka was running before: left up.")
 
 
-async def _topics(catalogue: Any, bootstrap: str) -> None:
+def _cluster(args: argparse.Namespace) -> KafkaCluster:
+    """``--nodes N``: a local cluster, in its own directory unless ``--data-dir`` says."""
+    data_dir = DEFAULT_CLUSTER_DATA_DIR if args.data_dir == DEFAULT_DATA_DIR else args.data_dir
+    return KafkaCluster(data_dir, nodes=args.nodes)
+
+
+async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1) -> None:
     specs = catalogue_topic_specs(
         catalogue,
         gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
         request_partitions=_DEV_REQUEST_PARTITIONS,
         reply_partitions=_DEV_REPLY_PARTITIONS,
-        replication_factor=1,
+        replication_factor=replication_factor,
     )
     settings = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
     changes = await ensure_topics(settings, specs)

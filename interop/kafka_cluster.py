@@ -18,7 +18,7 @@ import asyncio
 import json
 import string
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -62,6 +62,13 @@ class RunningCluster:
     host: str
     layout: tuple[NodeLayout, ...]
     nodes: tuple[RunningBroker, ...]
+    data_dir: str
+    reused: bool = False
+    """Every node was running already (``start`` started none)."""
+
+    @property
+    def kafka_version(self) -> str:
+        return self.nodes[0].kafka_version
 
     @property
     def bootstrap_servers(self) -> str:
@@ -158,13 +165,22 @@ class ClusterNode(KafkaRunner):
 class KafkaCluster:
     """Starts, probes and stops ``nodes`` local KRaft nodes under one data directory."""
 
-    def __init__(self, data_dir: Path, *, cache_dir: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, *, nodes: int = 3, cache_dir: Path | None = None) -> None:
+        if nodes < 1:
+            raise RunnerError("a cluster needs at least one node")
         self.data_dir = data_dir.resolve()
+        self.size = nodes
+        """Nodes of a new cluster (a recorded layout keeps its own)."""
         self._cache_dir = cache_dir
 
     @property
     def layout_file(self) -> Path:
         return self.data_dir / "cluster.json"
+
+    @property
+    def broker_log(self) -> Path:
+        """Where the nodes log (one ``broker.log`` per node directory)."""
+        return self.data_dir / "node-*" / "broker.log"
 
     def node(self, node_id: int) -> ClusterNode:
         """The runner of one node of the recorded layout."""
@@ -194,32 +210,31 @@ class KafkaCluster:
         ]
         if not live:
             return None
-        return RunningCluster(cluster_id, host, layout, tuple(live))
+        return RunningCluster(cluster_id, host, layout, tuple(live), str(self.data_dir))
 
     def start(
         self,
         *,
-        nodes: int = 3,
-        base_port: int | None = None,
+        port: int | None = None,
         host: str = "127.0.0.1",
         timeout_s: float = _READY_TIMEOUT_S,
     ) -> RunningCluster:
         """Start every node (reusing running ones and a recorded layout) and wait until
-        each answers and sees all ``nodes`` brokers.
+        each answers and sees all the cluster's brokers.
 
-        ``base_port`` gives node *i* the client port ``base_port + 2i`` and the controller
-        port one above; without it every port is a free one below the ephemeral range.
+        For a new cluster, ``port`` gives node *i* the client port ``port + 2i`` and the
+        controller port one above; without it every port is a free one below the
+        ephemeral range.
         """
-        if nodes < 1:
-            raise RunnerError("a cluster needs at least one node")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.data_dir / ".cluster.lock"):
             if self.layout_file.is_file():
                 cluster_id, host, layout = self._read_layout()
             else:
-                cluster_id, layout = _new_cluster_id(), _new_layout(nodes, base_port, host)
+                cluster_id, layout = _new_cluster_id(), _new_layout(self.size, port, host)
                 self._write_layout(cluster_id, host, layout)
             runners = [self._node(cluster_id, layout, node) for node in layout]
+            reused = all(runner.status() is not None for runner in runners)
             try:
                 for runner in runners:
                     runner.launch(host)
@@ -230,7 +245,7 @@ class KafkaCluster:
         running = self.status()
         if running is None:  # pragma: no cover - every node just answered
             raise BrokerStartError("the cluster's nodes exited right after starting")
-        return running
+        return replace(running, reused=reused)
 
     def stop(self, *, timeout_s: float = _STOP_TIMEOUT_S) -> int:
         """Stop every node (all at once: a lone last controller cannot shut down cleanly

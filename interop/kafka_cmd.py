@@ -95,8 +95,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _start_cluster(args: argparse.Namespace) -> int:
-    cluster = KafkaCluster(args.data_dir or DEFAULT_CLUSTER_DATA_DIR)
-    running = cluster.start(nodes=args.nodes, base_port=args.port, host=args.host)
+    cluster = KafkaCluster(args.data_dir or DEFAULT_CLUSTER_DATA_DIR, nodes=args.nodes)
+    running = cluster.start(port=args.port, host=args.host)
     print(
         f"Kafka cluster {running.cluster_id}: {len(running.nodes)} of {len(running.layout)} "
         f"nodes running (data in {cluster.data_dir})"

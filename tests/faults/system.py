@@ -35,7 +35,7 @@ import aiohttp
 import yaml
 
 from connectors.demo.population import Person, generate_population
-from interop.ports import free_server_port
+from interop.ports import ephemeral_port_range, free_server_port, server_can_bind
 from tests.support.dev_process import dev_argv, pid_of, read_until
 
 __all__ = ["CONNECTORS", "PEOPLE", "Probe", "System", "start_system"]
@@ -61,10 +61,12 @@ class System:
     people: list[Person]
     output: list[str] = field(default_factory=list)
     """What ``interop dev`` printed after its summary (restarts of its children...)."""
+    nodes: int = 1
+    """Kafka nodes (``interop dev --nodes``); node i listens on ``kafka_port + 2i``."""
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.kafka_port + 2 * i}" for i in range(self.nodes))
 
     @property
     def padron_file(self) -> Path:
@@ -101,7 +103,7 @@ class System:
         args = [sys.executable, "-m", "interop", "kafka", *command, "--data-dir"]
         args.append(str(self.kafka_dir))
         if command[0] == "start":
-            args += ["--port", str(self.kafka_port)]
+            args += ["--port", str(self.kafka_port), "--nodes", str(self.nodes)]
         done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
 
@@ -161,11 +163,13 @@ class System:
 
 
 @contextlib.contextmanager
-def start_system(tmp_path: Path) -> Iterator[System]:
-    """``interop dev`` on ports below the ephemeral range, until its summary; Ctrl-C at
-    the end (it stops its children and the broker)."""
-    kafka_port, http_port = free_server_port(), free_server_port()
+def start_system(tmp_path: Path, *, nodes: int = 1) -> Iterator[System]:
+    """``interop dev`` (``--nodes``: a local Kafka cluster) on ports below the ephemeral
+    range, until its summary; Ctrl-C at the end (it stops its children and the brokers)."""
+    kafka_port, http_port = _free_port_run(2 * nodes), free_server_port()
     argv = dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE)
+    if nodes > 1:
+        argv += ["--nodes", str(nodes)]
     process = subprocess.Popen(
         [sys.executable, "-m", "interop", *argv],
         stdout=subprocess.PIPE,
@@ -192,6 +196,7 @@ def start_system(tmp_path: Path) -> Iterator[System]:
             kafka_port=kafka_port,
             people=generate_population(PEOPLE),
             output=output,
+            nodes=nodes,
         )
     finally:
         if process.poll() is None:
@@ -201,6 +206,16 @@ def start_system(tmp_path: Path) -> Iterator[System]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _free_port_run(length: int) -> int:
+    """The first of ``length`` consecutive free ports (a cluster's nodes: port + 2i)."""
+    while True:
+        first = free_server_port()
+        if first + length < ephemeral_port_range()[0] and all(
+            server_can_bind("127.0.0.1", first + i) for i in range(length)
+        ):
+            return first
 
 
 def _drain(process: subprocess.Popen[str], into: list[str]) -> None:
