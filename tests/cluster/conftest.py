@@ -2,10 +2,11 @@
 
 One ``interop dev --nodes 3`` (three KRaft nodes, replication factor 3, min.insync.replicas
 2; the demo registries, ``interop gateway`` and three ``interop connector run``) is started
-by the first case that asks for ``cluster`` and shared by the module; it is stopped (every
-broker with it) at the end. The cases run one at a time: three JVMs are heavy on a shared
-machine. Each case fills a ``CaseReport`` (the fault suite's table, ``tests/faults``),
-printed at the end of the run ("cluster: what clients saw").
+by the first case that asks for ``cluster`` and shared by the suite; it is stopped (every
+broker with it) at the end, and a node a case left stopped is started again after it.
+The cases run one at a time: three JVMs are heavy on a shared machine. Each case fills a
+``CaseReport`` (the fault suite's table, ``tests/faults``), printed at the end of the run
+("cluster: what clients saw").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from interop.kafka_cluster import KafkaCluster
 from tests.faults.load import Load
 from tests.faults.reconcile import tally
 from tests.faults.report import CaseReport, table
@@ -24,11 +26,20 @@ from tests.faults.system import System, start_system
 CLUSTER_CASES: list[CaseReport] = []
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """``interop dev --nodes 3`` for the module's cases (stopped with its brokers after)."""
+@pytest.fixture(scope="session")
+def cluster_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """``interop dev --nodes 3`` for the suite (stopped with its brokers at the end)."""
     with start_system(tmp_path_factory.mktemp("cluster"), nodes=3) as system:
         yield system
+
+
+@pytest.fixture
+def cluster(cluster_system: System) -> Iterator[System]:
+    """The shared cluster; a node a case left stopped is started again after it."""
+    yield cluster_system
+    for node in KafkaCluster(cluster_system.kafka_dir).nodes():
+        if node.status() is None:
+            node.restart("127.0.0.1")
 
 
 @pytest.fixture
