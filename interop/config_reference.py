@@ -30,6 +30,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from bus.provisioning import TopicsConfig
+from bus.replication_health import ReplicationHealth
+from bus.settings import KafkaSettings
 from connectors.config import ConnectorSettings
 from connectors.metrics import ConnectorMetrics
 from gateway.metrics import GatewayMetrics
@@ -274,6 +276,9 @@ def metrics_reference() -> str:
     connector_registry = CollectorRegistry()
     ConnectorMetrics(connector_registry)
     sources.append(("connector `/metrics`", connector_registry))
+    replication_registry = CollectorRegistry()  # both serve it, updated by readiness probes
+    ReplicationHealth(KafkaSettings(bootstrap_servers="unused:9092"), registry=replication_registry)
+    sources.append(("gateway and connector `/metrics`", replication_registry))
     for served_by, registry in sources:
         for family in sorted(registry.collect(), key=lambda f: f.name):
             name = family.name + ("_total" if family.type == "counter" else "")
