@@ -39,7 +39,7 @@ from pydantic_settings import (
 )
 
 from bus import InvalidIdentifierError, KafkaSettings, parse_member_id, parse_service_id
-from bus.store_url import InvalidStoreUrlError, parse_store_url
+from bus.store_url import StoreUrlSetting
 from connectors.adapters.base import LegacyError
 from connectors.adapters.registry import adapter_factory
 from connectors.circuit import CircuitPolicy
@@ -200,7 +200,7 @@ class ConnectorSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     services: Annotated[list[ServiceConfig], Field(min_length=1)]
     catalogue_dir: Path = DEFAULT_CATALOGUE_DIR
-    reply_store_url: SecretStr = SecretStr("sqlite:///.interop/connector-replies.db")
+    reply_store_url: StoreUrlSetting = SecretStr("sqlite:///.interop/connector-replies.db")
     reply_retention_days: Annotated[float, Field(gt=0, le=3650)] = 7.0
     gateway_keys: dict[str, SecretStr] = {}
     """Key id -> the gateway's Ed25519 public key (raw 32-byte base64 or PEM). Several
@@ -224,15 +224,6 @@ class ConnectorSettings(BaseSettings):
     consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
     crash it gets its partitions back at once instead of after the session timeout. Two
     running replicas must never share it (the broker fences the second)."""
-
-    @field_validator("reply_store_url")
-    @classmethod
-    def _store_url(cls, url: SecretStr) -> SecretStr:
-        try:
-            parse_store_url(url.get_secret_value())
-        except InvalidStoreUrlError as exc:
-            raise ValueError(str(exc)) from None
-        return url
 
     @field_validator("audit_digest_key")
     @classmethod

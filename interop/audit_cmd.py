@@ -24,6 +24,7 @@ from bus.audit.errors import InvalidKeyError
 from bus.audit.note_keys import NoteVerifier
 from bus.audit.verify import LogVerifier, Report
 from bus.member_keys import MemberKeysError, load_member_keys
+from contracts.errors import InteropError
 
 __all__ = ["GatewayLog", "register", "run_query", "run_verify"]
 
@@ -34,8 +35,10 @@ EXIT_UNREACHABLE: Final = 3
 _TABLE_COLUMNS: Final = ("leaf_index", "time", "type", "requester", "service", "purpose", "outcome")
 
 
-class GatewayError(Exception):
-    """The gateway did not answer usefully (network, auth, server error)."""
+class AuditClientError(InteropError):
+    """The gateway's audit API did not answer usefully (network, auth, server error)."""
+
+    code = "AUDIT_CLIENT_GATEWAY_FAILED"
 
 
 class GatewayLog:
@@ -58,10 +61,10 @@ class GatewayLog:
             )
             await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GatewayError(f"{self._base}{path}: {type(exc).__name__}: {exc}") from exc
+            raise AuditClientError(f"{self._base}{path}: {type(exc).__name__}: {exc}") from exc
         if response.status >= 400:
             detail = (await response.text())[:300]
-            raise GatewayError(f"{path}: HTTP {response.status}: {detail}")
+            raise AuditClientError(f"{path}: HTTP {response.status}: {detail}")
         return response
 
     async def _json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -69,7 +72,7 @@ class GatewayLog:
         try:
             return await response.json()
         except (ValueError, aiohttp.ContentTypeError) as exc:
-            raise GatewayError(f"{path}: not JSON") from exc
+            raise AuditClientError(f"{path}: not JSON") from exc
 
     async def checkpoint(self) -> str:
         response = await self._get("/v1/audit/checkpoint", {}, "text/plain")
@@ -202,7 +205,7 @@ async def run_verify(
             report = await LogVerifier(
                 source, verifier, origin=origin, member_keys=member_keys
             ).run(since=saved, event_ids=event_ids, sample=sample)
-        except GatewayError as exc:
+        except AuditClientError as exc:
             print(f"audit verify: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE
     _print_report(report, out)
@@ -255,7 +258,7 @@ async def run_query(
         try:
             accept = "text/csv" if fmt == "csv" else "application/json"
             text = await source.query(params, accept)
-        except GatewayError as exc:
+        except AuditClientError as exc:
             print(f"audit query: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE
     if fmt != "table":
