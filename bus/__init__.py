@@ -64,7 +64,7 @@ from bus.topics import (
     TopicName,
     parse_topic,
 )
-from bus.traceparent import TraceParent, new_traceparent, parse_traceparent
+from bus.traceparent import TraceParent, new_traceparent, parse_traceparent, trace_id_of
 
 __all__ = [
     "AUDIT_TOPIC",
@@ -143,6 +143,7 @@ __all__ = [
     "parse_traceparent",
     "probe_cluster",
     "subject_binding",
+    "trace_id_of",
     "uuid7",
     "wait_for_cluster",
 ]

@@ -50,6 +50,7 @@ from bus import (
     RequestTopic,
     Retry,
     check_subject_binding,
+    trace_id_of,
 )
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditRecord, AuditTrail
@@ -275,7 +276,7 @@ class RequestPipeline:
             provider=envelope.provider,
             purpose=envelope.purpose,
             deadline=deadline,
-            trace_id=envelope.traceparent[3:35],
+            trace_id=trace_id_of(envelope.traceparent),
             procedure=envelope.procedure,
             legal_basis=envelope.legal_basis,
             consent_ref=envelope.consent_ref,

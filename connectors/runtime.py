@@ -146,7 +146,6 @@ class ConnectorRuntime:
         self._consumers: list[BusConsumer] = []
         self._broker = BrokerHealth(settings.kafka)
         self.served: list[ServedVersion] = []
-        self.answerers: dict[ServiceKey, Answerer] = {}
         self.health: HealthServer | None = None
         self._lag: LagMonitor | None = None
         self._purge_task: asyncio.Task[None] | None = None
@@ -218,7 +217,6 @@ class ConnectorRuntime:
                         else None
                     ),
                 )
-                self.answerers[served.key] = answerer
                 self._consumers.append(consumer)
             for consumer in self._consumers:
                 await consumer.start()

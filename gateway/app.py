@@ -46,8 +46,9 @@ from bus.request_signing import (
     public_key_text,
 )
 from contracts import Catalogue, Codec, LockFile, load_catalogue
-from gateway.audit_api import add_audit
+from gateway.audit_api import add_audit, audit_parts
 from gateway.audit_outbox import AuditOutbox
+from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
@@ -98,6 +99,7 @@ class Gateway:
     consent_store: ConsentStore
     retention: RetentionSweep
     outbox: AuditOutbox
+    audit: AuditParts
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -141,6 +143,7 @@ def _build(
     lock = LockFile.load(catalogue.lock_path())
     schemas = {int(k): v for k, v in catalogue.schemas_by_id(lock).items()}
     directory = MemberDirectory.from_config(load_members_file(settings.members_file), catalogue)
+    codec = Codec(schemas)  # one codec for requests and replies
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     store = store if store is not None else open_store(settings.store_url.get_secret_value())
     # The consent registry lives in the exchange store's database, in its own tables.
@@ -200,7 +203,7 @@ def _build(
     sink = ReplySink(
         store=store,
         states=states,
-        codec=Codec(schemas),
+        codec=codec,
         responses=response_schemas(catalogue, lock),
         waiters=waiters,
         metrics=metrics,
@@ -219,6 +222,7 @@ def _build(
     )
     service = ExchangeService(
         catalogue=catalogue,
+        codec=codec,
         lock=lock,
         store=store,
         requester=requester,
@@ -244,6 +248,9 @@ def _build(
         clock=utc_now,
     )
     return Gateway(
+        audit=audit_parts(
+            kafka, settings, member_keys=directory.member_keys, subject_key=subject_key
+        ),
         outbox=outbox,
         retention=retention,
         kafka=kafka,
@@ -334,7 +341,7 @@ def create_app(
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)
     # After _lifecycle: the audit index and indexer start once the producer runs.
-    add_audit(app, kafka=kafka, settings=settings)
+    add_audit(app, gateway.audit)
     app.on_shutdown.append(_release_waiters)
     return app
 

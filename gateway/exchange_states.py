@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import structlog
 
-from bus import ReplyStatus
+from bus import ReplyStatus, trace_id_of
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail, exchange_event_id
 from gateway.metrics import GatewayMetrics
@@ -120,7 +120,6 @@ def exchange_audit_record(
     latency = None
     if event_type is not AuditEventType.REQUESTED:
         latency = max(0, int((now - record.created_at).total_seconds() * 1000))
-    trace = record.traceparent
     return AuditRecord(
         type=event_type,
         time=now,
@@ -141,7 +140,7 @@ def exchange_audit_record(
         outcome=outcome,
         reason=reason,
         latency_ms=latency,
-        trace_id=trace[3:35] if trace and len(trace) >= 35 else None,
+        trace_id=trace_id_of(record.traceparent) if record.traceparent else None,
         event_id=exchange_event_id(actor, record.id, event_type),
     )
 

@@ -31,6 +31,7 @@ from bus import (
     parse_service_id,
     parse_traceparent,
     subject_binding,
+    trace_id_of,
 )
 from bus.audit.digests import payload_digest
 from bus.audit.errors import AuditWriteError
@@ -129,6 +130,7 @@ class ExchangeService:
         self,
         *,
         catalogue: Catalogue,
+        codec: Codec,
         lock: LockFile,
         store: ExchangeStore,
         requester: Requester,
@@ -145,7 +147,7 @@ class ExchangeService:
     ) -> None:
         self._catalogue = catalogue
         self._lock = lock
-        self._codec = Codec({int(k): v for k, v in catalogue.schemas_by_id(lock).items()})
+        self._codec = codec
         self._store = store
         self._requester = requester
         self._waiters = waiters
@@ -369,7 +371,7 @@ class ExchangeService:
             subject_ref=subject_ref,
             outcome="DENIED",
             reason=decision.reason.value,
-            trace_id=trace[3:35] if trace is not None else None,
+            trace_id=trace_id_of(trace) if trace is not None else None,
         )
         try:
             await self._trail.record(denied)
