@@ -17,14 +17,15 @@ so the root every package derives from lives here::
     │   │   ├── MalformedDatumError       the bytes do not decode with the writer's schema
     │   │   ├── SchemaResolutionError     the writer's schema cannot be read with the reader's
     │   │   └── EncodeError               the datum does not match the schema it is written with
-    │   └── DataValidationError        JSON data does not fit a schema (every problem at once)
+    │   ├── DataValidationError        JSON data does not fit a schema (every problem at once)
     │   └── InvalidSubjectError        (contracts.subjects) a subject identifier is malformed
     ├── bus.errors.BusError            bus: topics, envelope, Kafka client, request-reply
     ├── bus.store_url.InvalidStoreUrlError        a store URL names no backend we have
     ├── bus.schema_migrations.SchemaTooNewError   a database migrated by a newer release
     ├── gateway.errors.GatewayError    gateway: HTTP API problems
     ├── connectors.errors.ConnectorError          connectors, legacy adapters included
-    └── interop.*: SettingsError, RunnerError, AuditClientError...  the command line's
+    ├── gateway.audit_client.AuditClientError     the audit API did not answer usefully
+    └── interop.*: SettingsError, RunnerError...  the command line's
 
 ``tests/unit/test_error_tree.py`` walks every module: each exception class is in this tree
 (but two documented control-flow signals) and no two classes define the same ``code``.
