@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import ClassVar, Final
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
@@ -19,7 +19,7 @@ import asyncpg
 from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_postgres
 from bus.store_url import redact_url
 
-__all__ = ["BACKEND_ERRORS", "PostgresDatabase"]
+__all__ = ["BACKEND_ERRORS", "PostgresDatabase", "PostgresStore"]
 
 # What asyncpg and the network raise; everything else is a bug and passes through.
 # (asyncpg's remaining classes are Warnings, which it never raises.)
@@ -98,6 +98,11 @@ class PostgresDatabase:
             raise self._error(f"{self._name} {self.display} is not open")
         return self._pool
 
+    async def ping(self) -> None:
+        """One round trip; the store's error if the server does not answer."""
+        with self.translate("answer a ping"):
+            await self.pool.fetchval("SELECT 1")
+
     @contextlib.contextmanager
     def translate(self, action: str) -> Iterator[None]:
         """The one place where asyncpg's and the network's errors become the store's."""
@@ -108,6 +113,52 @@ class PostgresDatabase:
             if self._password:
                 detail = detail.replace(self._password, "***")
             raise self._error(f"{self._name} {self.display} could not {action}: {detail}") from exc
+
+
+class PostgresStore:
+    """What every PostgreSQL store shares: its pool, lifecycle and ping; a store subclass
+    says what it is (``name``, ``component``, ``migrations``, ``error``) and keeps its SQL."""
+
+    name: ClassVar[str]
+    component: ClassVar[str]
+    migrations: ClassVar[Migrations]
+    error: ClassVar[type[Exception]]
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout_s: float = 10.0,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self._database = PostgresDatabase(
+            dsn,
+            name=self.name,
+            component=self.component,
+            migrations=self.migrations,
+            error=self.error,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._database.display!r})"
+
+    async def open(self) -> None:
+        """Create the pool and migrate the schema (idempotent, safe for replicas)."""
+        await self._database.open()
+
+    async def close(self) -> None:
+        """Close the pool; safe to call twice."""
+        await self._database.close()
+
+    async def ping(self) -> None:
+        """One round trip to the server; the store's error if it does not answer."""
+        await self._database.ping()
 
 
 def _password_of(dsn: str) -> str | None:
