@@ -54,7 +54,7 @@ from connectors.retry import RetryPolicy, call_with_retries
 from connectors.sdk import Answer, Handler, HandlerContext
 from contracts import Codec, CodecError, SchemaId
 
-__all__ = ["Answerer", "RecordMapper", "ReplyPlan", "signed_reply_envelope"]
+__all__ = ["Answerer", "CallLimits", "RecordMapper", "ReplyPlan", "signed_reply_envelope"]
 
 _log = structlog.get_logger(__name__)
 
@@ -110,6 +110,17 @@ def signed_reply_envelope(
     return envelope if signer is None else signer.sign(envelope, plan.value)
 
 
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How one service's registry is called: at most ``concurrency`` calls at once, each
+    attempt within ``call_timeout_s``, retried by ``retry``, guarded by ``circuit``."""
+
+    concurrency: int
+    call_timeout_s: float
+    retry: RetryPolicy
+    circuit: CircuitPolicy
+
+
 class Answerer:
     """One service's handler behind its semaphore, breaker, retries and deadline."""
 
@@ -121,10 +132,7 @@ class Answerer:
         codec: Codec,
         response_schema_id: SchemaId,
         metrics: ConnectorMetrics,
-        concurrency: int,
-        call_timeout_s: float,
-        retry: RetryPolicy,
-        circuit: CircuitPolicy,
+        limits: CallLimits,
         mapping: RecordMapper | None = None,
     ) -> None:
         self._service = service
@@ -132,12 +140,12 @@ class Answerer:
         self._codec = codec
         self._response_id = response_schema_id
         self._metrics = metrics
-        self._slots = asyncio.Semaphore(concurrency)
-        self._call_timeout_s = call_timeout_s
-        self._retry = retry
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._call_timeout_s = limits.call_timeout_s
+        self._retry = limits.retry
         self._mapping = mapping
         metrics.circuit_state.labels(service).set(CircuitState.CLOSED)
-        self.breaker = CircuitBreaker(circuit, on_change=self._circuit_changed)
+        self.breaker = CircuitBreaker(limits.circuit, on_change=self._circuit_changed)
 
     def _circuit_changed(self, state: CircuitState) -> None:
         self._metrics.circuit_state.labels(self._service).set(int(state))

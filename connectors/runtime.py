@@ -46,7 +46,7 @@ from bus.request_signing import RequestVerifier, SigningKeyError, load_public_ke
 from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
-from connectors.answering import Answerer, RecordMapper
+from connectors.answering import Answerer, CallLimits, RecordMapper
 from connectors.config import ConnectorSettings, ServiceConfig
 from connectors.errors import ConnectorConfigError, ReplyStoreError
 from connectors.health import HealthServer
@@ -172,10 +172,12 @@ class ConnectorRuntime:
                     codec=codec,
                     response_schema_id=served.response_id,
                     metrics=self.metrics,
-                    concurrency=config.concurrency,
-                    call_timeout_s=config.timeouts.call_s,
-                    retry=config.retry,
-                    circuit=config.circuit,
+                    limits=CallLimits(
+                        concurrency=config.concurrency,
+                        call_timeout_s=config.timeouts.call_s,
+                        retry=config.retry,
+                        circuit=config.circuit,
+                    ),
                     mapping=mapping,
                 )
                 verifier: EnvelopeVerifier

@@ -29,7 +29,7 @@ from bus import KafkaSettings
 from bus.audit.errors import AuditError, MerkleError
 from bus.audit.event import EVENT_FIELDS
 from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, encode_cursor
-from bus.audit.indexer import AuditIndexer
+from bus.audit.indexer import AuditIndexer, CheckpointPolicy
 from bus.audit.trail import AuditEventType
 from bus.member_keys import MemberKeys
 from gateway.accesses_api import add_accesses_routes
@@ -93,10 +93,12 @@ def audit_parts(
             # One group per gateway group: replicas sharing a database share the group,
             # so only the owner of the audit partition appends.
             group_id=f"interop.audit-indexer.{settings.gateway_group}",
-            origin=audit.indexer.origin,
-            signer=audit.indexer.signer(),
-            checkpoint_every=audit.indexer.checkpoint_every,
-            checkpoint_interval_s=audit.indexer.checkpoint_interval_s,
+            checkpoints=CheckpointPolicy(
+                origin=audit.indexer.origin,
+                signer=audit.indexer.signer(),
+                every=audit.indexer.checkpoint_every,
+                interval_s=audit.indexer.checkpoint_interval_s,
+            ),
             batch_size=audit.indexer.batch_size,
             # Only events signed by their actor, who may write them, become leaves.
             member_keys=member_keys if audit.verify_events else None,

@@ -25,7 +25,7 @@ from bus.audit.trail import MemoryAuditTrail
 from bus.records import Delivery
 from bus.request_signing import RequestSigner, RequestVerifier
 from bus.topics import Topic
-from connectors.answering import Answerer
+from connectors.answering import Answerer, CallLimits
 from connectors.circuit import CircuitPolicy
 from connectors.errors import ReplyStoreError
 from connectors.metrics import ConnectorMetrics
@@ -188,10 +188,12 @@ def harness(
         codec=CODEC,
         response_schema_id=schema_id("1.1", "response"),
         metrics=metrics,
-        concurrency=2,
-        call_timeout_s=call_timeout_s,
-        retry=retry or RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
-        circuit=circuit or CircuitPolicy(failure_threshold=3, open_s=60),
+        limits=CallLimits(
+            concurrency=2,
+            call_timeout_s=call_timeout_s,
+            retry=retry or RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
+            circuit=circuit or CircuitPolicy(failure_threshold=3, open_s=60),
+        ),
         mapping=mapping,
     )
     pipeline = RequestPipeline(
