@@ -39,13 +39,13 @@ from pydantic_settings import (
 )
 
 from bus import InvalidIdentifierError, KafkaSettings, parse_member_id, parse_service_id
-from bus.store_url import StoreUrlSetting
 from connectors.adapters.base import LegacyError
 from connectors.adapters.registry import adapter_factory
 from connectors.circuit import CircuitPolicy
 from connectors.errors import ConnectorConfigError
 from connectors.retry import RetryPolicy
 from contracts import DEFAULT_CATALOGUE_DIR
+from storage.urls import StoreUrlSetting
 
 __all__ = [
     "AdapterConfig",

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bus import ReplyStatus
-from bus.postgres_database import PostgresStore
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
+from storage.postgres import PostgresStore
 
 __all__ = ["PostgresReplyStore"]
 

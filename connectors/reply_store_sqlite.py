@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bus import ReplyStatus
-from bus.sqlite_connection import SqliteStore
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
+from storage.sqlite import SqliteStore
 
 __all__ = ["SqliteReplyStore"]
 

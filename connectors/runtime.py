@@ -43,7 +43,6 @@ from bus.broker_health import BrokerHealth
 from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
 from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
 from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
-from bus.store_url import parse_store_url
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
 from connectors.answering import Answerer, CallLimits, RecordMapper
@@ -71,6 +70,7 @@ from contracts import (
     SchemaId,
     load_catalogue,
 )
+from storage.urls import parse_store_url
 
 __all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 

@@ -20,8 +20,8 @@ so the root every package derives from lives here::
     │   ├── DataValidationError        JSON data does not fit a schema (every problem at once)
     │   └── InvalidSubjectError        (contracts.subjects) a subject identifier is malformed
     ├── bus.errors.BusError            bus: topics, envelope, Kafka client, request-reply
-    ├── bus.store_url.InvalidStoreUrlError        a store URL names no backend we have
-    ├── bus.schema_migrations.SchemaTooNewError   a database migrated by a newer release
+    ├── storage.urls.InvalidStoreUrlError        a store URL names no backend we have
+    ├── storage.migrations.SchemaTooNewError   a database migrated by a newer release
     ├── gateway.errors.GatewayError    gateway: HTTP API problems
     ├── connectors.errors.ConnectorError          connectors, legacy adapters included
     ├── gateway.audit_client.AuditClientError     the audit API did not answer usefully

@@ -23,9 +23,9 @@ from pydantic import (
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
 from bus.audit.settings import AuditSettings
-from bus.store_url import StoreUrlSetting
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
+from storage.urls import StoreUrlSetting
 
 __all__ = [
     "ExchangeSettings",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from bus.sqlite_connection import SqliteStore
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -23,6 +22,7 @@ from gateway.consent.store import (
 )
 from gateway.errors import ServiceUnavailableError
 from gateway.store.records import utc
+from storage.sqlite import SqliteStore
 
 __all__ = ["SqliteConsentStore"]
 

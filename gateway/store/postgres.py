@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from bus.postgres_database import PostgresStore
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -29,6 +28,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage.postgres import PostgresStore
 
 __all__ = ["PostgresExchangeStore"]
 

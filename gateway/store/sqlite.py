@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bus.sqlite_connection import SqliteStore
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -30,6 +29,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage.sqlite import SqliteStore
 
 __all__ = ["SqliteExchangeStore"]
 

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from bus import ReplyStatus
-from bus.store_url import parse_store_url
 from connectors.config import load_connector_settings
 from connectors.errors import ConnectorConfigError
 from connectors.reply_store import StoredReply
 from connectors.reply_store_sqlite import SqliteReplyStore
+from storage.urls import parse_store_url
 
 KEY = "k" * 40
 

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_postgres
-from bus.store_url import redact_url
+from storage.migrations import Migrations, SchemaTooNewError, migrate_postgres
+from storage.urls import redact_url
 
 __all__ = ["BACKEND_ERRORS", "PostgresDatabase", "PostgresStore"]
 

@@ -25,7 +25,7 @@ from typing import ClassVar, Final
 
 import aiosqlite
 
-from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_sqlite
+from storage.migrations import Migrations, SchemaTooNewError, migrate_sqlite
 
 __all__ = ["SqliteDatabase", "SqliteStore", "connect_sqlite", "create_private"]
 
