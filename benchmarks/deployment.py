@@ -35,9 +35,10 @@ from bus import (
     ensure_topics,
     parse_gateway_group_id,
     parse_service_id,
+    private_key_text,
+    public_key_text,
 )
-from bus.audit.note_keys import NoteSigner
-from bus.record_signing import private_key_text, public_key_text
+from bus.audit import NoteSigner
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
 from gateway.members import new_api_key
 

@@ -22,10 +22,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.errors import BenchError
 from bus import KafkaSettings
-from bus.audit.event import AuditEventCodec, EventRow
-from bus.audit.index.store import AuditIndex
-from bus.audit.indexer import AuditIndexer, CheckpointPolicy
-from bus.audit.trail import AuditEventType, AuditRecord
+from bus.audit import (
+    AuditEventCodec,
+    AuditEventType,
+    AuditIndex,
+    AuditIndexer,
+    AuditRecord,
+    CheckpointPolicy,
+    EventRow,
+)
 
 __all__ = ["IndexerFigures", "indexer_throughput"]
 

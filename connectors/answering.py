@@ -32,8 +32,7 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from bus import Envelope, MemberId, ReplyStatus
-from bus.record_signing import RecordSigner, request_digest
+from bus import Envelope, MemberId, RecordSigner, ReplyStatus, request_digest
 from connectors.adapters.base import (
     Found,
     LegacyError,

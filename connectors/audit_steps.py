@@ -14,8 +14,7 @@ import dataclasses
 from datetime import datetime
 
 from bus import Envelope, trace_id_of
-from bus.audit.digests import payload_digest
-from bus.audit.trail import AuditEventType, AuditRecord, exchange_event_id
+from bus.audit import AuditEventType, AuditRecord, exchange_event_id, payload_digest
 
 __all__ = ["AuditSteps"]
 

@@ -45,7 +45,7 @@ from connectors.circuit import CircuitPolicy
 from connectors.errors import ConnectorConfigError
 from connectors.retry import RetryPolicy
 from contracts import DEFAULT_CATALOGUE_DIR
-from storage.urls import StoreUrlSetting
+from storage import StoreUrlSetting
 
 __all__ = [
     "AdapterConfig",

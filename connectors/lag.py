@@ -13,11 +13,7 @@ from dataclasses import dataclass
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bus import KafkaSettings
-from bus.admin import admin_client
-from bus.kafka_errors import KAFKA_FAILURES
-from bus.kafka_security import kafka_client_security
-from bus.periodic import PeriodicTask
+from bus import KAFKA_FAILURES, KafkaSettings, PeriodicTask, admin_client, kafka_client_security
 from connectors.metrics import ConnectorMetrics
 
 __all__ = ["LagMonitor", "LagTarget"]

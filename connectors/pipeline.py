@@ -40,25 +40,25 @@ from bus import (
     Ack,
     BusError,
     DeadLetter,
+    Delivery,
     Envelope,
     EnvelopeError,
     InboundRecord,
     MemberId,
     MessageKind,
     Outcome,
+    RecordSigner,
+    RejectReason,
     ReplyStatus,
+    RequestRejectedError,
     RequestTopic,
     Retry,
+    Topic,
+    TopicName,
     check_subject_binding,
     trace_id_of,
 )
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditRecord, AuditTrail
-from bus.audit.unverified import unverified_record
-from bus.record_signing import RecordSigner
-from bus.records import Delivery
-from bus.request_signing import RejectReason, RequestRejectedError
-from bus.topics import Topic, TopicName
+from bus.audit import AuditRecord, AuditTrail, AuditWriteError, unverified_record
 from connectors.answering import Answerer, ReplyPlan, signed_reply_envelope
 from connectors.audit_steps import AuditSteps
 from connectors.errors import ReplyStoreError

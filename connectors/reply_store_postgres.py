@@ -15,7 +15,7 @@ import asyncpg
 from bus import ReplyStatus
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
-from storage.postgres import PostgresStore
+from storage import PostgresStore
 
 __all__ = ["PostgresReplyStore"]
 

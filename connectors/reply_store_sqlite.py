@@ -16,7 +16,7 @@ from typing import Any
 from bus import ReplyStatus
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
-from storage.sqlite import SqliteStore
+from storage import SqliteStore
 
 __all__ = ["SqliteReplyStore"]
 

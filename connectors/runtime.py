@@ -31,18 +31,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry
 
 from bus import (
+    BrokerHealth,
     BusConsumer,
     BusProducer,
     DeadLetterPublisher,
+    MemberKeys,
+    MemberKeysError,
+    RecordSigner,
     RequestTopic,
+    RequestVerifier,
+    SigningKeyError,
+    load_member_keys,
+    load_private_key,
+    load_private_key_file,
+    load_public_key,
     parse_member_id,
     parse_service_id,
 )
-from bus.audit.trail import AuditTrail
-from bus.broker_health import BrokerHealth
-from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
-from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
-from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
+from bus.audit import AuditTrail
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
 from connectors.answering import Answerer, CallLimits, RecordMapper
@@ -70,7 +76,7 @@ from contracts import (
     SchemaId,
     load_catalogue,
 )
-from storage.urls import parse_store_url
+from storage import parse_store_url
 
 __all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 

@@ -33,18 +33,15 @@ from bus import (
     KafkaSettings,
     ReplyTopic,
     Requester,
-    parse_gateway_group_id,
-    parse_member_id,
-    probe_cluster,
-)
-from bus.audit.kafka_trail import KafkaAuditTrail
-from bus.audit.trail import AuditTrail
-from bus.request_signing import (
     RequestSigner,
     load_private_key,
     load_private_key_file,
+    parse_gateway_group_id,
+    parse_member_id,
+    probe_cluster,
     public_key_text,
 )
+from bus.audit import AuditTrail, KafkaAuditTrail
 from contracts import Catalogue, Codec, LockFile, load_catalogue
 from gateway.audit_api import add_audit, audit_parts
 from gateway.audit_outbox import AuditOutbox

@@ -25,13 +25,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bus import KafkaSettings
-from bus.audit.errors import AuditError, MerkleError
-from bus.audit.event import EVENT_FIELDS
-from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, encode_cursor
-from bus.audit.indexer import AuditIndexer, CheckpointPolicy
-from bus.audit.trail import AuditEventType
-from bus.member_keys import MemberKeys
+from bus import KafkaSettings, MemberKeys
+from bus.audit import (
+    EVENT_FIELDS,
+    AuditError,
+    AuditEventType,
+    AuditIndex,
+    AuditIndexer,
+    CheckpointPolicy,
+    EventFilter,
+    IndexedEvent,
+    MerkleError,
+    encode_cursor,
+)
 from gateway.accesses_api import add_accesses_routes
 from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import (

@@ -34,8 +34,7 @@ from typing import Any, Final
 import structlog
 
 from bus import ReplyStatus, trace_id_of
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail, exchange_event_id
+from bus.audit import AuditEventType, AuditRecord, AuditTrail, AuditWriteError, exchange_event_id
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 

@@ -33,10 +33,8 @@ from bus import (
     subject_binding,
     trace_id_of,
 )
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
-from bus.record_signing import request_digest as sent_request_digest
+from bus import request_digest as sent_request_digest
+from bus.audit import AuditEventType, AuditRecord, AuditTrail, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
     Codec,

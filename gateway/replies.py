@@ -30,10 +30,8 @@ from typing import Any, Final
 
 import structlog
 
-from bus import Reply, ReplyStatus
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
-from bus.periodic import PeriodicTask
+from bus import PeriodicTask, Reply, ReplyStatus
+from bus.audit import AuditWriteError, payload_digest
 from contracts import Codec, CodecError, SchemaId, avro_to_json
 from gateway.exchange_states import Clock, Ending, ExchangeStates, utc_now
 from gateway.metrics import GatewayMetrics

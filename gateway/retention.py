@@ -16,7 +16,7 @@ from typing import Final
 
 import structlog
 
-from bus.periodic import PeriodicTask
+from bus import PeriodicTask
 from gateway.store.base import ExchangeStore
 
 __all__ = ["RetentionSweep"]

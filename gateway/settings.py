@@ -22,10 +22,10 @@ from pydantic import (
 )
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
-from bus.audit.settings import AuditSettings
+from bus.audit import AuditSettings
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
-from storage.urls import StoreUrlSetting
+from storage import StoreUrlSetting
 
 __all__ = [
     "ExchangeSettings",

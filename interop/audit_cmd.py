@@ -20,10 +20,8 @@ from typing import Any, Final
 
 import aiohttp
 
-from bus.audit.errors import InvalidKeyError
-from bus.audit.note_keys import NoteVerifier
-from bus.audit.verify import LogVerifier, Report
-from bus.member_keys import MemberKeysError, load_member_keys
+from bus import MemberKeysError, load_member_keys
+from bus.audit import InvalidKeyError, LogVerifier, NoteVerifier, Report
 from gateway.audit_client import AuditClientError, GatewayLog
 
 __all__ = ["register", "run_query", "run_verify"]

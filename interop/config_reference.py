@@ -29,7 +29,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bus.provisioning import TopicsConfig
+from bus import TopicsConfig
 from connectors.config import ConnectorSettings
 from connectors.metrics import ConnectorMetrics
 from gateway.metrics import GatewayMetrics

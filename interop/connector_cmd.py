@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from bus import BusProducer
-from bus.audit.kafka_trail import KafkaAuditTrail
+from bus.audit import KafkaAuditTrail
 from connectors import ConnectorRuntime, ConnectorSettings, load_connector_settings
 
 __all__ = ["register", "serve"]

@@ -33,10 +33,13 @@ from typing import IO, Any, Final
 import aiohttp
 import yaml
 
-from bus.admin import TopicChange, ensure_topics
-from bus.ids import parse_gateway_group_id
-from bus.provisioning import catalogue_topic_specs
-from bus.settings import KafkaSettings
+from bus import (
+    KafkaSettings,
+    TopicChange,
+    catalogue_topic_specs,
+    ensure_topics,
+    parse_gateway_group_id,
+)
 from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.errors import InteropError

@@ -21,8 +21,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus.audit.note_keys import NoteSigner
-from bus.request_signing import load_private_key, public_key_text
+from bus import load_private_key, public_key_text
+from bus.audit import NoteSigner
 from gateway.members import hash_api_key
 
 __all__ = [

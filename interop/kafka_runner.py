@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bus.admin import probe_cluster
-from bus.errors import BrokerUnavailableError
+from bus import BrokerUnavailableError, probe_cluster
 from contracts.errors import InteropError
 from interop.ports import ephemeral_port_range, server_can_bind
 

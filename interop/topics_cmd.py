@@ -21,9 +21,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from bus.provisioning import deployment_topic_specs, load_topics_config
-from bus.settings import KafkaSettings
-from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
+from bus import (
+    KafkaSettings,
+    TopicActionKind,
+    TopicPlan,
+    apply_topics,
+    deployment_topic_specs,
+    load_topics_config,
+)
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from interop.settings import SettingsError
 

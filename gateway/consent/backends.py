@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.consent.store import ConsentStore
 from gateway.consent.store_postgres import PostgresConsentStore
 from gateway.consent.store_sqlite import SqliteConsentStore
-from storage.urls import InvalidStoreUrlError, parse_store_url
+from storage import InvalidStoreUrlError, parse_store_url
 
 __all__ = ["open_consent_store"]
 

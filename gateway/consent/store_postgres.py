@@ -22,7 +22,7 @@ from gateway.consent.store import (
 )
 from gateway.errors import ServiceUnavailableError
 from gateway.store.records import utc
-from storage.postgres import PostgresStore
+from storage import PostgresStore
 
 __all__ = ["PostgresConsentStore"]
 

@@ -22,7 +22,7 @@ from gateway.consent.store import (
 )
 from gateway.errors import ServiceUnavailableError
 from gateway.store.records import utc
-from storage.sqlite import SqliteStore
+from storage import SqliteStore
 
 __all__ = ["SqliteConsentStore"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.store.postgres import PostgresExchangeStore
 from gateway.store.sqlite import SqliteExchangeStore
-from storage.urls import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
+from storage import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
 
 __all__ = [
     "CreateOutcome",

@@ -28,7 +28,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
-from storage.postgres import PostgresStore
+from storage import PostgresStore
 
 __all__ = ["PostgresExchangeStore"]
 

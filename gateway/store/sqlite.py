@@ -29,7 +29,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
-from storage.sqlite import SqliteStore
+from storage import SqliteStore
 
 __all__ = ["SqliteExchangeStore"]
 
