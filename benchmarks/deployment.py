@@ -39,6 +39,7 @@ from bus import (
     public_key_text,
 )
 from bus.audit import NoteSigner
+from connectors import settings_file_document
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
 from gateway.members import new_api_key
 
@@ -132,7 +133,8 @@ class Deployment:
             ],
         }
         path = self.work_dir / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        document = settings_file_document(settings)
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         return path
 
     def gateway_config(self, spec: GatewaySpec) -> Path:

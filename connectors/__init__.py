@@ -16,7 +16,7 @@ from connectors.adapters.base import (
     NotFound,
 )
 from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
-from connectors.config import ConnectorSettings, ServiceConfig, load_connector_settings
+from connectors.config import ConnectorSettings, ServiceConfig, settings_file_document
 from connectors.errors import (
     ConnectorConfigError,
     ConnectorError,
@@ -61,6 +61,6 @@ __all__ = [
     "RetryPolicy",
     "ServiceConfig",
     "ServiceKey",
-    "load_connector_settings",
     "open_reply_store",
+    "settings_file_document",
 ]

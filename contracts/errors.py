@@ -41,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import pydantic
+
 __all__ = [
     "BadMagicByteError",
     "CatalogueError",
@@ -58,6 +60,7 @@ __all__ = [
     "TruncatedMessageError",
     "UnknownSchemaIdError",
     "UnsupportedFramingError",
+    "validation_problems",
 ]
 
 
@@ -178,3 +181,13 @@ class DataValidationError(ContractError):
         self.problems: tuple[DataProblem, ...] = tuple(problems)
         shown = "; ".join(f"{pointer or '/'}: {message}" for pointer, message in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the data: {shown}")
+
+
+def validation_problems(exc: pydantic.ValidationError, separator: str = "; ") -> str:
+    """Every problem of a settings or document model, ``field.path: what is wrong`` each
+    (pydantic's "Value error, " prefix dropped), for one-sentence errors."""
+    return separator.join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: "
+        f"{str(err['msg']).removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )

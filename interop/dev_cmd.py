@@ -241,7 +241,7 @@ def _give_health_ports(configs: dict[str, Path], base: int) -> dict[str, int]:
     for offset, (name, path) in enumerate(sorted(configs.items())):
         port = base + offset if base else free_server_port()
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        document["health"] = {"host": "127.0.0.1", "port": port}
+        document["connector"]["health"] = {"host": "127.0.0.1", "port": port}
         path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         ports[name] = port
     return ports

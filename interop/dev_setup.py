@@ -197,8 +197,9 @@ def _key_entry(dev: DevSecrets, member: str) -> dict[str, str]:
 def add_connector_signing(config: Path, dev: DevSecrets) -> None:
     """Give a demo ``connector.yaml`` its member's signing key (replies, audit events)."""
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
-    member = str(document["member_id"])
-    document["signing"] = {
+    section = document["connector"]
+    member = str(section["member_id"])
+    section["signing"] = {
         "key_id": dev.member_key_id(member),
         "private_key": dev.member_signing_keys[member],
     }
