@@ -43,6 +43,8 @@ from bus import (
 from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.errors import InteropError
+from devservers.kafka import KafkaRunner
+from devservers.ports import free_server_port
 from interop.dev_setup import (
     DevSecrets,
     add_connector_signing,
@@ -52,8 +54,6 @@ from interop.dev_setup import (
 )
 from interop.file_modes import tighten
 from interop.kafka_cmd import DEFAULT_DATA_DIR
-from interop.kafka_runner import KafkaRunner
-from interop.ports import free_server_port
 
 __all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
 

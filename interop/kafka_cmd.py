@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
 
 __all__ = ["DEFAULT_DATA_DIR", "register"]
 

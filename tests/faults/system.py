@@ -35,7 +35,7 @@ import aiohttp
 import yaml
 
 from connectors.demo.population import Person, generate_population
-from interop.ports import free_server_port
+from devservers.ports import free_server_port
 from tests.support.dev_process import dev_argv, pid_of, read_until
 
 __all__ = ["CONNECTORS", "PEOPLE", "Probe", "System", "start_system"]

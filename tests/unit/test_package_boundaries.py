@@ -1,8 +1,8 @@
 """Package boundaries: imports flow one way, and other packages use ``bus``, ``bus.audit``
 and ``storage`` through their front doors, never their submodules.
 
-``contracts`` <- ``storage`` <- ``bus`` <- {``gateway``, ``connectors``} <- ``interop``
-(and ``benchmarks``, which drives the processes ``interop`` runs).
+``contracts`` <- ``storage`` <- ``bus`` <- {``gateway``, ``connectors``, ``devservers``}
+<- ``interop`` (and ``benchmarks``, which drives the processes ``interop`` runs).
 """
 
 from __future__ import annotations
@@ -16,10 +16,29 @@ _MAY_IMPORT: Final = {
     "contracts": {"contracts"},
     "storage": {"contracts", "storage"},
     "bus": {"contracts", "storage", "bus"},
+    "devservers": {"contracts", "bus", "devservers"},
     "gateway": {"contracts", "storage", "bus", "gateway"},
     "connectors": {"contracts", "storage", "bus", "connectors"},
-    "interop": {"contracts", "storage", "bus", "gateway", "connectors", "interop", "benchmarks"},
-    "benchmarks": {"contracts", "storage", "bus", "gateway", "connectors", "interop", "benchmarks"},
+    "interop": {
+        "contracts",
+        "storage",
+        "bus",
+        "devservers",
+        "gateway",
+        "connectors",
+        "interop",
+        "benchmarks",
+    },
+    "benchmarks": {
+        "contracts",
+        "storage",
+        "bus",
+        "devservers",
+        "gateway",
+        "connectors",
+        "interop",
+        "benchmarks",
+    },
 }
 _FRONT_DOORS: Final = {"bus", "bus.audit", "storage"}
 

@@ -30,7 +30,7 @@ from typing import Final, Literal
 
 from bus import BrokerUnavailableError, probe_cluster
 from contracts.errors import InteropError
-from interop.ports import ephemeral_port_range, server_can_bind
+from devservers.ports import ephemeral_port_range, server_can_bind
 
 __all__ = [
     "BrokerStartError",
