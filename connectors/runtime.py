@@ -61,6 +61,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.pipeline import (
     EnvelopeVerifier,
     RequestPipeline,
+    ServedContract,
     UnsignedEnvelopeCheck,
 )
 from connectors.reply_store import ReplyStore
@@ -196,9 +197,12 @@ class ConnectorRuntime:
                     verifier = UnsignedEnvelopeCheck(served.topic)
                 pipeline = RequestPipeline(
                     member=self._member,
-                    service=served.key.service,
-                    version=str(served.version.version),
-                    request_schema_id=served.request_id,
+                    served=ServedContract(
+                        service=served.key.service,
+                        version=str(served.version.version),
+                        request_schema_id=served.request_id,
+                        subject_fields=served.version.meta.subject_fields,
+                    ),
                     codec=codec,
                     verifier=verifier,
                     answerer=answerer,
@@ -207,7 +211,6 @@ class ConnectorRuntime:
                     audit=audit,
                     metrics=self.metrics,
                     digest_key=digest_key,
-                    subject_fields=served.version.meta.subject_fields,
                     reply_margin_s=config.timeouts.reply_margin_s,
                     signer=self.signer,
                 )

@@ -51,7 +51,7 @@ from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import ExchangeStates, utc_now
-from gateway.exchanges import ExchangeService, response_schemas
+from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.http_hardening import FailedAuthThrottle, edge_middleware, harden_responses
 from gateway.members import MemberDirectory, load_members_file
@@ -226,12 +226,9 @@ def _build(
         waiters=waiters,
         metrics=metrics,
         settings=settings.exchanges,
-        subject_key=subject_key,
-        digest_key=digest_key,
+        keys=ExchangeKeys(subject=subject_key, digest=digest_key),
         consents=consents,
-        trail=trail,
         states=states,
-        actor=settings.member_id,
     )
     expiry = ExpiryLoop(
         states=states,

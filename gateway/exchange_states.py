@@ -191,6 +191,22 @@ class ExchangeStates:
         self._on_final = on_final
         self._clock = clock
 
+    @property
+    def actor(self) -> str:
+        """The gateway's member id: the actor of every event this module writes."""
+        return self._actor
+
+    async def audit_denied(self, event: AuditRecord) -> bool:
+        """DENIED (no exchange is created: the consent decision refused the request),
+        acknowledged: True. False when the trail did not take it; the caller then answers
+        503, never a denial nobody can audit."""
+        try:
+            await self._trail.record(event)
+        except AuditWriteError as exc:
+            _log.warning("denial_not_audited", error_code=exc.code)
+            return False
+        return True
+
     async def audit_requested(
         self, record: ExchangeRecord, *, request_digest: str, reason: str
     ) -> bool:

@@ -34,7 +34,7 @@ from bus import (
     trace_id_of,
 )
 from bus import request_digest as sent_request_digest
-from bus.audit import AuditEventType, AuditRecord, AuditTrail, AuditWriteError, payload_digest
+from bus.audit import AuditEventType, AuditRecord, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
     Codec,
@@ -77,6 +77,7 @@ from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.subject_check import check_data_subject
 
 __all__ = [
+    "ExchangeKeys",
     "ExchangeService",
     "Resolved",
     "Submitted",
@@ -84,6 +85,15 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeKeys:
+    """The gateway's two HMAC keys: subject pseudonyms, and payload digests (shared with
+    the connectors, so both sides' digests of one request match)."""
+
+    subject: bytes
+    digest: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +145,9 @@ class ExchangeService:
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
-        subject_key: bytes,
-        digest_key: bytes,
+        keys: ExchangeKeys,
         consents: ConsentRegistry,
-        trail: AuditTrail,
         states: ExchangeStates,
-        actor: str = "interop.gateway",
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
@@ -151,12 +158,10 @@ class ExchangeService:
         self._waiters = waiters
         self._metrics = metrics
         self._settings = settings
-        self._subject_key = subject_key
-        self._digest_key = digest_key
+        self._subject_key = keys.subject
+        self._digest_key = keys.digest
         self._consents = consents
-        self._trail = trail
         self._states = states
-        self._actor = actor
         self._clock = clock
 
     # -- resolution and authorisation (pure, no I/O) ---------------------------------
@@ -356,7 +361,7 @@ class ExchangeService:
         denied = AuditRecord(
             type=AuditEventType.DENIED,
             time=now,
-            actor=self._actor,
+            actor=self._states.actor,
             requester=member.id,
             official=request.official,
             provider=resolved.provider,
@@ -371,13 +376,10 @@ class ExchangeService:
             reason=decision.reason.value,
             trace_id=trace_id_of(trace) if trace is not None else None,
         )
-        try:
-            await self._trail.record(denied)
-        except AuditWriteError as exc:
-            _log.warning("denial_not_audited", error_code=exc.code)
+        if not await self._states.audit_denied(denied):
             raise ServiceUnavailableError(
                 "the audit trail did not record this decision; retry later"
-            ) from exc
+            )
         _log.info("exchange_denied", service=resolved.service.id, reason=decision.reason.value)
         if decision.rule is DenyRule.OPPOSITION_ACTIVE:
             raise OppositionActiveError(

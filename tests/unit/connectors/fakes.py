@@ -29,7 +29,7 @@ from connectors.answering import Answerer, CallLimits
 from connectors.circuit import CircuitPolicy
 from connectors.errors import ReplyStoreError
 from connectors.metrics import ConnectorMetrics
-from connectors.pipeline import RequestPipeline
+from connectors.pipeline import RequestPipeline, ServedContract
 from connectors.reply_store import StoredReply
 from connectors.retry import RetryPolicy
 from connectors.sdk import Handler
@@ -198,9 +198,7 @@ def harness(
     )
     pipeline = RequestPipeline(
         member=parse_member_id(PROVIDER),
-        service=SERVICE,
-        version="1.1",
-        request_schema_id=schema_id("1.1", "request"),
+        served=ServedContract(SERVICE, "1.1", schema_id("1.1", "request")),
         codec=CODEC,
         verifier=RequestVerifier.from_catalogue({"gw-test": SIGNING_KEY.public_key()}, CATALOGUE),
         answerer=answerer,
