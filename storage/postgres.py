@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import ClassVar, Final
+from typing import Final
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
+from storage.lifecycle import StoreLifecycle
 from storage.migrations import Migrations, SchemaTooNewError, migrate_postgres
 from storage.urls import redact_url
 
@@ -115,14 +116,11 @@ class PostgresDatabase:
             raise self._error(f"{self._name} {self.display} could not {action}: {detail}") from exc
 
 
-class PostgresStore:
+class PostgresStore(StoreLifecycle):
     """What every PostgreSQL store shares: its pool, lifecycle and ping; a store subclass
     says what it is (``name``, ``component``, ``migrations``, ``error``) and keeps its SQL."""
 
-    name: ClassVar[str]
-    component: ClassVar[str]
-    migrations: ClassVar[Migrations]
-    error: ClassVar[type[Exception]]
+    _database: PostgresDatabase
 
     def __init__(
         self,
@@ -147,18 +145,6 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._database.display!r})"
-
-    async def open(self) -> None:
-        """Create the pool and migrate the schema (idempotent, safe for replicas)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the pool; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """One round trip to the server; the store's error if it does not answer."""
-        await self._database.ping()
 
 
 def _password_of(dsn: str) -> str | None:

@@ -21,10 +21,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Final
 
 import aiosqlite
 
+from storage.lifecycle import StoreLifecycle
 from storage.migrations import Migrations, SchemaTooNewError, migrate_sqlite
 
 __all__ = ["SqliteDatabase", "SqliteStore", "connect_sqlite", "create_private"]
@@ -166,14 +167,11 @@ class SqliteDatabase:
             delay = min(delay * 2, 0.2)
 
 
-class SqliteStore:
+class SqliteStore(StoreLifecycle):
     """What every SQLite store shares: its file, lifecycle and ping; a store subclass says
     what it is (``name``, ``component``, ``migrations``, ``error``) and keeps its own SQL."""
 
-    name: ClassVar[str]
-    component: ClassVar[str]
-    migrations: ClassVar[Migrations]
-    error: ClassVar[type[Exception]]
+    _database: SqliteDatabase
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
@@ -192,15 +190,3 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
-
-    async def open(self) -> None:
-        """Create the file (and its folders), switch to WAL, migrate; idempotent."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """One trivial query; the store's error if it does not answer (for /readyz)."""
-        await self._database.ping()
