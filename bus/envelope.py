@@ -76,7 +76,7 @@ from bus.ids import (
     parse_service_id,
 )
 from bus.topics import ReplyTopic, TopicName, parse_topic
-from bus.traceparent import TraceParent, child_traceparent, parse_traceparent
+from bus.traceparent import TraceParent, child_traceparent, parse_traceparent, trace_id_of
 
 __all__ = ["Envelope", "MessageKind", "ReplyStatus", "kind_rule_violation"]
 
@@ -279,7 +279,7 @@ class Envelope(BaseModel):
         """What to bind into log lines at an ingress (no personal data: ids and codes)."""
         return {
             "exchange_id": self.exchange_id,
-            "trace_id": self.traceparent[3:35],
+            "trace_id": trace_id_of(self.traceparent),
             "requester": self.source if self.kind is MessageKind.REQUEST else self.provider,
             "service": f"{self.service}.v{self.major}",
         }

@@ -13,9 +13,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from bus import Envelope
-from bus.audit.digests import payload_digest
-from bus.audit.trail import AuditEventType, AuditRecord, exchange_event_id
+from bus import Envelope, trace_id_of
+from bus.audit import AuditEventType, AuditRecord, exchange_event_id, payload_digest
 
 __all__ = ["AuditSteps"]
 
@@ -43,7 +42,7 @@ class AuditSteps:
             legal_basis=envelope.legal_basis,
             consent_ref=envelope.consent_ref,
             subject_ref=envelope.subject_ref,
-            trace_id=envelope.traceparent[3:35],
+            trace_id=trace_id_of(envelope.traceparent),
             event_id=exchange_event_id(self._member, envelope.exchange_id, kind),
         )
 

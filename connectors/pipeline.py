@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
@@ -40,24 +41,25 @@ from bus import (
     Ack,
     BusError,
     DeadLetter,
+    Delivery,
     Envelope,
     EnvelopeError,
     InboundRecord,
     MemberId,
     MessageKind,
     Outcome,
+    RecordSigner,
+    RejectReason,
     ReplyStatus,
+    RequestRejectedError,
     RequestTopic,
     Retry,
+    Topic,
+    TopicName,
     check_subject_binding,
+    trace_id_of,
 )
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditRecord, AuditTrail
-from bus.audit.unverified import unverified_record
-from bus.record_signing import RecordSigner
-from bus.records import Delivery
-from bus.request_signing import RejectReason, RequestRejectedError
-from bus.topics import Topic, TopicName
+from bus.audit import AuditRecord, AuditTrail, AuditWriteError, unverified_record
 from connectors.answering import Answerer, ReplyPlan, signed_reply_envelope
 from connectors.audit_steps import AuditSteps
 from connectors.errors import ReplyStoreError
@@ -66,7 +68,13 @@ from connectors.reply_store import ReplyStore, StoredReply
 from connectors.sdk import HandlerContext
 from contracts import Codec, CodecError, SchemaId
 
-__all__ = ["EnvelopeVerifier", "ReplySender", "RequestPipeline", "UnsignedEnvelopeCheck"]
+__all__ = [
+    "EnvelopeVerifier",
+    "ReplySender",
+    "RequestPipeline",
+    "ServedContract",
+    "UnsignedEnvelopeCheck",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -132,6 +140,18 @@ class UnsignedEnvelopeCheck:
         return envelope
 
 
+@dataclass(frozen=True, slots=True)
+class ServedContract:
+    """The contract version a pipeline serves: the service, the minor the provider
+    implements, the request schema it decodes with, and the request fields that must name
+    the signed subject (``subject_fields``)."""
+
+    service: str
+    version: str
+    request_schema_id: SchemaId
+    subject_fields: Sequence[str] = ()
+
+
 class RequestPipeline:
     """The ``RecordHandler`` of one service version of one connector member."""
 
@@ -139,9 +159,7 @@ class RequestPipeline:
         self,
         *,
         member: MemberId,
-        service: str,
-        version: str,
-        request_schema_id: SchemaId,
+        served: ServedContract,
         codec: Codec,
         verifier: EnvelopeVerifier,
         answerer: Answerer,
@@ -150,16 +168,15 @@ class RequestPipeline:
         audit: AuditTrail,
         metrics: ConnectorMetrics,
         digest_key: bytes,
-        subject_fields: Sequence[str] = (),
         reply_margin_s: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signer: RecordSigner | None = None,
     ) -> None:
         self._member = member
         self._signer = signer
-        self._service = service
-        self._label = f"{service}.v{version.split('.', maxsplit=1)[0]}"
-        self._request_id = request_schema_id
+        self._service = served.service
+        self._label = f"{served.service}.v{served.version.split('.', maxsplit=1)[0]}"
+        self._request_id = served.request_schema_id
         self._codec = codec
         self._verifier = verifier
         self._answerer = answerer
@@ -167,9 +184,9 @@ class RequestPipeline:
         self._sender = sender
         self._audit = audit
         self._metrics = metrics
-        self._steps = AuditSteps(member=member, version=version, digest_key=digest_key)
+        self._steps = AuditSteps(member=member, version=served.version, digest_key=digest_key)
         self._digest_key = digest_key
-        self._subject_fields = tuple(subject_fields)
+        self._subject_fields = tuple(served.subject_fields)
         self._reply_margin_s = reply_margin_s
         self._clock = clock
 
@@ -275,7 +292,7 @@ class RequestPipeline:
             provider=envelope.provider,
             purpose=envelope.purpose,
             deadline=deadline,
-            trace_id=envelope.traceparent[3:35],
+            trace_id=trace_id_of(envelope.traceparent),
             procedure=envelope.procedure,
             legal_basis=envelope.legal_basis,
             consent_ref=envelope.consent_ref,

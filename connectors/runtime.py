@@ -31,23 +31,29 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry
 
 from bus import (
+    BrokerHealth,
     BusConsumer,
     BusProducer,
     DeadLetterPublisher,
+    MemberKeys,
+    MemberKeysError,
+    RecordSigner,
+    ReplicationHealth,
+    ReplicationState,
     RequestTopic,
+    RequestVerifier,
+    SigningKeyError,
+    load_member_keys,
+    load_private_key,
+    load_private_key_file,
+    load_public_key,
     parse_member_id,
     parse_service_id,
 )
-from bus.audit.trail import AuditTrail
-from bus.broker_health import BrokerHealth
-from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
-from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
-from bus.replication_health import ReplicationHealth, ReplicationState
-from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
-from bus.store_url import parse_store_url
+from bus.audit import AuditTrail
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
-from connectors.answering import Answerer, RecordMapper
+from connectors.answering import Answerer, CallLimits, RecordMapper
 from connectors.config import ConnectorSettings, ServiceConfig
 from connectors.errors import ConnectorConfigError, ReplyStoreError
 from connectors.health import HealthServer
@@ -57,6 +63,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.pipeline import (
     EnvelopeVerifier,
     RequestPipeline,
+    ServedContract,
     UnsignedEnvelopeCheck,
 )
 from connectors.reply_store import ReplyStore
@@ -72,6 +79,7 @@ from contracts import (
     SchemaId,
     load_catalogue,
 )
+from storage import parse_store_url
 
 __all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 
@@ -148,7 +156,6 @@ class ConnectorRuntime:
         self._broker = BrokerHealth(settings.kafka)
         self._replication = ReplicationHealth(settings.kafka, registry=self.registry)
         self.served: list[ServedVersion] = []
-        self.answerers: dict[ServiceKey, Answerer] = {}
         self.health: HealthServer | None = None
         self._lag: LagMonitor | None = None
         self._purge_task: asyncio.Task[None] | None = None
@@ -175,10 +182,12 @@ class ConnectorRuntime:
                     codec=codec,
                     response_schema_id=served.response_id,
                     metrics=self.metrics,
-                    concurrency=config.concurrency,
-                    call_timeout_s=config.timeouts.call_s,
-                    retry=config.retry,
-                    circuit=config.circuit,
+                    limits=CallLimits(
+                        concurrency=config.concurrency,
+                        call_timeout_s=config.timeouts.call_s,
+                        retry=config.retry,
+                        circuit=config.circuit,
+                    ),
                     mapping=mapping,
                 )
                 verifier: EnvelopeVerifier
@@ -191,9 +200,12 @@ class ConnectorRuntime:
                     verifier = UnsignedEnvelopeCheck(served.topic)
                 pipeline = RequestPipeline(
                     member=self._member,
-                    service=served.key.service,
-                    version=str(served.version.version),
-                    request_schema_id=served.request_id,
+                    served=ServedContract(
+                        service=served.key.service,
+                        version=str(served.version.version),
+                        request_schema_id=served.request_id,
+                        subject_fields=served.version.meta.subject_fields,
+                    ),
                     codec=codec,
                     verifier=verifier,
                     answerer=answerer,
@@ -202,7 +214,6 @@ class ConnectorRuntime:
                     audit=audit,
                     metrics=self.metrics,
                     digest_key=digest_key,
-                    subject_fields=served.version.meta.subject_fields,
                     reply_margin_s=config.timeouts.reply_margin_s,
                     signer=self.signer,
                 )
@@ -220,7 +231,6 @@ class ConnectorRuntime:
                         else None
                     ),
                 )
-                self.answerers[served.key] = answerer
                 self._consumers.append(consumer)
             for consumer in self._consumers:
                 await consumer.start()

@@ -31,30 +31,29 @@ from prometheus_client import CollectorRegistry
 from bus import (
     BusProducer,
     KafkaSettings,
+    ReplicationHealth,
+    ReplicationState,
     ReplyTopic,
     Requester,
-    parse_gateway_group_id,
-    parse_member_id,
-    probe_cluster,
-)
-from bus.audit.kafka_trail import KafkaAuditTrail
-from bus.audit.trail import AuditTrail
-from bus.replication_health import ReplicationHealth, ReplicationState
-from bus.request_signing import (
     RequestSigner,
     load_private_key,
     load_private_key_file,
+    parse_gateway_group_id,
+    parse_member_id,
+    probe_cluster,
     public_key_text,
 )
+from bus.audit import AuditTrail, KafkaAuditTrail
 from contracts import Catalogue, Codec, LockFile, load_catalogue
-from gateway.audit_api import add_audit
+from gateway.audit_api import add_audit, audit_parts
 from gateway.audit_outbox import AuditOutbox
+from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import ExchangeStates, utc_now
-from gateway.exchanges import ExchangeService, response_schemas
+from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.http_hardening import FailedAuthThrottle, edge_middleware, harden_responses
 from gateway.members import MemberDirectory, load_members_file
@@ -99,6 +98,7 @@ class Gateway:
     consent_store: ConsentStore
     retention: RetentionSweep
     outbox: AuditOutbox
+    audit: AuditParts
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -142,6 +142,7 @@ def _build(
     lock = LockFile.load(catalogue.lock_path())
     schemas = {int(k): v for k, v in catalogue.schemas_by_id(lock).items()}
     directory = MemberDirectory.from_config(load_members_file(settings.members_file), catalogue)
+    codec = Codec(schemas)  # one codec for requests and replies
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     store = store if store is not None else open_store(settings.store_url.get_secret_value())
     # The consent registry lives in the exchange store's database, in its own tables.
@@ -201,7 +202,7 @@ def _build(
     sink = ReplySink(
         store=store,
         states=states,
-        codec=Codec(schemas),
+        codec=codec,
         responses=response_schemas(catalogue, lock),
         waiters=waiters,
         metrics=metrics,
@@ -220,18 +221,16 @@ def _build(
     )
     service = ExchangeService(
         catalogue=catalogue,
+        codec=codec,
         lock=lock,
         store=store,
         requester=requester,
         waiters=waiters,
         metrics=metrics,
         settings=settings.exchanges,
-        subject_key=subject_key,
-        digest_key=digest_key,
+        keys=ExchangeKeys(subject=subject_key, digest=digest_key),
         consents=consents,
-        trail=trail,
         states=states,
-        actor=settings.member_id,
     )
     expiry = ExpiryLoop(
         states=states,
@@ -245,6 +244,9 @@ def _build(
         clock=utc_now,
     )
     return Gateway(
+        audit=audit_parts(
+            kafka, settings, member_keys=directory.member_keys, subject_key=subject_key
+        ),
         outbox=outbox,
         retention=retention,
         kafka=kafka,
@@ -349,7 +351,7 @@ def create_app(
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)
     # After _lifecycle: the audit index and indexer start once the producer runs.
-    add_audit(app, kafka=kafka, settings=settings)
+    add_audit(app, gateway.audit)
     app.on_shutdown.append(_release_waiters)
     return app
 

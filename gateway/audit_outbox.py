@@ -23,8 +23,7 @@ from typing import Final
 
 import structlog
 
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditTrail
+from bus.audit import AuditTrail, AuditWriteError
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import closing_event
 from gateway.metrics import GatewayMetrics

@@ -33,9 +33,8 @@ from typing import Any, Final
 
 import structlog
 
-from bus import ReplyStatus
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail, exchange_event_id
+from bus import ReplyStatus, trace_id_of
+from bus.audit import AuditEventType, AuditRecord, AuditTrail, AuditWriteError, exchange_event_id
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 
@@ -120,7 +119,6 @@ def exchange_audit_record(
     latency = None
     if event_type is not AuditEventType.REQUESTED:
         latency = max(0, int((now - record.created_at).total_seconds() * 1000))
-    trace = record.traceparent
     return AuditRecord(
         type=event_type,
         time=now,
@@ -141,7 +139,7 @@ def exchange_audit_record(
         outcome=outcome,
         reason=reason,
         latency_ms=latency,
-        trace_id=trace[3:35] if trace and len(trace) >= 35 else None,
+        trace_id=trace_id_of(record.traceparent) if record.traceparent else None,
         event_id=exchange_event_id(actor, record.id, event_type),
     )
 
@@ -192,6 +190,22 @@ class ExchangeStates:
         self._on_owed = on_owed
         self._on_final = on_final
         self._clock = clock
+
+    @property
+    def actor(self) -> str:
+        """The gateway's member id: the actor of every event this module writes."""
+        return self._actor
+
+    async def audit_denied(self, event: AuditRecord) -> bool:
+        """DENIED (no exchange is created: the consent decision refused the request),
+        acknowledged: True. False when the trail did not take it; the caller then answers
+        503, never a denial nobody can audit."""
+        try:
+            await self._trail.record(event)
+        except AuditWriteError as exc:
+            _log.warning("denial_not_audited", error_code=exc.code)
+            return False
+        return True
 
     async def audit_requested(
         self, record: ExchangeRecord, *, request_digest: str, reason: str

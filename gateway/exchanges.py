@@ -31,11 +31,10 @@ from bus import (
     parse_service_id,
     parse_traceparent,
     subject_binding,
+    trace_id_of,
 )
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
-from bus.record_signing import request_digest as sent_request_digest
+from bus import request_digest as sent_request_digest
+from bus.audit import AuditEventType, AuditRecord, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
     Codec,
@@ -78,6 +77,7 @@ from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.subject_check import check_data_subject
 
 __all__ = [
+    "ExchangeKeys",
     "ExchangeService",
     "Resolved",
     "Submitted",
@@ -85,6 +85,15 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeKeys:
+    """The gateway's two HMAC keys: subject pseudonyms, and payload digests (shared with
+    the connectors, so both sides' digests of one request match)."""
+
+    subject: bytes
+    digest: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,34 +138,30 @@ class ExchangeService:
         self,
         *,
         catalogue: Catalogue,
+        codec: Codec,
         lock: LockFile,
         store: ExchangeStore,
         requester: Requester,
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
-        subject_key: bytes,
-        digest_key: bytes,
+        keys: ExchangeKeys,
         consents: ConsentRegistry,
-        trail: AuditTrail,
         states: ExchangeStates,
-        actor: str = "interop.gateway",
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
         self._lock = lock
-        self._codec = Codec({int(k): v for k, v in catalogue.schemas_by_id(lock).items()})
+        self._codec = codec
         self._store = store
         self._requester = requester
         self._waiters = waiters
         self._metrics = metrics
         self._settings = settings
-        self._subject_key = subject_key
-        self._digest_key = digest_key
+        self._subject_key = keys.subject
+        self._digest_key = keys.digest
         self._consents = consents
-        self._trail = trail
         self._states = states
-        self._actor = actor
         self._clock = clock
 
     # -- resolution and authorisation (pure, no I/O) ---------------------------------
@@ -356,7 +361,7 @@ class ExchangeService:
         denied = AuditRecord(
             type=AuditEventType.DENIED,
             time=now,
-            actor=self._actor,
+            actor=self._states.actor,
             requester=member.id,
             official=request.official,
             provider=resolved.provider,
@@ -369,15 +374,12 @@ class ExchangeService:
             subject_ref=subject_ref,
             outcome="DENIED",
             reason=decision.reason.value,
-            trace_id=trace[3:35] if trace is not None else None,
+            trace_id=trace_id_of(trace) if trace is not None else None,
         )
-        try:
-            await self._trail.record(denied)
-        except AuditWriteError as exc:
-            _log.warning("denial_not_audited", error_code=exc.code)
+        if not await self._states.audit_denied(denied):
             raise ServiceUnavailableError(
                 "the audit trail did not record this decision; retry later"
-            ) from exc
+            )
         _log.info("exchange_denied", service=resolved.service.id, reason=decision.reason.value)
         if decision.rule is DenyRule.OPPOSITION_ACTIVE:
             raise OppositionActiveError(

@@ -50,8 +50,14 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bus import InvalidIdentifierError, parse_member_id, parse_service_id
-from bus.member_keys import MemberKey, MemberKeys, MemberKeysError
+from bus import (
+    InvalidIdentifierError,
+    MemberKey,
+    MemberKeys,
+    MemberKeysError,
+    parse_member_id,
+    parse_service_id,
+)
 from contracts import Catalogue
 from contracts.errors import InteropError
 

@@ -22,7 +22,6 @@ Payloads and subject identifiers never reach a log line; codes and ids do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -31,9 +30,8 @@ from typing import Any, Final
 
 import structlog
 
-from bus import Reply, ReplyStatus
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
+from bus import PeriodicTask, Reply, ReplyStatus
+from bus.audit import AuditWriteError, payload_digest
 from contracts import Codec, CodecError, SchemaId, avro_to_json
 from gateway.exchange_states import Clock, Ending, ExchangeStates, utc_now
 from gateway.metrics import GatewayMetrics
@@ -235,37 +233,33 @@ class ExpiryLoop:
         self._states = states
         self._ready = ready
         self._ready_timeout_s = ready_timeout_s
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "gateway-expiry",
+            self.run_once,
+            interval_s=interval_s,
+            failure_event="expiry_failed",
+            before=self._replies_read,
+        )
 
     def start(self) -> None:
         """Run in the background until ``stop``."""
-        self._task = asyncio.create_task(self._run(), name="gateway-expiry")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Cancel the loop (safe to call twice)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """One pass; how many exchanges timed out."""
         return await self._states.expire_overdue()
 
-    async def _run(self) -> None:
-        if self._ready is not None:
-            # After a restart, replies may be waiting on the reply partitions: read them
-            # before expiring anything, or answered exchanges would end TIMED_OUT.
-            try:
-                async with asyncio.timeout(self._ready_timeout_s):
-                    await self._ready.wait()
-            except TimeoutError:
-                _log.warning("expiry_started_before_replies_read", waited_s=self._ready_timeout_s)
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # the store blinked: try again next round
-                _log.warning("expiry_failed", exception_type=type(exc).__name__)
-            await asyncio.sleep(self._interval_s)
+    async def _replies_read(self) -> None:
+        if self._ready is None:
+            return
+        # After a restart, replies may be waiting on the reply partitions: read them
+        # before expiring anything, or answered exchanges would end TIMED_OUT.
+        try:
+            async with asyncio.timeout(self._ready_timeout_s):
+                await self._ready.wait()
+        except TimeoutError:
+            _log.warning("expiry_started_before_replies_read", waited_s=self._ready_timeout_s)

@@ -22,9 +22,10 @@ from pydantic import (
 )
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
-from bus.audit.settings import AuditSettings
+from bus.audit import AuditSettings
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
+from storage import StoreUrlSetting
 
 __all__ = [
     "ExchangeSettings",
@@ -134,7 +135,7 @@ class GatewaySettings(BaseModel):
     reply_offsets: Literal["committed", "latest"] = "committed"
     """``committed``: resume the reply topic where this replica stopped (no reply skipped
     across a restart); ``latest``: start at the end (development only)."""
-    store_url: SecretStr = SecretStr("sqlite:///.interop/gateway.db")
+    store_url: StoreUrlSetting = SecretStr("sqlite:///.interop/gateway.db")
     members_file: Path = Path(".interop/members.yaml")
     catalogue_dir: Path = DEFAULT_CATALOGUE_DIR
     tls: TlsSettings | None = None

@@ -33,13 +33,19 @@ from typing import IO, Any, Final
 import aiohttp
 import yaml
 
-from bus.admin import TopicChange, ensure_topics
-from bus.ids import parse_gateway_group_id
-from bus.provisioning import catalogue_topic_specs
-from bus.settings import KafkaSettings
+from bus import (
+    KafkaSettings,
+    TopicChange,
+    catalogue_topic_specs,
+    ensure_topics,
+    parse_gateway_group_id,
+)
 from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.errors import InteropError
+from devservers.kafka import KafkaRunner, RunningBroker
+from devservers.kafka_cluster import KafkaCluster, RunningCluster
+from devservers.ports import free_server_port
 from interop.dev_setup import (
     DevSecrets,
     add_connector_signing,
@@ -48,10 +54,7 @@ from interop.dev_setup import (
     write_members_file,
 )
 from interop.file_modes import tighten
-from interop.kafka_cluster import KafkaCluster, RunningCluster
 from interop.kafka_cmd import DEFAULT_CLUSTER_DATA_DIR, DEFAULT_DATA_DIR
-from interop.kafka_runner import KafkaRunner, RunningBroker
-from interop.ports import free_server_port
 
 __all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
 
@@ -254,7 +257,7 @@ def _give_health_ports(configs: dict[str, Path], base: int) -> dict[str, int]:
     for offset, (name, path) in enumerate(sorted(configs.items())):
         port = base + offset if base else free_server_port()
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        document["health"] = {"host": "127.0.0.1", "port": port}
+        document["connector"]["health"] = {"host": "127.0.0.1", "port": port}
         path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         ports[name] = port
     return ports

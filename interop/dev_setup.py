@@ -21,8 +21,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus.audit.note_keys import NoteSigner
-from bus.request_signing import load_private_key, public_key_text
+from bus import load_private_key, public_key_text
+from bus.audit import NoteSigner
 from gateway.members import hash_api_key
 
 __all__ = [
@@ -197,8 +197,9 @@ def _key_entry(dev: DevSecrets, member: str) -> dict[str, str]:
 def add_connector_signing(config: Path, dev: DevSecrets) -> None:
     """Give a demo ``connector.yaml`` its member's signing key (replies, audit events)."""
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
-    member = str(document["member_id"])
-    document["signing"] = {
+    section = document["connector"]
+    member = str(section["member_id"])
+    section["signing"] = {
         "key_id": dev.member_key_id(member),
         "private_key": dev.member_signing_keys[member],
     }

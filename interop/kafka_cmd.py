@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from interop.kafka_cluster import KafkaCluster
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
+from devservers.kafka_cluster import KafkaCluster
 
 __all__ = ["DEFAULT_CLUSTER_DATA_DIR", "DEFAULT_DATA_DIR", "register"]
 

@@ -18,10 +18,15 @@ from typing import Final
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus import InvalidIdentifierError, parse_member_id
-from bus.header_values import format_time
-from bus.member_keys import MemberKey
-from bus.record_signing import check_key_id, private_key_text, public_key_text
+from bus import (
+    InvalidIdentifierError,
+    MemberKey,
+    check_key_id,
+    format_time,
+    parse_member_id,
+    private_key_text,
+    public_key_text,
+)
 from interop.settings import SettingsError
 
 __all__ = ["KeyPair", "new_key_pair", "register", "write_private_key"]

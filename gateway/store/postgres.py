@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from bus.postgres_database import PostgresDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -29,6 +28,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage import PostgresStore
 
 __all__ = ["PostgresExchangeStore"]
 
@@ -123,46 +123,13 @@ _ERASE = """
 """
 
 
-class PostgresExchangeStore:
+class PostgresExchangeStore(PostgresStore):
     """Exchanges in a PostgreSQL database, through an asyncpg connection pool."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout_s: float = 10.0,
-        command_timeout_s: float = 10.0,
-    ) -> None:
-        self._database = PostgresDatabase(
-            dsn,
-            name="the PostgreSQL exchange store",
-            component=_COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout_s=connect_timeout_s,
-            command_timeout_s=command_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"PostgresExchangeStore({self._database.display!r})"
-
-    # -- lifecycle ---------------------------------------------------------------------
-    async def open(self) -> None:
-        """Create the pool and migrate the schema (idempotent, safe for replicas)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the pool; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """One round trip to the server; ``ServiceUnavailableError`` if it does not answer."""
-        with self._database.translate("answer a ping"):
-            await self._database.pool.fetchval("SELECT 1")
+    name = "the PostgreSQL exchange store"
+    component = _COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:

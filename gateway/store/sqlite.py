@@ -16,10 +16,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from bus.sqlite_connection import SqliteDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -31,6 +29,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage import SqliteStore
 
 __all__ = ["SqliteExchangeStore"]
 
@@ -122,41 +121,13 @@ def _parse_time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-class SqliteExchangeStore:
+class SqliteExchangeStore(SqliteStore):
     """Exchanges in one SQLite file (created with its parent directories on ``open``)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-            # An in-memory database vanishes with the process and is private to one
-            # connection: pending exchanges would be lost on restart. Use a file.
-            raise ValueError("the SQLite exchange store needs a file path, not :memory:")
-        self.path = Path(path)
-        self._database = SqliteDatabase(
-            self.path,
-            name="the SQLite exchange store",
-            component=_COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
-            busy_timeout_s=busy_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"SqliteExchangeStore({str(self.path)!r})"
-
-    # -- lifecycle ---------------------------------------------------------------------
-    async def open(self) -> None:
-        """Connect, switch to WAL and migrate the schema (idempotent)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """Run a trivial query; ``ServiceUnavailableError`` if the store is closed or broken."""
-        with self._database.translate("answer a ping"):
-            async with self._database.session() as db:
-                await db.execute_fetchall("SELECT 1")
+    name = "the SQLite exchange store"
+    component = _COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from interop.kafka_cluster import KafkaCluster
+from devservers.kafka_cluster import KafkaCluster
 from tests.faults.load import Load
 from tests.faults.reconcile import tally
 from tests.faults.report import CaseReport, table

@@ -14,7 +14,7 @@ from typing import Any, Final
 import aiohttp
 from aiokafka.admin import AIOKafkaAdminClient
 
-from interop.kafka_cluster import KafkaCluster
+from devservers.kafka_cluster import KafkaCluster
 from tests.faults.load import Load
 from tests.faults.system import System
 

@@ -35,7 +35,7 @@ import aiohttp
 import yaml
 
 from connectors.demo.population import Person, generate_population
-from interop.ports import ephemeral_port_range, free_server_port, server_can_bind
+from devservers.ports import ephemeral_port_range, free_server_port, server_can_bind
 from tests.support.dev_process import dev_argv, pid_of, read_until
 
 __all__ = ["CONNECTORS", "PEOPLE", "Probe", "System", "start_system"]
@@ -81,7 +81,7 @@ class System:
         """The ``/readyz`` of one demo connector (its health port is in its config)."""
         config = self.state_dir / "registries" / f"connector-{registry}.yaml"
         document = yaml.safe_load(config.read_text(encoding="utf-8"))
-        return f"http://127.0.0.1:{document['health']['port']}/readyz"
+        return f"http://127.0.0.1:{document['connector']['health']['port']}/readyz"
 
     def connector_metrics_url(self, registry: str) -> str:
         return self.connector_ready_url(registry).replace("/readyz", "/metrics")

@@ -18,7 +18,7 @@ from pathlib import Path
 from bus import BusProducer, KafkaSettings
 from bus.audit.errors import AuditWriteError
 from bus.audit.kafka_trail import KafkaAuditTrail
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
 from tests.integration.audit.support import create_audit_topic, sample_record
 from tests.integration.bus.kafka_helpers import read_topic, settings_for
 from tests.integration.conftest import free_port

@@ -19,6 +19,15 @@ from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import http, start_gateway
 
 
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+
+
 async def _events_until(
     kafka: KafkaSettings, topic: str, done: Callable[[list[EventRow]], bool]
 ) -> list[EventRow]:
@@ -63,12 +72,7 @@ async def test_a_503d_key_retried_after_the_trail_returns_proceeds(
         assert again["detail"] != problem["detail"]  # the key was free: a new exchange
         refused = {p["detail"].split(":")[0].removeprefix("exchange ") for p in (problem, again)}
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(audit_topic, 1, 1)])
-        finally:
-            await admin.close()
+        await _create_topic(kafka_bootstrap, audit_topic)  # the trail comes back
 
         deadline = time.monotonic() + 30
         while True:
@@ -127,12 +131,7 @@ async def test_readyz_says_not_ready_while_audit_writes_fail_and_ready_once_they
         assert "broker" not in problem["detail"]
         assert "store" not in problem["detail"]
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(audit_topic, 1, 1)])
-        finally:
-            await admin.close()
+        await _create_topic(kafka_bootstrap, audit_topic)  # the trail comes back
         deadline = time.monotonic() + 30
         while True:
             posted, _, _ = await http(

@@ -28,10 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bus.admin import probe_cluster
-from bus.errors import BrokerUnavailableError
+from bus import BrokerUnavailableError, probe_cluster
 from contracts.errors import InteropError
-from interop.ports import ephemeral_port_range, server_can_bind
+from devservers.ports import ephemeral_port_range, server_can_bind
 
 __all__ = [
     "BrokerStartError",
@@ -339,7 +338,7 @@ class KafkaRunner:
     # -- internals ---------------------------------------------------------------------
     def _cluster_id_to_format(self) -> str:
         """The cluster id a fresh data directory is formatted with (a node of a multi-node
-        cluster, ``interop.kafka_cluster``, returns the id all its nodes share)."""
+        cluster, ``devservers.kafka_cluster``, returns the id all its nodes share)."""
         return _new_cluster_id()
 
     def _heap_options(self) -> tuple[str, ...]:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from bus.admin import probe_cluster
-from bus.errors import BrokerUnavailableError
-from interop.kafka_runner import (
+from bus import BrokerUnavailableError, probe_cluster
+from devservers.kafka import (
     BrokerStartError,
     BrokerTls,
     KafkaRunner,
@@ -35,7 +34,7 @@ from interop.kafka_runner import (
     _require_free_port,
     _require_java,
 )
-from interop.ports import free_server_port
+from devservers.ports import free_server_port
 
 __all__ = ["ClusterNode", "KafkaCluster", "NodeLayout", "RunningCluster"]
 
