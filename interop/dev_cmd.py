@@ -440,7 +440,7 @@ Try it (paste the three key lines above first):
 
 # 3. The auditor's view, and a proof to verify offline:
 curl -s {url}/v1/audit/events?limit=5 -H "Authorization: Bearer $AUDITOR"
-.venv/bin/interop audit verify --gateway {url} --key {dev.checkpoint_verifier} --api-key $AUDITOR
+.venv/bin/interop audit verify --gateway {url} --key {dev.checkpoint_verifier} --api-key=$AUDITOR
 """,
         flush=True,
     )

@@ -43,7 +43,7 @@ async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> N
     load = Load(cluster, report=case)
     restarts_before = len([line for line in cluster.output if "exited with status" in line])
     async with Probe(f"{cluster.url}/readyz") as ready:
-        running = asyncio.create_task(load.run(250, 8, rate_per_s=5))
+        running = asyncio.create_task(load.run(200, 8, rate_per_s=5))
         await after_answers(load, 20)
         await asyncio.to_thread(kill_node, cluster, first)
         await asyncio.sleep(12)  # the controller fences it (9 s session) and shrinks ISRs

@@ -28,12 +28,12 @@ _WINDOW_S = 20.0
 
 
 async def test_rolling_restart_under_load(cluster: System, case: CaseReport) -> None:
-    """600 exchanges at 12/s while nodes 1, 2, 3 are restarted one after the other
+    """480 exchanges at 12/s while nodes 1, 2, 3 are restarted one after the other
     (each once the cluster is fully replicated again): nothing lost or duplicated, audit
     verifies, every error answered within 20 s of a node's stop."""
     mark = await audit_mark(cluster)
     load = Load(cluster, report=case)
-    running = asyncio.create_task(load.run(600, 16, rate_per_s=12))
+    running = asyncio.create_task(load.run(480, 16, rate_per_s=12))
     await after_answers(load, 40)
     stops: list[tuple[int, float, float]] = []
     for node in (1, 2, 3):
