@@ -2,9 +2,10 @@
 
 One ``interop dev`` (broker, demo registries, ``interop gateway`` and three ``interop
 connector run`` as supervised children; ``tests/faults/system.py``) is shared by the
-session. Before each case the ``system`` fixture checks it is healthy (every ``/readyz``
-200 and an exchange completing); a case that left it broken does not poison the next: the
-system is then stopped and a fresh one started (and the case's row says so).
+fault cases, and stopped after the last of them. Before each case the ``system`` fixture
+checks it is healthy (every ``/readyz`` 200 and an exchange completing); a case that left
+it broken does not poison the next: the system is then stopped and a fresh one started
+(and the case's row says so).
 
 Each case fills a ``CaseReport`` (``case`` fixture); the table of every case's figures
 is printed at the end of the run ("faults: what clients saw").
@@ -52,7 +53,9 @@ class _Running:
         self.system = None
 
 
-@pytest.fixture(scope="session")
+# Package scope: the system (broker, gateway, connectors) stops once the fault cases are
+# done, instead of running idle beside the rest of the suite until the session ends.
+@pytest.fixture(scope="package")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Running]:
     holder = _Running(tmp_path_factory)
     try:
