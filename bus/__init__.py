@@ -42,6 +42,16 @@ from bus.errors import (
     TopicProvisioningError,
     UnknownPartitionError,
 )
+from bus.field_encryption import (
+    CIPHERTEXT_PREFIX,
+    FieldEncryptionError,
+    FieldOpener,
+    FieldSealer,
+    RecipientKey,
+    encryption_key_text,
+    load_encryption_private_key,
+    load_encryption_public_key,
+)
 from bus.header_values import check_code, check_text, format_time
 from bus.ids import (
     ExchangeId,
@@ -58,7 +68,14 @@ from bus.ids import (
 from bus.kafka_errors import KAFKA_FAILURES
 from bus.kafka_security import kafka_client_security
 from bus.logs import configure_logging, drop_personal_data
-from bus.member_keys import MemberKey, MemberKeys, MemberKeysError, load_member_keys
+from bus.member_keys import (
+    EncryptionKey,
+    MemberKey,
+    MemberKeys,
+    MemberKeysError,
+    current_encryption_key,
+    load_member_keys,
+)
 from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
 from bus.periodic import PeriodicTask
 from bus.producer import BusProducer
@@ -103,6 +120,7 @@ from bus.traceparent import TraceParent, new_traceparent, parse_traceparent, tra
 
 __all__ = [
     "AUDIT_TOPIC",
+    "CIPHERTEXT_PREFIX",
     "KAFKA_FAILURES",
     "REQUEST_DIGEST_HEADER",
     "Ack",
@@ -118,9 +136,13 @@ __all__ = [
     "DeadLetterTopic",
     "Delivery",
     "DuplicatedHeaderError",
+    "EncryptionKey",
     "Envelope",
     "EnvelopeError",
     "ExchangeId",
+    "FieldEncryptionError",
+    "FieldOpener",
+    "FieldSealer",
     "GatewayGroupId",
     "InboundRecord",
     "InvalidIdentifierError",
@@ -142,6 +164,7 @@ __all__ = [
     "PeriodicTask",
     "ProduceHealth",
     "PublishError",
+    "RecipientKey",
     "RecordHandler",
     "RecordSignatureError",
     "RecordSigner",
@@ -188,13 +211,17 @@ __all__ = [
     "check_subject_binding",
     "check_text",
     "configure_logging",
+    "current_encryption_key",
     "dead_letter_headers",
     "dead_letter_topic_for",
     "deployment_topic_specs",
     "drop_personal_data",
+    "encryption_key_text",
     "ensure_topics",
     "format_time",
     "kafka_client_security",
+    "load_encryption_private_key",
+    "load_encryption_public_key",
     "load_member_keys",
     "load_private_key",
     "load_private_key_file",

@@ -24,6 +24,7 @@
         ├── MemberKeysError                (bus.member_keys) a members file's keys are invalid
         ├── SigningKeyError                (bus.record_signing) a private key cannot be loaded
         ├── RecordSignatureError           (bus.record_signing) a record's signature fails
+        ├── FieldEncryptionError           (bus.field_encryption) a personal field won't seal/open
         ├── RequestRejectedError           (bus.request_signing) a request fails verification
         ├── UnknownPartitionError          a record is sent to a partition the topic lacks
         ├── ClientStateError               a client was used before start() or after stop()

@@ -205,6 +205,11 @@ class ConnectorSettings(BaseModel):
     signing: ConnectorSigningSettings | None = None
     """This connector's own key: replies and audit events are signed with it. Without
     it they go unsigned, and a gateway that verifies replies refuses them."""
+    field_keys: dict[str, SecretStr] = {}
+    """Key id -> this provider's X25519 private key (raw 32-byte base64): opens the personal
+    fields the gateway sealed for it (``bus.field_encryption``); several during a rotation.
+    Give the public halves to the gateway's members file (``encryption_keys``). With keys
+    configured, a request whose personal fields arrive in clear is refused."""
     allow_unsigned: bool = False
     """Development only: accept unsigned requests when no gateway key is configured."""
     audit_digest_key: SecretStr

@@ -35,6 +35,8 @@ from bus import (
     BusConsumer,
     BusProducer,
     DeadLetterPublisher,
+    FieldEncryptionError,
+    FieldOpener,
     MemberKeys,
     MemberKeysError,
     RecordSigner,
@@ -43,6 +45,7 @@ from bus import (
     RequestTopic,
     RequestVerifier,
     SigningKeyError,
+    load_encryption_private_key,
     load_member_keys,
     load_private_key,
     load_private_key_file,
@@ -117,6 +120,22 @@ def connector_signer(settings: ConnectorSettings) -> RecordSigner | None:
         raise ConnectorConfigError(f"signing: {exc.message}") from None
 
 
+def field_opener(settings: ConnectorSettings) -> FieldOpener | None:
+    """The opener of the personal fields sealed for this provider, or None without field
+    keys (``ConnectorConfigError`` if a key cannot be loaded)."""
+    if not settings.field_keys:
+        return None
+    try:
+        return FieldOpener(
+            {
+                key_id: load_encryption_private_key(secret.get_secret_value())
+                for key_id, secret in settings.field_keys.items()
+            }
+        )
+    except FieldEncryptionError as exc:
+        raise ConnectorConfigError(f"field_keys: {exc.message}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ServedVersion:
     """What one configured service resolves to in the catalogue."""
@@ -147,6 +166,7 @@ class ConnectorRuntime:
         self._given_handlers = dict(handlers or {})
         self._member = parse_member_id(settings.member_id)
         self.signer = connector_signer(settings)
+        self._opener = field_opener(settings)
         self._members: MemberKeys | None = None
         """Signs this connector's replies and audit events (None: unsigned, development)."""
         self._store = open_reply_store(settings.reply_store_url.get_secret_value())
@@ -205,6 +225,7 @@ class ConnectorRuntime:
                         version=str(served.version.version),
                         request_schema_id=served.request_id,
                         subject_fields=served.version.meta.subject_fields,
+                        sealed_fields=served.version.meta.sealed_fields,
                     ),
                     codec=codec,
                     verifier=verifier,
@@ -216,6 +237,7 @@ class ConnectorRuntime:
                     digest_key=digest_key,
                     reply_margin_s=config.timeouts.reply_margin_s,
                     signer=self.signer,
+                    opener=self._opener,
                 )
                 consumer = BusConsumer(
                     settings.kafka,

@@ -66,6 +66,7 @@ from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
 from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
 from gateway.reply_verification import ReplyGate, ReplyVerifier
+from gateway.request_sealing import RequestEncoder
 from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
@@ -221,8 +222,12 @@ def _build(
     )
     service = ExchangeService(
         catalogue=catalogue,
-        codec=codec,
-        lock=lock,
+        encoder=RequestEncoder(
+            codec=codec,
+            lock=lock,
+            recipients=directory.encryption_key_for,
+            mode=settings.field_encryption,
+        ),
         store=store,
         requester=requester,
         waiters=waiters,

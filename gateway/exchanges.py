@@ -37,15 +37,11 @@ from bus import request_digest as sent_request_digest
 from bus.audit import AuditEventType, AuditRecord, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
-    Codec,
     ContractVersion,
-    DataValidationError,
-    EncodeError,
     LockFile,
     SchemaId,
     Service,
     VersionStatus,
-    json_to_avro,
 )
 from gateway.catalogue_api import resolve_version
 from gateway.consent.policy import Decision, DenyRule
@@ -72,6 +68,7 @@ from gateway.exchange_states import (
 from gateway.members import Member
 from gateway.metrics import GatewayMetrics
 from gateway.replies import ReplyWaiters, ResponseSchemas, WaitReleased
+from gateway.request_sealing import RequestEncoder
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.subject_check import check_data_subject
@@ -138,8 +135,7 @@ class ExchangeService:
         self,
         *,
         catalogue: Catalogue,
-        codec: Codec,
-        lock: LockFile,
+        encoder: RequestEncoder,
         store: ExchangeStore,
         requester: Requester,
         waiters: ReplyWaiters,
@@ -151,8 +147,7 @@ class ExchangeService:
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
-        self._lock = lock
-        self._codec = codec
+        self._encoder = encoder
         self._store = store
         self._requester = requester
         self._waiters = waiters
@@ -211,28 +206,6 @@ class ExchangeService:
                 [FieldProblem("/legal_basis", "must be one of the service's legal bases")],
             )
 
-    def encode(self, resolved: Resolved, data: dict[str, Any]) -> bytes:
-        """``data`` in Confluent-framed Avro with the version's locked request schema id."""
-        version = resolved.version
-        entry = self._lock.entry(resolved.service.id, str(version.version), "request")
-        if entry is None:  # pragma: no cover - the app checks the lock at start-up
-            raise ServiceUnavailableError(f"{resolved.service.id} {version.version} is not locked")
-        try:
-            datum = json_to_avro(version.request, data)
-            return self._codec.encode(entry.schema_id, datum)
-        except DataValidationError as exc:
-            problems = [
-                FieldProblem("/data" + pointer, message) for pointer, message in exc.problems
-            ]
-            raise InvalidRequestError(
-                f"{len(problems)} problem(s) in data for {resolved.service.id} {version.version}",
-                problems,
-            ) from None
-        except EncodeError:
-            raise InvalidRequestError(
-                "data does not fit the request schema", [FieldProblem("/data", "not encodable")]
-            ) from None
-
     # -- submission --------------------------------------------------------------------
     async def submit(
         self,
@@ -251,7 +224,7 @@ class ExchangeService:
         subject_ref = subject_pseudonym(self._subject_key, request.subject)
         # Allowed: ``decision.reason`` is what the REQUESTED audit record carries.
         decision = await self.decide_consent(member, request, resolved, subject_ref, traceparent)
-        value = self.encode(resolved, request.data)
+        data = self._encoder.validate(resolved.service.id, resolved.version, request.data)
         now = self._clock()
         deadline_s = min(resolved.service.meta.timeout_ms / 1000, self._settings.max_deadline_s)
         outbound = OutboundRequest(
@@ -269,19 +242,32 @@ class ExchangeService:
             traceparent=_caller_trace(traceparent),
             source=parse_member_id(member.id),
         )
-        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
-        # stored exchange names the request record a verified reply must answer.
-        envelope = self._requester.sign(
-            self._requester.new_envelope(outbound, deadline=now + timedelta(seconds=deadline_s)),
-            value,
+        envelope = self._requester.new_envelope(
+            outbound, deadline=now + timedelta(seconds=deadline_s)
         )
-        # Signed with the envelope: the connector re-checks the data it decodes against it.
-        envelope = envelope.model_copy(
-            update={
-                "subject_binding": subject_binding(
-                    self._digest_key, envelope.exchange_id, request.subject
-                )
-            }
+        # Personal fields sealed for the provider, bound to this exchange id.
+        encoded = self._encoder.encode(
+            data,
+            sealed_fields=resolved.version.meta.sealed_fields,
+            provider=resolved.provider,
+            exchange_id=envelope.exchange_id,
+            now=now,
+        )
+        value = encoded.value
+        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
+        # stored exchange names the request record a verified reply must answer. The
+        # subject binding (the connector re-checks the data against it) and the wrapped
+        # field key are signed with the envelope.
+        envelope = self._requester.sign(
+            envelope.model_copy(
+                update={
+                    "subject_binding": subject_binding(
+                        self._digest_key, envelope.exchange_id, request.subject
+                    ),
+                    "field_key": encoded.field_key,
+                }
+            ),
+            value,
         )
         record = ExchangeRecord(
             id=envelope.exchange_id,

@@ -145,6 +145,11 @@ class GatewaySettings(BaseModel):
     """The audit trail (topic, write timeout) and its indexer (checkpoint key, origin)."""
     signing: SigningSettings = SigningSettings()
     """The key every request this gateway produces is signed with."""
+    field_encryption: Literal["required", "when_keyed"] = "when_keyed"
+    """Requests' personal fields are sealed for their provider (``bus.field_encryption``)
+    when it lists an encryption key in the members file. ``required``: a provider without
+    one is refused (503) rather than sent identifiers in clear; use it in production once
+    every provider has a key (``interop dev`` does)."""
     verify_replies: bool = True
     """Accept only replies signed by the exchange's provider and bound to the request
     (``gateway.reply_verification``); ``false`` is for development only."""
