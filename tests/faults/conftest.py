@@ -16,16 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.faults.load import Load
-from tests.faults.reconcile import tally
-from tests.faults.report import CASES, CaseReport, table
+from tests.faults.report import CASES, CaseReport, print_cases, record_case
 from tests.faults.system import CONNECTORS, System, start_system
 
 _HEALTHY_WITHIN_S = 60.0
@@ -114,34 +112,9 @@ async def _status(session: aiohttp.ClientSession, url: str) -> int:
 @pytest.fixture
 def case(request: pytest.FixtureRequest) -> Iterator[CaseReport]:
     """This case's row of the final table (its outcome and wall time filled in here)."""
-    report = CaseReport(name=request.node.name.removeprefix("test_"))
-    started = time.monotonic()
-    yield report
-    report.seconds = time.monotonic() - started
-    if report.lost is None and report.loads:  # failed before reconciling: what was seen
-        merged = Load(report.loads[0].system)
-        for load in report.loads:
-            merged.answers += load.answers
-        tally(report, merged)
-    call = getattr(request.node, "rep_call", None)
-    report.outcome = "?" if call is None else call.outcome
-    CASES.append(report)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, Any, Any]:
-    """Keep each phase's report on the item, so ``case`` knows how the case ended."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
+    yield from record_case(request, CASES)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Per fault: sent / 200 / 202 / errors by code / lost / duplicated / recovery."""
-    if not CASES:
-        return
-    terminalreporter.section("faults: what clients saw")
-    for line in table(CASES):
-        terminalreporter.write_line(line)
+    print_cases(terminalreporter, "faults: what clients saw", CASES)

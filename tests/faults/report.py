@@ -8,11 +8,15 @@ fills most of it), so a case that fails half-way still shows what it saw.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CASES", "CaseReport", "table"]
+import pytest
+
+__all__ = ["CASES", "CaseReport", "print_cases", "record_case", "table"]
 
 
 @dataclass
@@ -90,3 +94,36 @@ def table(cases: list[CaseReport]) -> list[str]:
     for case in cases:
         lines.extend(f"{case.name}: {note}" for note in case.notes)
     return lines
+
+
+def record_case(
+    request: pytest.FixtureRequest, collected: list[CaseReport]
+) -> Iterator[CaseReport]:
+    """The ``case`` fixture's body: this case's row, its wall time and outcome filled in
+    after it (a case that failed before reconciling is tallied from what it saw)."""
+    from tests.faults.load import Load
+    from tests.faults.reconcile import tally
+
+    report = CaseReport(name=request.node.name.removeprefix("test_"))
+    started = time.monotonic()
+    yield report
+    report.seconds = time.monotonic() - started
+    if report.lost is None and report.loads:
+        merged = Load(report.loads[0].system)
+        for load in report.loads:
+            merged.answers += load.answers
+        tally(report, merged)
+    call = getattr(request.node, "rep_call", None)
+    report.outcome = "?" if call is None else call.outcome
+    collected.append(report)
+
+
+def print_cases(
+    terminalreporter: pytest.TerminalReporter, title: str, cases: list[CaseReport]
+) -> None:
+    """The table of ``cases`` as a section of the run's summary (nothing when empty)."""
+    if not cases:
+        return
+    terminalreporter.section(title)
+    for line in table(cases):
+        terminalreporter.write_line(line)

@@ -62,6 +62,25 @@ def _connector(
     )
 
 
+async def _post_through(
+    gw: RunningGateway, settings: ConnectorSettings, ident: str, audit: MemoryAuditTrail
+) -> tuple[int, dict[str, Any]]:
+    """POST one residence request for ``ident`` with a connector running ``settings``."""
+    runtime = ConnectorRuntime(settings, audit=lambda _producer: audit)
+    await runtime.start()
+    try:
+        await runtime.wait_assigned(timeout_s=30)
+        status, _, answer = await http(
+            "POST",
+            f"{gw.base_url}/v1/exchanges",
+            headers=gw.headers(Prefer="wait=10"),
+            json=gw.body(ident, version="1.0"),
+        )
+    finally:
+        await runtime.stop()
+    return status, answer
+
+
 async def _record_of(kafka_bootstrap: str, topic: str, exchange_id: str) -> Any:
     consumer = AIOKafkaConsumer(
         topic,
@@ -93,18 +112,7 @@ async def test_the_provider_opens_what_every_other_reader_sees_as_ciphertext(
         settings = _connector(
             gw, kafka_bootstrap, tmp_path, unique_name("fle"), field_keys=field_keys_of(PROVIDER)
         )
-        runtime = ConnectorRuntime(settings, audit=lambda _producer: MemoryAuditTrail())
-        await runtime.start()
-        try:
-            await runtime.wait_assigned(timeout_s=30)
-            status, _, answer = await http(
-                "POST",
-                f"{gw.base_url}/v1/exchanges",
-                headers=gw.headers(Prefer="wait=10"),
-                json=gw.body(ident, version="1.0"),
-            )
-        finally:
-            await runtime.stop()
+        status, answer = await _post_through(gw, settings, ident, MemoryAuditTrail())
         assert status == 200, answer
         assert answer["found"] is True
         topic = RequestTopic(parse_service_id(gw.cat.residence), 1).name
@@ -132,21 +140,8 @@ async def test_a_connector_without_the_key_refuses_and_the_dead_letter_keeps_cip
         kafka_bootstrap, tmp_path, unique_name, with_provider=False, encrypt_for=(PROVIDER,)
     ) as gw:
         audit = MemoryAuditTrail()
-        runtime = ConnectorRuntime(
-            _connector(gw, kafka_bootstrap, tmp_path, unique_name("nokey")),
-            audit=lambda _producer: audit,
-        )
-        await runtime.start()
-        try:
-            await runtime.wait_assigned(timeout_s=30)
-            status, _, problem = await http(
-                "POST",
-                f"{gw.base_url}/v1/exchanges",
-                headers=gw.headers(Prefer="wait=10"),
-                json=gw.body(ident, version="1.0"),
-            )
-        finally:
-            await runtime.stop()
+        settings = _connector(gw, kafka_bootstrap, tmp_path, unique_name("nokey"))
+        status, problem = await _post_through(gw, settings, ident, audit)
         topic = RequestTopic(parse_service_id(gw.cat.residence), 1)
         dead = await read_topic(gw.kafka, dead_letter_topic_for(topic.name).name, count=1)
     assert status == 502, problem
