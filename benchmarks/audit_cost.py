@@ -18,9 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bus.audit.errors import MerkleStoreError
-from bus.audit.merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
-from bus.audit.merkle_store import MerkleTree, Node
+from bus.audit import (
+    MerkleStoreError,
+    MerkleTree,
+    Node,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 
 __all__ = [
     "AppendFigures",

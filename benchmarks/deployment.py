@@ -35,9 +35,11 @@ from bus import (
     ensure_topics,
     parse_gateway_group_id,
     parse_service_id,
+    private_key_text,
+    public_key_text,
 )
-from bus.audit.note_keys import NoteSigner
-from bus.record_signing import private_key_text, public_key_text
+from bus.audit import NoteSigner
+from connectors import settings_file_document
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
 from gateway.members import new_api_key
 
@@ -131,7 +133,8 @@ class Deployment:
             ],
         }
         path = self.work_dir / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        document = settings_file_document(settings)
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         return path
 
     def gateway_config(self, spec: GatewaySpec) -> Path:

@@ -22,10 +22,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.errors import BenchError
 from bus import KafkaSettings
-from bus.audit.event import AuditEventCodec, EventRow
-from bus.audit.index.store import AuditIndex
-from bus.audit.indexer import AuditIndexer
-from bus.audit.trail import AuditEventType, AuditRecord
+from bus.audit import (
+    AuditEventCodec,
+    AuditEventType,
+    AuditIndex,
+    AuditIndexer,
+    AuditRecord,
+    CheckpointPolicy,
+    EventRow,
+)
 
 __all__ = ["IndexerFigures", "indexer_throughput"]
 
@@ -84,7 +89,11 @@ async def indexer_throughput(kafka: KafkaSettings, work_dir: Path, events: int) 
     index = AuditIndex(f"sqlite:///{work_dir / (topic + '.db')}")
     await index.open()
     indexer = AuditIndexer(
-        kafka, index, topic=topic, group_id=topic, origin="bench.local/audit", signer=None
+        kafka,
+        index,
+        topic=topic,
+        group_id=topic,
+        checkpoints=CheckpointPolicy(origin="bench.local/audit", signer=None),
     )
     try:
         start = time.perf_counter()

@@ -24,8 +24,7 @@ from benchmarks.closed_loop import Call, LoadCommand, closed_loop
 from benchmarks.direct_registry import registry_app
 from benchmarks.floor import FloorClient, FloorResponder
 from benchmarks.processes import announce_ready
-from bus import KafkaSettings
-from bus.logs import configure_logging
+from bus import KafkaSettings, configure_logging
 
 __all__ = ["main"]
 

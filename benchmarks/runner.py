@@ -35,8 +35,7 @@ from benchmarks.scenarios import (
     start_end_to_end,
     start_floor,
 )
-from bus import KafkaSettings, probe_cluster
-from bus.errors import BusError
+from bus import BusError, KafkaSettings, probe_cluster
 
 __all__ = ["BenchOptions", "run_bench"]
 

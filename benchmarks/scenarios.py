@@ -22,7 +22,7 @@ from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
 from benchmarks.direct_registry import RESIDENCE_PATH
 from benchmarks.processes import Child
 from benchmarks.registry_data import document_numbers
-from interop.ports import free_server_port
+from devservers.ports import free_server_port
 
 __all__ = [
     "DIRECT",

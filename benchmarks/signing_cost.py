@@ -21,15 +21,24 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus import Envelope, InboundRecord, Reply, ReplyStatus, parse_member_id, parse_service_id
-from bus.audit.event import EventRow
-from bus.audit.event_signing import check_event, event_signature, sign_event
-from bus.ids import uuid7
-from bus.member_keys import MemberKey, MemberKeys
-from bus.record_signing import RecordSigner, public_key_text, request_digest
-from bus.request_signing import RequestVerifier
-from bus.topics import TopicName
-from bus.traceparent import new_traceparent
+from bus import (
+    Envelope,
+    InboundRecord,
+    MemberKey,
+    MemberKeys,
+    RecordSigner,
+    Reply,
+    ReplyStatus,
+    RequestVerifier,
+    TopicName,
+    new_traceparent,
+    parse_member_id,
+    parse_service_id,
+    public_key_text,
+    request_digest,
+    uuid7,
+)
+from bus.audit import EventRow, check_event, event_signature, sign_event
 from connectors.answering import ReplyPlan, signed_reply_envelope
 from contracts import ConsentMode
 from gateway.reply_verification import ReplyVerifier

@@ -1,14 +1,25 @@
-"""Kafka plumbing: topic names, the envelope, producer/consumer lifecycle, request-reply, DLQ.
+"""Kafka plumbing: topic names, the envelope, producer/consumer lifecycle, request-reply, DLQ,
+member keys and record signatures.
 
-Everything a gateway or connector needs is importable from here; the submodules are
-implementation detail.
+Everything the other packages need is importable from here (the audit log from
+``bus.audit``); the submodules are implementation detail, and
+``tests/unit/test_package_boundaries.py`` keeps it so. SQL persistence is not Kafka
+plumbing: it lives in ``storage``.
 """
 
-from bus.admin import TopicChange, TopicSpec, ensure_topics, probe_cluster, wait_for_cluster
+from bus.admin import (
+    TopicChange,
+    TopicSpec,
+    admin_client,
+    ensure_topics,
+    probe_cluster,
+    wait_for_cluster,
+)
+from bus.broker_health import BrokerHealth, ProduceHealth
 from bus.consumer import BusConsumer
 from bus.dead_letter import DeadLetterPublisher, dead_letter_headers, dead_letter_topic_for
 from bus.envelope import Envelope
-from bus.envelope_headers import MessageKind, ReplyStatus
+from bus.envelope_headers import REQUEST_DIGEST_HEADER, MessageKind, ReplyStatus
 from bus.errors import (
     BrokerUnavailableError,
     BusError,
@@ -31,6 +42,17 @@ from bus.errors import (
     TopicProvisioningError,
     UnknownPartitionError,
 )
+from bus.field_encryption import (
+    CIPHERTEXT_PREFIX,
+    FieldEncryptionError,
+    FieldOpener,
+    FieldSealer,
+    RecipientKey,
+    encryption_key_text,
+    load_encryption_private_key,
+    load_encryption_public_key,
+)
+from bus.header_values import check_code, check_text, format_time
 from bus.ids import (
     ExchangeId,
     GatewayGroupId,
@@ -43,16 +65,47 @@ from bus.ids import (
     parse_service_id,
     uuid7,
 )
+from bus.kafka_errors import KAFKA_FAILURES
+from bus.kafka_security import kafka_client_security
 from bus.logs import configure_logging, drop_personal_data
+from bus.member_keys import (
+    EncryptionKey,
+    MemberKey,
+    MemberKeys,
+    MemberKeysError,
+    current_encryption_key,
+    load_member_keys,
+)
 from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
+from bus.periodic import PeriodicTask
 from bus.producer import BusProducer
-from bus.provisioning import catalogue_topic_specs
+from bus.provisioning import (
+    TopicsConfig,
+    catalogue_topic_specs,
+    deployment_topic_specs,
+    load_topics_config,
+)
+from bus.record_signing import (
+    RecordSignatureError,
+    RecordSigner,
+    SigningKeyError,
+    check_key_id,
+    load_private_key,
+    load_private_key_file,
+    load_public_key,
+    private_key_text,
+    public_key_text,
+    request_digest,
+)
 from bus.records import Delivery, InboundRecord
+from bus.replication_health import ReplicationHealth, ReplicationState, ReplicationStatus
 from bus.reply_router import Reply, ReplyRouter, ReplySink
+from bus.request_signing import RejectReason, RequestRejectedError, RequestSigner, RequestVerifier
 from bus.requester import OutboundRequest, Requester
 from bus.responder import ReplyHandler, ReplyOutcome, Responder
 from bus.settings import KafkaSettings
 from bus.subject_binding import SubjectMismatch, check_subject_binding, subject_binding
+from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
 from bus.topics import (
     AUDIT_TOPIC,
     AuditTopic,
@@ -63,12 +116,16 @@ from bus.topics import (
     TopicName,
     parse_topic,
 )
-from bus.traceparent import TraceParent, new_traceparent, parse_traceparent
+from bus.traceparent import TraceParent, new_traceparent, parse_traceparent, trace_id_of
 
 __all__ = [
     "AUDIT_TOPIC",
+    "CIPHERTEXT_PREFIX",
+    "KAFKA_FAILURES",
+    "REQUEST_DIGEST_HEADER",
     "Ack",
     "AuditTopic",
+    "BrokerHealth",
     "BrokerUnavailableError",
     "BusConsumer",
     "BusError",
@@ -79,9 +136,13 @@ __all__ = [
     "DeadLetterTopic",
     "Delivery",
     "DuplicatedHeaderError",
+    "EncryptionKey",
     "Envelope",
     "EnvelopeError",
     "ExchangeId",
+    "FieldEncryptionError",
+    "FieldOpener",
+    "FieldSealer",
     "GatewayGroupId",
     "InboundRecord",
     "InvalidIdentifierError",
@@ -92,14 +153,26 @@ __all__ = [
     "KafkaSettings",
     "MalformedHeaderError",
     "MemberId",
+    "MemberKey",
+    "MemberKeys",
+    "MemberKeysError",
     "MessageKind",
     "MissingHeaderError",
     "OffsetCommitError",
     "OutboundRequest",
     "Outcome",
+    "PeriodicTask",
+    "ProduceHealth",
     "PublishError",
+    "RecipientKey",
     "RecordHandler",
+    "RecordSignatureError",
+    "RecordSigner",
     "RecordTooLargeError",
+    "RejectReason",
+    "ReplicationHealth",
+    "ReplicationState",
+    "ReplicationStatus",
     "Reply",
     "ReplyHandler",
     "ReplyOutcome",
@@ -107,29 +180,53 @@ __all__ = [
     "ReplySink",
     "ReplyStatus",
     "ReplyTopic",
+    "RequestRejectedError",
     "RequestReplyError",
+    "RequestSigner",
     "RequestTimeoutError",
     "RequestTopic",
+    "RequestVerifier",
     "Requester",
     "Responder",
     "Retry",
     "ServiceId",
+    "SigningKeyError",
     "SubjectMismatch",
     "TooManyPendingRequestsError",
     "Topic",
+    "TopicActionKind",
     "TopicChange",
     "TopicName",
+    "TopicPlan",
     "TopicProvisioningError",
     "TopicSpec",
+    "TopicsConfig",
     "TraceParent",
     "UnknownPartitionError",
+    "admin_client",
+    "apply_topics",
     "catalogue_topic_specs",
+    "check_code",
+    "check_key_id",
     "check_subject_binding",
+    "check_text",
     "configure_logging",
+    "current_encryption_key",
     "dead_letter_headers",
     "dead_letter_topic_for",
+    "deployment_topic_specs",
     "drop_personal_data",
+    "encryption_key_text",
     "ensure_topics",
+    "format_time",
+    "kafka_client_security",
+    "load_encryption_private_key",
+    "load_encryption_public_key",
+    "load_member_keys",
+    "load_private_key",
+    "load_private_key_file",
+    "load_public_key",
+    "load_topics_config",
     "new_exchange_id",
     "new_traceparent",
     "parse_exchange_id",
@@ -138,8 +235,12 @@ __all__ = [
     "parse_service_id",
     "parse_topic",
     "parse_traceparent",
+    "private_key_text",
     "probe_cluster",
+    "public_key_text",
+    "request_digest",
     "subject_binding",
+    "trace_id_of",
     "uuid7",
     "wait_for_cluster",
 ]

@@ -24,6 +24,9 @@ interop_consent_ref        consent_ref (code)      optional
 interop_subject_ref        subject_ref (pseudonym) optional; never a raw identifier
 interop_subject_binding    subject_binding (b64u)  requests naming a subject: binds the data's
                                                    subject fields to the exchange (keyed MAC)
+interop_field_key          field_key               requests with personal fields: their data
+                                                   key, wrapped for the provider
+                                                   (``bus.field_encryption``)
 interop_deadline           deadline                requests (RFC 3339 UTC, milliseconds)
 interop_reply_topic        reply_topic             requests (``interop.rep.<group>``)
 interop_reply_partition    reply_partition         requests (decimal, >= 0)
@@ -37,6 +40,7 @@ interop_signature          signature (base64url)   optional, together with the k
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Self, TypeVar
@@ -76,7 +80,7 @@ from bus.ids import (
     parse_service_id,
 )
 from bus.topics import ReplyTopic, TopicName, parse_topic
-from bus.traceparent import TraceParent, child_traceparent, parse_traceparent
+from bus.traceparent import TraceParent, child_traceparent, parse_traceparent, trace_id_of
 
 __all__ = ["Envelope", "MessageKind", "ReplyStatus", "kind_rule_violation"]
 
@@ -103,6 +107,15 @@ def _bus_check(check: Callable[[_T], Any]) -> AfterValidator:
 def _check_reply_topic(name: str) -> None:
     if not isinstance(parse_topic(name), ReplyTopic):
         raise ValueError("must be a reply topic interop.rep.<gateway-group>")
+
+
+_FIELD_KEY_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,100}:[A-Za-z0-9_-]{16,400}")
+
+
+def _check_field_key(text: str) -> str:
+    if _FIELD_KEY_RE.fullmatch(text) is None:
+        raise ValueError("must be <key id>:<base64url>")
+    return text
 
 
 def _check_utc_millis(moment: datetime) -> datetime:
@@ -136,6 +149,9 @@ class Envelope(BaseModel):
     subject_binding: Annotated[str, AfterValidator(check_pseudonym)] | None = None
     """``bus.subject_binding``: a keyed MAC over the exchange id and the subject the
     gateway checked the data against, so the connector can re-check the data it decodes."""
+    field_key: Annotated[str, AfterValidator(_check_field_key)] | None = None
+    """``bus.field_encryption``: the data key of the request's personal fields, wrapped
+    for the provider's encryption key (``<key id>:<base64url>``)."""
     deadline: _Time | None = None
     reply_topic: Annotated[TopicName, _bus_check(_check_reply_topic)] | None = None
     reply_partition: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
@@ -279,7 +295,7 @@ class Envelope(BaseModel):
         """What to bind into log lines at an ingress (no personal data: ids and codes)."""
         return {
             "exchange_id": self.exchange_id,
-            "trace_id": self.traceparent[3:35],
+            "trace_id": trace_id_of(self.traceparent),
             "requester": self.source if self.kind is MessageKind.REQUEST else self.provider,
             "service": f"{self.service}.v{self.major}",
         }
@@ -318,5 +334,5 @@ def kind_rule_violation(fields: Mapping[str, object]) -> tuple[str, str] | None:
 _REQUEST_ONLY: Final = ("deadline", "reply_topic", "reply_partition")
 _KIND_RULES: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     MessageKind.REQUEST.value: (_REQUEST_ONLY, ("status", "error_code", "request_digest")),
-    MessageKind.REPLY.value: (("status",), (*_REQUEST_ONLY, "subject_binding")),
+    MessageKind.REPLY.value: (("status",), (*_REQUEST_ONLY, "subject_binding", "field_key")),
 }

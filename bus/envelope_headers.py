@@ -80,6 +80,7 @@ HEADER_FOR_FIELD: Final[Mapping[str, str]] = {
     "consent_ref": "interop_consent_ref",
     "subject_ref": "interop_subject_ref",
     "subject_binding": "interop_subject_binding",
+    "field_key": "interop_field_key",
     "deadline": "interop_deadline",
     "reply_topic": "interop_reply_topic",
     "reply_partition": "interop_reply_partition",

@@ -18,11 +18,20 @@
         │   ├── PublishError               a record was not confirmed by the broker (retriable)
         │   └── OffsetCommitError          an offset commit was refused (retriable: redelivery)
         ├── TopicProvisioningError         a topic cannot be made to match its spec
+        │   └── TopicChangeRefusedError    (bus.topic_apply) a change apply must not make
+        ├── TopicsConfigError              (bus.provisioning) a topics file is invalid
+        ├── KafkaSecurityConfigError       (bus.kafka_security) TLS/SASL settings are invalid
+        ├── MemberKeysError                (bus.member_keys) a members file's keys are invalid
+        ├── SigningKeyError                (bus.record_signing) a private key cannot be loaded
+        ├── RecordSignatureError           (bus.record_signing) a record's signature fails
+        ├── FieldEncryptionError           (bus.field_encryption) a personal field won't seal/open
+        ├── RequestRejectedError           (bus.request_signing) a request fails verification
         ├── UnknownPartitionError          a record is sent to a partition the topic lacks
         ├── ClientStateError               a client was used before start() or after stop()
-        └── RequestReplyError              the request-reply exchange failed
-            ├── RequestTimeoutError        no reply before the deadline (retriable)
-            └── TooManyPendingRequestsError  the requester's pending bound is reached (retriable)
+        ├── RequestReplyError              the request-reply exchange failed
+        │   ├── RequestTimeoutError        no reply before the deadline (retriable)
+        │   └── TooManyPendingRequestsError  the requester's pending bound is reached (retriable)
+        └── AuditError                     (bus.audit.errors) the audit family, drawn there
 
 Errors raised by aiokafka are translated into this family in ``bus/kafka_errors.py`` at
 each place the bus calls aiokafka, never further out: callers of the bus see ``BusError``s

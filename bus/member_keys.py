@@ -34,6 +34,11 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bus.errors import BusError
+from bus.field_encryption import (
+    FieldEncryptionError,
+    RecipientKey,
+    load_encryption_public_key,
+)
 from bus.record_signing import (
     RecordSignatureError,
     SignatureFailure,
@@ -44,10 +49,12 @@ from bus.record_signing import (
 )
 
 __all__ = [
+    "EncryptionKey",
     "MemberKey",
     "MemberKeys",
     "MemberKeysError",
     "SignedBy",
+    "current_encryption_key",
     "load_member_keys",
     "member_keys_from_mapping",
 ]
@@ -74,14 +81,12 @@ def _public_key(text: str) -> str:
     return text
 
 
-class MemberKey(pydantic.BaseModel):
-    """One public key of a member, as the members file gives it."""
+class _WindowedKey(pydantic.BaseModel):
+    """A key id and the window in which the key may be used: [not_before, not_after)."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
     key_id: Annotated[str, pydantic.AfterValidator(_key_id)]
-    public_key: Annotated[str, pydantic.AfterValidator(_public_key)]
-    """Raw 32-byte Ed25519 public key, base64 (what ``interop keys new`` prints), or PEM."""
     not_before: pydantic.AwareDatetime | None = None
     not_after: pydantic.AwareDatetime | None = None
 
@@ -92,14 +97,50 @@ class MemberKey(pydantic.BaseModel):
         return self
 
     def valid_at(self, moment: datetime) -> bool:
-        """Whether the key may sign at ``moment`` (the window is [not_before, not_after))."""
+        """Whether the key may be used at ``moment`` (the window is [not_before, not_after))."""
         if self.not_before is not None and moment < self.not_before:
             return False
         return self.not_after is None or moment < self.not_after
 
+
+class MemberKey(_WindowedKey):
+    """One public signing key of a member, as the members file gives it."""
+
+    public_key: Annotated[str, pydantic.AfterValidator(_public_key)]
+    """Raw 32-byte Ed25519 public key, base64 (what ``interop keys new`` prints), or PEM."""
+
     def verifier(self) -> Ed25519PublicKey:
         """The loaded public key (validated when the entry was read)."""
         return load_public_key(self.public_key)
+
+
+def _encryption_public_key(text: str) -> str:
+    try:
+        load_encryption_public_key(text)
+    except FieldEncryptionError as exc:
+        raise ValueError(exc.message) from None
+    return text
+
+
+class EncryptionKey(_WindowedKey):
+    """One public encryption key of a provider: the gateway seals requests' personal fields
+    for it (``bus.field_encryption``); its connector holds the private half."""
+
+    public_key: Annotated[str, pydantic.AfterValidator(_encryption_public_key)]
+    """Raw 32-byte X25519 public key, base64 (what ``interop keys new`` prints)."""
+
+    def recipient(self) -> RecipientKey:
+        """The loaded key (validated when the entry was read)."""
+        return RecipientKey(self.key_id, load_encryption_public_key(self.public_key))
+
+
+def current_encryption_key(keys: Iterable[EncryptionKey], moment: datetime) -> EncryptionKey | None:
+    """The key to seal for at ``moment``: of the valid ones, the latest to become valid
+    (during a rotation both are valid; the new one is used from its not_before)."""
+    valid = [k for k in keys if k.valid_at(moment)]
+    if not valid:
+        return None
+    return max(valid, key=lambda k: (k.not_before is not None, k.not_before or moment))
 
 
 @dataclass(frozen=True, slots=True)

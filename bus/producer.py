@@ -11,21 +11,31 @@ A producer whose send failed in a way that can leave it out of step with the bro
 (a new producer id), at most once per back-off interval (exponential with jitter, capped),
 so a dead broker is not hammered and a returning one is used at once. Each change of
 state is logged once.
+
+The verdict comes from the delivery itself, not from the caller's wait: a caller that
+stops waiting (the audit trail bounds every write) cancels only its own wait
+(``asyncio.shield``), so a fatal error answered to a batch nobody waits for any more
+(idempotent batches are retried until the broker answers) still retires the producer,
+and a late confirmation still counts as one. ``health``
+(``bus.broker_health.ProduceHealth``) records every confirmed and lost delivery for
+readiness; a wait abandoned before confirmation counts as a loss.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from bus.broker_health import ProduceHealth
 from bus.errors import BrokerUnavailableError, BusError, ClientStateError, UnknownPartitionError
 from bus.kafka_errors import KAFKA_FAILURES, leaves_producer_usable, translate_kafka_error
 from bus.kafka_security import connection_failure_reason, kafka_client_security
@@ -58,6 +68,8 @@ class BusProducer:
         """How many times a producer was replaced (for tests and metrics)."""
         self.replacement_attempts = 0
         """How many times a replacement was tried, successful or not (back-off bounds it)."""
+        self.health = ProduceHealth()
+        """Whether this producer can write right now (for readiness; see its class)."""
 
     async def start(self) -> None:
         """Connect and fetch metadata; raise ``BrokerUnavailableError`` if nobody answers."""
@@ -65,6 +77,7 @@ class BusProducer:
             raise ClientStateError("the producer is already started")
         self._producer = await self._new_producer()
         self._running = True
+        self.health.record_started()
 
     async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
@@ -139,14 +152,23 @@ class BusProducer:
             future = await producer.send(
                 name, value, key=key, partition=partition, headers=list(headers)
             )
-            metadata = await future
         except KAFKA_FAILURES as exc:
-            if not leaves_producer_usable(exc):
-                self._retire(producer, exc)
+            self._lost(producer, exc)
             raise translate_kafka_error(exc, operation=operation) from exc
-        if self._backoff_s != _BACKOFF_MIN_S:
-            self._backoff_s = _BACKOFF_MIN_S
-            _log.info("producer_recovered", client_id=self._client_id)
+        except asyncio.CancelledError:
+            self.health.record_failure()  # the caller gave up before the record was queued
+            raise
+        future.add_done_callback(functools.partial(self._delivered, producer))
+        try:
+            # The caller may stop waiting; the delivery's verdict must still reach
+            # ``_delivered`` (see the module docstring).
+            metadata = await asyncio.shield(future)
+        except KAFKA_FAILURES as exc:
+            raise translate_kafka_error(exc, operation=operation) from exc
+        except asyncio.CancelledError:
+            if not future.done():
+                self.health.record_failure()  # not confirmed within the caller's deadline
+            raise
         return Delivery(
             topic=metadata.topic,
             partition=metadata.partition,
@@ -166,6 +188,7 @@ class BusProducer:
                 return self._producer
             now = time.monotonic()
             if now < self._next_attempt:
+                self.health.record_failure()
                 raise BrokerUnavailableError(
                     "the Kafka producer is being replaced after a failure; the broker has not "
                     f"answered yet (next attempt in {self._next_attempt - now:.1f} s)"
@@ -174,6 +197,7 @@ class BusProducer:
             try:
                 fresh = await self._new_producer()
             except BusError:
+                self.health.record_failure()
                 # Exponential back-off with full jitter, capped: a dead broker is not
                 # hammered by every sender, a returning one is found within the cap.
                 self._next_attempt = now + random.uniform(0, self._backoff_s)  # noqa: S311
@@ -190,6 +214,27 @@ class BusProducer:
     def _is_running(self) -> bool:
         # A method, not the attribute: ``stop`` may flip it while ``_current`` awaits.
         return self._running
+
+    def _delivered(self, producer: AIOKafkaProducer, future: asyncio.Future[Any]) -> None:
+        """The verdict of one delivery, whether or not its caller still waits for it."""
+        if future.cancelled():  # aiokafka cancels what is queued when it closes
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._lost(producer, exc)
+            return
+        self.health.record_success()
+        if self._backoff_s != _BACKOFF_MIN_S:
+            self._backoff_s = _BACKOFF_MIN_S
+            _log.info("producer_recovered", client_id=self._client_id)
+
+    def _lost(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        """A failed send: a failure about the record itself says nothing about the
+        producer; any other failure counts against health and retires it."""
+        if leaves_producer_usable(exc) or producer is not self._producer:
+            return  # a retired producer's late failures are old news
+        self.health.record_failure()
+        self._retire(producer, exc)
 
     def _retire(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
         """Drop ``producer`` (once, however many of its sends failed) and close it in the

@@ -47,7 +47,6 @@ __all__ = [
     "load_private_key",
     "load_private_key_file",
     "load_public_key",
-    "load_public_key_file",
     "private_key_text",
     "public_key_text",
     "record_key_id",
@@ -154,11 +153,6 @@ def _read(path: Path) -> bytes:
 def load_private_key_file(path: Path) -> Ed25519PrivateKey:
     """``load_private_key`` on a file's content."""
     return load_private_key(_read(path))
-
-
-def load_public_key_file(path: Path) -> Ed25519PublicKey:
-    """``load_public_key`` on a file's content."""
-    return load_public_key(_read(path))
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:

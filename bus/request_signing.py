@@ -50,7 +50,6 @@ from bus.record_signing import (
     load_private_key,
     load_private_key_file,
     load_public_key,
-    load_public_key_file,
     public_key_text,
     verify_record_signature,
 )
@@ -67,7 +66,6 @@ __all__ = [
     "load_private_key",
     "load_private_key_file",
     "load_public_key",
-    "load_public_key_file",
     "public_key_text",
 ]
 

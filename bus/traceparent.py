@@ -66,8 +66,9 @@ def child_traceparent(parent: TraceParent) -> TraceParent:
     return TraceParent(f"00-{match['trace']}-{_new_parent_id()}-{match['flags']}")
 
 
-def trace_id_of(value: TraceParent) -> str:
-    """The 32-hex-digit trace id (bound into log lines)."""
+def trace_id_of(value: str) -> str:
+    """The 32-hex-digit trace id of a traceparent (log lines and audit events): the one
+    place that knows where it sits in the header."""
     return value[3:35]
 
 

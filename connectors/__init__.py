@@ -4,9 +4,19 @@ A registry owner writes a handler (``connectors.sdk``) or configures an adapter,
 ``interop connector run connector.yaml``; the runtime (``ConnectorRuntime``) does the rest.
 """
 
-from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from connectors.adapters.base import (
+    Found,
+    LegacyConfigurationError,
+    LegacyError,
+    LegacyErrorKind,
+    LegacyProtocolError,
+    LegacyRejectedError,
+    LegacyTimeoutError,
+    LegacyUnavailableError,
+    NotFound,
+)
 from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
-from connectors.config import ConnectorSettings, ServiceConfig, load_connector_settings
+from connectors.config import ConnectorSettings, ServiceConfig, settings_file_document
 from connectors.errors import (
     ConnectorConfigError,
     ConnectorError,
@@ -35,8 +45,13 @@ __all__ = [
     "HandlerContext",
     "HandlerError",
     "HandlerRegistry",
+    "LegacyConfigurationError",
     "LegacyError",
     "LegacyErrorKind",
+    "LegacyProtocolError",
+    "LegacyRejectedError",
+    "LegacyTimeoutError",
+    "LegacyUnavailableError",
     "NotFound",
     "ProviderFailedError",
     "ProviderTimeoutError",
@@ -46,6 +61,6 @@ __all__ = [
     "RetryPolicy",
     "ServiceConfig",
     "ServiceKey",
-    "load_connector_settings",
     "open_reply_store",
+    "settings_file_document",
 ]

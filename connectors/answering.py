@@ -32,35 +32,30 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from bus import Envelope, MemberId, ReplyStatus
-from bus.record_signing import RecordSigner, request_digest
-from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from bus import Envelope, MemberId, RecordSigner, ReplyStatus, request_digest
+from connectors.adapters.base import (
+    Found,
+    LegacyError,
+    LegacyErrorKind,
+    LegacyTimeoutError,
+    NotFound,
+)
 from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
-from connectors.errors import HandlerError
+from connectors.errors import (
+    HandlerError,
+    HandlerFailedError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    ResponseInvalidError,
+)
 from connectors.metrics import ConnectorMetrics
 from connectors.retry import RetryPolicy, call_with_retries
 from connectors.sdk import Answer, Handler, HandlerContext
 from contracts import Codec, CodecError, SchemaId
 
-__all__ = ["Answerer", "RecordMapper", "ReplyPlan", "signed_reply_envelope"]
+__all__ = ["Answerer", "CallLimits", "RecordMapper", "ReplyPlan", "signed_reply_envelope"]
 
 _log = structlog.get_logger(__name__)
-
-PROVIDER_UNAVAILABLE: Final = "PROVIDER_UNAVAILABLE"
-PROVIDER_TIMEOUT: Final = "PROVIDER_TIMEOUT"
-PROVIDER_FAILED: Final = "PROVIDER_FAILED"
-PROVIDER_REFUSED: Final = "PROVIDER_REFUSED"
-PROVIDER_MISCONFIGURED: Final = "PROVIDER_MISCONFIGURED"
-PROVIDER_HANDLER_FAILED: Final = "PROVIDER_HANDLER_FAILED"
-PROVIDER_RESPONSE_INVALID: Final = "PROVIDER_RESPONSE_INVALID"
-
-_CODE_OF_KIND: Final = {
-    LegacyErrorKind.TIMEOUT: (ReplyStatus.ERROR, PROVIDER_TIMEOUT),
-    LegacyErrorKind.UNAVAILABLE: (ReplyStatus.ERROR, PROVIDER_UNAVAILABLE),
-    LegacyErrorKind.PROTOCOL: (ReplyStatus.ERROR, PROVIDER_FAILED),
-    LegacyErrorKind.REJECTED: (ReplyStatus.REJECTED, PROVIDER_REFUSED),
-    LegacyErrorKind.CONFIGURATION: (ReplyStatus.ERROR, PROVIDER_MISCONFIGURED),
-}
 
 
 class RecordMapper(Protocol):
@@ -86,7 +81,13 @@ class ReplyPlan:
             return "OK"
         if self.status is ReplyStatus.NOT_FOUND:
             return "NOT_FOUND"
-        return self.error_code or "PROVIDER_ERROR"
+        return self.error_code or HandlerError.code
+
+    @classmethod
+    def failing(cls, error: HandlerError | type[HandlerError]) -> ReplyPlan:
+        """The reply for a handler error (an instance may carry the registry's own code)."""
+        code = error.reply_code if isinstance(error, HandlerError) else error.code
+        return cls(error.status, code)
 
 
 def signed_reply_envelope(
@@ -108,8 +109,15 @@ def signed_reply_envelope(
     return envelope if signer is None else signer.sign(envelope, plan.value)
 
 
-class _Timeout(Exception):
-    """One attempt ran past its own timeout (turned into a retriable LegacyError)."""
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How one service's registry is called: at most ``concurrency`` calls at once, each
+    attempt within ``call_timeout_s``, retried by ``retry``, guarded by ``circuit``."""
+
+    concurrency: int
+    call_timeout_s: float
+    retry: RetryPolicy
+    circuit: CircuitPolicy
 
 
 class Answerer:
@@ -123,10 +131,7 @@ class Answerer:
         codec: Codec,
         response_schema_id: SchemaId,
         metrics: ConnectorMetrics,
-        concurrency: int,
-        call_timeout_s: float,
-        retry: RetryPolicy,
-        circuit: CircuitPolicy,
+        limits: CallLimits,
         mapping: RecordMapper | None = None,
     ) -> None:
         self._service = service
@@ -134,12 +139,12 @@ class Answerer:
         self._codec = codec
         self._response_id = response_schema_id
         self._metrics = metrics
-        self._slots = asyncio.Semaphore(concurrency)
-        self._call_timeout_s = call_timeout_s
-        self._retry = retry
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._call_timeout_s = limits.call_timeout_s
+        self._retry = limits.retry
         self._mapping = mapping
         metrics.circuit_state.labels(service).set(CircuitState.CLOSED)
-        self.breaker = CircuitBreaker(circuit, on_change=self._circuit_changed)
+        self.breaker = CircuitBreaker(limits.circuit, on_change=self._circuit_changed)
 
     def _circuit_changed(self, state: CircuitState) -> None:
         self._metrics.circuit_state.labels(self._service).set(int(state))
@@ -155,13 +160,13 @@ class Answerer:
         except TimeoutError:
             # The whole exchange ran out of time (waiting for a slot, or in the handler).
             self._metrics.legacy_errors.labels(self._service, LegacyErrorKind.TIMEOUT).inc()
-            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_TIMEOUT)
+            return ReplyPlan.failing(ProviderTimeoutError)
 
     async def _guarded(
         self, request: Mapping[str, Any], ctx: HandlerContext, deadline: float
     ) -> ReplyPlan:
         if not self.breaker.allow():
-            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_UNAVAILABLE)
+            return ReplyPlan.failing(ProviderUnavailableError)
         gauge = self._metrics.in_flight.labels(self._service)
         gauge.inc()
         settled = False
@@ -179,8 +184,7 @@ class Answerer:
                 self.breaker.record_failure()
             else:
                 self.breaker.record_success()  # it answered: it is up
-            status, code = _CODE_OF_KIND[error.kind]
-            return ReplyPlan(status, code)
+            return ReplyPlan.failing(error)
         except TimeoutError:
             settled = True
             self.breaker.record_failure()
@@ -194,7 +198,7 @@ class Answerer:
             raise
         except Exception as exc:  # a bug in the handler: an error reply, not a crash
             _log.error("handler_raised", service=self._service, exception_type=type(exc).__name__)
-            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_HANDLER_FAILED)
+            return ReplyPlan.failing(HandlerFailedError)
         finally:
             gauge.dec()
             if not settled:
@@ -208,13 +212,13 @@ class Answerer:
                 self.breaker.record_failure()
             else:
                 self.breaker.record_success()
-            return ReplyPlan(answer.status, answer.reply_code)
+            return ReplyPlan.failing(answer)
         self.breaker.record_success()
         if isinstance(answer, NotFound):
             return ReplyPlan(ReplyStatus.NOT_FOUND)
         if not isinstance(answer, Found):
             _log.error("handler_answer_invalid", service=self._service)
-            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_HANDLER_FAILED)
+            return ReplyPlan.failing(HandlerFailedError)
         try:
             datum = (
                 self._mapping.apply(answer.record, request)
@@ -223,14 +227,13 @@ class Answerer:
             )
         except LegacyError as error:
             self._count(error)
-            status, code = _CODE_OF_KIND[error.kind]
-            return ReplyPlan(status, code)
+            return ReplyPlan.failing(error)
         try:
             return ReplyPlan(ReplyStatus.OK, value=self._codec.encode(self._response_id, datum))
         except CodecError as exc:
             # The code only: the encoder's message quotes the offending value.
             _log.error("response_does_not_fit_schema", service=self._service, error_code=exc.code)
-            return ReplyPlan(ReplyStatus.ERROR, PROVIDER_RESPONSE_INVALID)
+            return ReplyPlan.failing(ResponseInvalidError)
 
     async def _attempt(
         self, request: Mapping[str, Any], ctx: HandlerContext, deadline: float
@@ -242,11 +245,11 @@ class Answerer:
         except TimeoutError:
             if time.monotonic() >= deadline:
                 raise  # the exchange's own deadline: no more attempts
-            raise LegacyError(
-                LegacyErrorKind.TIMEOUT, f"no answer within {self._call_timeout_s}s"
-            ) from None
+            raise LegacyTimeoutError(f"no answer within {self._call_timeout_s}s") from None
+        except LegacyError:
+            raise  # retried (if retriable), counted, and fed to the breaker by the caller
         except HandlerError as error:
-            return error
+            return error  # the handler's own typed answer: not retried
         return answer
 
     def _on_retry(self, error: LegacyError, delay: float) -> None:

@@ -2,6 +2,10 @@
 
 Payloads appear only as keyed digests (HMAC-SHA-256, hex) under the connector's digest
 key: personal data has too little entropy to survive a guess against a plain hash.
+
+Each step has its one event id (``exchange_event_id``): a request redelivered after a
+crash and answered again from the reply store writes the same RESPONDED event, which the
+indexer keeps once.
 """
 
 from __future__ import annotations
@@ -9,9 +13,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from bus import Envelope
-from bus.audit.digests import payload_digest
-from bus.audit.trail import AuditEventType, AuditRecord
+from bus import Envelope, trace_id_of
+from bus.audit import AuditEventType, AuditRecord, exchange_event_id, payload_digest
 
 __all__ = ["AuditSteps"]
 
@@ -39,7 +42,8 @@ class AuditSteps:
             legal_basis=envelope.legal_basis,
             consent_ref=envelope.consent_ref,
             subject_ref=envelope.subject_ref,
-            trace_id=envelope.traceparent[3:35],
+            trace_id=trace_id_of(envelope.traceparent),
+            event_id=exchange_event_id(self._member, envelope.exchange_id, kind),
         )
 
     def delivered(self, envelope: Envelope, request: bytes, now: datetime) -> AuditRecord:

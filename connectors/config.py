@@ -1,13 +1,15 @@
-"""``connector.yaml``: everything one connector process serves, validated at start-up.
+"""The ``connector:`` section of a connector's settings: everything one connector process
+serves, validated at start-up.
 
-Loaded once by ``interop connector run`` from the YAML file and the environment
-(``INTEROP_CONNECTOR__...`` variables override the file, ``__`` between levels, e.g.
-``INTEROP_CONNECTOR__REPLY_STORE_URL=postgresql://...``, best for secrets), then passed
-in explicitly. Every problem is reported at once, each naming its field and the file::
+It is a section of the one settings root (``interop.settings.InteropSettings``), loaded
+once by ``interop connector run`` from the YAML file (``kafka:`` and ``connector:``) and
+the environment (``INTEROP__CONNECTOR__...`` variables override the file, ``__`` between
+levels, e.g. ``INTEROP__CONNECTOR__REPLY_STORE_URL=postgresql://...``, best for secrets),
+then passed in explicitly. Every problem is reported at once, each naming its field and
+the file::
 
-    connector.yaml: invalid connector settings:
-      services.0.retry.max_attempts: Input should be less than or equal to 20
-      services.0.adapter.url: Field required
+    connector.yaml: invalid settings: connector.services.0.retry.max_attempts: Input
+    should be less than or equal to 20; connector.services.0.adapter.url: Field required
 
 A service is served either by an adapter (``adapter: {kind: sql|rest|soap|file, ...}``
 with the adapter package's own settings, plus a ``mapping`` from legacy fields to the
@@ -17,11 +19,11 @@ response schema) or by a Python handler (``handler: "package.module:function"``)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 import pydantic
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,21 +33,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
 
 from bus import InvalidIdentifierError, KafkaSettings, parse_member_id, parse_service_id
-from bus.store_url import InvalidStoreUrlError, parse_store_url
 from connectors.adapters.base import LegacyError
 from connectors.adapters.registry import adapter_factory
 from connectors.circuit import CircuitPolicy
-from connectors.errors import ConnectorConfigError
 from connectors.retry import RetryPolicy
 from contracts import DEFAULT_CATALOGUE_DIR
+from contracts.errors import validation_problems
+from storage import StoreUrlSetting
 
 __all__ = [
     "AdapterConfig",
@@ -53,7 +49,7 @@ __all__ = [
     "HealthSettings",
     "ServiceConfig",
     "TimeoutSettings",
-    "load_connector_settings",
+    "settings_file_document",
 ]
 
 _MIN_DIGEST_KEY_CHARS: Final = 32
@@ -96,7 +92,8 @@ class AdapterConfig(BaseModel):
         try:
             factory.settings_model.model_validate(self.settings)
         except pydantic.ValidationError as exc:
-            raise ValueError(f"{self.kind} adapter settings: {_problems(exc, ', ')}") from None
+            problems = validation_problems(exc, ", ")
+            raise ValueError(f"{self.kind} adapter settings: {problems}") from None
         return self
 
 
@@ -185,22 +182,18 @@ class ConnectorSigningSettings(BaseModel):
         return self
 
 
-class ConnectorSettings(BaseSettings):
-    """The root of ``connector.yaml``."""
+class ConnectorSettings(BaseModel):
+    """The ``connector:`` section of a connector's settings file (``interop.settings``
+    composes it into the one root; ``kafka`` is the root's unless given here)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="INTEROP_CONNECTOR__",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     member_id: Annotated[str, AfterValidator(_member)]
     """The provider administration this connector answers for (``interop_provider``)."""
     kafka: KafkaSettings = KafkaSettings()
     services: Annotated[list[ServiceConfig], Field(min_length=1)]
     catalogue_dir: Path = DEFAULT_CATALOGUE_DIR
-    reply_store_url: SecretStr = SecretStr("sqlite:///.interop/connector-replies.db")
+    reply_store_url: StoreUrlSetting = SecretStr("sqlite:///.interop/connector-replies.db")
     reply_retention_days: Annotated[float, Field(gt=0, le=3650)] = 7.0
     gateway_keys: dict[str, SecretStr] = {}
     """Key id -> the gateway's Ed25519 public key (raw 32-byte base64 or PEM). Several
@@ -212,6 +205,11 @@ class ConnectorSettings(BaseSettings):
     signing: ConnectorSigningSettings | None = None
     """This connector's own key: replies and audit events are signed with it. Without
     it they go unsigned, and a gateway that verifies replies refuses them."""
+    field_keys: dict[str, SecretStr] = {}
+    """Key id -> this provider's X25519 private key (raw 32-byte base64): opens the personal
+    fields the gateway sealed for it (``bus.field_encryption``); several during a rotation.
+    Give the public halves to the gateway's members file (``encryption_keys``). With keys
+    configured, a request whose personal fields arrive in clear is refused."""
     allow_unsigned: bool = False
     """Development only: accept unsigned requests when no gateway key is configured."""
     audit_digest_key: SecretStr
@@ -224,15 +222,6 @@ class ConnectorSettings(BaseSettings):
     consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
     crash it gets its partitions back at once instead of after the session timeout. Two
     running replicas must never share it (the broker fences the second)."""
-
-    @field_validator("reply_store_url")
-    @classmethod
-    def _store_url(cls, url: SecretStr) -> SecretStr:
-        try:
-            parse_store_url(url.get_secret_value())
-        except InvalidStoreUrlError as exc:
-            raise ValueError(str(exc)) from None
-        return url
 
     @field_validator("audit_digest_key")
     @classmethod
@@ -256,42 +245,10 @@ class ConnectorSettings(BaseSettings):
             seen.add(key)
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file; the file is set by load_connector_settings.
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
 
-
-def _problems(exc: pydantic.ValidationError, separator: str) -> str:
-    return separator.join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: "
-        f"{str(err['msg']).removeprefix('Value error, ')}"
-        for err in exc.errors()
-    )
-
-
-def load_connector_settings(path: Path) -> ConnectorSettings:
-    """Read ``path`` (YAML) and the environment; ``ConnectorConfigError`` lists every problem."""
-    if not path.is_file():
-        raise ConnectorConfigError(f"{path}: no such configuration file")
-
-    class FromFile(ConnectorSettings):
-        model_config = SettingsConfigDict(yaml_file=path)
-
-    try:
-        return FromFile()
-    except pydantic.ValidationError as exc:
-        raise ConnectorConfigError(
-            f"{path}: invalid connector settings:\n  {_problems(exc, chr(10) + '  ')}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConnectorConfigError(f"{path}: not valid YAML: {exc}") from None
-    except (ValueError, OSError) as exc:  # unreadable file, not a mapping at the top
-        raise ConnectorConfigError(f"{path}: cannot be read: {exc}") from None
+def settings_file_document(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML document of a connector's settings file (``interop.settings``' root) for a
+    ``connector:`` section given flat, its ``kafka`` lifted to the root where it belongs."""
+    connector = dict(section)
+    kafka = connector.pop("kafka", None)
+    return ({} if kafka is None else {"kafka": kafka}) | {"connector": connector}

@@ -10,7 +10,12 @@
             ├── ProviderUnavailableError   the registry cannot answer now (status error)
             ├── ProviderTimeoutError       no answer before the exchange's deadline (error)
             ├── ProviderFailedError        the registry answered something unusable (error)
-            └── RequestRefusedError        the registry refuses this request (status rejected)
+            ├── RequestRefusedError        the registry refuses this request (status rejected)
+            ├── ProviderMisconfiguredError the connector's adapter or mapping is wrong (error)
+            ├── HandlerFailedError         the handler raised or returned something unknown
+            ├── ResponseInvalidError       the mapped answer does not fit the response schema
+            └── connectors.adapters.base.LegacyError   a legacy adapter's failure, one of
+                the first five by its ``kind`` (LegacyTimeoutError is a ProviderTimeoutError...)
 
 A handler *returns* ``Found``/``NotFound`` and *raises* (or returns) a ``HandlerError`` for
 anything else; the runtime turns each into the reply status the gateway understands
@@ -30,11 +35,14 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorError",
     "HandlerError",
+    "HandlerFailedError",
     "ProviderFailedError",
+    "ProviderMisconfiguredError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "ReplyStoreError",
     "RequestRefusedError",
+    "ResponseInvalidError",
 ]
 
 _CODE_RE: Final = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
@@ -66,7 +74,7 @@ class HandlerError(ConnectorError):
     code, e.g. ``PADRON_MUNICIPALITY_CLOSED``): upper-case letters, digits and ``_``.
     """
 
-    code = "PROVIDER_ERROR"
+    code = "PROVIDER_HANDLER_ERROR"
     status: ClassVar[ReplyStatus] = ReplyStatus.ERROR
 
     def __init__(self, message: str, *, reply_code: str | None = None) -> None:
@@ -101,3 +109,23 @@ class RequestRefusedError(HandlerError):
 
     code = "PROVIDER_REFUSED"
     status = ReplyStatus.REJECTED
+
+
+class ProviderMisconfiguredError(HandlerError):
+    """The connector's side is wrong (an adapter setting, a mapping naming a missing
+    column): the registry was not at fault, the operator must fix the configuration."""
+
+    code = "PROVIDER_MISCONFIGURED"
+
+
+class HandlerFailedError(HandlerError):
+    """The handler raised an unexpected exception or returned something that is no answer
+    (a bug in the handler: an error reply, never a crash)."""
+
+    code = "PROVIDER_HANDLER_FAILED"
+
+
+class ResponseInvalidError(HandlerError):
+    """The (mapped) answer does not fit the service's response schema."""
+
+    code = "PROVIDER_RESPONSE_INVALID"

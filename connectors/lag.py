@@ -7,18 +7,13 @@ failed sample is logged and skipped: lag is an observation, not a reason to stop
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bus import KafkaSettings
-from bus.admin import admin_client
-from bus.kafka_errors import KAFKA_FAILURES
-from bus.kafka_security import kafka_client_security
+from bus import KAFKA_FAILURES, KafkaSettings, PeriodicTask, admin_client, kafka_client_security
 from connectors.metrics import ConnectorMetrics
 
 __all__ = ["LagMonitor", "LagTarget"]
@@ -49,18 +44,21 @@ class LagMonitor:
         self._settings = settings
         self._targets = list(targets)
         self._metrics = metrics
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "connector-lag",
+            self.sample,
+            interval_s=interval_s,
+            failure_event="lag_sample_failed",
+            failures=KAFKA_FAILURES,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="connector-lag")
+        """Sample every ``interval_s`` in the background until ``stop``."""
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop sampling (safe to call twice)."""
+        await self._loop.stop()
 
     async def sample(self) -> dict[tuple[str, int], int]:
         """One measurement: (service label, partition) -> lag."""
@@ -96,11 +94,3 @@ class LagMonitor:
             await consumer.stop()
             await admin.close()
         return lags
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except KAFKA_FAILURES as exc:
-                _log.warning("lag_sample_failed", exception_type=type(exc).__name__)
-            await asyncio.sleep(self._interval_s)

@@ -31,7 +31,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import (
+    LegacyConfigurationError,
+    LegacyProtocolError,
+)
 from connectors.adapters.request_values import field_value
 from contracts.avro_schema import EnumNode, Node, RecordNode, UnionNode, parse
 
@@ -103,15 +106,11 @@ class MappingConfig(RootModel[dict[str, FieldMapping]]):
     """The ``mapping:`` block: response field path -> how it is produced."""
 
 
-class MappingError(LegacyError):
+class MappingError(LegacyConfigurationError):
     """The mapping does not fit the response schema; lists every problem at once."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__(
-            LegacyErrorKind.CONFIGURATION,
-            "the mapping does not fit the response schema: " + "; ".join(problems),
-            retriable=False,
-        )
+        super().__init__("the mapping does not fit the response schema: " + "; ".join(problems))
         self.problems = problems
 
 
@@ -189,8 +188,7 @@ class ResponseMapping:
         if plan.nullable and not produced:
             return None
         if empty:
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 f"mapping entry {empty[0]!r}: the legacy value is empty and the field is required",
             )
         return out
@@ -209,8 +207,7 @@ def _leaf(leaf: _Leaf, record: Mapping[str, Any], request: Mapping[str, Any], no
         raw = record.get(spec.source, _NOTHING)
         if raw is _NOTHING:
             if not spec.allow_missing:
-                raise LegacyError(
-                    LegacyErrorKind.PROTOCOL,
+                raise LegacyProtocolError(
                     f"mapping entry {leaf.entry!r}: the legacy record has no field {spec.source!r}",
                 )
             raw = None
@@ -226,9 +223,7 @@ def _leaf(leaf: _Leaf, record: Mapping[str, Any], request: Mapping[str, Any], no
             return leaf.values[key]
         return _convert(leaf.node, raw, spec, leaf.zone)
     except _Unfit as exc:
-        raise LegacyError(
-            LegacyErrorKind.PROTOCOL, f"mapping entry {leaf.entry!r}: {exc}"
-        ) from None
+        raise LegacyProtocolError(f"mapping entry {leaf.entry!r}: {exc}") from None
 
 
 def _absent(leaf: _Leaf) -> Any:

@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -40,24 +41,27 @@ from bus import (
     Ack,
     BusError,
     DeadLetter,
+    Delivery,
     Envelope,
     EnvelopeError,
+    FieldEncryptionError,
+    FieldOpener,
     InboundRecord,
     MemberId,
     MessageKind,
     Outcome,
+    RecordSigner,
+    RejectReason,
     ReplyStatus,
+    RequestRejectedError,
     RequestTopic,
     Retry,
+    Topic,
+    TopicName,
     check_subject_binding,
+    trace_id_of,
 )
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditRecord, AuditTrail
-from bus.audit.unverified import unverified_record
-from bus.record_signing import RecordSigner
-from bus.records import Delivery
-from bus.request_signing import RejectReason, RequestRejectedError
-from bus.topics import Topic, TopicName
+from bus.audit import AuditRecord, AuditTrail, AuditWriteError, unverified_record
 from connectors.answering import Answerer, ReplyPlan, signed_reply_envelope
 from connectors.audit_steps import AuditSteps
 from connectors.errors import ReplyStoreError
@@ -66,11 +70,19 @@ from connectors.reply_store import ReplyStore, StoredReply
 from connectors.sdk import HandlerContext
 from contracts import Codec, CodecError, SchemaId
 
-__all__ = ["EnvelopeVerifier", "ReplySender", "RequestPipeline", "UnsignedEnvelopeCheck"]
+__all__ = [
+    "EnvelopeVerifier",
+    "ReplySender",
+    "RequestPipeline",
+    "ServedContract",
+    "UnsignedEnvelopeCheck",
+]
 
 _log = structlog.get_logger(__name__)
 
 REQUEST_UNDECODABLE = "REQUEST_UNDECODABLE"
+FIELDS_NOT_OPENED: Final = "FIELDS_NOT_OPENED"
+"""The request's personal fields did not open with this provider's field keys."""
 _UNVERIFIED: Final = frozenset(
     {
         RejectReason.UNSIGNED,
@@ -132,6 +144,20 @@ class UnsignedEnvelopeCheck:
         return envelope
 
 
+@dataclass(frozen=True, slots=True)
+class ServedContract:
+    """The contract version a pipeline serves: the service, the minor the provider
+    implements, the request schema it decodes with, and the request fields that must name
+    the signed subject (``subject_fields``)."""
+
+    service: str
+    version: str
+    request_schema_id: SchemaId
+    subject_fields: Sequence[str] = ()
+    sealed_fields: Sequence[str] = ()
+    """The personal fields the gateway seals for this provider (``bus.field_encryption``)."""
+
+
 class RequestPipeline:
     """The ``RecordHandler`` of one service version of one connector member."""
 
@@ -139,9 +165,7 @@ class RequestPipeline:
         self,
         *,
         member: MemberId,
-        service: str,
-        version: str,
-        request_schema_id: SchemaId,
+        served: ServedContract,
         codec: Codec,
         verifier: EnvelopeVerifier,
         answerer: Answerer,
@@ -150,16 +174,18 @@ class RequestPipeline:
         audit: AuditTrail,
         metrics: ConnectorMetrics,
         digest_key: bytes,
-        subject_fields: Sequence[str] = (),
         reply_margin_s: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signer: RecordSigner | None = None,
+        opener: FieldOpener | None = None,
     ) -> None:
+        self._opener = opener
+        self._sealed_fields = tuple(served.sealed_fields)
         self._member = member
         self._signer = signer
-        self._service = service
-        self._label = f"{service}.v{version.split('.', maxsplit=1)[0]}"
-        self._request_id = request_schema_id
+        self._service = served.service
+        self._label = f"{served.service}.v{served.version.split('.', maxsplit=1)[0]}"
+        self._request_id = served.request_schema_id
         self._codec = codec
         self._verifier = verifier
         self._answerer = answerer
@@ -167,9 +193,9 @@ class RequestPipeline:
         self._sender = sender
         self._audit = audit
         self._metrics = metrics
-        self._steps = AuditSteps(member=member, version=version, digest_key=digest_key)
+        self._steps = AuditSteps(member=member, version=served.version, digest_key=digest_key)
         self._digest_key = digest_key
-        self._subject_fields = tuple(subject_fields)
+        self._subject_fields = tuple(served.subject_fields)
         self._reply_margin_s = reply_margin_s
         self._clock = clock
 
@@ -240,29 +266,54 @@ class RequestPipeline:
         except CodecError as exc:
             log.warning("request_undecodable", error_code=exc.code)
             return await self._reject(envelope, value, REQUEST_UNDECODABLE, exc.code, log)
-        if self._subject_fields and not isinstance(decoded.datum, dict):
-            return await self._reject(envelope, value, REQUEST_UNDECODABLE, "NOT_A_RECORD", log)
-        if self._subject_fields:
-            mismatch = check_subject_binding(
-                self._digest_key,
-                envelope.exchange_id,
-                envelope.subject_binding,
-                decoded.datum,
-                self._subject_fields,
-            )
-            if mismatch is not None:
-                log.warning("request_subject_refused", reason=mismatch.reason)
-                return await self._reject(envelope, value, mismatch.reason, None, log)
+        datum, refusal = self._admit_data(envelope, decoded.datum, log)
+        if refusal is not None:
+            return await self._reject(envelope, value, *refusal, log)
         try:
             await self._audit.record(self._steps.delivered(envelope, value, self._clock()))
         except AuditWriteError as exc:
             log.warning("audit_write_failed", step="delivered", error_code=exc.code)
             return Retry(f"audit: {exc.code}", delay_s=0.5)
-        plan = await self._answerer.answer(decoded.datum, self._context(envelope))
+        plan = await self._answerer.answer(datum, self._context(envelope))
         plan = await self._keep(envelope.exchange_id, plan, log)
         return await self._deliver(envelope, value, plan, started, log, replayed=False)
 
     # -- steps -------------------------------------------------------------------------
+    def _admit_data(
+        self, envelope: Envelope, datum: Any, log: structlog.typing.FilteringBoundLogger
+    ) -> tuple[Any, tuple[str, str | None] | None]:
+        """The decoded data with its personal fields opened, or why the registry must not
+        see it: (reason code, detail). Opened before the subject check: the binding is
+        over the identifier in clear."""
+        if (self._subject_fields or self._sealed_fields) and not isinstance(datum, dict):
+            return datum, (REQUEST_UNDECODABLE, "NOT_A_RECORD")
+        if self._opener is not None and self._sealed_fields:
+            try:
+                datum = self._opener.open(
+                    datum,
+                    self._sealed_fields,
+                    exchange_id=envelope.exchange_id,
+                    field_key=envelope.field_key,
+                )
+            except FieldEncryptionError as exc:
+                log.warning("request_fields_not_opened", error_code=exc.code)
+                return datum, (FIELDS_NOT_OPENED, exc.code)
+        elif envelope.field_key is not None:
+            # Sealed for a key this connector was not given: it cannot read the subject.
+            return datum, (FIELDS_NOT_OPENED, "NO_FIELD_KEY")
+        if self._subject_fields:
+            mismatch = check_subject_binding(
+                self._digest_key,
+                envelope.exchange_id,
+                envelope.subject_binding,
+                datum,
+                self._subject_fields,
+            )
+            if mismatch is not None:
+                log.warning("request_subject_refused", reason=mismatch.reason)
+                return datum, (mismatch.reason, None)
+        return datum, None
+
     def _context(self, envelope: Envelope) -> HandlerContext:
         deadline = envelope.deadline or self._clock()
         # Leave time to store and produce the reply before the requester gives up.
@@ -275,7 +326,7 @@ class RequestPipeline:
             provider=envelope.provider,
             purpose=envelope.purpose,
             deadline=deadline,
-            trace_id=envelope.traceparent[3:35],
+            trace_id=trace_id_of(envelope.traceparent),
             procedure=envelope.procedure,
             legal_basis=envelope.legal_basis,
             consent_ref=envelope.consent_ref,

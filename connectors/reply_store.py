@@ -9,7 +9,7 @@ stored, so two connector replicas racing on one exchange still send the same ans
 
 Backends: SQLite (default, one connector machine) in ``reply_store_sqlite``, PostgreSQL
 (several replicas) in ``reply_store_postgres``; ``open_reply_store(url)`` picks one from a
-store URL (``bus.store_url``, the same form as the gateway's).
+store URL (``storage.urls``, the same form as the gateway's).
 Both keep a per-component ``schema_version`` row (component ``connector_replies``), so
 they may share a database with other components' tables.
 """

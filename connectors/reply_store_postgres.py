@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bus import ReplyStatus
-from bus.postgres_database import PostgresDatabase
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
+from storage import PostgresStore
 
 __all__ = ["PostgresReplyStore"]
 
@@ -41,42 +41,13 @@ _INSERT = (
 _GET = "SELECT * FROM connector_replies WHERE exchange_id = $1"
 
 
-class PostgresReplyStore:
+class PostgresReplyStore(PostgresStore):
     """Replies in a PostgreSQL database, through an asyncpg pool."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout_s: float = 10.0,
-        command_timeout_s: float = 10.0,
-    ) -> None:
-        self._database = PostgresDatabase(
-            dsn,
-            name="the PostgreSQL reply store",
-            component=COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ReplyStoreError,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout_s=connect_timeout_s,
-            command_timeout_s=command_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"PostgresReplyStore({self._database.display!r})"
-
-    async def open(self) -> None:
-        await self._database.open()
-
-    async def close(self) -> None:
-        await self._database.close()
-
-    async def ping(self) -> None:
-        with self._database.translate("answer a ping"):
-            await self._database.pool.fetchval("SELECT 1")
+    name = "the PostgreSQL reply store"
+    component = COMPONENT
+    migrations = _MIGRATIONS
+    error = ReplyStoreError
 
     async def get(self, exchange_id: str) -> StoredReply | None:
         if "\x00" in exchange_id:  # PostgreSQL text cannot hold NUL; no reply has one

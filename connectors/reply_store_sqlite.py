@@ -11,13 +11,12 @@ own thread), and migrations recorded per component in ``schema_version``. ``put`
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bus import ReplyStatus
-from bus.sqlite_connection import SqliteDatabase
 from connectors.errors import ReplyStoreError
 from connectors.reply_store import COMPONENT, StoredReply
+from storage import SqliteStore
 
 __all__ = ["SqliteReplyStore"]
 
@@ -49,34 +48,13 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class SqliteReplyStore:
+class SqliteReplyStore(SqliteStore):
     """Replies in one SQLite file (created with its parent directories on ``open``)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self._database = SqliteDatabase(
-            self.path,
-            name="the SQLite reply store",
-            component=COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ReplyStoreError,
-            busy_timeout_s=busy_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"SqliteReplyStore({str(self.path)!r})"
-
-    async def open(self) -> None:
-        """Connect, switch to WAL and migrate (idempotent)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        await self._database.close()
-
-    async def ping(self) -> None:
-        with self._database.translate("answer a ping"):
-            async with self._database.session() as db:
-                await db.execute_fetchall("SELECT 1")
+    name = "the SQLite reply store"
+    component = COMPONENT
+    migrations = _MIGRATIONS
+    error = ReplyStoreError
 
     async def get(self, exchange_id: str) -> StoredReply | None:
         with self._database.translate("read a reply"):

@@ -31,22 +31,32 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry
 
 from bus import (
+    BrokerHealth,
     BusConsumer,
     BusProducer,
     DeadLetterPublisher,
+    FieldEncryptionError,
+    FieldOpener,
+    MemberKeys,
+    MemberKeysError,
+    RecordSigner,
+    ReplicationHealth,
+    ReplicationState,
     RequestTopic,
+    RequestVerifier,
+    SigningKeyError,
+    load_encryption_private_key,
+    load_member_keys,
+    load_private_key,
+    load_private_key_file,
+    load_public_key,
     parse_member_id,
     parse_service_id,
 )
-from bus.audit.trail import AuditTrail
-from bus.broker_health import BrokerHealth
-from bus.member_keys import MemberKeys, MemberKeysError, load_member_keys
-from bus.record_signing import RecordSigner, load_private_key, load_private_key_file
-from bus.request_signing import RequestVerifier, SigningKeyError, load_public_key
-from bus.store_url import parse_store_url
+from bus.audit import AuditTrail
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
 from connectors.adapters.registry import adapter_factory
-from connectors.answering import Answerer, RecordMapper
+from connectors.answering import Answerer, CallLimits, RecordMapper
 from connectors.config import ConnectorSettings, ServiceConfig
 from connectors.errors import ConnectorConfigError, ReplyStoreError
 from connectors.health import HealthServer
@@ -56,6 +66,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.pipeline import (
     EnvelopeVerifier,
     RequestPipeline,
+    ServedContract,
     UnsignedEnvelopeCheck,
 )
 from connectors.reply_store import ReplyStore
@@ -71,6 +82,7 @@ from contracts import (
     SchemaId,
     load_catalogue,
 )
+from storage import parse_store_url
 
 __all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
 
@@ -108,6 +120,22 @@ def connector_signer(settings: ConnectorSettings) -> RecordSigner | None:
         raise ConnectorConfigError(f"signing: {exc.message}") from None
 
 
+def field_opener(settings: ConnectorSettings) -> FieldOpener | None:
+    """The opener of the personal fields sealed for this provider, or None without field
+    keys (``ConnectorConfigError`` if a key cannot be loaded)."""
+    if not settings.field_keys:
+        return None
+    try:
+        return FieldOpener(
+            {
+                key_id: load_encryption_private_key(secret.get_secret_value())
+                for key_id, secret in settings.field_keys.items()
+            }
+        )
+    except FieldEncryptionError as exc:
+        raise ConnectorConfigError(f"field_keys: {exc.message}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ServedVersion:
     """What one configured service resolves to in the catalogue."""
@@ -138,6 +166,7 @@ class ConnectorRuntime:
         self._given_handlers = dict(handlers or {})
         self._member = parse_member_id(settings.member_id)
         self.signer = connector_signer(settings)
+        self._opener = field_opener(settings)
         self._members: MemberKeys | None = None
         """Signs this connector's replies and audit events (None: unsigned, development)."""
         self._store = open_reply_store(settings.reply_store_url.get_secret_value())
@@ -145,8 +174,8 @@ class ConnectorRuntime:
         self._adapters: list[Adapter] = []
         self._consumers: list[BusConsumer] = []
         self._broker = BrokerHealth(settings.kafka)
+        self._replication = ReplicationHealth(settings.kafka, registry=self.registry)
         self.served: list[ServedVersion] = []
-        self.answerers: dict[ServiceKey, Answerer] = {}
         self.health: HealthServer | None = None
         self._lag: LagMonitor | None = None
         self._purge_task: asyncio.Task[None] | None = None
@@ -173,10 +202,12 @@ class ConnectorRuntime:
                     codec=codec,
                     response_schema_id=served.response_id,
                     metrics=self.metrics,
-                    concurrency=config.concurrency,
-                    call_timeout_s=config.timeouts.call_s,
-                    retry=config.retry,
-                    circuit=config.circuit,
+                    limits=CallLimits(
+                        concurrency=config.concurrency,
+                        call_timeout_s=config.timeouts.call_s,
+                        retry=config.retry,
+                        circuit=config.circuit,
+                    ),
                     mapping=mapping,
                 )
                 verifier: EnvelopeVerifier
@@ -189,9 +220,13 @@ class ConnectorRuntime:
                     verifier = UnsignedEnvelopeCheck(served.topic)
                 pipeline = RequestPipeline(
                     member=self._member,
-                    service=served.key.service,
-                    version=str(served.version.version),
-                    request_schema_id=served.request_id,
+                    served=ServedContract(
+                        service=served.key.service,
+                        version=str(served.version.version),
+                        request_schema_id=served.request_id,
+                        subject_fields=served.version.meta.subject_fields,
+                        sealed_fields=served.version.meta.sealed_fields,
+                    ),
                     codec=codec,
                     verifier=verifier,
                     answerer=answerer,
@@ -200,9 +235,9 @@ class ConnectorRuntime:
                     audit=audit,
                     metrics=self.metrics,
                     digest_key=digest_key,
-                    subject_fields=served.version.meta.subject_fields,
                     reply_margin_s=config.timeouts.reply_margin_s,
                     signer=self.signer,
+                    opener=self._opener,
                 )
                 consumer = BusConsumer(
                     settings.kafka,
@@ -218,7 +253,6 @@ class ConnectorRuntime:
                         else None
                     ),
                 )
-                self.answerers[served.key] = answerer
                 self._consumers.append(consumer)
             for consumer in self._consumers:
                 await consumer.start()
@@ -278,6 +312,9 @@ class ConnectorRuntime:
             return f"{len(idle)} service consumer(s) hold no partition yet"
         if not await self._broker.reachable():
             return "the Kafka broker does not answer"
+        replication = await self._replication.status()
+        if replication.state is ReplicationState.REFUSING:
+            return f"Kafka partitions refuse writes: {replication.detail()}"
         try:
             await self._store.ping()
         except ReplyStoreError as exc:

@@ -136,6 +136,17 @@ class VersionMeta(pydantic.BaseModel):
     record (``nif``, ``subject.document_number``). The gateway refuses a request whose
     data names anyone but the subject its consent decision was made for, and the connector
     re-checks it (DESIGN.md, *Trust on the bus*): every version must name them."""
+    personal_fields: tuple[FieldPath, ...] = ()
+    """Further request fields that hold personal data (a social-security number...). With
+    the subject fields they are encrypted for the provider on the bus
+    (``bus.field_encryption``): each must be an Avro ``string`` or nullable ``string``."""
+
+    @property
+    def sealed_fields(self) -> tuple[str, ...]:
+        """Every request field encrypted for the provider: the subject fields, then the
+        other personal fields."""
+        extra = tuple(p for p in self.personal_fields if p not in self.subject_fields)
+        return (*self.subject_fields, *extra)
 
 
 class ServiceMeta(pydantic.BaseModel):
@@ -289,11 +300,19 @@ def _load_service(meta_path: Path) -> Service:
                     f"{meta_path}: at versions.{item.version}.subject_fields: {path!r} is not "
                     "a string field of the request schema"
                 )
+        for path in item.meta.personal_fields:
+            if not _is_string_field(item.request, path, nullable=True):
+                raise CatalogueError(
+                    f"{meta_path}: at versions.{item.version}.personal_fields: {path!r} is "
+                    "not a string (or nullable string) field of the request schema: only a "
+                    "string can carry its ciphertext"
+                )
     return Service(id=service_id, meta=meta, versions=tuple(versions), folder=folder)
 
 
-def _is_string_field(schema: Any, path: str) -> bool:
-    """Whether the dotted ``path`` names a required ``string`` field through nested records."""
+def _is_string_field(schema: Any, path: str, *, nullable: bool = False) -> bool:
+    """Whether the dotted ``path`` names a required ``string`` field through nested records
+    (or, with ``nullable``, a ``["null", "string"]`` one)."""
     node: Any = schema
     for name in path.split("."):
         if not isinstance(node, dict) or node.get("type") != "record":
@@ -302,6 +321,8 @@ def _is_string_field(schema: Any, path: str) -> bool:
         if field is None:
             return False
         node = field["type"]
+    if nullable and isinstance(node, list) and sorted(map(str, node)) == ["null", "string"]:
+        return True
     if isinstance(node, dict) and node.get("logicalType") is None:
         node = node.get("type")
     return bool(node == "string")

@@ -17,10 +17,18 @@ so the root every package derives from lives here::
     │   │   ├── MalformedDatumError       the bytes do not decode with the writer's schema
     │   │   ├── SchemaResolutionError     the writer's schema cannot be read with the reader's
     │   │   └── EncodeError               the datum does not match the schema it is written with
-    │   └── DataValidationError        JSON data does not fit a schema (every problem at once)
+    │   ├── DataValidationError        JSON data does not fit a schema (every problem at once)
+    │   └── InvalidSubjectError        (contracts.subjects) a subject identifier is malformed
     ├── bus.errors.BusError            bus: topics, envelope, Kafka client, request-reply
+    ├── storage.urls.InvalidStoreUrlError        a store URL names no backend we have
+    ├── storage.migrations.SchemaTooNewError   a database migrated by a newer release
     ├── gateway.errors.GatewayError    gateway: HTTP API problems
-    └── connectors.errors.ConnectorError
+    ├── connectors.errors.ConnectorError          connectors, legacy adapters included
+    ├── gateway.audit_client.AuditClientError     the audit API did not answer usefully
+    └── interop.*: SettingsError, RunnerError...  the command line's
+
+``tests/unit/test_error_tree.py`` walks every module: each exception class is in this tree
+(but two documented control-flow signals) and no two classes define the same ``code``.
 
 Every class carries a stable machine-readable ``code`` (used at the HTTP edge and in
 dead-letter headers, so it must never change once published) and a ``retriable`` flag
@@ -32,6 +40,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
+
+import pydantic
 
 __all__ = [
     "BadMagicByteError",
@@ -50,6 +60,7 @@ __all__ = [
     "TruncatedMessageError",
     "UnknownSchemaIdError",
     "UnsupportedFramingError",
+    "validation_problems",
 ]
 
 
@@ -170,3 +181,13 @@ class DataValidationError(ContractError):
         self.problems: tuple[DataProblem, ...] = tuple(problems)
         shown = "; ".join(f"{pointer or '/'}: {message}" for pointer, message in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the data: {shown}")
+
+
+def validation_problems(exc: pydantic.ValidationError, separator: str = "; ") -> str:
+    """Every problem of a settings or document model, ``field.path: what is wrong`` each
+    (pydantic's "Value error, " prefix dropped), for one-sentence errors."""
+    return separator.join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: "
+        f"{str(err['msg']).removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )

@@ -28,6 +28,8 @@ from base64 import urlsafe_b64encode
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
+from contracts.errors import ContractError
+
 __all__ = [
     "InvalidSubjectError",
     "normalise_subject",
@@ -44,11 +46,13 @@ _OTHER_RE: Final = re.compile(r"[A-Z0-9]{1,64}")
 _NIE_PREFIX: Final = {"X": "0", "Y": "1", "Z": "2"}
 
 
-class InvalidSubjectError(ValueError):
+class InvalidSubjectError(ContractError, ValueError):
     """The identifier is malformed or its check letter is wrong (the message never holds it).
 
-    A ``ValueError``, so pydantic reports it as a field problem with a pointer.
+    A ``ValueError`` too, so pydantic reports it as a field problem with a pointer.
     """
+
+    code = "CONTRACT_SUBJECT_INVALID"
 
 
 def _check(number: str, letter: str, kind: str) -> None:

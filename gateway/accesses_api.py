@@ -15,9 +15,7 @@ from typing import Annotated, Any, Final
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.audit.errors import AuditError
-from bus.audit.index import EventFilter, IndexedEvent, encode_cursor
-from bus.audit.trail import AuditEventType
+from bus.audit import AuditError, AuditEventType, EventFilter, IndexedEvent, encode_cursor
 from gateway.audit_parts import AUDIT_KEY
 from gateway.audit_query import MAX_INDEX, check_params, read_cursor, subject_ref
 from gateway.auth import current_member

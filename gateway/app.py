@@ -31,27 +31,29 @@ from prometheus_client import CollectorRegistry
 from bus import (
     BusProducer,
     KafkaSettings,
+    ReplicationHealth,
+    ReplicationState,
     ReplyTopic,
     Requester,
-    parse_gateway_group_id,
-    parse_member_id,
-    probe_cluster,
-)
-from bus.audit.kafka_trail import KafkaAuditTrail
-from bus.audit.trail import AuditTrail
-from bus.request_signing import (
     RequestSigner,
     load_private_key,
     load_private_key_file,
+    parse_gateway_group_id,
+    parse_member_id,
+    probe_cluster,
     public_key_text,
 )
+from bus.audit import AuditTrail, KafkaAuditTrail
 from contracts import Catalogue, Codec, LockFile, load_catalogue
-from gateway.audit_api import add_audit
+from gateway.audit_api import add_audit, audit_parts
+from gateway.audit_outbox import AuditOutbox
+from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
-from gateway.closing_events import ClosingEvents
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
-from gateway.exchanges import ExchangeService, response_schemas
+from gateway.errors import ServiceUnavailableError
+from gateway.exchange_states import ExchangeStates, utc_now
+from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
 from gateway.exchanges_api import add_exchange_routes
 from gateway.http_hardening import FailedAuthThrottle, edge_middleware, harden_responses
 from gateway.members import MemberDirectory, load_members_file
@@ -62,8 +64,9 @@ from gateway.problems import error_middleware
 from gateway.rate_limit import RateLimiter, rate_limit_middleware
 from gateway.redaction import install_log_filters
 from gateway.registry_api import add_registry_routes, is_registry_path
-from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key, utc_now
+from gateway.replies import ExpiryLoop, ReplySink, ReplyWaiters, audit_digest_key
 from gateway.reply_verification import ReplyGate, ReplyVerifier
+from gateway.request_sealing import RequestEncoder
 from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
@@ -72,6 +75,8 @@ from gateway.store.base import ExchangeStore
 __all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"]
 
 _PROBE_TIMEOUT_S: Final = 2.0
+_AUDIT_GRACE_S: Final = 3.0
+"""Audit writes failing this long, the last this recently: /readyz says not ready."""
 _log = structlog.get_logger(__name__)
 
 
@@ -93,7 +98,8 @@ class Gateway:
     expiry: ExpiryLoop
     consent_store: ConsentStore
     retention: RetentionSweep
-    closing: ClosingEvents
+    outbox: AuditOutbox
+    audit: AuditParts
     consents: ConsentRegistry
     trail: AuditTrail
 
@@ -137,6 +143,7 @@ def _build(
     lock = LockFile.load(catalogue.lock_path())
     schemas = {int(k): v for k, v in catalogue.schemas_by_id(lock).items()}
     directory = MemberDirectory.from_config(load_members_file(settings.members_file), catalogue)
+    codec = Codec(schemas)  # one codec for requests and replies
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     store = store if store is not None else open_store(settings.store_url.get_secret_value())
     # The consent registry lives in the exchange store's database, in its own tables.
@@ -167,6 +174,16 @@ def _build(
         member_ids=[m.id for m in directory.members],
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
+    outbox = AuditOutbox(store=store, trail=trail, metrics=metrics, actor=settings.member_id)
+    # The one owner of every move out of PENDING, with its audit event.
+    states = ExchangeStates(
+        store=store,
+        trail=trail,
+        metrics=metrics,
+        actor=settings.member_id,
+        on_owed=outbox.wake,
+        on_final=waiters.resolve,
+    )
     reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
     gate = None
     if settings.verify_replies:
@@ -185,12 +202,11 @@ def _build(
         )
     sink = ReplySink(
         store=store,
-        codec=Codec(schemas),
+        states=states,
+        codec=codec,
         responses=response_schemas(catalogue, lock),
         waiters=waiters,
         metrics=metrics,
-        trail=trail,
-        actor=settings.member_id,
         digest_key=digest_key,
         gate=gate,
     )
@@ -204,29 +220,26 @@ def _build(
         offsets_group=settings.reply_offsets_group,
         signer=signer,
     )
-    closing = ClosingEvents(trail)
     service = ExchangeService(
         catalogue=catalogue,
-        lock=lock,
+        encoder=RequestEncoder(
+            codec=codec,
+            lock=lock,
+            recipients=directory.encryption_key_for,
+            mode=settings.field_encryption,
+        ),
         store=store,
         requester=requester,
         waiters=waiters,
         metrics=metrics,
         settings=settings.exchanges,
-        subject_key=subject_key,
-        digest_key=digest_key,
+        keys=ExchangeKeys(subject=subject_key, digest=digest_key),
         consents=consents,
-        trail=trail,
-        closing=closing,
-        actor=settings.member_id,
+        states=states,
     )
     expiry = ExpiryLoop(
-        store=store,
-        waiters=waiters,
-        metrics=metrics,
+        states=states,
         interval_s=settings.exchanges.expiry_interval_s,
-        closing=closing,
-        actor=settings.member_id,
         ready=requester.router.caught_up,
     )
     retention = RetentionSweep(
@@ -236,7 +249,10 @@ def _build(
         clock=utc_now,
     )
     return Gateway(
-        closing=closing,
+        audit=audit_parts(
+            kafka, settings, member_keys=directory.member_keys, subject_key=subject_key
+        ),
+        outbox=outbox,
         retention=retention,
         kafka=kafka,
         settings=settings,
@@ -303,15 +319,44 @@ def create_app(
         await gateway.store.ping()
         await gateway.consent_store.ping()
 
+    async def audit_trail() -> None:
+        # Not ready while audit writes keep failing (the broker may answer metadata and
+        # still refuse them: no leader, too few in-sync replicas, no right to write). A
+        # blip is tolerated; with no failure for a while, ready again (the next write
+        # tells), so an idle gateway is never stuck out of the load balancer.
+        health = gateway.producer.health
+        failing_s, last_s = health.failing_for_s(), health.last_failure_age_s()
+        if (
+            failing_s is not None
+            and last_s is not None
+            and failing_s >= _AUDIT_GRACE_S
+            and last_s < _AUDIT_GRACE_S
+        ):
+            raise ServiceUnavailableError(f"audit writes have failed for {failing_s:.0f}s")
+
+    replication = ReplicationHealth(kafka, registry=gateway.metrics.registry)
+
+    async def kafka_replication() -> str:
+        # Degraded (a replica missing) is still ready; partitions refusing writes are not.
+        status = await replication.status()
+        if status.state is ReplicationState.REFUSING:
+            raise ServiceUnavailableError(status.detail())
+        return status.detail()
+
     add_ops_routes(
         app,
         metrics=gateway.metrics,
-        checks={"broker": broker, "store": store_ping},
+        checks={
+            "broker": broker,
+            "audit_trail": audit_trail,
+            "store": store_ping,
+            "kafka_replication": kafka_replication,
+        },
     )
     app.router.add_get(OPENAPI_PATH, _openapi)
     app.cleanup_ctx.append(_lifecycle)
     # After _lifecycle: the audit index and indexer start once the producer runs.
-    add_audit(app, kafka=kafka, settings=settings)
+    add_audit(app, gateway.audit)
     app.on_shutdown.append(_release_waiters)
     return app
 
@@ -328,6 +373,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.producer.start()
         try:
             await gateway.requester.start()
+            gateway.outbox.start()  # first what an earlier run still owed
             gateway.expiry.start()
             gateway.retention.start()
             try:
@@ -336,7 +382,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await gateway.expiry.stop()
                 await gateway.retention.stop()
                 await gateway.requester.stop()
-                await gateway.closing.close()  # before the producer: it writes with it
+                await gateway.outbox.stop()  # before the producer: it writes with it
         finally:
             await gateway.producer.stop()
     finally:

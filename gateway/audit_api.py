@@ -25,13 +25,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bus import KafkaSettings
-from bus.audit.errors import AuditError, MerkleError
-from bus.audit.event import EVENT_FIELDS
-from bus.audit.index import AuditIndex, EventFilter, IndexedEvent, encode_cursor
-from bus.audit.indexer import AuditIndexer
-from bus.audit.trail import AuditEventType
-from bus.member_keys import load_member_keys
+from bus import KafkaSettings, MemberKeys
+from bus.audit import (
+    EVENT_FIELDS,
+    AuditError,
+    AuditEventType,
+    AuditIndex,
+    AuditIndexer,
+    CheckpointPolicy,
+    EventFilter,
+    IndexedEvent,
+    MerkleError,
+    encode_cursor,
+)
 from gateway.accesses_api import add_accesses_routes
 from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import (
@@ -60,6 +66,7 @@ __all__ = [
     "AuditParts",
     "UnknownAuditEventError",
     "add_audit",
+    "audit_parts",
 ]
 
 _MAX_LIMIT: Final = 1000
@@ -77,8 +84,10 @@ class UnknownAuditEventError(NotFoundError):
     code = "UNKNOWN_AUDIT_EVENT"
 
 
-def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySettings) -> None:
-    """Add the audit routes, and open the index (and start the indexer) with the app."""
+def audit_parts(
+    kafka: KafkaSettings, settings: GatewaySettings, *, member_keys: MemberKeys, subject_key: bytes
+) -> AuditParts:
+    """This replica's audit index and, when enabled here, its indexer (not yet started)."""
     audit = settings.audit
     index = AuditIndex(settings.store_url.get_secret_value())
     indexer = None
@@ -90,16 +99,22 @@ def add_audit(app: web.Application, *, kafka: KafkaSettings, settings: GatewaySe
             # One group per gateway group: replicas sharing a database share the group,
             # so only the owner of the audit partition appends.
             group_id=f"interop.audit-indexer.{settings.gateway_group}",
-            origin=audit.indexer.origin,
-            signer=audit.indexer.signer(),
-            checkpoint_every=audit.indexer.checkpoint_every,
-            checkpoint_interval_s=audit.indexer.checkpoint_interval_s,
+            checkpoints=CheckpointPolicy(
+                origin=audit.indexer.origin,
+                signer=audit.indexer.signer(),
+                every=audit.indexer.checkpoint_every,
+                interval_s=audit.indexer.checkpoint_interval_s,
+            ),
             batch_size=audit.indexer.batch_size,
             # Only events signed by their actor, who may write them, become leaves.
-            member_keys=load_member_keys(settings.members_file) if audit.verify_events else None,
+            member_keys=member_keys if audit.verify_events else None,
         )
-    subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
-    app[AUDIT_KEY] = AuditParts(index, indexer, subject_key)
+    return AuditParts(index, indexer, subject_key)
+
+
+def add_audit(app: web.Application, parts: AuditParts) -> None:
+    """Add the audit routes, and open the index (and start the indexer) with the app."""
+    app[AUDIT_KEY] = parts
     app.cleanup_ctx.append(_lifecycle)
     router = app.router
     router.add_get("/v1/audit/events", _events)

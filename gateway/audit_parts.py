@@ -7,8 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from bus.audit.index import AuditIndex
-from bus.audit.indexer import AuditIndexer
+from bus.audit import AuditIndex, AuditIndexer
 
 __all__ = ["AUDIT_KEY", "AuditParts"]
 

@@ -14,8 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bus.audit.errors import InvalidCursorError
-from bus.audit.index import decode_cursor
+from bus.audit import InvalidCursorError, decode_cursor
 from gateway.consent.subjects import InvalidSubjectError, subject_pseudonym
 from gateway.errors import FieldProblem, InvalidRequestError
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from bus.header_values import check_code, check_text
+from bus import check_code, check_text
 from gateway.consent.subjects import normalise_subject, subject_pseudonym
 from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
 from gateway.json_body import json_pointer, load_json_object

@@ -16,7 +16,6 @@ stored records.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,25 +31,19 @@ from bus import (
     parse_service_id,
     parse_traceparent,
     subject_binding,
+    trace_id_of,
 )
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
-from bus.record_signing import request_digest as sent_request_digest
+from bus import request_digest as sent_request_digest
+from bus.audit import AuditEventType, AuditRecord, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
-    Codec,
     ContractVersion,
-    DataValidationError,
-    EncodeError,
     LockFile,
     SchemaId,
     Service,
     VersionStatus,
-    json_to_avro,
 )
 from gateway.catalogue_api import resolve_version
-from gateway.closing_events import ClosingEvents
 from gateway.consent.policy import Decision, DenyRule
 from gateway.consent.registry import ConsentRegistry
 from gateway.errors import (
@@ -66,32 +59,38 @@ from gateway.errors import (
     UnknownServiceError,
 )
 from gateway.exchange_request import ExchangeRequest, request_digest, subject_pseudonym
-from gateway.members import Member
-from gateway.metrics import GatewayMetrics
-from gateway.replies import (
+from gateway.exchange_states import (
+    SEND_FAILED,
     Clock,
-    ReplyWaiters,
-    ResponseSchemas,
-    WaitReleased,
-    exchange_audit_record,
+    ExchangeStates,
     utc_now,
 )
+from gateway.members import Member
+from gateway.metrics import GatewayMetrics
+from gateway.replies import ReplyWaiters, ResponseSchemas, WaitReleased
+from gateway.request_sealing import RequestEncoder
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.subject_check import check_data_subject
 
 __all__ = [
-    "AUDIT_FAILED",
-    "SEND_FAILED",
+    "ExchangeKeys",
     "ExchangeService",
     "Resolved",
     "Submitted",
     "response_schemas",
 ]
 
-SEND_FAILED = "GATEWAY_SEND_FAILED"
-AUDIT_FAILED = "GATEWAY_AUDIT_FAILED"
 _log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeKeys:
+    """The gateway's two HMAC keys: subject pseudonyms, and payload digests (shared with
+    the connectors, so both sides' digests of one request match)."""
+
+    subject: bytes
+    digest: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,34 +135,28 @@ class ExchangeService:
         self,
         *,
         catalogue: Catalogue,
-        lock: LockFile,
+        encoder: RequestEncoder,
         store: ExchangeStore,
         requester: Requester,
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
         settings: ExchangeSettings,
-        subject_key: bytes,
-        digest_key: bytes,
+        keys: ExchangeKeys,
         consents: ConsentRegistry,
-        trail: AuditTrail,
-        closing: ClosingEvents,
-        actor: str = "interop.gateway",
+        states: ExchangeStates,
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
-        self._lock = lock
-        self._codec = Codec({int(k): v for k, v in catalogue.schemas_by_id(lock).items()})
+        self._encoder = encoder
         self._store = store
         self._requester = requester
         self._waiters = waiters
         self._metrics = metrics
         self._settings = settings
-        self._subject_key = subject_key
-        self._digest_key = digest_key
+        self._subject_key = keys.subject
+        self._digest_key = keys.digest
         self._consents = consents
-        self._trail = trail
-        self._closing = closing
-        self._actor = actor
+        self._states = states
         self._clock = clock
 
     # -- resolution and authorisation (pure, no I/O) ---------------------------------
@@ -213,28 +206,6 @@ class ExchangeService:
                 [FieldProblem("/legal_basis", "must be one of the service's legal bases")],
             )
 
-    def encode(self, resolved: Resolved, data: dict[str, Any]) -> bytes:
-        """``data`` in Confluent-framed Avro with the version's locked request schema id."""
-        version = resolved.version
-        entry = self._lock.entry(resolved.service.id, str(version.version), "request")
-        if entry is None:  # pragma: no cover - the app checks the lock at start-up
-            raise ServiceUnavailableError(f"{resolved.service.id} {version.version} is not locked")
-        try:
-            datum = json_to_avro(version.request, data)
-            return self._codec.encode(entry.schema_id, datum)
-        except DataValidationError as exc:
-            problems = [
-                FieldProblem("/data" + pointer, message) for pointer, message in exc.problems
-            ]
-            raise InvalidRequestError(
-                f"{len(problems)} problem(s) in data for {resolved.service.id} {version.version}",
-                problems,
-            ) from None
-        except EncodeError:
-            raise InvalidRequestError(
-                "data does not fit the request schema", [FieldProblem("/data", "not encodable")]
-            ) from None
-
     # -- submission --------------------------------------------------------------------
     async def submit(
         self,
@@ -253,7 +224,7 @@ class ExchangeService:
         subject_ref = subject_pseudonym(self._subject_key, request.subject)
         # Allowed: ``decision.reason`` is what the REQUESTED audit record carries.
         decision = await self.decide_consent(member, request, resolved, subject_ref, traceparent)
-        value = self.encode(resolved, request.data)
+        data = self._encoder.validate(resolved.service.id, resolved.version, request.data)
         now = self._clock()
         deadline_s = min(resolved.service.meta.timeout_ms / 1000, self._settings.max_deadline_s)
         outbound = OutboundRequest(
@@ -271,19 +242,32 @@ class ExchangeService:
             traceparent=_caller_trace(traceparent),
             source=parse_member_id(member.id),
         )
-        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
-        # stored exchange names the request record a verified reply must answer.
-        envelope = self._requester.sign(
-            self._requester.new_envelope(outbound, deadline=now + timedelta(seconds=deadline_s)),
-            value,
+        envelope = self._requester.new_envelope(
+            outbound, deadline=now + timedelta(seconds=deadline_s)
         )
-        # Signed with the envelope: the connector re-checks the data it decodes against it.
-        envelope = envelope.model_copy(
-            update={
-                "subject_binding": subject_binding(
-                    self._digest_key, envelope.exchange_id, request.subject
-                )
-            }
+        # Personal fields sealed for the provider, bound to this exchange id.
+        encoded = self._encoder.encode(
+            data,
+            sealed_fields=resolved.version.meta.sealed_fields,
+            provider=resolved.provider,
+            exchange_id=envelope.exchange_id,
+            now=now,
+        )
+        value = encoded.value
+        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
+        # stored exchange names the request record a verified reply must answer. The
+        # subject binding (the connector re-checks the data against it) and the wrapped
+        # field key are signed with the envelope.
+        envelope = self._requester.sign(
+            envelope.model_copy(
+                update={
+                    "subject_binding": subject_binding(
+                        self._digest_key, envelope.exchange_id, request.subject
+                    ),
+                    "field_key": encoded.field_key,
+                }
+            ),
+            value,
         )
         record = ExchangeRecord(
             id=envelope.exchange_id,
@@ -319,7 +303,16 @@ class ExchangeService:
             future = self._waiters.register(record.id) if wait_s > 0 else None
             try:
                 # Audit REQUESTED (acked) before anything reaches the provider.
-                await self._audit_requested(record, value, decision.reason.value)
+                audited = await self._states.audit_requested(
+                    record,
+                    request_digest=payload_digest(self._digest_key, value),
+                    reason=decision.reason.value,
+                )
+                if not audited:
+                    raise ServiceUnavailableError(
+                        f"exchange {record.id}: the audit trail is unavailable, nothing was"
+                        " sent; retry later"
+                    )
                 await self._send(outbound, envelope, value, record)
                 _log.info("exchange_requested", wait_s=wait_s)
                 final = await self._await(record, future, wait_s)
@@ -354,7 +347,7 @@ class ExchangeService:
         denied = AuditRecord(
             type=AuditEventType.DENIED,
             time=now,
-            actor=self._actor,
+            actor=self._states.actor,
             requester=member.id,
             official=request.official,
             provider=resolved.provider,
@@ -367,15 +360,12 @@ class ExchangeService:
             subject_ref=subject_ref,
             outcome="DENIED",
             reason=decision.reason.value,
-            trace_id=trace[3:35] if trace is not None else None,
+            trace_id=trace_id_of(trace) if trace is not None else None,
         )
-        try:
-            await self._trail.record(denied)
-        except AuditWriteError as exc:
-            _log.warning("denial_not_audited", error_code=exc.code)
+        if not await self._states.audit_denied(denied):
             raise ServiceUnavailableError(
                 "the audit trail did not record this decision; retry later"
-            ) from exc
+            )
         _log.info("exchange_denied", service=resolved.service.id, reason=decision.reason.value)
         if decision.rule is DenyRule.OPPOSITION_ACTIVE:
             raise OppositionActiveError(
@@ -385,33 +375,6 @@ class ExchangeService:
             f"{resolved.service.id} needs the subject's explicit consent for {member.id} and "
             f"purpose {request.purpose}: none is active"
         )
-
-    async def _audit_requested(self, record: ExchangeRecord, value: bytes, reason: str) -> None:
-        """REQUESTED, durably, or the exchange fails here (503) and nothing is sent."""
-        event = exchange_audit_record(
-            record,
-            AuditEventType.REQUESTED,
-            actor=self._actor,
-            now=self._clock(),
-            outcome="ALLOWED",
-            reason=reason,
-            request_digest=payload_digest(self._digest_key, value),
-        )
-        remaining_s = max(0.1, (record.deadline - self._clock()).total_seconds())
-        try:
-            # Never past the exchange's deadline (the trail's own timeout is shorter).
-            async with asyncio.timeout(remaining_s):
-                await self._trail.record(event)
-        except (AuditWriteError, TimeoutError) as exc:
-            code = exc.code if isinstance(exc, AuditWriteError) else "AUDIT_WRITE_TIMEOUT"
-            _log.warning("exchange_not_audited", error_code=code)
-            await self._refuse_unsent(
-                record, AUDIT_FAILED, "the audit trail did not record the request; nothing was sent"
-            )
-            raise ServiceUnavailableError(
-                f"exchange {record.id}: the audit trail is unavailable, nothing was sent;"
-                " retry later"
-            ) from exc
 
     async def _send(
         self, outbound: OutboundRequest, envelope: Any, value: bytes, record: ExchangeRecord
@@ -423,35 +386,13 @@ class ExchangeService:
         except (BusError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, BusError) else "BUS_SEND_TIMEOUT"
             _log.warning("exchange_not_sent", error_code=code)
-            await self._refuse_unsent(
+            # The FAILED closing is owed, not awaited: the caller is not kept waiting.
+            await self._states.refuse_unsent(
                 record, SEND_FAILED, f"the request could not be sent ({code})"
             )
-            failed = exchange_audit_record(
-                record,
-                AuditEventType.FAILED,
-                actor=self._actor,
-                now=self._clock(),
-                outcome=SEND_FAILED,
-                reason=code,
-            )
-            self._closing.record(failed)  # in the background: the caller is not kept waiting
             raise ServiceUnavailableError(
                 f"exchange {record.id}: the request could not be sent to the bus; retry later"
             ) from exc
-
-    async def _refuse_unsent(self, record: ExchangeRecord, code: str, detail: str) -> None:
-        """The gateway failed before a provider saw the request: the exchange ends FAILED
-        with a gateway code (never reported as the provider's), and its idempotency key is
-        released, so the caller's retry with the same key starts a new exchange."""
-        with contextlib.suppress(Exception):  # the store may be what failed
-            await self._store.complete(
-                record.id,
-                status=ExchangeStatus.FAILED,
-                completed_at=self._clock(),
-                error_code=code,
-                error_detail=detail,
-            )
-            await self._store.release_idempotency_key(record.id)
 
     async def wait(self, record: ExchangeRecord, wait_s: float) -> ExchangeRecord:
         """The record once final or after ``wait_s`` (never past its deadline)."""
@@ -494,20 +435,8 @@ class ExchangeService:
         finally:
             self._metrics.waiting.dec()
         if covers_deadline:
-            expired = await self._store.complete(
-                record.id, status=ExchangeStatus.TIMED_OUT, completed_at=self._clock()
-            )
+            expired = await self._states.time_out(record)
             if expired is not None:
-                _log.info("exchange_timed_out", exchange_id=record.id)
-                timed_out = exchange_audit_record(
-                    expired,
-                    AuditEventType.TIMED_OUT,
-                    actor=self._actor,
-                    now=self._clock(),
-                    outcome="TIMED_OUT",
-                    reason="the deadline passed without a reply",
-                )
-                self._closing.record(timed_out)
                 return expired
         return await self._store.get(record.id) or record
 

@@ -25,7 +25,8 @@ from gateway.exchange_request import (
     parse_idempotency_key,
     parse_prefer_wait,
 )
-from gateway.exchanges import AUDIT_FAILED, SEND_FAILED, ExchangeService, Resolved, Submitted
+from gateway.exchange_states import GATEWAY_FAILURES
+from gateway.exchanges import ExchangeService, Resolved, Submitted
 from gateway.http_server import read_body
 from gateway.metrics import GatewayMetrics
 from gateway.settings import ExchangeSettings
@@ -131,7 +132,7 @@ async def _post_exchange(request: web.Request) -> web.StreamResponse:
 def _answer(submitted: Submitted, applied_wait_s: float | None) -> web.StreamResponse:
     record = submitted.record
     if record.status is ExchangeStatus.FAILED:
-        if record.error_code in (SEND_FAILED, AUDIT_FAILED):
+        if record.error_code in GATEWAY_FAILURES:
             # The gateway's failure, never the provider's: nothing reached a provider, and
             # the Idempotency-Key was released, so the same request may be retried.
             raise ServiceUnavailableError(

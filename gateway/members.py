@@ -16,6 +16,8 @@ at start-up) gives each one an id, a name, roles, credentials and access rights:
         roles: [provider]
         signing_keys:          # its connector's Ed25519 keys (``interop keys new``)
           - {key_id: es.aeat-2026-01, public_key: "<base64>", not_after: 2027-01-31T00:00:00Z}
+        encryption_keys:       # its connector's X25519 keys: personal fields are sealed for it
+          - {key_id: es.aeat-enc-2026-01, public_key: "<base64>"}
 
 ``load_members_file`` checks the shape (types, unknown keys); ``MemberDirectory.from_config``
 checks the meaning against the catalogue and reports every problem at once, so an operator
@@ -40,7 +42,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Self
@@ -50,8 +53,17 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bus import InvalidIdentifierError, parse_member_id, parse_service_id
-from bus.member_keys import MemberKey, MemberKeys, MemberKeysError
+from bus import (
+    EncryptionKey,
+    InvalidIdentifierError,
+    MemberKey,
+    MemberKeys,
+    MemberKeysError,
+    RecipientKey,
+    current_encryption_key,
+    parse_member_id,
+    parse_service_id,
+)
 from contracts import Catalogue
 from contracts.errors import InteropError
 
@@ -211,6 +223,8 @@ class MemberEntry(pydantic.BaseModel):
     certificates: tuple[CertificateEntry, ...] = ()
     rights: tuple[AccessRight, ...] = ()
     signing_keys: tuple[MemberKey, ...] = ()
+    encryption_keys: tuple[EncryptionKey, ...] = ()
+    """A provider's X25519 public keys: requests' personal fields are sealed for it."""
 
     def member(self) -> Member:
         """The credential-free view handed to request handlers."""
@@ -287,6 +301,7 @@ class MemberDirectory:
         fingerprints: dict[str, str],
         subject_cns: dict[str, str],
         member_keys: MemberKeys | None = None,
+        encryption_keys: Mapping[str, tuple[EncryptionKey, ...]] | None = None,
     ) -> None:
         self._members = {m.id: m for m in members}
         self.member_keys = member_keys or MemberKeys.empty()
@@ -294,6 +309,7 @@ class MemberDirectory:
         self._api_keys = dict(api_keys)
         self._fingerprints = dict(fingerprints)
         self._subject_cns = dict(subject_cns)
+        self._encryption_keys = dict(encryption_keys or {})
 
     @classmethod
     def from_config(cls, config: MembersConfig, catalogue: Catalogue) -> MemberDirectory:
@@ -343,7 +359,14 @@ class MemberDirectory:
             fingerprints=fingerprints,
             subject_cns=subject_cns,
             member_keys=member_keys,
+            encryption_keys={e.id: e.encryption_keys for e in config.members},
         )
+
+    def encryption_key_for(self, member_id: str, moment: datetime) -> RecipientKey | None:
+        """The key to seal ``member_id``'s personal fields for at ``moment``; None when the
+        member lists none valid (the gateway then refuses to send personal fields)."""
+        entry = current_encryption_key(self._encryption_keys.get(member_id, ()), moment)
+        return None if entry is None else entry.recipient()
 
     @property
     def members(self) -> tuple[Member, ...]:

@@ -69,6 +69,16 @@ class GatewayMetrics:
         )
         self.expired = Counter(
             "interop_gateway_exchanges_expired",
-            "Exchanges marked timed out by this replica's expiry loop",
+            "Exchanges marked timed out by this replica (its expiry loop or a waiting caller)",
+            registry=registry,
+        )
+        self.closings_owed = Gauge(
+            "interop_gateway_closing_events_owed",
+            "Ended exchanges whose closing audit event the trail has not taken yet (the outbox)",
+            registry=registry,
+        )
+        self.closings_written = Counter(
+            "interop_gateway_closing_events_written",
+            "Closing audit events (TIMED_OUT, the gateway's FAILED) written from the outbox",
             registry=registry,
         )

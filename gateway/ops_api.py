@@ -1,5 +1,9 @@
-"""Operations: ``/healthz`` (the process runs), ``/readyz`` (broker and store answer) and
-``/metrics`` (Prometheus text format), plus the middleware that counts and times requests.
+"""Operations: ``/healthz`` (the process runs), ``/readyz`` (it can do its work: broker,
+audit trail and store) and ``/metrics`` (Prometheus text format), plus the middleware that
+counts and times requests.
+
+A probe calls ``/readyz`` every few seconds: a change of readiness is logged once
+(``not_ready`` with what fails, ``ready_again``), not every probe.
 
 All three are public: a load balancer and a Prometheus scraper carry no member credential.
 """
@@ -29,13 +33,15 @@ __all__ = [
 ]
 
 OPS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-ReadinessCheck = Callable[[], Awaitable[None]]
-"""Raises when its dependency does not answer (any exception: not ready)."""
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Raises when its dependency does not answer (any exception: not ready); may return a
+detail for ``/readyz`` (e.g. "degraded: ...") while ready."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _METRICS_KEY: Final = web.AppKey("interop.ops_metrics", GatewayMetrics)
 _CHECKS_KEY: Final = web.AppKey("interop.ops_checks", dict[str, ReadinessCheck])
+_LAST_FAILING_KEY: Final = web.AppKey("interop.ops_last_failing", list[tuple[str, ...]])
 _CHECK_TIMEOUT_S: Final = 3.0
 _log = structlog.get_logger(__name__)
 
@@ -46,6 +52,8 @@ def add_ops_routes(
     """Mount the operations endpoints; ``checks`` name what ``/readyz`` asks."""
     app[_METRICS_KEY] = metrics
     app[_CHECKS_KEY] = dict(checks)
+    no_failures: list[tuple[str, ...]] = [()]
+    app[_LAST_FAILING_KEY] = no_failures
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -55,22 +63,28 @@ async def _healthz(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
 
-async def _run_check(check: ReadinessCheck) -> str:
+async def _run_check(check: ReadinessCheck) -> tuple[bool, str]:
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT_S):
-            await check()
+            detail = await check()
     except Exception as exc:  # whatever went wrong, the answer is "not ready"
-        return f"unavailable ({type(exc).__name__})"
-    return "ok"
+        return False, f"unavailable ({type(exc).__name__})"
+    return True, detail or "ok"
 
 
 async def _readyz(request: web.Request) -> web.StreamResponse:
     checks = request.app[_CHECKS_KEY]
     results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
-    status = dict(zip(checks, results, strict=True))
-    failing = sorted(name for name, result in status.items() if result != "ok")
+    status = {name: detail for name, (_, detail) in zip(checks, results, strict=True)}
+    failing = tuple(sorted(name for name, (ok, _) in zip(checks, results, strict=True) if not ok))
+    last = request.app[_LAST_FAILING_KEY]
+    if failing != last[0]:
+        if failing:
+            _log.warning("not_ready", failing=list(failing))
+        else:
+            _log.info("ready_again", was_failing=list(last[0]))
+        last[0] = failing
     if failing:
-        _log.warning("not_ready", failing=failing)
         raise ServiceUnavailableError(f"not ready: {', '.join(failing)} unavailable")
     return web.json_response({"status": "ready", "checks": status})
 

@@ -1,20 +1,20 @@
-"""Where exchanges end: the reply sink, the in-process waiters and the expiry loop.
+"""Where replies arrive: the reply sink, the in-process waiters and the expiry loop.
 
-* ``ReplySink`` is the reply router's ``on_reply``: it decodes every reply with the
-  *requested* version's response schema as reader (the writer's schema comes from the
-  frame's id), writes its COMPLETED or FAILED audit event and waits for the broker's ack,
-  only then stores the result (``store.complete`` only moves a PENDING exchange, so a
-  duplicate reply changes nothing), and only then wakes a caller waiting on this replica.
-  So no caller, now or later (``GET /v1/exchanges/{id}``), sees a result whose audit event
-  is not durable. If the audit write fails, waiting callers get an error (503) instead of
-  the data, the exchange stays PENDING, and the sink raises: the router retries the reply
-  until the trail is back (then the event and the result are written) or its deadline
-  passes (then it times out, with its TIMED_OUT event). A store failure propagates too.
-  A reply arriving after its deadline is left to the expiry (TIMED_OUT), never completed.
+* ``ReplySink`` is the reply router's ``on_reply``: after the reply gate admitted it (the
+  exchange's provider's signed answer to this very request), it decodes the reply with
+  the *requested* version's response schema as reader (the writer's schema comes from the
+  frame's id) and hands the ``Ending`` to ``ExchangeStates.end_with_reply``, which audits
+  it (acknowledged) before it stores it and wakes the waiters. So no caller, now or later
+  (``GET /v1/exchanges/{id}``), sees a result whose audit event is not durable. If the
+  audit write fails, waiting callers get an error (503) instead of the data, the
+  exchange stays PENDING, and the sink raises: the router retries the reply until the
+  trail is back or its deadline passes (then it times out). A store failure propagates
+  too. A reply written after its deadline is left to the expiry (TIMED_OUT).
 * ``ReplyWaiters`` holds the futures of callers that asked to wait (``Prefer: wait``),
   bounded in number.
-* ``ExpiryLoop`` marks overdue exchanges timed out, so deadlines hold even when nobody
-  waits (and on every replica's exchanges: the store hands each one out once).
+* ``ExpiryLoop`` times out overdue exchanges, so deadlines hold even when nobody waits
+  (and on every replica's exchanges: the store hands each one out once); after a restart
+  it starts only once the replies waiting on this replica's partitions were read.
 
 Payloads and subject identifiers never reach a log line; codes and ids do.
 """
@@ -22,21 +22,18 @@ Payloads and subject identifiers never reach a log line; codes and ids do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
 
-from bus import Reply, ReplyStatus
-from bus.audit.digests import payload_digest
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
+from bus import PeriodicTask, Reply, ReplyStatus
+from bus.audit import AuditWriteError, payload_digest
 from contracts import Codec, CodecError, SchemaId, avro_to_json
-from gateway.closing_events import ClosingEvents
+from gateway.exchange_states import Clock, Ending, ExchangeStates, utc_now
 from gateway.metrics import GatewayMetrics
 from gateway.reply_verification import ReplyGate
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
@@ -50,8 +47,6 @@ __all__ = [
     "ResponseSchemas",
     "WaitReleased",
     "audit_digest_key",
-    "exchange_audit_record",
-    "record_quietly",
 ]
 
 REPLY_UNDECODABLE: Final = "REPLY_UNDECODABLE"
@@ -61,7 +56,6 @@ _log = structlog.get_logger(__name__)
 ResponseSchemas = Mapping[tuple[str, str], tuple[SchemaId, Any]]
 """(service id, ``MAJOR.MINOR``) -> (response schema id, response schema)."""
 
-Clock = Callable[[], datetime]
 _LATE_READ: Final = timedelta(minutes=5)
 """A reply written in time but read this long after the deadline is not used any more."""
 
@@ -75,74 +69,10 @@ def _written_at(reply: Reply, now: datetime) -> datetime:
     return min(now, datetime.fromtimestamp(reply.timestamp_ms / 1000, UTC))
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
 def audit_digest_key(subject_key: bytes) -> bytes:
     """The payload-digest key, derived from the subject key (one secret to manage, two
     distinct keys: a digest can never be compared with a pseudonym)."""
     return hmac.new(subject_key, b"interop-bus/audit/payload-digest", hashlib.sha256).digest()
-
-
-def exchange_audit_record(
-    record: ExchangeRecord,
-    event_type: AuditEventType,
-    *,
-    actor: str,
-    now: datetime,
-    outcome: str,
-    reason: str | None = None,
-    request_digest: str | None = None,
-    response_digest: str | None = None,
-) -> AuditRecord:
-    """The audit record of one step of ``record`` (metadata only, the subject as pseudonym)."""
-    latency = None
-    if event_type is not AuditEventType.REQUESTED:
-        latency = max(0, int((now - record.created_at).total_seconds() * 1000))
-    trace = record.traceparent
-    return AuditRecord(
-        type=event_type,
-        time=now,
-        actor=actor,
-        exchange_id=record.id,
-        requester=record.requester,
-        official=record.official,
-        provider=record.provider,
-        service=record.service,
-        version=record.version,
-        purpose=record.purpose,
-        procedure=record.procedure,
-        legal_basis=record.legal_basis,
-        consent_ref=record.consent_ref,
-        subject_ref=record.subject_ref or None,
-        request_digest=request_digest,
-        response_digest=response_digest,
-        outcome=outcome,
-        reason=reason,
-        latency_ms=latency,
-        trace_id=trace[3:35] if trace and len(trace) >= 35 else None,
-    )
-
-
-async def record_quietly(trail: AuditTrail, event: AuditRecord) -> bool:
-    """Write an event that reports what already happened (timed out, not sent).
-
-    The step cannot be undone and no data is released by it, so a failed write is logged
-    (without personal data) rather than raised; the REQUESTED event is already durable.
-    """
-    try:
-        await trail.record(event)
-    except AuditWriteError as exc:
-        _log.warning(
-            "audit_event_lost",
-            event_type=str(event.type),
-            exchange_id=event.exchange_id,
-            error_code=exc.code,
-        )
-        return False
-    return True
 
 
 class WaitReleased(Exception):
@@ -201,30 +131,28 @@ class ReplyWaiters:
 
 
 class ReplySink:
-    """The reply router's ``on_reply``: decode, store, then wake the waiters."""
+    """The reply router's ``on_reply``: admit, decode, then end the exchange."""
 
     def __init__(
         self,
         *,
         store: ExchangeStore,
+        states: ExchangeStates,
         codec: Codec,
         responses: ResponseSchemas,
         waiters: ReplyWaiters,
         metrics: GatewayMetrics,
-        trail: AuditTrail,
-        actor: str,
         digest_key: bytes,
         clock: Clock = utc_now,
         gate: ReplyGate | None = None,
     ) -> None:
         self._gate = gate
         self._store = store
+        self._states = states
         self._codec = codec
         self._responses = responses
         self._waiters = waiters
         self._metrics = metrics
-        self._trail = trail
-        self._actor = actor
         self._digest_key = digest_key
         self._clock = clock
 
@@ -250,45 +178,19 @@ class ReplySink:
             # Too late: the expiry times it out (and audits that); never completed now.
             log.info("reply_after_deadline")
             return
-        outcome = self._outcome(record, reply, log)
-        await self._audit(record, reply, outcome, now)
-        updated = await self._store.complete(record.id, completed_at=now, **outcome)
-        if updated is None:  # another replica or the expiry loop got there first
-            self._metrics.replies.labels("duplicate").inc()
-            return
-        self._metrics.replies.labels(updated.status.value).inc()
-        elapsed = (updated.completed_at or self._clock()) - updated.created_at
-        self._metrics.exchange_latency.labels(updated.service, updated.status.value).observe(
-            max(0.0, elapsed.total_seconds())
-        )
-        log.info("exchange_completed", exchange_status=updated.status.value)
-        self._waiters.resolve(updated)
-
-    async def _audit(
-        self, record: ExchangeRecord, reply: Reply, outcome: dict[str, Any], now: datetime
-    ) -> None:
-        """COMPLETED or FAILED, acknowledged, before the result is stored or released."""
-        completed = outcome["status"] is ExchangeStatus.COMPLETED
-        event = exchange_audit_record(
-            record,
-            AuditEventType.COMPLETED if completed else AuditEventType.FAILED,
-            actor=self._actor,
-            now=now,
-            outcome=str(outcome["reply_status"]).upper()
-            if completed
-            else str(outcome.get("error_code") or "PROVIDER_ERROR"),
-            reason=None if completed else str(outcome["error_code"]),
-            response_digest=payload_digest(self._digest_key, reply.value) if reply.value else None,
-        )
+        ending = self._ending(record, reply, log)
+        digest = payload_digest(self._digest_key, reply.value) if reply.value else None
         try:
-            await self._trail.record(event)
+            updated = await self._states.end_with_reply(record, ending, response_digest=digest)
         except AuditWriteError as exc:
-            self._waiters.fail(record.id, exc)
+            self._waiters.fail(record.id, exc)  # no data without its audit event
             raise
+        if updated is not None:
+            log.info("exchange_completed", exchange_status=updated.status.value)
 
-    def _outcome(
+    def _ending(
         self, record: ExchangeRecord, reply: Reply, log: structlog.typing.FilteringBoundLogger
-    ) -> dict[str, Any]:
+    ) -> Ending:
         envelope = reply.envelope
         status = envelope.status or ReplyStatus.ERROR
         if (
@@ -296,12 +198,14 @@ class ReplySink:
             or str(envelope.major) != record.version.split(".")[0]
         ):
             log.warning("reply_mismatch")
-            return _failed(status, REPLY_MISMATCH, "the reply is for another service or version")
+            return Ending.failed(
+                status, REPLY_MISMATCH, "the reply is for another service or version"
+            )
         if status is ReplyStatus.NOT_FOUND:
-            return {"status": ExchangeStatus.COMPLETED, "reply_status": status.value}
+            return Ending.completed(status, None)
         if status is not ReplyStatus.OK:
             code = envelope.error_code or "PROVIDER_ERROR"
-            return _failed(status, code, f"the provider answered {status.value} ({code})")
+            return Ending.failed(status, code, f"the provider answered {status.value} ({code})")
         response_id, response_schema = self._responses[(record.service, record.version)]
         try:
             decoded = self._codec.decode(reply.value or b"", response_id)
@@ -309,88 +213,53 @@ class ReplySink:
         except CodecError as exc:
             # The code only: a decoder's message may quote bytes of the payload.
             log.warning("reply_undecodable", error_code=exc.code)
-            return _failed(status, REPLY_UNDECODABLE, f"the reply does not decode ({exc.code})")
-        return {"status": ExchangeStatus.COMPLETED, "reply_status": status.value, "result": result}
-
-
-def _failed(status: ReplyStatus, code: str, detail: str) -> dict[str, Any]:
-    return {
-        "status": ExchangeStatus.FAILED,
-        "reply_status": status.value,
-        "error_code": code,
-        "error_detail": detail,
-    }
+            return Ending.failed(
+                status, REPLY_UNDECODABLE, f"the reply does not decode ({exc.code})"
+            )
+        return Ending.completed(status, result)
 
 
 class ExpiryLoop:
-    """Every ``interval_s``, mark overdue exchanges timed out and wake their waiters."""
+    """Every ``interval_s``, time out overdue exchanges (``ExchangeStates``)."""
 
     def __init__(
         self,
         *,
-        store: ExchangeStore,
-        waiters: ReplyWaiters,
-        metrics: GatewayMetrics,
+        states: ExchangeStates,
         interval_s: float,
-        closing: ClosingEvents,
-        actor: str,
-        clock: Clock = utc_now,
         ready: asyncio.Event | None = None,
         ready_timeout_s: float = 30.0,
     ) -> None:
+        self._states = states
         self._ready = ready
         self._ready_timeout_s = ready_timeout_s
-        self._closing = closing
-        self._actor = actor
-        self._store = store
-        self._waiters = waiters
-        self._metrics = metrics
-        self._interval_s = interval_s
-        self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "gateway-expiry",
+            self.run_once,
+            interval_s=interval_s,
+            failure_event="expiry_failed",
+            before=self._replies_read,
+        )
 
     def start(self) -> None:
         """Run in the background until ``stop``."""
-        self._task = asyncio.create_task(self._run(), name="gateway-expiry")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Cancel the loop (safe to call twice)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """One pass; how many exchanges timed out."""
-        expired = await self._store.expire_overdue(self._clock())
-        for record in expired:
-            self._metrics.expired.inc()
-            _log.info("exchange_timed_out", exchange_id=record.id, requester=record.requester)
-            event = exchange_audit_record(
-                record,
-                AuditEventType.TIMED_OUT,
-                actor=self._actor,
-                now=self._clock(),
-                outcome="TIMED_OUT",
-                reason="the deadline passed without a reply",
-            )
-            self._closing.record(event)
-            self._waiters.resolve(record)
-        return len(expired)
+        return await self._states.expire_overdue()
 
-    async def _run(self) -> None:
-        if self._ready is not None:
-            # After a restart, replies may be waiting on the reply partitions: read them
-            # before expiring anything, or answered exchanges would end TIMED_OUT.
-            try:
-                async with asyncio.timeout(self._ready_timeout_s):
-                    await self._ready.wait()
-            except TimeoutError:
-                _log.warning("expiry_started_before_replies_read", waited_s=self._ready_timeout_s)
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # the store blinked: try again next round
-                _log.warning("expiry_failed", exception_type=type(exc).__name__)
-            await asyncio.sleep(self._interval_s)
+    async def _replies_read(self) -> None:
+        if self._ready is None:
+            return
+        # After a restart, replies may be waiting on the reply partitions: read them
+        # before expiring anything, or answered exchanges would end TIMED_OUT.
+        try:
+            async with asyncio.timeout(self._ready_timeout_s):
+                await self._ready.wait()
+        except TimeoutError:
+            _log.warning("expiry_started_before_replies_read", waited_s=self._ready_timeout_s)

@@ -32,16 +32,19 @@ from typing import Final
 
 import structlog
 
-from bus import BusError, Reply, parse_service_id
-from bus.audit.trail import AuditTrail
-from bus.audit.unverified import unverified_record
-from bus.dead_letter import dead_letter_headers
-from bus.envelope_headers import REQUEST_DIGEST_HEADER
-from bus.member_keys import MemberKeys
-from bus.producer import BusProducer
-from bus.record_signing import RecordSignatureError
-from bus.records import InboundRecord
-from bus.topics import RequestTopic
+from bus import (
+    REQUEST_DIGEST_HEADER,
+    BusError,
+    BusProducer,
+    InboundRecord,
+    MemberKeys,
+    RecordSignatureError,
+    Reply,
+    RequestTopic,
+    dead_letter_headers,
+    parse_service_id,
+)
+from bus.audit import AuditTrail, unverified_record
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import ExchangeRecord
 

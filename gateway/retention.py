@@ -10,14 +10,13 @@ exchange's record stays (status, metadata, digests: what auditors need); ``GET
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
 import structlog
 
+from bus import PeriodicTask
 from gateway.store.base import ExchangeStore
 
 __all__ = ["RetentionSweep"]
@@ -39,19 +38,21 @@ class RetentionSweep:
     ) -> None:
         self._store = store
         self._retention = retention
-        self._interval_s = interval_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "gateway-retention",
+            self.run_once,
+            interval_s=interval_s,
+            failure_event="retention_sweep_failed",
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="gateway-retention")
+        """Sweep every ``interval_s`` in the background until ``stop``."""
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop sweeping (safe to call twice)."""
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """Erase every result past retention (batch by batch); how many."""
@@ -64,11 +65,3 @@ class RetentionSweep:
         if total:
             _log.info("results_erased", count=total, retention_days=self._retention.days)
         return total
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # the store blinked: try again next round
-                _log.warning("retention_sweep_failed", exception_type=type(exc).__name__)
-            await asyncio.sleep(self._interval_s)

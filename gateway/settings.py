@@ -22,9 +22,10 @@ from pydantic import (
 )
 
 from bus import InvalidIdentifierError, parse_gateway_group_id
-from bus.audit.settings import AuditSettings
+from bus.audit import AuditSettings
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
+from storage import StoreUrlSetting
 
 __all__ = [
     "ExchangeSettings",
@@ -134,7 +135,7 @@ class GatewaySettings(BaseModel):
     reply_offsets: Literal["committed", "latest"] = "committed"
     """``committed``: resume the reply topic where this replica stopped (no reply skipped
     across a restart); ``latest``: start at the end (development only)."""
-    store_url: SecretStr = SecretStr("sqlite:///.interop/gateway.db")
+    store_url: StoreUrlSetting = SecretStr("sqlite:///.interop/gateway.db")
     members_file: Path = Path(".interop/members.yaml")
     catalogue_dir: Path = DEFAULT_CATALOGUE_DIR
     tls: TlsSettings | None = None
@@ -144,6 +145,11 @@ class GatewaySettings(BaseModel):
     """The audit trail (topic, write timeout) and its indexer (checkpoint key, origin)."""
     signing: SigningSettings = SigningSettings()
     """The key every request this gateway produces is signed with."""
+    field_encryption: Literal["required", "when_keyed"] = "when_keyed"
+    """Requests' personal fields are sealed for their provider (``bus.field_encryption``)
+    when it lists an encryption key in the members file. ``required``: a provider without
+    one is refused (503) rather than sent identifiers in clear; use it in production once
+    every provider has a key (``interop dev`` does)."""
     verify_replies: bool = True
     """Accept only replies signed by the exchange's provider and bound to the request
     (``gateway.reply_verification``); ``false`` is for development only."""

@@ -20,78 +20,17 @@ from typing import Any, Final
 
 import aiohttp
 
-from bus.audit.errors import InvalidKeyError
-from bus.audit.note_keys import NoteVerifier
-from bus.audit.verify import LogVerifier, Report
-from bus.member_keys import MemberKeysError, load_member_keys
+from bus import MemberKeysError, load_member_keys
+from bus.audit import InvalidKeyError, LogVerifier, NoteVerifier, Report
+from gateway.audit_client import AuditClientError, GatewayLog
 
-__all__ = ["GatewayLog", "register", "run_query", "run_verify"]
+__all__ = ["register", "run_query", "run_verify"]
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_UNREACHABLE: Final = 3
 _TABLE_COLUMNS: Final = ("leaf_index", "time", "type", "requester", "service", "purpose", "outcome")
-
-
-class GatewayError(Exception):
-    """The gateway did not answer usefully (network, auth, server error)."""
-
-
-class GatewayLog:
-    """The audit API of one gateway as a ``LogSource``."""
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"}
-
-    async def _get(
-        self, path: str, params: Mapping[str, Any], accept: str
-    ) -> aiohttp.ClientResponse:
-        try:
-            response = await self._session.get(
-                self._base + path,
-                params={k: str(v) for k, v in params.items()},
-                headers={**self._headers, "Accept": accept},
-                timeout=aiohttp.ClientTimeout(total=30),
-            )
-            await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GatewayError(f"{self._base}{path}: {type(exc).__name__}: {exc}") from exc
-        if response.status >= 400:
-            detail = (await response.text())[:300]
-            raise GatewayError(f"{path}: HTTP {response.status}: {detail}")
-        return response
-
-    async def _json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = await self._get(path, params or {}, "application/json")
-        try:
-            return await response.json()
-        except (ValueError, aiohttp.ContentTypeError) as exc:
-            raise GatewayError(f"{path}: not JSON") from exc
-
-    async def checkpoint(self) -> str:
-        response = await self._get("/v1/audit/checkpoint", {}, "text/plain")
-        return await response.text()
-
-    async def consistency(self, old_size: int, new_size: int) -> list[str]:
-        body = await self._json("/v1/audit/consistency", {"from": old_size, "to": new_size})
-        return list(body.get("proof", []))
-
-    async def proof(self, event_id: str, tree_size: int) -> Mapping[str, Any]:
-        answer: Mapping[str, Any] = await self._json(
-            f"/v1/audit/events/{event_id}/proof", {"tree_size": tree_size}
-        )
-        return answer
-
-    async def events_from(self, leaf_index: int, limit: int) -> list[Mapping[str, Any]]:
-        body = await self._json("/v1/audit/events", {"from_index": leaf_index, "limit": limit})
-        return list(body.get("events", []))
-
-    async def query(self, params: Mapping[str, Any], accept: str) -> str:
-        response = await self._get("/v1/audit/events", params, accept)
-        return await response.text()
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -202,7 +141,7 @@ async def run_verify(
             report = await LogVerifier(
                 source, verifier, origin=origin, member_keys=member_keys
             ).run(since=saved, event_ids=event_ids, sample=sample)
-        except GatewayError as exc:
+        except AuditClientError as exc:
             print(f"audit verify: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE
     _print_report(report, out)
@@ -255,7 +194,7 @@ async def run_query(
         try:
             accept = "text/csv" if fmt == "csv" else "application/json"
             text = await source.query(params, accept)
-        except GatewayError as exc:
+        except AuditClientError as exc:
             print(f"audit query: the gateway could not be asked: {exc}", file=out)
             return EXIT_UNREACHABLE
     if fmt != "table":

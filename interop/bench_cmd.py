@@ -19,7 +19,7 @@ from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
 from benchmarks.scenarios import free_port
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
 
 __all__ = ["register"]
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bus.logs import configure_logging
+from bus import configure_logging
 from contracts.errors import InteropError
 from interop import (
     audit_cmd,

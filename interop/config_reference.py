@@ -29,8 +29,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bus.provisioning import TopicsConfig
-from connectors.config import ConnectorSettings
+from bus import KafkaSettings, ReplicationHealth, TopicsConfig
 from connectors.metrics import ConnectorMetrics
 from gateway.metrics import GatewayMetrics
 from interop.settings import InteropSettings, SettingsError
@@ -52,17 +51,14 @@ class _Root:
 
 _ROOTS: Final = (
     _Root(
-        "Gateway settings (`interop gateway --config FILE`)",
+        "Settings (`interop gateway --config FILE`, `interop connector run FILE`)",
         InteropSettings,
         "INTEROP__",
-        "The YAML file's keys; every key can also be set with the environment variable shown "
-        "(it overrides the file). `kafka` is shared with `interop topics apply --settings`.",
-    ),
-    _Root(
-        "Connector settings (`interop connector run FILE`)",
-        ConnectorSettings,
-        "INTEROP_CONNECTOR__",
-        "The connector.yaml keys; adapters add their own keys under `services[].adapter`.",
+        "One root for every process: `kafka`, and the section of the process that runs, "
+        "`gateway` or `connector` (a connector's `kafka` is the root's unless its section "
+        "gives one; adapters add their own keys under `connector.services[].adapter`). Every "
+        "key can also be set with the environment variable shown (it overrides the file). "
+        "`interop topics apply --settings FILE` reads only `kafka` from the same file.",
     ),
     _Root(
         "Topics config (`interop topics apply --config FILE`)",
@@ -274,6 +270,9 @@ def metrics_reference() -> str:
     connector_registry = CollectorRegistry()
     ConnectorMetrics(connector_registry)
     sources.append(("connector `/metrics`", connector_registry))
+    replication_registry = CollectorRegistry()  # both serve it, updated by readiness probes
+    ReplicationHealth(KafkaSettings(bootstrap_servers="unused:9092"), registry=replication_registry)
+    sources.append(("gateway and connector `/metrics`", replication_registry))
     for served_by, registry in sources:
         for family in sorted(registry.collect(), key=lambda f: f.name):
             name = family.name + ("_total" if family.type == "counter" else "")

@@ -1,7 +1,8 @@
 """``interop connector run connector.yaml``: serve one or more services until SIGINT/SIGTERM.
 
-Settings come from the YAML file and ``INTEROP_CONNECTOR__...`` environment variables,
-validated before anything connects (a bad field is one line naming it and the file).
+Settings come from the YAML file (``kafka:`` and ``connector:``, the one root of
+``interop.settings``) and ``INTEROP__...`` environment variables, validated before anything
+connects (a bad field is one line naming it and the file).
 Audit records go to ``interop.audit`` through ``KafkaAuditTrail``. On SIGTERM the
 connector stops fetching, finishes the requests in flight (bounded by
 ``shutdown_timeout_s``), commits their offsets and exits 0.
@@ -18,8 +19,9 @@ from typing import Any
 import structlog
 
 from bus import BusProducer
-from bus.audit.kafka_trail import KafkaAuditTrail
-from connectors import ConnectorRuntime, ConnectorSettings, load_connector_settings
+from bus.audit import KafkaAuditTrail
+from connectors import ConnectorRuntime, ConnectorSettings
+from interop.settings import SettingsError, load_settings
 
 __all__ = ["register", "serve"]
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "config",
         type=Path,
-        help="connector.yaml (environment variables INTEROP_CONNECTOR__... override it)",
+        help="connector.yaml (environment variables INTEROP__... override it)",
     )
     run.set_defaults(handler=_run)
     connector.set_defaults(handler=lambda _args: _usage(connector))
@@ -46,7 +48,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load_connector_settings(args.config)
+    settings = load_settings(args.config, only="connector").connector
+    if settings is None:  # pragma: no cover - load_settings(only=...) requires it
+        raise SettingsError(f"{args.config}: no `connector:` section")
     asyncio.run(serve(settings))
     return 0
 

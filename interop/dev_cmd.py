@@ -33,13 +33,19 @@ from typing import IO, Any, Final
 import aiohttp
 import yaml
 
-from bus.admin import TopicChange, ensure_topics
-from bus.ids import parse_gateway_group_id
-from bus.provisioning import catalogue_topic_specs
-from bus.settings import KafkaSettings
+from bus import (
+    KafkaSettings,
+    TopicChange,
+    catalogue_topic_specs,
+    ensure_topics,
+    parse_gateway_group_id,
+)
 from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from contracts.errors import InteropError
+from devservers.kafka import KafkaRunner, RunningBroker
+from devservers.kafka_cluster import KafkaCluster, RunningCluster
+from devservers.ports import free_server_port
 from interop.dev_setup import (
     DevSecrets,
     add_connector_signing,
@@ -48,9 +54,7 @@ from interop.dev_setup import (
     write_members_file,
 )
 from interop.file_modes import tighten
-from interop.kafka_cmd import DEFAULT_DATA_DIR
-from interop.kafka_runner import KafkaRunner
-from interop.ports import free_server_port
+from interop.kafka_cmd import DEFAULT_CLUSTER_DATA_DIR, DEFAULT_DATA_DIR
 
 __all__ = ["DEV_GATEWAY_GROUP", "DevError", "register"]
 
@@ -81,6 +85,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``dev`` command."""
     dev = subparsers.add_parser("dev", help="run the whole system locally until Ctrl-C")
     dev.add_argument("--port", type=int, default=9092, help="Kafka client port (default 9092)")
+    dev.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="Kafka nodes (default 1; 3: a replicated cluster, node i on port+2i, data in "
+        f"{DEFAULT_CLUSTER_DATA_DIR} unless --data-dir)",
+    )
     dev.add_argument(
         "--data-dir",
         type=Path,
@@ -142,8 +153,10 @@ async def _run(args: argparse.Namespace) -> int:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)
-    runner = KafkaRunner(args.data_dir)
-    broker = await asyncio.to_thread(runner.start, port=args.port)
+    runner: KafkaRunner | KafkaCluster = (
+        KafkaRunner(args.data_dir) if args.nodes == 1 else _cluster(args)
+    )
+    broker: RunningBroker | RunningCluster = await asyncio.to_thread(runner.start, port=args.port)
     print(
         f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} "
         f"(data in {broker.data_dir}, log {runner.broker_log})",
@@ -156,7 +169,7 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await _topics(catalogue, broker.bootstrap_servers)
+        await _topics(catalogue, broker.bootstrap_servers, replication_factor=min(3, args.nodes))
         dev = load_or_create_secrets(state_dir)
         write_members_file(state_dir / "members.yaml", dev)
         gateway_config = state_dir / "gateway.yaml"
@@ -203,13 +216,19 @@ async def _run(args: argparse.Namespace) -> int:
             print("Stopped the gateway and the connectors; Kafka was running before: left up.")
 
 
-async def _topics(catalogue: Any, bootstrap: str) -> None:
+def _cluster(args: argparse.Namespace) -> KafkaCluster:
+    """``--nodes N``: a local cluster, in its own directory unless ``--data-dir`` says."""
+    data_dir = DEFAULT_CLUSTER_DATA_DIR if args.data_dir == DEFAULT_DATA_DIR else args.data_dir
+    return KafkaCluster(data_dir, nodes=args.nodes)
+
+
+async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1) -> None:
     specs = catalogue_topic_specs(
         catalogue,
         gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
         request_partitions=_DEV_REQUEST_PARTITIONS,
         reply_partitions=_DEV_REPLY_PARTITIONS,
-        replication_factor=1,
+        replication_factor=replication_factor,
     )
     settings = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
     changes = await ensure_topics(settings, specs)
@@ -238,7 +257,7 @@ def _give_health_ports(configs: dict[str, Path], base: int) -> dict[str, int]:
     for offset, (name, path) in enumerate(sorted(configs.items())):
         port = base + offset if base else free_server_port()
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        document["health"] = {"host": "127.0.0.1", "port": port}
+        document["connector"]["health"] = {"host": "127.0.0.1", "port": port}
         path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
         ports[name] = port
     return ports
@@ -421,7 +440,7 @@ Try it (paste the three key lines above first):
 
 # 3. The auditor's view, and a proof to verify offline:
 curl -s {url}/v1/audit/events?limit=5 -H "Authorization: Bearer $AUDITOR"
-.venv/bin/interop audit verify --gateway {url} --key {dev.checkpoint_verifier} --api-key $AUDITOR
+.venv/bin/interop audit verify --gateway {url} --key {dev.checkpoint_verifier} --api-key=$AUDITOR
 """,
         flush=True,
     )

@@ -20,9 +20,15 @@ from typing import Any, Final
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bus.audit.note_keys import NoteSigner
-from bus.request_signing import load_private_key, public_key_text
+from bus import (
+    encryption_key_text,
+    load_encryption_private_key,
+    load_private_key,
+    public_key_text,
+)
+from bus.audit import NoteSigner
 from gateway.members import hash_api_key
 
 __all__ = [
@@ -95,6 +101,18 @@ class DevSecrets:
     member_signing_keys: dict[str, str] = field(default_factory=dict)
     """Provider member id -> its connector's Ed25519 seed (base64): replies and audit
     events are signed with it (made on first use, also for an older state directory)."""
+    member_field_keys: dict[str, str] = field(default_factory=dict)
+    """Provider member id -> its connector's X25519 private key (base64): the personal
+    fields of its requests are sealed for it (made on first use, like the signing keys)."""
+
+    def field_key_id(self, member: str) -> str:
+        """The key id of ``member``'s development encryption key."""
+        return f"{member}-enc-dev-1"
+
+    def field_public_key(self, member: str) -> str:
+        """The public half of ``member``'s development encryption key (base64)."""
+        private = load_encryption_private_key(self.member_field_keys[member])
+        return encryption_key_text(private.public_key())
 
     def member_key_id(self, member: str) -> str:
         """The key id of ``member``'s development signing key."""
@@ -125,6 +143,10 @@ def _new_seed() -> str:
     return base64.b64encode(seed).decode("ascii")
 
 
+def _new_field_key() -> str:
+    return encryption_key_text(X25519PrivateKey.generate())
+
+
 def _providers() -> list[str]:
     return [m.id for m in DEMO_MEMBERS if m.role == "provider"]
 
@@ -138,6 +160,7 @@ def _new_secrets() -> DevSecrets:
         checkpoint_signer=NoteSigner.generate(AUDIT_ORIGIN).private_key_string(),
         api_keys={member: secrets.token_urlsafe(32) for member in callers},
         member_signing_keys={member: _new_seed() for member in _providers()},
+        member_field_keys={member: _new_field_key() for member in _providers()},
     )
 
 
@@ -153,9 +176,19 @@ def load_or_create_secrets(state_dir: Path) -> DevSecrets:
     if path.exists():
         dev = DevSecrets(**json.loads(path.read_text(encoding="utf-8")))
         missing = [m for m in _providers() if m not in dev.member_signing_keys]
-        if missing:  # a state directory from before members signed their records
-            keys = {**dev.member_signing_keys, **{m: _new_seed() for m in missing}}
-            dev = replace(dev, member_signing_keys=keys)
+        unsealed = [m for m in _providers() if m not in dev.member_field_keys]
+        if missing or unsealed:  # a state directory from before signatures or sealing
+            dev = replace(
+                dev,
+                member_signing_keys={
+                    **dev.member_signing_keys,
+                    **{m: _new_seed() for m in missing},
+                },
+                member_field_keys={
+                    **dev.member_field_keys,
+                    **{m: _new_field_key() for m in unsealed},
+                },
+            )
             _write_secrets(path, dev)
         return dev
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +211,13 @@ def write_members_file(path: Path, dev: DevSecrets) -> None:
         entry: dict[str, Any] = {"id": member.id, "name": member.name, "roles": [member.role]}
         if member.id in dev.member_signing_keys:
             entry["signing_keys"] = [_key_entry(dev, member.id)]
+        if member.id in dev.member_field_keys:
+            entry["encryption_keys"] = [
+                {
+                    "key_id": dev.field_key_id(member.id),
+                    "public_key": dev.field_public_key(member.id),
+                }
+            ]
         key = dev.api_keys.get(member.id)
         if key is not None:
             entry["api_keys"] = [{"sha256": hash_api_key(key), "label": "interop dev"}]
@@ -195,10 +235,13 @@ def _key_entry(dev: DevSecrets, member: str) -> dict[str, str]:
 
 
 def add_connector_signing(config: Path, dev: DevSecrets) -> None:
-    """Give a demo ``connector.yaml`` its member's signing key (replies, audit events)."""
+    """Give a demo ``connector.yaml`` its member's keys: signing (replies, audit events)
+    and field (the personal fields sealed for it)."""
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
-    member = str(document["member_id"])
-    document["signing"] = {
+    section = document["connector"]
+    member = str(section["member_id"])
+    section["field_keys"] = {dev.field_key_id(member): dev.member_field_keys[member]}
+    section["signing"] = {
         "key_id": dev.member_key_id(member),
         "private_key": dev.member_signing_keys[member],
     }
@@ -217,6 +260,8 @@ def write_gateway_config(
         "gateway": {
             "http": {"host": "127.0.0.1", "port": http_port},
             "gateway_group": "dev",
+            # Every demo provider has an encryption key: nothing personal goes in clear.
+            "field_encryption": "required",
             "reply_partitions": [0, 1, 2, 3],
             "store_url": f"sqlite:///{state_dir / 'gateway.db'}",
             "members_file": str(state_dir / "members.yaml"),

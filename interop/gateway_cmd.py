@@ -21,7 +21,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.auth import server_ssl_context
 from gateway.http_server import gateway_runner
-from interop.settings import InteropSettings, load_settings
+from interop.settings import InteropSettings, SettingsError, load_settings
 
 __all__ = ["register", "serve"]
 
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, only="gateway")
     asyncio.run(serve(settings))
     return 0
 
@@ -49,6 +49,8 @@ def _gateway(args: argparse.Namespace) -> int:
 async def serve(settings: InteropSettings, *, stop: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully."""
     gateway = settings.gateway
+    if gateway is None:
+        raise SettingsError("the settings have no `gateway:` section")
     app = create_app(settings.kafka, gateway)
     ssl_context = server_ssl_context(gateway.tls) if gateway.tls is not None else None
     runner = gateway_runner(

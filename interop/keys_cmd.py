@@ -1,4 +1,5 @@
-"""``interop keys new``: a member's Ed25519 signing key pair and its members-file entry.
+"""``interop keys new``: a member's Ed25519 signing key pair and its members-file entry
+(with ``--encryption``: a provider's X25519 key, for the personal fields sealed for it).
 
 The private key goes to a file only its owner can read (mode 0600, created exclusively:
 an existing key is never overwritten); stdout gets the ``signing_keys`` entry to paste
@@ -17,11 +18,19 @@ from typing import Final
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bus import InvalidIdentifierError, parse_member_id
-from bus.header_values import format_time
-from bus.member_keys import MemberKey
-from bus.record_signing import check_key_id, private_key_text, public_key_text
+from bus import (
+    EncryptionKey,
+    InvalidIdentifierError,
+    MemberKey,
+    check_key_id,
+    encryption_key_text,
+    format_time,
+    parse_member_id,
+    private_key_text,
+    public_key_text,
+)
 from interop.settings import SettingsError
 
 __all__ = ["KeyPair", "new_key_pair", "register", "write_private_key"]
@@ -70,8 +79,9 @@ def write_private_key(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # whatever the umask
 
 
-def entry_yaml(member: str, entry: MemberKey) -> str:
-    """The members-file lines for ``entry`` (under ``member``'s ``signing_keys``)."""
+def entry_yaml(member: str, entry: MemberKey | EncryptionKey) -> str:
+    """The members-file lines for ``entry`` (under ``member``'s ``signing_keys``, or
+    ``encryption_keys`` for an encryption key)."""
     data = {
         "key_id": entry.key_id,
         "public_key": entry.public_key,
@@ -80,11 +90,42 @@ def entry_yaml(member: str, entry: MemberKey) -> str:
     }
     body = yaml.safe_dump([data], sort_keys=False, default_flow_style=False)
     indented = "".join(f"      {line}\n" for line in body.splitlines())
-    return f"# members file, under the member with id: {member}\n    signing_keys:\n{indented}"
+    section = "encryption_keys" if isinstance(entry, EncryptionKey) else "signing_keys"
+    return f"# members file, under the member with id: {member}\n    {section}:\n{indented}"
+
+
+def new_encryption_key(
+    member: str, *, key_id: str | None, not_before: datetime, valid_days: float
+) -> tuple[EncryptionKey, str]:
+    """A new X25519 key for provider ``member``: its members-file entry and private text."""
+    try:
+        member = parse_member_id(member)
+    except InvalidIdentifierError as exc:
+        raise SettingsError(exc.message) from None
+    key = X25519PrivateKey.generate()
+    entry = EncryptionKey(
+        key_id=check_key_id(key_id or f"{member}-enc-{not_before:%Y%m%d%H%M%S}"),
+        public_key=encryption_key_text(key.public_key()),
+        not_before=not_before,
+        not_after=not_before + timedelta(days=valid_days),
+    )
+    return entry, encryption_key_text(key)
 
 
 def _new(args: argparse.Namespace) -> int:
     not_before = datetime.now(UTC) if args.not_before is None else args.not_before
+    if args.encryption:
+        entry, private = new_encryption_key(
+            args.member, key_id=args.key_id, not_before=not_before, valid_days=args.valid_days
+        )
+        out = args.out or Path(".interop/keys") / f"{entry.key_id}.key"
+        write_private_key(out, private)
+        print(entry_yaml(args.member, entry), end="")
+        print(
+            f"# private key written to {out} (mode 0600): give it to {args.member}'s connector "
+            f"only, as connector.field_keys.{entry.key_id}"
+        )
+        return 0
     pair = new_key_pair(
         args.member, key_id=args.key_id, not_before=not_before, valid_days=args.valid_days
     )
@@ -122,5 +163,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=_DEFAULT_VALID_DAYS,
         help=f"validity in days (default {_DEFAULT_VALID_DAYS}); overlap the next key's",
+    )
+    new.add_argument(
+        "--encryption",
+        action="store_true",
+        help="an X25519 encryption key for a provider (personal fields are sealed for it)",
     )
     new.set_defaults(handler=_new)

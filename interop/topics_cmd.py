@@ -14,20 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
+
+from bus import (
+    KafkaSettings,
+    TopicActionKind,
+    TopicPlan,
+    apply_topics,
+    deployment_topic_specs,
+    load_topics_config,
 )
-
-from bus.provisioning import deployment_topic_specs, load_topics_config
-from bus.settings import KafkaSettings
-from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
-from interop.settings import SettingsError
+from interop.settings import SettingsError, load_settings
 
-__all__ = ["DEFAULT_TOPICS_CONFIG", "KafkaClientSettings", "load_kafka_settings", "register"]
+__all__ = ["DEFAULT_TOPICS_CONFIG", "load_kafka_settings", "register"]
 
 DEFAULT_TOPICS_CONFIG = Path("deploy/topics.yaml")
 _MARKERS = {
@@ -37,53 +36,16 @@ _MARKERS = {
 }
 
 
-class KafkaClientSettings(BaseSettings):
-    """Only the ``kafka`` section of the settings: what an admin command needs.
-
-    Other sections of a shared settings file (``gateway``, ...) are ignored here, so the
-    topics Job can mount the same file as the gateway.
-    """
-
-    model_config = SettingsConfigDict(
-        env_prefix="INTEROP__", env_nested_delimiter="__", extra="ignore", frozen=True
-    )
-
-    kafka: KafkaSettings = KafkaSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
-
-
 def load_kafka_settings(settings_file: Path | None, *, bootstrap: str | None) -> KafkaSettings:
-    """The Kafka client settings from the file and environment, ``bootstrap`` overriding."""
-    if settings_file is not None and not settings_file.is_file():
-        raise SettingsError(f"{settings_file}: no such settings file")
-
-    class FromFile(KafkaClientSettings):
-        model_config = SettingsConfigDict(yaml_file=settings_file)
-
+    """The ``kafka`` section of the settings (file and environment), ``bootstrap``
+    overriding; the file's other sections (the gateway's...) are not read."""
+    kafka = load_settings(settings_file, only="kafka").kafka
+    if bootstrap is None:
+        return kafka
     try:
-        kafka = FromFile().kafka
-        if bootstrap is not None:
-            kafka = KafkaSettings.model_validate(
-                {**kafka.model_dump(), "bootstrap_servers": bootstrap}
-            )
+        return KafkaSettings.model_validate({**kafka.model_dump(), "bootstrap_servers": bootstrap})
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        where = settings_file or "the environment"
-        raise SettingsError(f"{where}: invalid Kafka settings: {problems}") from exc
-    return kafka
+        raise SettingsError(f"--bootstrap {bootstrap!r}: invalid Kafka settings") from exc
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

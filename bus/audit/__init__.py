@@ -22,6 +22,7 @@ from bus.audit.errors import (
     AuditError,
     AuditWriteError,
     CheckpointMismatchError,
+    InvalidCursorError,
     InvalidKeyError,
     InvalidSignatureError,
     MalformedCheckpointError,
@@ -31,7 +32,22 @@ from bus.audit.errors import (
     NoteError,
     UnverifiedNoteError,
 )
-from bus.audit.event import AuditEventCodec, EventRow, MalformedAuditEventError, leaf_entry
+from bus.audit.event import (
+    EVENT_FIELDS,
+    AuditEventCodec,
+    EventRow,
+    MalformedAuditEventError,
+    leaf_entry,
+)
+from bus.audit.event_signing import check_event, event_signature, sign_event
+from bus.audit.index.store import (
+    AuditIndex,
+    EventFilter,
+    IndexedEvent,
+    decode_cursor,
+    encode_cursor,
+)
+from bus.audit.indexer import AuditIndexer, CheckpointPolicy
 from bus.audit.kafka_trail import KafkaAuditTrail
 from bus.audit.merkle import (
     EMPTY_ROOT,
@@ -48,15 +64,26 @@ from bus.audit.merkle_store import InMemoryNodeStore, MerkleTree, Node, NodeStor
 from bus.audit.note_keys import NoteSigner, NoteVerifier, key_id
 from bus.audit.settings import AuditIndexerSettings, AuditSettings
 from bus.audit.signed_note import Note, NoteSignature, open_note, sign_note
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail, MemoryAuditTrail
+from bus.audit.trail import (
+    AuditEventType,
+    AuditRecord,
+    AuditTrail,
+    MemoryAuditTrail,
+    exchange_event_id,
+)
+from bus.audit.unverified import unverified_record
+from bus.audit.verify import LogVerifier, Report
 
 __all__ = [
     "EMPTY_ROOT",
+    "EVENT_FIELDS",
     "HASH_SIZE",
     "AmbiguousKeyError",
     "AuditError",
     "AuditEventCodec",
     "AuditEventType",
+    "AuditIndex",
+    "AuditIndexer",
     "AuditIndexerSettings",
     "AuditRecord",
     "AuditSettings",
@@ -64,11 +91,16 @@ __all__ = [
     "AuditWriteError",
     "Checkpoint",
     "CheckpointMismatchError",
+    "CheckpointPolicy",
+    "EventFilter",
     "EventRow",
     "InMemoryNodeStore",
+    "IndexedEvent",
+    "InvalidCursorError",
     "InvalidKeyError",
     "InvalidSignatureError",
     "KafkaAuditTrail",
+    "LogVerifier",
     "MalformedAuditEventError",
     "MalformedCheckpointError",
     "MalformedNoteError",
@@ -83,8 +115,14 @@ __all__ = [
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",
+    "Report",
     "UnverifiedNoteError",
+    "check_event",
     "consistency_proof",
+    "decode_cursor",
+    "encode_cursor",
+    "event_signature",
+    "exchange_event_id",
     "inclusion_proof",
     "key_id",
     "leaf_entry",
@@ -95,7 +133,9 @@ __all__ = [
     "payload_digest",
     "root",
     "sign_checkpoint",
+    "sign_event",
     "sign_note",
+    "unverified_record",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -6,10 +6,10 @@
     └── BusError
         └── AuditError                        audit log: Merkle tree, checkpoints, signed notes
             ├── AuditWriteError               an audit event was not acknowledged (retriable)
-        ├── MalformedAuditEventError      a record or served event is not an AuditEvent
-        ├── AuditIndexUnavailableError    the audit index's database failed (retriable)
-        ├── IndexConflictError            another indexer appended first (retriable)
-        ├── InvalidCursorError            a pagination cursor the index did not hand out
+            ├── MalformedAuditEventError      a record or served event is not an AuditEvent
+            ├── AuditIndexUnavailableError    the audit index's database failed (retriable)
+            ├── IndexConflictError            another indexer appended first (retriable)
+            ├── InvalidCursorError            a pagination cursor the index did not hand out
             ├── MerkleError                   a tree or proof was asked for with invalid arguments
             ├── MerkleStoreError              the node store lacks a needed node, or holds junk
             └── NoteError                     signed notes and their keys

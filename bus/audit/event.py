@@ -69,7 +69,9 @@ class EventRow:
 
     @classmethod
     def from_record(cls, record: AuditRecord, event_id: str) -> EventRow:
-        values = {f.name: getattr(record, f.name) for f in fields(AuditRecord)}
+        values = {
+            f.name: getattr(record, f.name) for f in fields(AuditRecord) if f.name != "event_id"
+        }
         values["type"] = str(record.type)
         values["time"] = record.time.astimezone(UTC)
         return cls(event_id=event_id, **values)

@@ -68,7 +68,7 @@ from bus.producer import BusProducer
 from bus.records import InboundRecord
 from bus.settings import KafkaSettings
 
-__all__ = ["AuditIndexer", "IndexerStats"]
+__all__ = ["AuditIndexer", "CheckpointPolicy", "IndexerStats"]
 
 _log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS: Final = 200
@@ -97,6 +97,17 @@ class _BatchNodes:
         self._known.update(((n.level, n.index), n.hash) for n in nodes)
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointPolicy:
+    """Which log the checkpoints name (``origin``), who signs them (None: no checkpoints),
+    and how often: every ``every`` events, or every ``interval_s`` when the log grew."""
+
+    origin: str
+    signer: NoteSigner | None
+    every: int = 1000
+    interval_s: float = 10.0
+
+
 @dataclass(slots=True)
 class IndexerStats:
     """Counters for tests and metrics."""
@@ -120,11 +131,8 @@ class AuditIndexer:
         *,
         topic: str,
         group_id: str,
-        origin: str,
-        signer: NoteSigner | None,
+        checkpoints: CheckpointPolicy,
         codec: AuditEventCodec | None = None,
-        checkpoint_every: int = 1000,
-        checkpoint_interval_s: float = 10.0,
         batch_size: int = 500,
         member_keys: MemberKeys | None = None,
     ) -> None:
@@ -137,11 +145,11 @@ class AuditIndexer:
         self._index = index
         self._topic = topic
         self._group_id = group_id
-        self._origin = origin
-        self._signer = signer
+        self._origin = checkpoints.origin
+        self._signer = checkpoints.signer
         self._codec = codec or AuditEventCodec()
-        self._checkpoint_every = checkpoint_every
-        self._checkpoint_interval_s = checkpoint_interval_s
+        self._checkpoint_every = checkpoints.every
+        self._checkpoint_interval_s = checkpoints.interval_s
         self._batch_size = batch_size
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None

@@ -1,6 +1,7 @@
 """``KafkaAuditTrail``: the ``AuditTrail`` that writes each step to the audit topic.
 
-Each ``AuditRecord`` becomes an Avro ``AuditEvent`` with a fresh UUIDv7 event id, framed
+Each ``AuditRecord`` becomes an Avro ``AuditEvent`` with its own event id (a fresh UUIDv7
+unless the record names one: ``exchange_event_id``), framed
 with the contract's locked schema id, and is produced to ``interop.audit`` (one
 partition: the log's total order) through ``BusProducer`` (acks=all, idempotence).
 ``record`` returns only once the broker acknowledged the event; any failure, or no
@@ -63,7 +64,7 @@ class KafkaAuditTrail:
 
     async def write(self, event: AuditRecord) -> tuple[EventRow, Delivery]:
         """``record``, returning the event as written and where it landed (for tools)."""
-        row = EventRow.from_record(event, str(uuid7()))
+        row = EventRow.from_record(event, event.event_id or str(uuid7()))
         try:
             value = self._codec.encode(row)
         except MalformedAuditEventError as exc:

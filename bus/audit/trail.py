@@ -16,15 +16,17 @@ digests (HMAC-SHA-256), never as values.
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 __all__ = [
     "AuditEventType",
     "AuditRecord",
     "AuditTrail",
     "MemoryAuditTrail",
+    "exchange_event_id",
 ]
 
 
@@ -80,6 +82,19 @@ class AuditRecord:
     reason: str | None = None
     latency_ms: int | None = None
     trace_id: str | None = None
+    event_id: str | None = None
+    """Set for a step that may be written twice (a retry after a crash, several gateway
+    replicas closing the same exchange): ``exchange_event_id``. The indexer keeps the first
+    event of an id. None: the trail gives the event a fresh UUIDv7."""
+
+
+_EXCHANGE_EVENTS: Final = uuid.UUID("6f1d2c8e-4b7a-5e21-9c3d-1a2b3c4d5e6f")
+
+
+def exchange_event_id(actor: str, exchange_id: str, event_type: AuditEventType) -> str:
+    """The one id of ``actor``'s ``event_type`` step of an exchange (a UUIDv5: the same
+    step written again, after a crash or by another replica, is the same event)."""
+    return str(uuid.uuid5(_EXCHANGE_EVENTS, f"{actor}/{exchange_id}/{event_type.value}"))
 
 
 class AuditTrail(Protocol):

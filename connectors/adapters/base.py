@@ -4,9 +4,11 @@ An adapter is built from its own pydantic settings (the ``adapter:`` block of
 ``connector.yaml``), opened once, asked ``lookup`` once per request and closed at
 shutdown. It answers with the *legacy* record (the registry's own field names and value
 formats) or ``NotFound``; the field mapping turns the legacy record into the response
-schema's shape. Failures are ``LegacyError`` with a ``kind`` the runtime's retry policy,
-circuit breaker and metrics understand; ``retriable`` says whether the same call may
-succeed if repeated (a timeout or a 503 may, a 400 or a SOAP client fault will not).
+schema's shape. Failures are ``LegacyError``s, one class per ``kind`` the runtime's retry
+policy, circuit breaker and metrics understand. Each is also the handler error it answers
+with (``connectors.errors``): ``LegacyTimeoutError`` is a ``ProviderTimeoutError``, so
+its ``code``, reply ``status`` and ``retriable`` (whether the same call may succeed if
+repeated: a timeout or a 503 may, a 400 or a SOAP client fault will not) are the class's.
 
 The runtime bounds every ``lookup`` with the exchange's deadline (``asyncio.timeout``);
 adapters should still pass their own network timeouts so a hung legacy socket is closed.
@@ -17,18 +19,33 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from pydantic import BaseModel
+
+from connectors.errors import (
+    HandlerError,
+    ProviderFailedError,
+    ProviderMisconfiguredError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RequestRefusedError,
+)
 
 __all__ = [
     "Adapter",
     "AdapterFactory",
     "Found",
+    "LegacyConfigurationError",
     "LegacyError",
     "LegacyErrorKind",
+    "LegacyProtocolError",
+    "LegacyRejectedError",
+    "LegacyTimeoutError",
+    "LegacyUnavailableError",
     "LookupResult",
     "NotFound",
+    "legacy_error",
 ]
 
 
@@ -62,17 +79,62 @@ class LegacyErrorKind(enum.StrEnum):
     """The adapter is misconfigured (a mapping names a missing column...)."""
 
 
-_RETRIABLE = frozenset({LegacyErrorKind.TIMEOUT, LegacyErrorKind.UNAVAILABLE})
+class LegacyError(HandlerError):
+    """A legacy call failed; raise one of its five subclasses (or ``legacy_error``).
+    ``detail`` must not contain personal data (it is logged)."""
 
+    kind: ClassVar[LegacyErrorKind]
 
-class LegacyError(Exception):
-    """A legacy call failed. ``detail`` must not contain personal data (it is logged)."""
-
-    def __init__(self, kind: LegacyErrorKind, detail: str, *, retriable: bool | None = None):
-        super().__init__(f"{kind.value}: {detail}")
-        self.kind = kind
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.kind.value}: {detail}")
         self.detail = detail
-        self.retriable = kind in _RETRIABLE if retriable is None else retriable
+
+
+class LegacyTimeoutError(LegacyError, ProviderTimeoutError):
+    """No answer in time (retriable)."""
+
+    kind = LegacyErrorKind.TIMEOUT
+
+
+class LegacyUnavailableError(LegacyError, ProviderUnavailableError):
+    """Connection refused, 5xx, database down (retriable)."""
+
+    kind = LegacyErrorKind.UNAVAILABLE
+
+
+class LegacyProtocolError(LegacyError, ProviderFailedError):
+    """An answer that cannot be read: bad XML/JSON/CSV, unexpected shape."""
+
+    kind = LegacyErrorKind.PROTOCOL
+
+
+class LegacyRejectedError(LegacyError, RequestRefusedError):
+    """The registry refused the request: 4xx other than not-found, SOAP client fault."""
+
+    kind = LegacyErrorKind.REJECTED
+
+
+class LegacyConfigurationError(LegacyError, ProviderMisconfiguredError):
+    """The adapter is misconfigured (a mapping names a missing column...)."""
+
+    kind = LegacyErrorKind.CONFIGURATION
+
+
+_BY_KIND: Final[dict[LegacyErrorKind, type[LegacyError]]] = {
+    cls.kind: cls
+    for cls in (
+        LegacyTimeoutError,
+        LegacyUnavailableError,
+        LegacyProtocolError,
+        LegacyRejectedError,
+        LegacyConfigurationError,
+    )
+}
+
+
+def legacy_error(kind: LegacyErrorKind, detail: str) -> LegacyError:
+    """The ``LegacyError`` of ``kind`` (for adapters that decide the kind at run time)."""
+    return _BY_KIND[kind](detail)
 
 
 class Adapter(Protocol):

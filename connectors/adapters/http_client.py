@@ -17,7 +17,13 @@ from pathlib import Path
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import (
+    LegacyConfigurationError,
+    LegacyError,
+    LegacyProtocolError,
+    LegacyTimeoutError,
+    LegacyUnavailableError,
+)
 
 __all__ = ["HttpAnswer", "HttpSettings", "LegacyHttpClient"]
 
@@ -72,8 +78,7 @@ class LegacyHttpClient:
             try:
                 tls = ssl.create_default_context(cafile=str(self._settings.ca_file))
             except (OSError, ssl.SSLError) as exc:
-                raise LegacyError(
-                    LegacyErrorKind.CONFIGURATION,
+                raise LegacyConfigurationError(
                     f"cannot load ca_file {self._settings.ca_file.name!r} ({type(exc).__name__})",
                 ) from exc
         headers = dict(self._settings.headers)
@@ -97,7 +102,7 @@ class LegacyHttpClient:
     ) -> HttpAnswer:
         """One call; the answer whatever its status, or a translated ``LegacyError``."""
         if self._session is None:
-            raise LegacyError(LegacyErrorKind.CONFIGURATION, "the HTTP adapter is not open")
+            raise LegacyConfigurationError("the HTTP adapter is not open")
         limit = self._settings.max_response_bytes
         try:
             async with self._session.request(
@@ -110,25 +115,17 @@ class LegacyHttpClient:
                     raise _too_large(limit)
                 return HttpAnswer(response.status, response.content_type, data)
         except TimeoutError as exc:
-            raise LegacyError(
-                LegacyErrorKind.TIMEOUT, f"no answer within {self._settings.timeout_s}s"
-            ) from exc
+            raise LegacyTimeoutError(f"no answer within {self._settings.timeout_s}s") from exc
         except aiohttp.InvalidURL as exc:
-            raise LegacyError(
-                LegacyErrorKind.CONFIGURATION, "the endpoint URL is not valid"
-            ) from exc
+            raise LegacyConfigurationError("the endpoint URL is not valid") from exc
         except aiohttp.ClientPayloadError as exc:
-            raise LegacyError(
-                LegacyErrorKind.UNAVAILABLE, f"the answer was cut off ({type(exc).__name__})"
-            ) from exc
+            raise LegacyUnavailableError(f"the answer was cut off ({type(exc).__name__})") from exc
         except (aiohttp.ClientError, OSError) as exc:
             # Refused, reset, DNS, TLS handshake, server disconnected: all worth a retry.
-            raise LegacyError(
-                LegacyErrorKind.UNAVAILABLE, f"cannot reach the endpoint ({type(exc).__name__})"
+            raise LegacyUnavailableError(
+                f"cannot reach the endpoint ({type(exc).__name__})"
             ) from exc
 
 
 def _too_large(limit: int) -> LegacyError:
-    return LegacyError(
-        LegacyErrorKind.PROTOCOL, f"the answer is larger than max_response_bytes ({limit})"
-    )
+    return LegacyProtocolError(f"the answer is larger than max_response_bytes ({limit})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
-from connectors.adapters.base import AdapterFactory, LegacyError, LegacyErrorKind
+from connectors.adapters.base import AdapterFactory, LegacyConfigurationError
 
 __all__ = ["ADAPTER_KINDS", "UnknownAdapterKindError", "adapter_factory"]
 
@@ -24,15 +24,11 @@ ADAPTER_KINDS: Final = tuple(sorted(_PACKAGES))
 """Every adapter kind this release ships."""
 
 
-class UnknownAdapterKindError(LegacyError, ValueError):
+class UnknownAdapterKindError(LegacyConfigurationError, ValueError):
     """``adapter.kind`` names no adapter; a ValueError too, so pydantic validators report it."""
 
     def __init__(self, kind: str) -> None:
-        super().__init__(
-            LegacyErrorKind.CONFIGURATION,
-            f"unknown adapter kind {kind!r}; known kinds: {', '.join(ADAPTER_KINDS)}",
-            retriable=False,
-        )
+        super().__init__(f"unknown adapter kind {kind!r}; known kinds: {', '.join(ADAPTER_KINDS)}")
 
 
 def adapter_factory(kind: str) -> AdapterFactory:

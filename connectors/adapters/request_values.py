@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import LegacyConfigurationError
 
 __all__ = ["FieldPath", "Template", "as_text", "field_value"]
 
@@ -36,9 +36,7 @@ def field_value(request: Mapping[str, Any], path: FieldPath) -> Any:
         if current is _MISSING:
             break
     if current is _MISSING:
-        raise LegacyError(
-            LegacyErrorKind.CONFIGURATION, f"the request has no field {path!r} (adapter settings)"
-        )
+        raise LegacyConfigurationError(f"the request has no field {path!r} (adapter settings)")
     return current
 
 
@@ -52,8 +50,7 @@ def as_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, (str, int, float, Decimal)):
         return str(value)
-    raise LegacyError(
-        LegacyErrorKind.CONFIGURATION,
+    raise LegacyConfigurationError(
         f"a {type(value).__name__} request value cannot be written into a template",
     )
 

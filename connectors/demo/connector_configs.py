@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import yaml
 
+from connectors.config import settings_file_document
 from connectors.demo.registries import PADRON_FILE, TGSS_FILE
 from connectors.demo.tax_agency import SOAP_ACTION, TAX_NAMESPACE
 
@@ -186,6 +187,7 @@ def write_demo_connector_configs(
     paths: dict[str, Path] = {}
     for name, document in demo_connector_documents(data_dir, tax_agency_url, common).items():
         path = data_dir / CONFIG_FILES[name]
-        path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+        file_document = settings_file_document(document)
+        path.write_text(yaml.safe_dump(file_document, sort_keys=False, allow_unicode=True))
         paths[name] = path
     return paths

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bus.store_url import InvalidStoreUrlError, parse_store_url
 from gateway.consent.store import ConsentStore
 from gateway.consent.store_postgres import PostgresConsentStore
 from gateway.consent.store_sqlite import SqliteConsentStore
+from storage import InvalidStoreUrlError, parse_store_url
 
 __all__ = ["open_consent_store"]
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final, TypeVar
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from bus.header_values import check_code
+from bus import check_code
 from gateway.consent.records import Consent, EvidenceChannel, Opposition
 from gateway.consent.registry import ConsentGrant, OppositionGrant
 from gateway.consent.subjects import normalise_subject

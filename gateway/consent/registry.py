@@ -27,8 +27,7 @@ from typing import Final
 import structlog
 
 from bus import uuid7
-from bus.audit.errors import AuditWriteError
-from bus.audit.trail import AuditEventType, AuditRecord, AuditTrail
+from bus.audit import AuditEventType, AuditRecord, AuditTrail, AuditWriteError
 from contracts import Catalogue, ConsentMode, Service
 from gateway.consent.policy import Decision, decide
 from gateway.consent.records import Consent, EvidenceChannel, Opposition
@@ -42,8 +41,8 @@ from gateway.errors import (
     UnknownConsentError,
     UnknownOppositionError,
 )
+from gateway.exchange_states import Clock, utc_now
 from gateway.members import Member, Role
-from gateway.replies import Clock, utc_now
 
 __all__ = ["ConsentGrant", "ConsentRegistry", "OppositionGrant"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from bus.postgres_database import PostgresDatabase
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -23,6 +22,7 @@ from gateway.consent.store import (
 )
 from gateway.errors import ServiceUnavailableError
 from gateway.store.records import utc
+from storage import PostgresStore
 
 __all__ = ["PostgresConsentStore"]
 
@@ -79,33 +79,21 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
 
 
-class PostgresConsentStore:
+class PostgresConsentStore(PostgresStore):
     """Consents and oppositions in PostgreSQL, through an asyncpg pool."""
 
+    name = "the PostgreSQL consent store"
+    component = COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
+
     def __init__(self, dsn: str, *, max_size: int = 5, command_timeout_s: float = 10.0) -> None:
-        self._database = PostgresDatabase(
+        super().__init__(
             dsn,
-            name="the PostgreSQL consent store",
-            component=COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
             max_size=max_size,
             connect_timeout_s=command_timeout_s,
             command_timeout_s=command_timeout_s,
         )
-
-    def __repr__(self) -> str:
-        return f"PostgresConsentStore({self._database.display!r})"
-
-    async def open(self) -> None:
-        await self._database.open()
-
-    async def close(self) -> None:
-        await self._database.close()
-
-    async def ping(self) -> None:
-        with self._database.translate("answer a ping"):
-            await self._database.pool.fetchval("SELECT 1")
 
     async def add_consent(self, consent: Consent) -> None:
         with self._database.translate("record a consent"):

@@ -8,10 +8,8 @@ an ``UPDATE`` (only of a row not yet revoked), then a read of the row as it now 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
-from bus.sqlite_connection import SqliteDatabase
 from gateway.consent.records import Consent, Opposition
 from gateway.consent.store import (
     COMPONENT,
@@ -24,6 +22,7 @@ from gateway.consent.store import (
 )
 from gateway.errors import ServiceUnavailableError
 from gateway.store.records import utc
+from storage import SqliteStore
 
 __all__ = ["SqliteConsentStore"]
 
@@ -80,36 +79,13 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
     )
 
 
-class SqliteConsentStore:
+class SqliteConsentStore(SqliteStore):
     """Consents and oppositions in one SQLite file."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-            raise ValueError("the SQLite consent store needs a file path, not :memory:")
-        self.path = Path(path)
-        self._database = SqliteDatabase(
-            self.path,
-            name="the SQLite consent store",
-            component=COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
-            busy_timeout_s=busy_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"SqliteConsentStore({str(self.path)!r})"
-
-    async def open(self) -> None:
-        """Connect and migrate (idempotent)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        await self._database.close()
-
-    async def ping(self) -> None:
-        with self._database.translate("answer a ping"):
-            async with self._database.session() as db:
-                await db.execute_fetchall("SELECT 1")
+    name = "the SQLite consent store"
+    component = COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
 
     async def add_consent(self, consent: Consent) -> None:
         with self._database.translate("record a consent"):

@@ -6,10 +6,10 @@ awaits ``store.open()`` (which creates or migrates the schema) and ``store.close
 
 from __future__ import annotations
 
-from bus.store_url import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus, ExchangeStore
 from gateway.store.postgres import PostgresExchangeStore
 from gateway.store.sqlite import SqliteExchangeStore
+from storage import InvalidStoreUrlError, StoreUrl, parse_store_url, redact_url
 
 __all__ = [
     "CreateOutcome",

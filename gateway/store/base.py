@@ -9,7 +9,7 @@ the request payload (only its digest, for idempotency).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -97,13 +97,27 @@ class ExchangeStore(Protocol):
         result: Mapping[str, Any] | None = None,
         error_code: str | None = None,
         error_detail: str | None = None,
+        closing_owed: bool = False,
     ) -> ExchangeRecord | None:
         """Move a PENDING exchange to a final ``status``; return the updated record, or None
-        when it is unknown or already final (a duplicate reply changes nothing)."""
+        when it is unknown or already final (a duplicate reply changes nothing).
+        ``closing_owed``: its closing audit event is not written yet (the outbox writes it);
+        set in the same statement, so a crash cannot separate the two."""
 
     async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
         """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
-        TIMED_OUT and return them (each exactly once, even across replicas)."""
+        TIMED_OUT, their closing event owed, and return them (each exactly once, even
+        across replicas)."""
+
+    async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
+        """Up to ``limit`` ended exchanges whose closing audit event is owed (timed out,
+        or failed on the gateway's side), the longest-ended first."""
+
+    async def count_owed_closings(self) -> int:
+        """How many closing audit events are owed (a gauge for operators)."""
+
+    async def settle_closings(self, exchange_ids: Sequence[str]) -> None:
+        """The trail holds these exchanges' closing events: owe them no more."""
 
     async def release_idempotency_key(self, exchange_id: str) -> None:
         """Forget the idempotency key of an exchange that failed on the gateway's side before

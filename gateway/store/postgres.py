@@ -11,13 +11,12 @@ advisory lock, so replicas starting together migrate once, one after the other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from bus.postgres_database import PostgresDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -29,6 +28,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage import PostgresStore
 
 __all__ = ["PostgresExchangeStore"]
 
@@ -73,6 +73,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # The digest of the request record as sent: a reply must name it (signed replies).
     ("ALTER TABLE exchanges ADD COLUMN sent_digest text",),
+    # The outbox of closing audit events (gateway/audit_outbox.py): set in the very
+    # statement that ends the exchange, cleared once the trail has the event.
+    (
+        "ALTER TABLE exchanges ADD COLUMN closing_owed boolean NOT NULL DEFAULT false",
+        "CREATE INDEX exchanges_closing_owed ON exchanges (completed_at) WHERE closing_owed",
+    ),
 )
 
 _INSERT = (
@@ -83,7 +89,8 @@ _INSERT = (
 _BY_KEY = "SELECT * FROM exchanges WHERE requester = $1 AND idempotency_key = $2"
 _COMPLETE = (
     "UPDATE exchanges SET status = $1, completed_at = $2, reply_status = $3, result = $4, "
-    "error_code = $5, error_detail = $6 WHERE id = $7 AND status = 'pending' RETURNING *"
+    "error_code = $5, error_detail = $6, closing_owed = $8 "
+    "WHERE id = $7 AND status = 'pending' RETURNING *"
 )
 # READ COMMITTED re-checks ``status = 'pending'`` on rows another replica changed while
 # this statement ran; SKIP LOCKED passes over the rows it is changing right now.
@@ -95,9 +102,14 @@ _EXPIRE = """
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE exchanges AS e SET status = 'timed_out', completed_at = $1
+    UPDATE exchanges AS e SET status = 'timed_out', completed_at = $1, closing_owed = true
     FROM due WHERE e.id = due.id AND e.status = 'pending'
     RETURNING e.*
+"""
+
+_OWED = """
+    SELECT * FROM exchanges WHERE closing_owed AND status <> 'pending'
+    ORDER BY completed_at LIMIT $1
 """
 
 _ERASE = """
@@ -111,46 +123,13 @@ _ERASE = """
 """
 
 
-class PostgresExchangeStore:
+class PostgresExchangeStore(PostgresStore):
     """Exchanges in a PostgreSQL database, through an asyncpg connection pool."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout_s: float = 10.0,
-        command_timeout_s: float = 10.0,
-    ) -> None:
-        self._database = PostgresDatabase(
-            dsn,
-            name="the PostgreSQL exchange store",
-            component=_COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout_s=connect_timeout_s,
-            command_timeout_s=command_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"PostgresExchangeStore({self._database.display!r})"
-
-    # -- lifecycle ---------------------------------------------------------------------
-    async def open(self) -> None:
-        """Create the pool and migrate the schema (idempotent, safe for replicas)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the pool; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """One round trip to the server; ``ServiceUnavailableError`` if it does not answer."""
-        with self._database.translate("answer a ping"):
-            await self._database.pool.fetchval("SELECT 1")
+    name = "the PostgreSQL exchange store"
+    component = _COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
@@ -189,6 +168,7 @@ class PostgresExchangeStore:
         result: Mapping[str, Any] | None = None,
         error_code: str | None = None,
         error_detail: str | None = None,
+        closing_owed: bool = False,
     ) -> ExchangeRecord | None:
         """Move a PENDING exchange to ``status``; None if unknown or already final."""
         if status not in FINAL_STATUSES:
@@ -211,6 +191,7 @@ class PostgresExchangeStore:
                 error_code,
                 error_detail,
                 exchange_id,
+                closing_owed,
             )
         return None if row is None else _record(row)
 
@@ -220,6 +201,30 @@ class PostgresExchangeStore:
         with self._database.translate("expire overdue exchanges"):
             rows = await self._database.pool.fetch(_EXPIRE, moment, limit)
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
+        """Ended exchanges whose closing audit event is owed, the longest-ended first."""
+        with self._database.translate("read owed closing events"):
+            rows = await self._database.pool.fetch(_OWED, limit)
+        return [_record(row) for row in rows]
+
+    async def count_owed_closings(self) -> int:
+        """How many closing audit events are owed."""
+        with self._database.translate("count owed closing events"):
+            count = await self._database.pool.fetchval(
+                "SELECT count(*) FROM exchanges WHERE closing_owed"
+            )
+        return int(count)
+
+    async def settle_closings(self, exchange_ids: Sequence[str]) -> None:
+        """The trail holds these exchanges' closing events now."""
+        if not exchange_ids:
+            return
+        with self._database.translate("settle closing events"):
+            await self._database.pool.execute(
+                "UPDATE exchanges SET closing_owed = false WHERE id = ANY($1::text[])",
+                list(exchange_ids),
+            )
 
     async def release_idempotency_key(self, exchange_id: str) -> None:
         """Forget the key of an exchange the gateway failed to send."""

@@ -14,12 +14,10 @@ runs its statements one at a time, in order, on its own thread.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from bus.sqlite_connection import SqliteDatabase
 from gateway.errors import ServiceUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
@@ -31,6 +29,7 @@ from gateway.store.records import (
     record_from_row,
     utc,
 )
+from storage import SqliteStore
 
 __all__ = ["SqliteExchangeStore"]
 
@@ -75,6 +74,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # The digest of the request record as sent: a reply must name it (signed replies).
     ("ALTER TABLE exchanges ADD COLUMN sent_digest TEXT",),
+    # The outbox of closing audit events (gateway/audit_outbox.py): set in the very
+    # statement that ends the exchange, cleared once the trail has the event.
+    (
+        "ALTER TABLE exchanges ADD COLUMN closing_owed INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX exchanges_closing_owed ON exchanges (completed_at) WHERE closing_owed = 1",
+    ),
 )
 
 _INSERT = (
@@ -84,14 +89,20 @@ _INSERT = (
 _BY_KEY = "SELECT * FROM exchanges WHERE requester = ? AND idempotency_key = ?"
 _COMPLETE = (
     "UPDATE exchanges SET status = ?, completed_at = ?, reply_status = ?, result = ?, "
-    "error_code = ?, error_detail = ? WHERE id = ? AND status = 'pending' RETURNING *"
+    "error_code = ?, error_detail = ?, closing_owed = ? "
+    "WHERE id = ? AND status = 'pending' RETURNING *"
 )
 # One statement: the pick and the update cannot be separated by another writer.
 _EXPIRE = (
-    "UPDATE exchanges SET status = 'timed_out', completed_at = :now "
+    "UPDATE exchanges SET status = 'timed_out', completed_at = :now, closing_owed = 1 "
     "WHERE status = 'pending' AND id IN ("
     "SELECT id FROM exchanges WHERE status = 'pending' AND deadline < :now "
     "ORDER BY deadline LIMIT :limit) RETURNING *"
+)
+
+_OWED = (
+    "SELECT * FROM exchanges WHERE closing_owed = 1 AND status != 'pending' "
+    "ORDER BY completed_at LIMIT ?"
 )
 
 _ERASE = (
@@ -110,41 +121,13 @@ def _parse_time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-class SqliteExchangeStore:
+class SqliteExchangeStore(SqliteStore):
     """Exchanges in one SQLite file (created with its parent directories on ``open``)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-            # An in-memory database vanishes with the process and is private to one
-            # connection: pending exchanges would be lost on restart. Use a file.
-            raise ValueError("the SQLite exchange store needs a file path, not :memory:")
-        self.path = Path(path)
-        self._database = SqliteDatabase(
-            self.path,
-            name="the SQLite exchange store",
-            component=_COMPONENT,
-            migrations=_MIGRATIONS,
-            error=ServiceUnavailableError,
-            busy_timeout_s=busy_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"SqliteExchangeStore({str(self.path)!r})"
-
-    # -- lifecycle ---------------------------------------------------------------------
-    async def open(self) -> None:
-        """Connect, switch to WAL and migrate the schema (idempotent)."""
-        await self._database.open()
-
-    async def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        await self._database.close()
-
-    async def ping(self) -> None:
-        """Run a trivial query; ``ServiceUnavailableError`` if the store is closed or broken."""
-        with self._database.translate("answer a ping"):
-            async with self._database.session() as db:
-                await db.execute_fetchall("SELECT 1")
+    name = "the SQLite exchange store"
+    component = _COMPONENT
+    migrations = _MIGRATIONS
+    error = ServiceUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
@@ -183,6 +166,7 @@ class SqliteExchangeStore:
         result: Mapping[str, Any] | None = None,
         error_code: str | None = None,
         error_detail: str | None = None,
+        closing_owed: bool = False,
     ) -> ExchangeRecord | None:
         """Move a PENDING exchange to ``status``; None if unknown or already final."""
         if status not in FINAL_STATUSES:
@@ -200,6 +184,7 @@ class SqliteExchangeStore:
             encode_result(result),
             error_code,
             error_detail,
+            int(closing_owed),
             exchange_id,
         )
         with self._database.translate("complete an exchange"):
@@ -216,6 +201,34 @@ class SqliteExchangeStore:
                 rows = await db.execute_fetchall(_EXPIRE, params)
         # RETURNING has no defined order; the oldest deadline first is what callers expect.
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
+
+    async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
+        """Ended exchanges whose closing audit event is owed, the longest-ended first."""
+        with self._database.translate("read owed closing events"):
+            async with self._database.session() as db:
+                rows = await db.execute_fetchall(_OWED, (limit,))
+        return [_record(row) for row in rows]
+
+    async def count_owed_closings(self) -> int:
+        """How many closing audit events are owed."""
+        with self._database.translate("count owed closing events"):
+            async with self._database.session() as db:
+                rows = await db.execute_fetchall(
+                    "SELECT count(*) FROM exchanges WHERE closing_owed = 1"
+                )
+        return int(next(iter(rows))[0])
+
+    async def settle_closings(self, exchange_ids: Sequence[str]) -> None:
+        """The trail holds these exchanges' closing events now."""
+        if not exchange_ids:
+            return
+        marks = ", ".join("?" for _ in exchange_ids)
+        with self._database.translate("settle closing events"):
+            async with self._database.session() as db:
+                await db.execute(
+                    f"UPDATE exchanges SET closing_owed = 0 WHERE id IN ({marks})",  # noqa: S608
+                    tuple(exchange_ids),
+                )
 
     async def release_idempotency_key(self, exchange_id: str) -> None:
         """Forget the key of an exchange the gateway failed to send."""

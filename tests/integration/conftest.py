@@ -6,10 +6,10 @@ at the end. Set ``INTEROP_TEST_BOOTSTRAP=host:port`` to run against a broker you
 Tests use unique topic names (``unique_name``), so they can share the broker.
 
 PostgreSQL is real too: the first test that asks for ``postgres_dsn`` starts a local
-server (Debian's package, installed on demand; see ``interop.postgres_runner``) for the
+server (Debian's package, installed on demand; see ``devservers.postgres``) for the
 session, and each test gets its own fresh database on it. Set
 ``INTEROP_TEST_POSTGRES=postgresql://user:password@host:port/postgres`` (a superuser DSN)
-to use a server you started, e.g. with ``python -m interop.postgres_runner start``.
+to use a server you started, e.g. with ``python -m devservers.postgres start``.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from interop.kafka_runner import KafkaRunner
-from interop.ports import free_server_port
-from interop.postgres_runner import PostgresRunner
+from devservers.kafka import KafkaRunner
+from devservers.ports import free_server_port
+from devservers.postgres import PostgresRunner
 
 
 def free_port() -> int:
     """A TCP port on the loopback that nothing listens on right now, BELOW the machine's
-    ephemeral range (``interop.ports``: a client reconnecting to a stopped server on an
+    ephemeral range (``devservers.ports``: a client reconnecting to a stopped server on an
     ephemeral port can connect to itself), scanned from a per-process random start so
     concurrent test sessions rarely try the same port."""
     return free_server_port()

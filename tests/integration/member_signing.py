@@ -12,16 +12,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from bus import encryption_key_text
 from bus.record_signing import RecordSigner, private_key_text, public_key_text
 
 __all__ = [
     "GATEWAY_MEMBER",
     "PROVIDERS",
+    "field_keys_of",
     "gateway_signing_settings",
     "key_id_of",
     "members_file_entries",
     "private_key_of",
+    "public_key_text_of",
     "signer_of",
 ]
 
@@ -44,9 +48,25 @@ def signer_of(member: str) -> RecordSigner:
     return RecordSigner(key_id_of(member), _key(member))
 
 
+def public_key_text_of(member: str) -> str:
+    """``member``'s public signing key as settings take it (raw base64)."""
+    return public_key_text(_key(member).public_key())
+
+
 def private_key_of(member: str) -> str:
     """``member``'s private key as settings take it (raw base64)."""
     return private_key_text(_key(member))
+
+
+def _encryption_key(member: str) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(
+        hashlib.sha256(b"field-key/" + member.encode()).digest()
+    )
+
+
+def field_keys_of(member: str) -> dict[str, str]:
+    """``member``'s connector ``field_keys`` setting (key id -> X25519 private key)."""
+    return {f"{member}-enc-1": encryption_key_text(_encryption_key(member))}
 
 
 def gateway_signing_settings() -> dict[str, str]:
@@ -57,13 +77,16 @@ def gateway_signing_settings() -> dict[str, str]:
 def members_file_entries(
     providers: tuple[str, ...] = PROVIDERS,
     extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    encrypt_for: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Members-file entries for the gateway and ``providers``, with their public keys
-    (and ``extra_keys``: member -> more ``signing_keys`` entries, e.g. for a rotation)."""
+    (and ``extra_keys``: member -> more ``signing_keys`` entries, e.g. for a rotation;
+    ``encrypt_for``: providers that list an encryption key, ``field_keys_of``'s)."""
     entries = [(GATEWAY_MEMBER, "gateway"), *((p, "provider") for p in providers)]
     extra = extra_keys or {}
-    return [
-        {
+    documents: list[dict[str, Any]] = []
+    for member, role in entries:
+        document: dict[str, Any] = {
             "id": member,
             "name": f"Test {member}",
             "roles": [role],
@@ -75,5 +98,12 @@ def members_file_entries(
                 *(dict(entry) for entry in extra.get(member, ())),
             ],
         }
-        for member, role in entries
-    ]
+        if member in encrypt_for:
+            document["encryption_keys"] = [
+                {
+                    "key_id": f"{member}-enc-1",
+                    "public_key": encryption_key_text(_encryption_key(member).public_key()),
+                }
+            ]
+        documents.append(document)
+    return documents

@@ -8,8 +8,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bus.schema_migrations import SchemaTooNewError, migrate_postgres, migrate_sqlite
-from bus.sqlite_connection import connect_sqlite
+from storage.migrations import SchemaTooNewError, migrate_postgres, migrate_sqlite
+from storage.sqlite import connect_sqlite
 
 STEPS = (("CREATE TABLE a (x integer)",), ("CREATE TABLE b (y integer)",))
 

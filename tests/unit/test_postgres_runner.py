@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from interop.postgres_runner import RunningPostgres, find_bin_dir
+from devservers.postgres import RunningPostgres, find_bin_dir
 
 
 def test_bin_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

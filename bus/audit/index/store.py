@@ -44,7 +44,7 @@ from bus.audit.index.proofs import (
     root_nodes,
 )
 from bus.audit.merkle_store import Node, compact_range
-from bus.sqlite_connection import create_private
+from storage import create_private
 
 __all__ = [
     "AuditIndex",

@@ -21,8 +21,9 @@ from pydantic import BaseModel
 from connectors.adapters.base import (
     Adapter,
     Found,
+    LegacyConfigurationError,
     LegacyError,
-    LegacyErrorKind,
+    LegacyProtocolError,
     LookupResult,
     NotFound,
 )
@@ -72,14 +73,13 @@ class FileAdapter:
         """The record whose key column equals the request's key field."""
         index = self._index
         if index is None:
-            raise LegacyError(LegacyErrorKind.CONFIGURATION, "the file adapter is not open")
+            raise LegacyConfigurationError("the file adapter is not open")
         key = normalise(as_text(field_value(request, self._settings.key_field)), self._settings)
         record = index.records.get(key)
         if record is None:
             return NotFound()
         if key in index.duplicates and self._settings.multiple_rows == "error":
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 "the export holds several lines for one key (multiple_rows: error)",
             )
         return Found(dict(record))

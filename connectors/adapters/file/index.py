@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import (
+    LegacyConfigurationError,
+    LegacyUnavailableError,
+)
 from connectors.adapters.file.settings import FileSettings
 
 __all__ = ["FileIndex", "FileStamp", "MalformedLine", "build_index", "file_stamp", "normalise"]
@@ -63,8 +66,7 @@ def build_index(settings: FileSettings) -> FileIndex:
         with open(settings.path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        raise LegacyError(
-            LegacyErrorKind.UNAVAILABLE,
+        raise LegacyUnavailableError(
             f"cannot read the export {settings.path.name!r} ({type(exc).__name__})",
         ) from exc
     records: dict[str, MappingProxyType[str, Any]] = {}
@@ -149,12 +151,11 @@ def _rows(
 def _header(values: list[str], settings: FileSettings) -> list[str]:
     names = [v.strip() for v in values]
     if settings.key_column not in names:
-        raise LegacyError(
-            LegacyErrorKind.CONFIGURATION,
+        raise LegacyConfigurationError(
             f"the CSV header has no key column {settings.key_column!r} (columns: {names})",
         )
     if len(set(names)) != len(names):
-        raise LegacyError(LegacyErrorKind.CONFIGURATION, "the CSV header repeats a column name")
+        raise LegacyConfigurationError("the CSV header repeats a column name")
     return names
 
 

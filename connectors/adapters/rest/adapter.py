@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from connectors.adapters.base import (
     Adapter,
     Found,
-    LegacyError,
     LegacyErrorKind,
+    LegacyProtocolError,
     LookupResult,
     NotFound,
+    legacy_error,
 )
 from connectors.adapters.http_client import LegacyHttpClient
 from connectors.adapters.request_values import Template, as_text, field_value
@@ -76,25 +77,23 @@ class RestAdapter:
             return NotFound()
         if outcome is not StatusOutcome.FOUND:
             kind = LegacyErrorKind(outcome.value)
-            raise LegacyError(kind, f"the API answered HTTP {answer.status}")
+            raise legacy_error(kind, f"the API answered HTTP {answer.status}")
         return self._record(answer.body)
 
     def _record(self, body: bytes) -> LookupResult:
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, ValueError, RecursionError):
-            raise LegacyError(LegacyErrorKind.PROTOCOL, "the answer is not valid JSON") from None
+            raise LegacyProtocolError("the answer is not valid JSON") from None
         record = _resolve(document, self._settings.record_pointer)
         if record is _MISSING or record is None:
             if self._settings.not_found_when_pointer_missing:
                 return NotFound()
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 f"the answer has nothing at record_pointer {self._settings.record_pointer!r}",
             )
         if not isinstance(record, dict):
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 f"the record at {self._settings.record_pointer!r} is a "
                 f"{type(record).__name__}, not a JSON object",
             )

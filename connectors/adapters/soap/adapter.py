@@ -18,10 +18,15 @@ from pydantic import BaseModel
 from connectors.adapters.base import (
     Adapter,
     Found,
+    LegacyConfigurationError,
     LegacyError,
     LegacyErrorKind,
+    LegacyProtocolError,
+    LegacyRejectedError,
+    LegacyUnavailableError,
     LookupResult,
     NotFound,
+    legacy_error,
 )
 from connectors.adapters.http_client import HttpAnswer, LegacyHttpClient
 from connectors.adapters.request_values import Template
@@ -81,13 +86,10 @@ class SoapAdapter:
             root = parse_xml(answer.body)
         except LegacyError:
             if answer.status >= 500:
-                raise LegacyError(
-                    LegacyErrorKind.UNAVAILABLE, f"the service answered HTTP {answer.status}"
-                ) from None
+                raise LegacyUnavailableError(f"the service answered HTTP {answer.status}") from None
             raise
         if root.tag != f"{{{self._env_ns}}}Envelope":
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 f"the answer is not a SOAP {self._settings.soap_version} envelope",
             )
         fault = root.find(f"{{{self._env_ns}}}Body/{{{self._env_ns}}}Fault")
@@ -95,7 +97,7 @@ class SoapAdapter:
             return self._fault(fault)
         if not 200 <= answer.status < 300:
             kind = LegacyErrorKind.UNAVAILABLE if answer.status >= 500 else LegacyErrorKind.PROTOCOL
-            raise LegacyError(kind, f"the service answered HTTP {answer.status} without a fault")
+            raise legacy_error(kind, f"the service answered HTTP {answer.status} without a fault")
         if self._not_found is not None and bool(self._not_found(root)):
             return NotFound()
         matches = self._record(root)
@@ -103,14 +105,12 @@ class SoapAdapter:
         if not elements:
             if self._settings.not_found_when_record_missing:
                 return NotFound()
-            raise LegacyError(LegacyErrorKind.PROTOCOL, "the answer has no record (record_xpath)")
+            raise LegacyProtocolError("the answer has no record (record_xpath)")
         if len(elements) > 1:
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL, "record_xpath selects several elements in the answer"
-            )
+            raise LegacyProtocolError("record_xpath selects several elements in the answer")
         record = elements[0]
         if not isinstance(record, etree._Element):
-            raise LegacyError(LegacyErrorKind.CONFIGURATION, "record_xpath must select an element")
+            raise LegacyConfigurationError("record_xpath must select an element")
         return Found({name: _value(xpath(record)) for name, xpath in self._fields.items()})
 
     def _fault(self, fault: etree._Element) -> LookupResult:
@@ -121,10 +121,10 @@ class SoapAdapter:
         main = codes[0].split(".", 1)[0] if codes else ""
         shown = ", ".join(codes) or "none"
         if main in _CLIENT_CODES:
-            raise LegacyError(LegacyErrorKind.REJECTED, f"SOAP fault (code {shown})")
+            raise LegacyRejectedError(f"SOAP fault (code {shown})")
         if main in _SERVER_CODES:
-            raise LegacyError(LegacyErrorKind.UNAVAILABLE, f"SOAP fault (code {shown})")
-        raise LegacyError(LegacyErrorKind.PROTOCOL, f"SOAP fault with an unknown code ({shown})")
+            raise LegacyUnavailableError(f"SOAP fault (code {shown})")
+        raise LegacyProtocolError(f"SOAP fault with an unknown code ({shown})")
 
     def _fault_codes(self, fault: etree._Element) -> list[str]:
         """Local names of the fault code and its refinements, most general first."""

@@ -14,7 +14,10 @@ from typing import Final
 
 from lxml import etree
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import (
+    LegacyProtocolError,
+    LegacyRejectedError,
+)
 
 __all__ = ["UnsafeXmlError", "parse_xml", "xml_text"]
 
@@ -23,11 +26,8 @@ _DOCTYPE: Final = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class UnsafeXmlError(LegacyError):
+class UnsafeXmlError(LegacyProtocolError):
     """An answer with a DTD or entities: refused, never expanded."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(LegacyErrorKind.PROTOCOL, detail, retriable=False)
 
 
 def _parser() -> etree.XMLParser:
@@ -48,8 +48,8 @@ def parse_xml(body: bytes) -> etree._Element:
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        raise LegacyError(
-            LegacyErrorKind.PROTOCOL, f"the answer is not well-formed XML (line {exc.lineno})"
+        raise LegacyProtocolError(
+            f"the answer is not well-formed XML (line {exc.lineno})"
         ) from None
     # lxml-stubs lack DocInfo.doctype; the regex above already caught every DOCTYPE.
     if getattr(root.getroottree().docinfo, "doctype", ""):
@@ -60,9 +60,7 @@ def parse_xml(body: bytes) -> etree._Element:
 def xml_text(value: str) -> str:
     """``value`` escaped for XML text and attribute values; refuses characters XML lacks."""
     if _NOT_XML_CHAR.search(value):
-        raise LegacyError(
-            LegacyErrorKind.REJECTED, "a request value holds characters XML 1.0 cannot carry"
-        )
+        raise LegacyRejectedError("a request value holds characters XML 1.0 cannot carry")
     return (
         value.replace("&", "&amp;")
         .replace("<", "&lt;")

@@ -21,8 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from connectors.adapters.base import (
     Adapter,
     Found,
+    LegacyConfigurationError,
     LegacyError,
-    LegacyErrorKind,
+    LegacyProtocolError,
+    LegacyRejectedError,
+    LegacyTimeoutError,
+    LegacyUnavailableError,
     LookupResult,
     NotFound,
 )
@@ -56,8 +60,8 @@ class SqlAdapter:
                 hide_parameters=True,
             )
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, TypeError) as exc:
-            raise LegacyError(
-                LegacyErrorKind.CONFIGURATION, f"cannot use the database URL: {type(exc).__name__}"
+            raise LegacyConfigurationError(
+                f"cannot use the database URL: {type(exc).__name__}"
             ) from exc
         self._engine = engine
         try:
@@ -80,7 +84,7 @@ class SqlAdapter:
     async def lookup(self, request: Mapping[str, Any]) -> LookupResult:
         """Run the query with the request's values bound; map the rows to the answer."""
         if self._engine is None:
-            raise LegacyError(LegacyErrorKind.CONFIGURATION, "the sql adapter is not open")
+            raise LegacyConfigurationError("the sql adapter is not open")
         values = {bind: field_value(request, path) for bind, path in self._binds.items()}
         try:
             async with asyncio.timeout(self._settings.timeout_s), self._engine.connect() as conn:
@@ -91,8 +95,7 @@ class SqlAdapter:
         if not rows:
             return NotFound()
         if len(rows) > 1 and self._settings.multiple_rows == "error":
-            raise LegacyError(
-                LegacyErrorKind.PROTOCOL,
+            raise LegacyProtocolError(
                 "the query returned more than one row for one request (multiple_rows: error)",
             )
         return Found(dict(rows[0]))
@@ -103,32 +106,26 @@ def _translate(exc: Exception) -> LegacyError:  # noqa: PLR0911 - one branch per
     if isinstance(exc, LegacyError):
         return exc
     if isinstance(exc, TimeoutError):
-        return LegacyError(LegacyErrorKind.TIMEOUT, "the database did not answer in time")
+        return LegacyTimeoutError("the database did not answer in time")
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection free in time
-        return LegacyError(LegacyErrorKind.TIMEOUT, "no database connection became free in time")
+        return LegacyTimeoutError("no database connection became free in time")
     if isinstance(exc, sa_exc.DBAPIError) and (
         isinstance(exc, sa_exc.ProgrammingError) or _sqlite_schema_problem(exc)
     ):
         # A missing table or column, a syntax error: the configuration, not the request.
         # These messages name tables and columns, never bound values.
         reason = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else ""
-        return LegacyError(LegacyErrorKind.CONFIGURATION, f"the query failed: {reason}")
+        return LegacyConfigurationError(f"the query failed: {reason}")
     if isinstance(exc, sa_exc.DataError):
         # The database refused a value's type or length; its message may echo the value.
-        return LegacyError(LegacyErrorKind.REJECTED, "the database refused a request value")
+        return LegacyRejectedError("the database refused a request value")
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
-        return LegacyError(
-            LegacyErrorKind.UNAVAILABLE, f"the database is unavailable ({_orig_name(exc)})"
-        )
+        return LegacyUnavailableError(f"the database is unavailable ({_orig_name(exc)})")
     if isinstance(exc, OSError):
-        return LegacyError(
-            LegacyErrorKind.UNAVAILABLE, f"cannot reach the database ({type(exc).__name__})"
-        )
+        return LegacyUnavailableError(f"cannot reach the database ({type(exc).__name__})")
     if isinstance(exc, sa_exc.DBAPIError):
-        return LegacyError(LegacyErrorKind.UNAVAILABLE, f"database error ({_orig_name(exc)})")
-    return LegacyError(
-        LegacyErrorKind.PROTOCOL, f"unexpected database failure ({type(exc).__name__})"
-    )
+        return LegacyUnavailableError(f"database error ({_orig_name(exc)})")
+    return LegacyProtocolError(f"unexpected database failure ({type(exc).__name__})")
 
 
 def _sqlite_schema_problem(exc: Exception) -> bool:

@@ -24,7 +24,7 @@ from bus import (
     parse_gateway_group_id,
 )
 from bus.audit.index import AuditIndex
-from bus.audit.indexer import AuditIndexer
+from bus.audit.indexer import AuditIndexer, CheckpointPolicy
 from bus.audit.note_keys import NoteSigner
 from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, AuditRecord
@@ -110,10 +110,12 @@ async def running_indexer(
         index,
         topic=topic,
         group_id=group,
-        origin=ORIGIN,
-        signer=SIGNER,
-        checkpoint_every=checkpoint_every,
-        checkpoint_interval_s=checkpoint_interval_s,
+        checkpoints=CheckpointPolicy(
+            origin=ORIGIN,
+            signer=SIGNER,
+            every=checkpoint_every,
+            interval_s=checkpoint_interval_s,
+        ),
         batch_size=100,
     )
     await indexer.start()

@@ -138,7 +138,8 @@ async def test_a_failing_audit_write_gives_an_error_not_data(
     """REQUESTED cannot be written: 503 problem, no data, and nothing reached the provider."""
     async with start_gateway(kafka_bootstrap, tmp_path, unique_name) as gw:
         trail = _FailingTrail()
-        gw.gateway.service._trail = trail  # the seam the consent step uses too
+        # The seam where REQUESTED is written: the exchange state machine's trail.
+        gw.gateway.service._states._trail = trail
         status, headers, body = await http(
             "POST",
             f"{gw.base_url}/v1/exchanges",

@@ -39,7 +39,7 @@ from bus import (
     probe_cluster,
 )
 from bus.kafka_security import KafkaSecurityConfigError
-from interop.kafka_runner import BrokerTls, KafkaRunner, RunningBroker
+from devservers.kafka import BrokerTls, KafkaRunner, RunningBroker
 from tests.integration.bus.kafka_helpers import wait_for
 from tests.integration.conftest import free_port
 from tests.support.certs import CertificateAuthority

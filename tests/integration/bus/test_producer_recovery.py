@@ -18,7 +18,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bus import BusError, BusProducer, TopicName
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
 from tests.integration.bus.kafka_helpers import read_topic, settings_for
 from tests.integration.conftest import free_port
 

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors import Found, HandlerContext, LegacyError, LegacyErrorKind, NotFound
+from connectors import (
+    Found,
+    HandlerContext,
+    LegacyUnavailableError,
+    NotFound,
+)
 from connectors.sdk import Answer
 
 FOUND_RECORD: dict[str, Any] = {
@@ -33,7 +38,7 @@ async def residence(request: Mapping[str, Any], _ctx: HandlerContext) -> Answer:
     if document.startswith("MISSING"):
         return NotFound()
     if document.startswith("DOWN"):
-        raise LegacyError(LegacyErrorKind.UNAVAILABLE, "the padrón database refuses connections")
+        raise LegacyUnavailableError("the padrón database refuses connections")
     return Found(FOUND_RECORD)
 
 

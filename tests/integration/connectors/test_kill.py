@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from bus import BusProducer, ReplyStatus
+from connectors import settings_file_document
 from tests.integration.bus.kafka_helpers import wait_for
 from tests.integration.connectors.support import DIGEST_KEY, KEY_ID, PROVIDER, make_world
 
@@ -74,24 +75,26 @@ async def test_sigkill_mid_load_loses_no_reply_and_calls_at_most_once_after_rest
     config = tmp_path / "connector.yaml"
     config.write_text(
         yaml.safe_dump(
-            {
-                "member_id": PROVIDER,
-                "kafka": {"bootstrap_servers": kafka_bootstrap},
-                "catalogue_dir": str(world.cat.root),
-                "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
-                "gateway_keys": {KEY_ID: world.public_key_text()},
-                "audit_digest_key": DIGEST_KEY,
-                "health": {"enabled": False},
-                "services": [
-                    {
-                        "service": world.service,
-                        "version": "1.1",
-                        "handler": "tests.integration.connectors.handlers:counting",
-                        "concurrency": 32,
-                        "group_id": f"{world.group}-connector",
-                    }
-                ],
-            }
+            settings_file_document(
+                {
+                    "member_id": PROVIDER,
+                    "kafka": {"bootstrap_servers": kafka_bootstrap},
+                    "catalogue_dir": str(world.cat.root),
+                    "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
+                    "gateway_keys": {KEY_ID: world.public_key_text()},
+                    "audit_digest_key": DIGEST_KEY,
+                    "health": {"enabled": False},
+                    "services": [
+                        {
+                            "service": world.service,
+                            "version": "1.1",
+                            "handler": "tests.integration.connectors.handlers:counting",
+                            "concurrency": 32,
+                            "group_id": f"{world.group}-connector",
+                        }
+                    ],
+                }
+            )
         ),
         encoding="utf-8",
     )

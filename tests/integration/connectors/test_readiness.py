@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bus.audit.trail import MemoryAuditTrail
 from connectors import ConnectorRuntime
-from interop.kafka_runner import KafkaRunner
+from devservers.kafka import KafkaRunner
 from tests.integration.conftest import free_port
 from tests.integration.connectors.support import make_world
 from tests.integration.gateway.support import http

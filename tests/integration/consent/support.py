@@ -17,11 +17,17 @@ from typing import Any
 import yaml
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from prometheus_client import CollectorRegistry
 
 from bus import catalogue_topic_specs, ensure_topics, parse_gateway_group_id
 from bus.audit.trail import AuditRecord, MemoryAuditTrail
+from connectors import ConnectorSettings
 from contracts import DEFAULT_CATALOGUE_DIR, Catalogue, LockFile, load_catalogue
 from gateway.app import GATEWAY_KEY, Gateway, create_app
 from gateway.http_server import gateway_runner
@@ -31,11 +37,13 @@ from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
 from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
 from tests.integration.gateway.support import HMAC_KEY, http
-from tests.integration.member_signing import members_file_entries
+from tests.integration.member_signing import key_id_of, members_file_entries, private_key_of
 
 __all__ = ["ConsentGateway", "start_consent_gateway"]
 
 SIGNING_KEY = Ed25519PrivateKey.generate()
+PROVIDER = "es.ine.padron"
+"""The demo register's provider id: its connector answers the presumed-consent service."""
 DIGEST = "sha256:" + "5e" * 32
 _SOURCES = {
     "presumed": ("register", "residence-certificate"),
@@ -204,3 +212,32 @@ async def start_consent_gateway(
         )
     finally:
         await runner.cleanup()
+
+
+def provider_connector_settings(
+    gw: ConsentGateway, kafka_bootstrap: str, folder: Path, *, group_prefix: str
+) -> ConnectorSettings:
+    """The provider's connector for the gateway's presumed-consent service: trusts the
+    gateway's signing key, signs its replies as the provider, one fresh consumer group."""
+    public = SIGNING_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return ConnectorSettings.model_validate(
+        {
+            "member_id": PROVIDER,
+            "kafka": {"bootstrap_servers": kafka_bootstrap},
+            "catalogue_dir": str(gw.catalogue.root),
+            "reply_store_url": f"sqlite:///{folder / 'replies.db'}",
+            "gateway_keys": {"gw-consent-it": base64.b64encode(public).decode()},
+            "audit_digest_key": CONNECTOR_DIGEST_KEY,
+            # The gateway accepts only replies signed by the exchange's provider.
+            "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
+            "health": {"port": 0},
+            "services": [
+                {
+                    "service": gw.service("presumed"),
+                    "version": "1",
+                    "handler": "tests.integration.consent.handlers:residence",
+                    "group_id": f"{group_prefix}-{uuid.uuid4().hex[:10]}",
+                }
+            ],
+        }
+    )

@@ -9,26 +9,18 @@ never under the exchange they copy), and never reach the registry.
 
 from __future__ import annotations
 
-import base64
-import uuid
 from pathlib import Path
-
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bus import BusProducer, Envelope, TopicName, new_exchange_id
 from bus.audit.trail import AuditEventType, MemoryAuditTrail
-from connectors import ConnectorRuntime, ConnectorSettings
+from connectors import ConnectorRuntime
 from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.consent import handlers
 from tests.integration.consent.support import (
-    SIGNING_KEY,
     new_subject,
+    provider_connector_settings,
     start_consent_gateway,
 )
-from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
-from tests.integration.member_signing import key_id_of, private_key_of
-
-PROVIDER = "es.ine.padron"
 
 
 async def test_unsigned_and_tampered_requests_are_refused_and_audited(
@@ -36,28 +28,10 @@ async def test_unsigned_and_tampered_requests_are_refused_and_audited(
 ) -> None:
     """Signed by the gateway: answered 200. Unsigned or one byte flipped: dead-lettered
     (REQUEST_UNSIGNED, REQUEST_BAD_SIGNATURE), audited REJECTED, no registry call."""
-    public = SIGNING_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     async with start_consent_gateway(kafka_bootstrap, tmp_path / "gw") as gw:
         service = gw.service("presumed")
-        settings = ConnectorSettings.model_validate(
-            {
-                "member_id": PROVIDER,
-                "kafka": {"bootstrap_servers": kafka_bootstrap},
-                "catalogue_dir": str(gw.catalogue.root),
-                "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
-                "gateway_keys": {"gw-consent-it": base64.b64encode(public).decode()},
-                "audit_digest_key": CONNECTOR_DIGEST_KEY,
-                "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
-                "health": {"port": 0},
-                "services": [
-                    {
-                        "service": service,
-                        "version": "1",
-                        "handler": "tests.integration.consent.handlers:residence",
-                        "group_id": "consent-conn-" + uuid.uuid4().hex[:10],
-                    }
-                ],
-            }
+        settings = provider_connector_settings(
+            gw, kafka_bootstrap, tmp_path, group_prefix="consent-conn"
         )
         audit = MemoryAuditTrail()
         runtime = ConnectorRuntime(settings, audit=lambda _producer: audit)

@@ -7,17 +7,13 @@ the real connector runtime verifying with the gateway's public key.
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
 from pathlib import Path
-
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bus import BusProducer, Envelope, TopicName, new_exchange_id, subject_binding
 from bus.audit.trail import AuditEventType, MemoryAuditTrail
 from bus.request_signing import RequestSigner
-from connectors import ConnectorRuntime, ConnectorSettings
+from connectors import ConnectorRuntime
 from contracts import Codec, LockFile, json_to_avro
 from tests.integration.bus.kafka_helpers import end_offsets, read_topic
 from tests.integration.consent import handlers
@@ -26,12 +22,10 @@ from tests.integration.consent.support import (
     SIGNING_KEY,
     ConsentGateway,
     new_subject,
+    provider_connector_settings,
     start_consent_gateway,
 )
 from tests.integration.gateway.support import DIGEST_KEY
-from tests.integration.member_signing import key_id_of, private_key_of
-
-PROVIDER = "es.ine.padron"
 
 
 async def _grant_tax_consent(gw: ConsentGateway, subject: str) -> None:
@@ -106,29 +100,10 @@ async def test_the_connector_refuses_signed_data_about_another_subject(
     person than the signed subject binding is refused before the registry is called:
     answered ``rejected`` (the caller does not wait), audited REJECTED SUBJECT_MISMATCH,
     dead-lettered; a request without a binding is refused the same way."""
-    public = SIGNING_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     async with start_consent_gateway(kafka_bootstrap, tmp_path / "gw") as gw:
         service = gw.service("presumed")
-        settings = ConnectorSettings.model_validate(
-            {
-                "member_id": PROVIDER,
-                "kafka": {"bootstrap_servers": kafka_bootstrap},
-                "catalogue_dir": str(gw.catalogue.root),
-                "reply_store_url": f"sqlite:///{tmp_path / 'replies.db'}",
-                "gateway_keys": {"gw-consent-it": base64.b64encode(public).decode()},
-                "audit_digest_key": DIGEST_KEY,
-                # The gateway accepts only replies signed by the exchange's provider.
-                "signing": {"key_id": key_id_of(PROVIDER), "private_key": private_key_of(PROVIDER)},
-                "health": {"port": 0},
-                "services": [
-                    {
-                        "service": service,
-                        "version": "1",
-                        "handler": "tests.integration.consent.handlers:residence",
-                        "group_id": "subject-conn-" + uuid.uuid4().hex[:10],
-                    }
-                ],
-            }
+        settings = provider_connector_settings(
+            gw, kafka_bootstrap, tmp_path, group_prefix="subject-conn"
         )
         audit = MemoryAuditTrail()
         runtime = ConnectorRuntime(settings, audit=lambda _producer: audit)

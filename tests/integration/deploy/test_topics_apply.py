@@ -24,8 +24,8 @@ from bus import KafkaSettings, RequestTopic, TopicSpec, parse_service_id
 from bus.admin import admin_client
 from bus.topic_apply import TopicActionKind, TopicChangeRefusedError, apply_topics
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR
+from devservers.kafka import KafkaRunner
 from interop.cli import main
-from interop.kafka_runner import KafkaRunner
 from tests.integration.conftest import free_port
 
 DAY_MS = 86_400_000

@@ -143,6 +143,7 @@ def write_members(
     cat: TestCatalogue,
     *,
     extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    encrypt_for: Sequence[str] = (),
 ) -> dict[str, str]:
     """Members file: ``town`` (rights on both services), ``other`` (same rights), ``norights``.
 
@@ -155,7 +156,9 @@ def write_members(
     ]
     # The gateway and the providers, with their signing keys (replies and audit events
     # are verified, as in production).
-    members: list[dict[str, Any]] = members_file_entries(extra_keys=extra_keys)
+    members: list[dict[str, Any]] = members_file_entries(
+        extra_keys=extra_keys, encrypt_for=encrypt_for
+    )
     for name, member_rights in (("town", rights), ("other", rights), ("norights", [])):
         key, digest = new_api_key()
         keys[name] = key
@@ -298,13 +301,16 @@ async def start_gateway(
     *,
     with_provider: bool = True,
     extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    encrypt_for: Sequence[str] = (),
     **overrides: Any,
 ) -> AsyncIterator[RunningGateway]:
     """Provision topics, start the provider and a gateway; stop both afterwards."""
     kafka = settings_for(kafka_bootstrap, client_id="interop-gateway-it")
     domain = "it" + unique("d").rsplit("-", 1)[-1]
     cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat, extra_keys=extra_keys)
+    keys = write_members(
+        tmp_path / "members.yaml", cat, extra_keys=extra_keys, encrypt_for=encrypt_for
+    )
     group = unique("gw")
     settings = gateway_settings(tmp_path, cat, group, **overrides)
     specs = catalogue_topic_specs(

@@ -230,6 +230,43 @@ async def test_expire_overdue_marks_only_overdue_pending(store: ExchangeStore) -
     )
 
 
+async def test_closing_events_are_owed_with_the_move_and_settled_once_written(
+    opened: Callable[[], Awaitable[ExchangeStore]],
+) -> None:
+    """A timeout and a gateway failure owe their closing event from the statement that
+    ends the exchange (seen by another replica's store too), oldest first; a reply's end
+    owes nothing (its event was written first); settling clears exactly what is named."""
+    store, other = await opened(), await opened()
+    failed, answered, overdue = _record(1), _record(2), _record(3, deadline=T0)
+    for record in (failed, answered, overdue):
+        await store.create(record)
+    assert await store.owed_closings() == []
+    await store.complete(
+        failed.id,
+        status=ExchangeStatus.FAILED,
+        completed_at=T0 + timedelta(minutes=2),
+        error_code="GATEWAY_SEND_FAILED",
+        closing_owed=True,
+    )
+    await store.complete(
+        answered.id, status=ExchangeStatus.COMPLETED, completed_at=T0, reply_status="ok"
+    )
+    await store.expire_overdue(T0 + timedelta(minutes=1))
+    owed = await other.owed_closings()
+    assert [(r.id, r.status) for r in owed] == [
+        (overdue.id, ExchangeStatus.TIMED_OUT),
+        (failed.id, ExchangeStatus.FAILED),
+    ]
+    assert await other.count_owed_closings() == 2
+    assert [r.id for r in await store.owed_closings(limit=1)] == [overdue.id]
+    await other.settle_closings([overdue.id])
+    assert [r.id for r in await store.owed_closings()] == [failed.id]
+    await store.settle_closings([failed.id, "unknown"])
+    await store.settle_closings([])
+    assert await store.owed_closings() == []
+    assert await store.count_owed_closings() == 0
+
+
 async def test_results_past_retention_are_erased_and_the_record_kept(
     store: ExchangeStore,
 ) -> None:
@@ -445,7 +482,8 @@ async def test_sqlite_unopenable_path_is_service_unavailable(tmp_path: Path) -> 
 
 
 async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> None:
-    """The file is in WAL mode and schema_version says 2 after open (2: sent_digest)."""
+    """The file is in WAL mode and schema_version says 3 after open (2: sent_digest,
+    3: closing_owed)."""
     import sqlite3
 
     path = tmp_path / "deep" / "dir" / "x.db"
@@ -454,7 +492,7 @@ async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> Non
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 2)]
+        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 3)]
     db.close()
 
 

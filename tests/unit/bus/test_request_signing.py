@@ -21,7 +21,6 @@ from bus.request_signing import (
     load_private_key,
     load_private_key_file,
     load_public_key,
-    load_public_key_file,
     public_key_text,
 )
 from contracts import ConsentMode
@@ -290,7 +289,8 @@ def test_keys_load_from_raw_base64_and_pem(tmp_path: Path) -> None:
     assert public_key_text(load_private_key_file(tmp_path / "key.pem").public_key()) == (
         public_key_text(KEY.public_key())
     )
-    for public in (load_public_key_file(tmp_path / "key.pub"), load_public_key(public_pem)):
+    raw_public = (tmp_path / "key.pub").read_text()
+    for public in (load_public_key(raw_public.encode()), load_public_key(public_pem)):
         assert public_key_text(public) == public_key_text(KEY.public_key())
     assert signed is not None
 

@@ -25,11 +25,11 @@ from bus.audit.trail import MemoryAuditTrail
 from bus.records import Delivery
 from bus.request_signing import RequestSigner, RequestVerifier
 from bus.topics import Topic
-from connectors.answering import Answerer
+from connectors.answering import Answerer, CallLimits
 from connectors.circuit import CircuitPolicy
 from connectors.errors import ReplyStoreError
 from connectors.metrics import ConnectorMetrics
-from connectors.pipeline import RequestPipeline
+from connectors.pipeline import RequestPipeline, ServedContract
 from connectors.reply_store import StoredReply
 from connectors.retry import RetryPolicy
 from connectors.sdk import Handler
@@ -188,17 +188,17 @@ def harness(
         codec=CODEC,
         response_schema_id=schema_id("1.1", "response"),
         metrics=metrics,
-        concurrency=2,
-        call_timeout_s=call_timeout_s,
-        retry=retry or RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
-        circuit=circuit or CircuitPolicy(failure_threshold=3, open_s=60),
+        limits=CallLimits(
+            concurrency=2,
+            call_timeout_s=call_timeout_s,
+            retry=retry or RetryPolicy(max_attempts=3, base_delay_s=0.001, jitter=False),
+            circuit=circuit or CircuitPolicy(failure_threshold=3, open_s=60),
+        ),
         mapping=mapping,
     )
     pipeline = RequestPipeline(
         member=parse_member_id(PROVIDER),
-        service=SERVICE,
-        version="1.1",
-        request_schema_id=schema_id("1.1", "request"),
+        served=ServedContract(SERVICE, "1.1", schema_id("1.1", "request")),
         codec=CODEC,
         verifier=RequestVerifier.from_catalogue({"gw-test": SIGNING_KEY.public_key()}, CATALOGUE),
         answerer=answerer,

@@ -11,19 +11,26 @@ import pytest
 import yaml
 
 from bus import ReplyStatus
-from bus.store_url import parse_store_url
-from connectors.config import load_connector_settings
-from connectors.errors import ConnectorConfigError
+from connectors.config import ConnectorSettings, settings_file_document
 from connectors.reply_store import StoredReply
 from connectors.reply_store_sqlite import SqliteReplyStore
+from interop.settings import SettingsError, load_settings
+from storage.urls import parse_store_url
 
 KEY = "k" * 40
 
 
 def _write(tmp_path: Path, doc: dict[str, Any]) -> Path:
     path = tmp_path / "connector.yaml"
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    path.write_text(yaml.safe_dump(settings_file_document(doc)), encoding="utf-8")
     return path
+
+
+def load_connector_settings(path: Path) -> ConnectorSettings:
+    """What ``interop connector run`` reads: the root's ``connector`` section."""
+    settings = load_settings(path, only="connector").connector
+    assert settings is not None
+    return settings
 
 
 def _valid() -> dict[str, Any]:
@@ -42,7 +49,7 @@ def _valid() -> dict[str, Any]:
 
 
 def _error(tmp_path: Path, doc: dict[str, Any]) -> str:
-    with pytest.raises(ConnectorConfigError) as caught:
+    with pytest.raises(SettingsError) as caught:
         load_connector_settings(_write(tmp_path, doc))
     return caught.value.message
 
@@ -107,20 +114,20 @@ def test_short_digest_key_and_in_memory_store_are_refused(tmp_path: Path) -> Non
 def test_the_environment_overrides_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """INTEROP_CONNECTOR__REPLY_STORE_URL wins over the file (secrets come this way)."""
-    monkeypatch.setenv("INTEROP_CONNECTOR__REPLY_STORE_URL", "postgresql://u:pw@db:5432/x")
+    """INTEROP__CONNECTOR__REPLY_STORE_URL wins over the file (secrets come this way)."""
+    monkeypatch.setenv("INTEROP__CONNECTOR__REPLY_STORE_URL", "postgresql://u:pw@db:5432/x")
     settings = load_connector_settings(_write(tmp_path, _valid()))
     assert settings.reply_store_url.get_secret_value() == "postgresql://u:pw@db:5432/x"
     assert "pw" not in repr(settings)
 
 
 def test_a_missing_file_and_bad_yaml_are_one_line_errors(tmp_path: Path) -> None:
-    """No traceback: a ConnectorConfigError naming the file."""
-    with pytest.raises(ConnectorConfigError, match="no such configuration file"):
+    """No traceback: a SettingsError naming the file."""
+    with pytest.raises(SettingsError, match="no such configuration file"):
         load_connector_settings(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("services: [unclosed", encoding="utf-8")
-    with pytest.raises(ConnectorConfigError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(SettingsError, match=r"bad\.yaml: not valid YAML"):
         load_connector_settings(bad)
 
 

@@ -13,7 +13,11 @@ from bus import Ack, DeadLetter, ReplyStatus, Retry
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditEventType, AuditRecord
 from bus.errors import PublishError
-from connectors.adapters.base import Found, LegacyError, LegacyErrorKind, NotFound
+from connectors.adapters.base import (
+    Found,
+    LegacyUnavailableError,
+    NotFound,
+)
 from connectors.circuit import CircuitPolicy, CircuitState
 from connectors.errors import RequestRefusedError
 from connectors.reply_store import StoredReply
@@ -188,7 +192,7 @@ async def test_retriable_legacy_errors_are_retried_then_answered() -> None:
     async def flaky(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
         attempts.append(1)
         if len(attempts) < 3:
-            raise LegacyError(LegacyErrorKind.UNAVAILABLE, "connection refused")
+            raise LegacyUnavailableError("connection refused")
         return Found(RESIDENCE)
 
     h = harness(flaky)
@@ -207,7 +211,7 @@ async def test_the_circuit_opens_and_answers_provider_unavailable_without_callin
 
     async def down(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
         attempts.append(1)
-        raise LegacyError(LegacyErrorKind.UNAVAILABLE, "down")
+        raise LegacyUnavailableError("down")
 
     h = harness(
         down,

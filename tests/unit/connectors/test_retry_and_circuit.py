@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from connectors.adapters.base import LegacyError, LegacyErrorKind
+from connectors.adapters.base import (
+    LegacyError,
+    LegacyErrorKind,
+    LegacyRejectedError,
+    LegacyTimeoutError,
+    LegacyUnavailableError,
+)
 from connectors.circuit import CircuitBreaker, CircuitPolicy, CircuitState
 from connectors.retry import RetryPolicy, backoff_delay, call_with_retries
 
@@ -50,7 +56,7 @@ async def test_retriable_errors_are_retried_until_success() -> None:
     async def flaky() -> str:
         calls.append(1)
         if len(calls) < 3:
-            raise LegacyError(LegacyErrorKind.UNAVAILABLE, "connection refused")
+            raise LegacyUnavailableError("connection refused")
         return "answer"
 
     policy = RetryPolicy(max_attempts=5, base_delay_s=0.1, jitter=False)
@@ -69,7 +75,7 @@ async def test_non_retriable_errors_are_not_retried() -> None:
 
     async def refuses() -> str:
         calls.append(1)
-        raise LegacyError(LegacyErrorKind.REJECTED, "400 bad request")
+        raise LegacyRejectedError("400 bad request")
 
     with pytest.raises(LegacyError) as caught:
         await call_with_retries(
@@ -91,7 +97,7 @@ async def test_attempts_run_out_and_the_last_error_is_raised() -> None:
 
     async def down() -> str:
         calls.append(1)
-        raise LegacyError(LegacyErrorKind.TIMEOUT, "no answer")
+        raise LegacyTimeoutError("no answer")
 
     with pytest.raises(LegacyError):
         await call_with_retries(
@@ -111,7 +117,7 @@ async def test_no_retry_is_made_past_the_deadline() -> None:
 
     async def down() -> str:
         calls.append(1)
-        raise LegacyError(LegacyErrorKind.UNAVAILABLE, "down")
+        raise LegacyUnavailableError("down")
 
     policy = RetryPolicy(max_attempts=10, base_delay_s=1.0, max_delay_s=1.0, jitter=False)
     with pytest.raises(LegacyError):

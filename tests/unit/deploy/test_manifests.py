@@ -27,7 +27,6 @@ import yaml
 from pydantic import BaseModel
 
 from bus.provisioning import TopicsConfig
-from connectors.config import ConnectorSettings
 from contracts import load_catalogue
 from gateway.members import MemberDirectory, load_members_file
 from gateway.ops_api import OPS_PATHS
@@ -146,15 +145,11 @@ def _environment_names() -> list[tuple[str, str]]:
 
 def _resolve_env(name: str) -> str | None:
     """None if ``name`` is a settings field, else what is wrong with it."""
-    for prefix, model in (
-        ("INTEROP_CONNECTOR__", ConnectorSettings),
-        ("INTEROP__", InteropSettings),
-    ):
-        if name.startswith(prefix):
-            return _resolve_path(model, name.removeprefix(prefix).lower().split("__"))
+    if name.startswith("INTEROP__"):
+        return _resolve_path(InteropSettings, name.removeprefix("INTEROP__").lower().split("__"))
     if name in OTHER_INTEROP_VARIABLES:
         return None
-    return "is neither INTEROP__<field> nor INTEROP_CONNECTOR__<field>"
+    return "is not INTEROP__<field> (the one settings root)"
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -190,7 +185,10 @@ def test_environment_variables_name_settings_fields() -> None:
 def test_the_environment_check_refuses_a_misspelt_variable() -> None:
     """The check can fail: a misspelt field is reported."""
     assert _resolve_env("INTEROP__GATEWAY__SUBJECT_HMAC") is not None
-    assert _resolve_env("INTEROP_CONNECTOR__KAFKA__SASL_PASSWORD") is None
+    assert _resolve_env("INTEROP__CONNECTOR__AUDIT_DIGEST_KEY") is None
+    assert _resolve_env("INTEROP__CONNECTOR__AUDIT_DIGEST") is not None
+    # The connector's own prefix before the one root is gone: refused, not ignored.
+    assert _resolve_env("INTEROP_CONNECTOR__AUDIT_DIGEST_KEY") is not None
 
 
 # -- configuration files -------------------------------------------------------------------
@@ -222,11 +220,13 @@ def _validate(file_name: str, text: str) -> None:
     if file_name.startswith("topics"):
         TopicsConfig.model_validate(data)
     elif file_name.startswith("connector"):
-        ConnectorSettings.model_validate(
-            {"audit_digest_key": _SECRETS_FOR_VALIDATION["audit_digest_key"]}
-            | {"gateway_keys": {"k": "unused"}}
-            | data
-        )
+        secrets = {
+            "audit_digest_key": _SECRETS_FOR_VALIDATION["audit_digest_key"],
+            "gateway_keys": {"k": "unused"},
+        }
+        settings = InteropSettings.model_validate(data | {"connector": secrets | data["connector"]})
+        assert settings.connector is not None
+        assert settings.connector.kafka == settings.kafka  # the root's, as the loader gives
     elif file_name.startswith("gateway"):
         gateway = {"subject_hmac_key": _SECRETS_FOR_VALIDATION["subject_hmac_key"]}
         InteropSettings.model_validate(data | {"gateway": gateway | data["gateway"]})

@@ -27,7 +27,7 @@ def test_the_reference_names_every_section_and_hides_secrets() -> None:
     for key in (
         "`INTEROP__KAFKA__SASL_PASSWORD`",
         "`INTEROP__GATEWAY__HTTP__PORT`",
-        "`INTEROP_CONNECTOR__AUDIT_DIGEST_KEY`",
+        "`INTEROP__CONNECTOR__AUDIT_DIGEST_KEY`",
         "`audit.retention_ms`",
     ):
         assert key in reference

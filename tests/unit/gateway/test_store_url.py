@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.store_url import redact_url
 from gateway.store import InvalidStoreUrlError, SqliteExchangeStore, open_store, parse_store_url
+from storage.urls import redact_url
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bus.sqlite_connection import connect_sqlite
 from interop.file_modes import tighten
+from storage.sqlite import connect_sqlite
 
 
 def test_a_sqlite_database_and_its_wal_files_are_owner_only(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from connectors.config import load_connector_settings
 from connectors.demo import create_demo_registries, write_demo_connector_configs
 from connectors.mapping import compile_mapping
 from contracts import DEFAULT_CATALOGUE_DIR, load_catalogue
+from interop.settings import load_settings
 
 COMMON: dict[str, Any] = {
     "allow_unsigned": True,
@@ -74,7 +74,8 @@ def test_each_config_loads_and_its_mappings_fit_the_response_schemas(data_dir: P
     catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
     served: list[tuple[str, str]] = []
     for path in paths.values():
-        settings = load_connector_settings(path)
+        settings = load_settings(path, only="connector").connector
+        assert settings is not None
         for service in settings.services:
             assert service.adapter is not None
             assert service.mapping is not None

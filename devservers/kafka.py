@@ -28,10 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bus.admin import probe_cluster
-from bus.errors import BrokerUnavailableError
+from bus import BrokerUnavailableError, probe_cluster
 from contracts.errors import InteropError
-from interop.ports import ephemeral_port_range, server_can_bind
+from devservers.ports import ephemeral_port_range, server_can_bind
 
 __all__ = [
     "BrokerStartError",
@@ -337,6 +336,15 @@ class KafkaRunner:
             return True
 
     # -- internals ---------------------------------------------------------------------
+    def _cluster_id_to_format(self) -> str:
+        """The cluster id a fresh data directory is formatted with (a node of a multi-node
+        cluster, ``devservers.kafka_cluster``, returns the id all its nodes share)."""
+        return _new_cluster_id()
+
+    def _heap_options(self) -> tuple[str, ...]:
+        """JVM heap flags of the broker (cluster nodes run smaller heaps)."""
+        return ("-Xms256m", "-Xmx1g")
+
     def _write_config(
         self, host: str, port: int, controller_port: int, tls: BrokerTls | None
     ) -> None:
@@ -358,7 +366,7 @@ class KafkaRunner:
         )
 
     def _format(self, java: str, libs: Path, extra_arguments: list[str]) -> None:
-        cluster_id = _new_cluster_id()
+        cluster_id = self._cluster_id_to_format()
         result = subprocess.run(
             [
                 java,
@@ -395,8 +403,7 @@ class KafkaRunner:
                 'exec "$@" </dev/null >>"$INTEROP_BROKER_LOG" 2>&1 &\necho $!',
                 "interop-kafka-launcher",
                 java,
-                "-Xms256m",
-                "-Xmx1g",
+                *self._heap_options(),
                 "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20",
                 "-Djava.awt.headless=true",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.sqlite_connection import connect_sqlite
+from storage.sqlite import connect_sqlite
 
 
 def _aiosqlite_workers() -> list[threading.Thread]:

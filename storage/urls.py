@@ -15,17 +15,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["InvalidStoreUrlError", "StoreUrl", "parse_store_url", "redact_url"]
+from pydantic import AfterValidator, SecretStr
+
+from contracts.errors import InteropError
+
+__all__ = [
+    "InvalidStoreUrlError",
+    "StoreUrl",
+    "StoreUrlSetting",
+    "parse_store_url",
+    "redact_url",
+]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-class InvalidStoreUrlError(ValueError):
-    """The store URL names no backend we have, or no usable location (a config error)."""
+class InvalidStoreUrlError(InteropError, ValueError):
+    """The store URL names no backend we have, or no usable location (a config error).
+    A ``ValueError`` too, so settings validators report it as a field problem."""
+
+    code = "STORE_URL_INVALID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +111,13 @@ def parse_store_url(url: str) -> StoreUrl:
         f"unsupported store URL {shown!r}: use sqlite:///<path> or "
         "postgresql://user:password@host:port/database"
     )
+
+
+def _checked(url: SecretStr) -> SecretStr:
+    parse_store_url(url.get_secret_value())  # a ValueError: pydantic names the field
+    return url
+
+
+StoreUrlSetting = Annotated[SecretStr, AfterValidator(_checked)]
+"""A store URL in settings (gateway, connectors), refused at load time when it names no
+backend we have, with one sentence saying what is accepted."""

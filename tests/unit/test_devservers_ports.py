@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from interop.ports import PORT_FLOOR, ephemeral_port_range, free_server_port, server_can_bind
+from devservers.ports import PORT_FLOOR, ephemeral_port_range, free_server_port, server_can_bind
 
 
 def test_free_server_ports_are_below_the_ephemeral_range_and_bindable() -> None:

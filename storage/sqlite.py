@@ -25,9 +25,10 @@ from typing import Final
 
 import aiosqlite
 
-from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_sqlite
+from storage.lifecycle import StoreLifecycle
+from storage.migrations import Migrations, SchemaTooNewError, migrate_sqlite
 
-__all__ = ["SqliteDatabase", "connect_sqlite", "create_private"]
+__all__ = ["SqliteDatabase", "SqliteStore", "connect_sqlite", "create_private"]
 
 _JOIN_TIMEOUT_S: Final = 5.0
 
@@ -137,6 +138,12 @@ class SqliteDatabase:
             raise self._error(f"{self._name} {str(self.path)!r} is not open")
         yield db
 
+    async def ping(self) -> None:
+        """Run a trivial query; the store's error if the file is closed or broken."""
+        with self.translate("answer a ping"):
+            async with self.session() as db:
+                await db.execute_fetchall("SELECT 1")
+
     async def _set_up(self, db: aiosqlite.Connection) -> None:
         """Switch to WAL and migrate, retrying while another process does the same.
 
@@ -158,3 +165,28 @@ class SqliteDatabase:
                     raise
             await asyncio.sleep(delay)  # back off, then try again until the deadline
             delay = min(delay * 2, 0.2)
+
+
+class SqliteStore(StoreLifecycle):
+    """What every SQLite store shares: its file, lifecycle and ping; a store subclass says
+    what it is (``name``, ``component``, ``migrations``, ``error``) and keeps its own SQL."""
+
+    _database: SqliteDatabase
+
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            # An in-memory database vanishes with the process and is private to one
+            # connection: what the store holds would be lost on restart. Use a file.
+            raise ValueError(f"{self.name} needs a file path, not :memory:")
+        self.path = Path(path)
+        self._database = SqliteDatabase(
+            self.path,
+            name=self.name,
+            component=self.component,
+            migrations=self.migrations,
+            error=self.error,
+            busy_timeout_s=busy_timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devservers.kafka import KafkaRunner, MissingToolError, _new_cluster_id
 from interop.cli import main
-from interop.kafka_runner import KafkaRunner, MissingToolError, _new_cluster_id
 
 
 def _path_with(tmp_path: Path, tools: dict[str, str]) -> str:

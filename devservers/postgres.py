@@ -11,7 +11,7 @@ The server listens on 127.0.0.1 only, with password (SCRAM) authentication for o
 superuser, so the DSNs the tests use look like production ones (and password redaction is
 exercised). ``fsync=off`` trades durability for speed: this server holds test data only.
 
-``python -m interop.postgres_runner start --data-dir D [--port P]`` starts one and prints
+``python -m devservers.postgres start --data-dir D [--port P]`` starts one and prints
 its DSN (handy for sharing one server between test runs via ``INTEROP_TEST_POSTGRES``);
 ``stop --data-dir D`` stops it.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import InteropError
-from interop.ports import free_server_port
+from devservers.ports import free_server_port
 
 __all__ = ["PostgresRunner", "PostgresRunnerError", "RunningPostgres", "find_bin_dir"]
 
@@ -221,7 +221,7 @@ class PostgresRunner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interop.postgres_runner")
+    parser = argparse.ArgumentParser(prog="python -m devservers.postgres")
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=None)

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from interop.kafka_runner import BrokerStartError, KafkaRunner
-from interop.ports import ephemeral_port_range
+from devservers.kafka import BrokerStartError, KafkaRunner
+from devservers.ports import ephemeral_port_range
 from tests.integration.conftest import free_port
 
 

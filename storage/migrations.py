@@ -21,6 +21,8 @@ from typing import Final
 import aiosqlite
 import asyncpg
 
+from contracts.errors import InteropError
+
 __all__ = ["Migrations", "SchemaTooNewError", "migrate_postgres", "migrate_sqlite"]
 
 Migrations = Sequence[Sequence[str]]
@@ -30,8 +32,10 @@ Migrations = Sequence[Sequence[str]]
 _POSTGRES_LOCK: Final = 0x3C1B_6A4E_2F70_9D15
 
 
-class SchemaTooNewError(Exception):
+class SchemaTooNewError(InteropError):
     """The database was migrated by a newer release than this one: refuse to touch it."""
+
+    code = "STORE_SCHEMA_TOO_NEW"
 
     def __init__(self, found: int, known: int) -> None:
         super().__init__(

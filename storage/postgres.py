@@ -16,10 +16,11 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from bus.schema_migrations import Migrations, SchemaTooNewError, migrate_postgres
-from bus.store_url import redact_url
+from storage.lifecycle import StoreLifecycle
+from storage.migrations import Migrations, SchemaTooNewError, migrate_postgres
+from storage.urls import redact_url
 
-__all__ = ["BACKEND_ERRORS", "PostgresDatabase"]
+__all__ = ["BACKEND_ERRORS", "PostgresDatabase", "PostgresStore"]
 
 # What asyncpg and the network raise; everything else is a bug and passes through.
 # (asyncpg's remaining classes are Warnings, which it never raises.)
@@ -98,6 +99,11 @@ class PostgresDatabase:
             raise self._error(f"{self._name} {self.display} is not open")
         return self._pool
 
+    async def ping(self) -> None:
+        """One round trip; the store's error if the server does not answer."""
+        with self.translate("answer a ping"):
+            await self.pool.fetchval("SELECT 1")
+
     @contextlib.contextmanager
     def translate(self, action: str) -> Iterator[None]:
         """The one place where asyncpg's and the network's errors become the store's."""
@@ -108,6 +114,37 @@ class PostgresDatabase:
             if self._password:
                 detail = detail.replace(self._password, "***")
             raise self._error(f"{self._name} {self.display} could not {action}: {detail}") from exc
+
+
+class PostgresStore(StoreLifecycle):
+    """What every PostgreSQL store shares: its pool, lifecycle and ping; a store subclass
+    says what it is (``name``, ``component``, ``migrations``, ``error``) and keeps its SQL."""
+
+    _database: PostgresDatabase
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout_s: float = 10.0,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self._database = PostgresDatabase(
+            dsn,
+            name=self.name,
+            component=self.component,
+            migrations=self.migrations,
+            error=self.error,
+            min_size=min_size,
+            max_size=max_size,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._database.display!r})"
 
 
 def _password_of(dsn: str) -> str | None:

@@ -1,0 +1,80 @@
+"""Two of the three brokers lost under load, then one back (issue #15).
+
+With min.insync.replicas 2 one live broker must never confirm a write: the gateway
+refuses exchanges (503, never 500 or 502 blaming the provider, never past the exchange's
+deadline plus the bound), its ``/readyz`` says not ready, and when one broker returns
+everything recovers by itself: no process restarted, every accepted exchange reconciled.
+
+With combined controller+broker nodes, the second lost node also takes the controller
+quorum (2 of 3 voters): no ISR can shrink any more, so a write to a partition whose ISR
+still names a dead node waits for it until the producer's timeout instead of being
+refused at once (``NotEnoughReplicas``). The case reports how fast clients were refused;
+docs/operations.md explains why production runs dedicated controllers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import pytest
+
+from tests.cluster.levers import AUDIT_TOPIC, fully_replicated, kill_node, leaders, start_node
+from tests.faults.load import DEADLINE_S, Load
+from tests.faults.reconcile import audit_mark, reconcile
+from tests.faults.report import CaseReport
+from tests.faults.steps import after_answers, ready_again, retry_unsent, until_success
+from tests.faults.system import Probe, System
+
+pytestmark = pytest.mark.timeout(300)
+
+_OUTAGE_S = 20.0
+_RECOVERY_S = 60.0
+
+
+async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> None:
+    """Under 5 exchanges/s two nodes are SIGKILLed (the second once the first is out of
+    every ISR); for 20 s the gateway refuses with 503 and says not ready; one node back:
+    an exchange completes and /readyz is 200 again within 60 s, nothing lost."""
+    mark = await audit_mark(cluster)
+    survivor = (await leaders(cluster, AUDIT_TOPIC))[0]
+    first, second = (n for n in (1, 2, 3) if n != survivor)
+    load = Load(cluster, report=case)
+    restarts_before = len([line for line in cluster.output if "exited with status" in line])
+    async with Probe(f"{cluster.url}/readyz") as ready:
+        running = asyncio.create_task(load.run(200, 8, rate_per_s=5))
+        await after_answers(load, 20)
+        await asyncio.to_thread(kill_node, cluster, first)
+        await asyncio.sleep(12)  # the controller fences it (9 s session) and shrinks ISRs
+        await asyncio.to_thread(kill_node, cluster, second)
+        down_at = time.monotonic()
+        await asyncio.sleep(_OUTAGE_S)  # the fault itself: one broker of three
+        await asyncio.to_thread(start_node, cluster, second)
+        back_at = time.monotonic()
+        during = [a for a in load.answers if down_at + 2 <= a.sent_at <= back_at]
+        await running
+        case.first_success_s = await until_success(load, back_at, timeout_s=_RECOVERY_S)
+        retried = await retry_unsent(load)
+        case.ready_s = await ready_again(ready, back_at, timeout_s=_RECOVERY_S)
+    refused = [a for a in during if not a.accepted]
+    statuses = sorted({a.status for a in during})
+    latencies = [a.latency_s for a in refused]
+    restarts = [line for line in cluster.output if "exited with status" in line]
+    case.notes += [
+        f"while 2 of 3 were down: {len(refused)} of {len(during)} refused, statuses {statuses}",
+        "refusal latency median "
+        + (f"{statistics.median(latencies):.1f}s, max {max(latencies):.1f}s" if latencies else "-"),
+        f"gateway /readyz 503 while down: {ready.saw_between(down_at, back_at, 503)}",
+        f"{retried} keys refused before sending, retried with the same key",
+    ]
+    await asyncio.to_thread(start_node, cluster, first)
+    caught_up_s = await fully_replicated(cluster, time.monotonic())
+    case.notes.append(f"all three nodes in every ISR {caught_up_s:.1f}s after the last start")
+    await reconcile(cluster, load, case, mark=mark)
+    assert len(restarts) == restarts_before, f"a process needed a restart: {restarts}"
+    assert refused, "no exchange was refused with one broker of three"
+    assert {a.status for a in refused} <= {503, 504}, load.errors_by_code()
+    assert max(latencies) <= DEADLINE_S + 3.0, latencies
+    assert ready.saw_between(down_at, back_at, 503), ready.changes
+    assert case.first_success_s < _RECOVERY_S

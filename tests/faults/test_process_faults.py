@@ -1,0 +1,73 @@
+"""A connector and the gateway SIGKILLed under load (issue #14, items 5, 8, 9 and 11).
+
+``interop dev`` restarts a child that dies and says so, naming it with its exit status;
+the restarted process must pick up where the dead one stopped: the connector rejoins at
+once (static membership) and answers what was redelivered, from its reply store where it
+had already answered; the gateway reads the replies waiting on its partitions before it
+expires anything, so exchanges answered in time end completed, not timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.faults.load import Load
+from tests.faults.reconcile import audit_mark, reconcile
+from tests.faults.report import CaseReport
+from tests.faults.steps import after_answers, ready_again, until_success
+from tests.faults.system import Probe, System
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def _named_restart(system: System, child: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not any(
+        line.startswith(f"{child} exited with status -9") for line in system.output
+    ) or not any(line.startswith(f"{child} restarted") for line in system.output):
+        assert time.monotonic() < deadline, system.output[-5:]
+        await asyncio.sleep(0.2)
+
+
+async def test_connector_sigkill_mid_load(system: System, case: CaseReport) -> None:
+    """The register's connector is SIGKILLed after 40 of 240 answers; interop dev names
+    the death and restarts it, it is ready again within 20 s, serves at once (static
+    membership, no session timeout to wait out), and every exchange reconciles."""
+    mark = await audit_mark(system)
+    load = Load(system, report=case)
+    async with Probe(system.connector_ready_url("padron")) as ready:
+        running = asyncio.create_task(load.run(240, 12, rate_per_s=30))
+        await after_answers(load, 40)
+        system.kill_connector("padron")
+        killed_at = time.monotonic()
+        await running
+        case.first_success_s = await until_success(load, killed_at)
+        await _named_restart(system, "connector-padron")
+        case.ready_s = await ready_again(ready, killed_at)
+    case.notes.append("readyz 200 = the restarted connector's")
+    await reconcile(system, load, case, mark=mark)
+    assert case.ready_s < 20, ready.changes
+    assert case.first_success_s < 20
+
+
+async def test_gateway_sigkill_with_pending_exchanges(system: System, case: CaseReport) -> None:
+    """60 exchanges accepted without waiting (``Prefer: wait=0``, 202), the gateway
+    SIGKILLed at once; interop dev restarts it, and every one of them ends completed with
+    the register's data (the connector answered in time), none timed out."""
+    mark = await audit_mark(system)
+    pending = Load(system, wait_s=0, poll=False, report=case)
+    await pending.run(60, 8)
+    assert [a.status for a in pending.answers] == [202] * 60, pending.errors_by_code()
+    async with Probe(f"{system.url}/readyz") as ready:
+        system.kill_gateway()
+        killed_at = time.monotonic()
+        after = Load(system, report=case)
+        case.first_success_s = await until_success(after, killed_at)
+        await _named_restart(system, "gateway")
+        case.ready_s = await ready_again(ready, killed_at)
+    pending.answers += after.answers
+    await reconcile(system, pending, case, mark=mark)
+    assert case.first_success_s < 30
