@@ -69,7 +69,7 @@ class CreateOutcome:
 
 
 class ExchangeStore(Protocol):
-    """Async store of exchanges. Backend failures raise ``ServiceUnavailableError``."""
+    """Async store of exchanges. Backend failures raise ``StoreUnavailableError`` (a 503)."""
 
     async def open(self) -> None:
         """Connect and create or migrate the schema (idempotent, safe for concurrent replicas)."""
@@ -78,7 +78,7 @@ class ExchangeStore(Protocol):
         """Release connections; safe to call twice."""
 
     async def ping(self) -> None:
-        """Raise ``ServiceUnavailableError`` unless the backend answers (for /readyz)."""
+        """Raise ``StoreUnavailableError`` unless the backend answers (for /readyz)."""
 
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
         """Insert ``record``; with an idempotency key already used by the same requester,

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import StoreUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
     COLUMNS,
@@ -129,7 +129,7 @@ class PostgresExchangeStore(PostgresStore):
     name = "the PostgreSQL exchange store"
     component = _COMPONENT
     migrations = _MIGRATIONS
-    error = ServiceUnavailableError
+    error = StoreUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
