@@ -35,6 +35,7 @@ _POLL_EVERY_S: Final = 0.25
 _EXCHANGE_ID: Final = re.compile(r"exchange ([0-9a-f-]{36})")
 UNSENT: Final = "SERVICE_UNAVAILABLE_UNSENT"
 """The code recorded for a 503 that says nothing was sent (the key was released)."""
+_RETRIED_503: Final = frozenset({UNSENT, "STORE_UNAVAILABLE"})
 
 
 def residence_request(person: Person) -> dict[str, Any]:
@@ -184,12 +185,14 @@ class Load:
         return {a.key: str(a.exchange_id) for a in self.answers if a.accepted}
 
     def unsent(self) -> list[Answer]:
-        """Requests refused before sending (503 "could not be sent") or rate-limited
-        (429), whose key was never accepted since: a retry must proceed."""
+        """Requests refused before sending (503 "could not be sent"), refused by a store
+        outage (503 ``STORE_UNAVAILABLE``: the same key replays the exchange if it was
+        stored) or rate-limited (429), whose key was never accepted since: a retry must
+        proceed."""
         accepted = self.accepted()
         latest: dict[str, Answer] = {}
         for answer in self.answers:
-            if (answer.status == 503 and answer.code == UNSENT) or answer.status == 429:
+            if (answer.status == 503 and answer.code in _RETRIED_503) or answer.status == 429:
                 latest[answer.key] = answer
         return [a for key, a in latest.items() if key not in accepted]
 

@@ -163,19 +163,36 @@ class System:
 
 
 @contextlib.contextmanager
-def start_system(tmp_path: Path, *, nodes: int = 1) -> Iterator[System]:
+def start_system(
+    tmp_path: Path,
+    *,
+    nodes: int = 1,
+    gateway_store_url: str | None = None,
+    connector_store_url: str | None = None,
+) -> Iterator[System]:
     """``interop dev`` (``--nodes``: a local Kafka cluster) on ports below the ephemeral
-    range, until its summary; Ctrl-C at the end (it stops its children and the brokers)."""
+    range, until its summary; Ctrl-C at the end (it stops its children and the brokers).
+
+    ``gateway_store_url`` (exchanges, consents, audit index) and ``connector_store_url``
+    (the three connectors' reply store) put the stores elsewhere than ``interop dev``'s
+    SQLite files, e.g. on PostgreSQL: given to its children as the environment overrides
+    an operator would use (``INTEROP__GATEWAY__STORE_URL``,
+    ``INTEROP__CONNECTOR__REPLY_STORE_URL``), which win over the files it writes."""
     kafka_port, http_port = _free_port_run(2 * nodes), free_server_port()
     argv = dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE)
     if nodes > 1:
         argv += ["--nodes", str(nodes)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if gateway_store_url is not None:
+        env["INTEROP__GATEWAY__STORE_URL"] = gateway_store_url
+    if connector_store_url is not None:
+        env["INTEROP__CONNECTOR__REPLY_STORE_URL"] = connector_store_url
     process = subprocess.Popen(
         [sys.executable, "-m", "interop", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     output: list[str] = []
     try:
