@@ -6,9 +6,12 @@ deadline plus the bound), its ``/readyz`` says not ready, and when one broker re
 everything recovers by itself: no process restarted, every accepted exchange reconciled.
 
 With combined controller+broker nodes, the second lost node also takes the controller
-quorum (2 of 3 voters): no ISR can shrink any more, so a write to a partition whose ISR
-still names a dead node waits for it until the producer's timeout instead of being
-refused at once (``NotEnoughReplicas``). The case reports how fast clients were refused;
+quorum (2 of 3 voters): no ISR can shrink any more, so the survivor's metadata names the
+dead node as in sync for ever, and a write waits for it until the producer's timeout.
+The gateway's replication health counts only the brokers that answer, so once it has
+looked (every few seconds) the gateway refuses a new exchange *at once*: 503
+``BUS_REFUSING_WRITES`` with ``Retry-After``, before anything is stored or sent. The case
+reports how soon the gateway knew and how fast clients were refused;
 docs/operations.md explains why production runs dedicated controllers.
 """
 
@@ -31,12 +34,18 @@ pytestmark = pytest.mark.timeout(300)
 
 _OUTAGE_S = 20.0
 _RECOVERY_S = 60.0
+_KNOWN_WITHIN_S = 8.0
+"""From the second kill until the gateway refuses at once: the replication health's
+cache (5 s) plus one look at the cluster (a dead broker refuses the connection)."""
+_AT_ONCE_S = 1.5
+"""A refusal's latency once the gateway knows (it is ~10 ms; a loaded 2-core CI box)."""
 
 
 async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> None:
     """Under 5 exchanges/s two nodes are SIGKILLed (the second once the first is out of
-    every ISR); for 20 s the gateway refuses with 503 and says not ready; one node back:
-    an exchange completes and /readyz is 200 again within 60 s, nothing lost."""
+    every ISR); for 20 s the gateway refuses with 503 and says not ready, within 8 s at
+    once (BUS_REFUSING_WRITES in under 1.5 s); one node back: an exchange completes and
+    /readyz is 200 again within 60 s, nothing lost."""
     mark = await audit_mark(cluster)
     survivor = (await leaders(cluster, AUDIT_TOPIC))[0]
     first, second = (n for n in (1, 2, 3) if n != survivor)
@@ -60,11 +69,18 @@ async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> N
     refused = [a for a in during if not a.accepted]
     statuses = sorted({a.status for a in during})
     latencies = [a.latency_s for a in refused]
+    gated = [a for a in refused if a.problem_code == "BUS_REFUSING_WRITES"]
+    known_s = min((a.answered_at for a in gated), default=back_at) - down_at
+    settled = [a for a in during if a.sent_at >= down_at + _KNOWN_WITHIN_S]
+    settled_s = [a.latency_s for a in settled]
     restarts = [line for line in cluster.output if "exited with status" in line]
     case.notes += [
         f"while 2 of 3 were down: {len(refused)} of {len(during)} refused, statuses {statuses}",
         "refusal latency median "
-        + (f"{statistics.median(latencies):.1f}s, max {max(latencies):.1f}s" if latencies else "-"),
+        + (f"{statistics.median(latencies):.2f}s, max {max(latencies):.1f}s" if latencies else "-"),
+        f"first BUS_REFUSING_WRITES {known_s:.1f}s after the second kill; from "
+        f"+{_KNOWN_WITHIN_S:.0f}s on: {len(settled)} sent, answered in median "
+        + (f"{statistics.median(settled_s):.3f}s, max {max(settled_s):.3f}s" if settled else "-"),
         f"gateway /readyz 503 while down: {ready.saw_between(down_at, back_at, 503)}",
         f"{retried} keys refused before sending, retried with the same key",
     ]
@@ -76,5 +92,11 @@ async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> N
     assert refused, "no exchange was refused with one broker of three"
     assert {a.status for a in refused} <= {503, 504}, load.errors_by_code()
     assert max(latencies) <= DEADLINE_S + 3.0, latencies
+    # Once the gateway knows (within 8 s), every new exchange is refused at once, as the
+    # bus refusing writes (Retry-After), never after waiting for the producer.
+    assert known_s <= _KNOWN_WITHIN_S, known_s
+    assert settled, "no exchange was sent after the gateway knew"
+    assert {(a.status, a.problem_code) for a in settled} == {(503, "BUS_REFUSING_WRITES")}
+    assert max(settled_s) <= _AT_ONCE_S, sorted(settled_s)[-5:]
     assert ready.saw_between(down_at, back_at, 503), ready.changes
     assert case.first_success_s < _RECOVERY_S

@@ -69,6 +69,8 @@ class Answer:
     answered_at: float
     final: dict[str, Any] | None = None
     """For a 202 polled to the end: the final GET body."""
+    problem_code: str = ""
+    """The problem's own ``code`` ("" for 200/202), where ``code`` may say ``UNSENT``."""
 
     @property
     def latency_s(self) -> float:
@@ -157,6 +159,8 @@ class Load:
                 # key was released, and a retry must start a new exchange.
                 code = UNSENT
         answer = Answer(key, person, status, code, exchange_id, sent, answered)
+        if status not in (200, 202):
+            answer.problem_code = str(document.get("code", "?"))
         self.answers.append(answer)
         if status == 202 and self.poll and exchange_id:
             answer.final = await self._poll(session, exchange_id)
