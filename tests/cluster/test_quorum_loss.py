@@ -20,10 +20,19 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from datetime import datetime
 
 import pytest
 
-from tests.cluster.levers import AUDIT_TOPIC, fully_replicated, kill_node, leaders, start_node
+from tests.cluster.levers import (
+    AUDIT_TOPIC,
+    fully_replicated,
+    kill_node,
+    leaders,
+    out_of_every_isr,
+    readyz,
+    start_node,
+)
 from tests.faults.load import DEADLINE_S, Load
 from tests.faults.reconcile import audit_mark, reconcile
 from tests.faults.report import CaseReport
@@ -32,7 +41,7 @@ from tests.faults.system import Probe, System
 
 pytestmark = pytest.mark.timeout(300)
 
-_OUTAGE_S = 20.0
+_OUTAGE_S = 15.0
 _RECOVERY_S = 60.0
 _KNOWN_WITHIN_S = 8.0
 """From the second kill until the gateway refuses at once: the replication health's
@@ -41,9 +50,30 @@ _AT_ONCE_S = 1.5
 """A refusal's latency once the gateway knows (it is ~10 ms; a loaded 2-core CI box)."""
 
 
+async def _gateway_sees_degraded(system: System, timeout_s: float = 30) -> None:
+    """Until the gateway's /readyz says the replication is degraded (one node lost, new
+    leaders elected), not refusing any more."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = await readyz(system)
+        detail = str(body.get("checks", {}).get("kafka_replication", ""))
+        if status == 200 and detail.startswith("degraded"):
+            return
+        assert time.monotonic() < deadline, (status, body)
+        await asyncio.sleep(0.2)
+
+
+def _refusing_logged(system: System, mark: int, since_wall: float) -> float | None:
+    """Seconds from ``since_wall`` to the gateway's log saying replication is refusing."""
+    for line in system.log_since("gateway", mark):
+        if line.get("event") == "kafka_replication_changed" and line.get("state") == "refusing":
+            return datetime.fromisoformat(str(line["timestamp"])).timestamp() - since_wall
+    return None
+
+
 async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> None:
     """Under 5 exchanges/s two nodes are SIGKILLed (the second once the first is out of
-    every ISR); for 20 s the gateway refuses with 503 and says not ready, within 8 s at
+    every ISR); for 15 s the gateway refuses with 503 and says not ready, within 8 s at
     once (BUS_REFUSING_WRITES in under 1.5 s); one node back: an exchange completes and
     /readyz is 200 again within 60 s, nothing lost."""
     mark = await audit_mark(cluster)
@@ -52,12 +82,14 @@ async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> N
     load = Load(cluster, report=case)
     restarts_before = len([line for line in cluster.output if "exited with status" in line])
     async with Probe(f"{cluster.url}/readyz") as ready:
-        running = asyncio.create_task(load.run(200, 8, rate_per_s=5))
+        running = asyncio.create_task(load.run(170, 8, rate_per_s=5))
         await after_answers(load, 20)
         await asyncio.to_thread(kill_node, cluster, first)
-        await asyncio.sleep(12)  # the controller fences it (9 s session) and shrinks ISRs
+        fenced_s = await out_of_every_isr(cluster, first)  # 9 s session, then ISRs shrink
+        await _gateway_sees_degraded(cluster)  # so its change to "refusing" is logged
+        log_mark = cluster.log_mark("gateway")
         await asyncio.to_thread(kill_node, cluster, second)
-        down_at = time.monotonic()
+        down_at, down_wall = time.monotonic(), time.time()
         await asyncio.sleep(_OUTAGE_S)  # the fault itself: one broker of three
         await asyncio.to_thread(start_node, cluster, second)
         back_at = time.monotonic()
@@ -74,7 +106,11 @@ async def test_two_of_three_brokers_down(cluster: System, case: CaseReport) -> N
     settled = [a for a in during if a.sent_at >= down_at + _KNOWN_WITHIN_S]
     settled_s = [a.latency_s for a in settled]
     restarts = [line for line in cluster.output if "exited with status" in line]
+    knew_s = _refusing_logged(cluster, log_mark, down_wall)
     case.notes += [
+        f"node {first} out of every ISR {fenced_s:.1f}s after its kill; node {second} killed then",
+        "the gateway's replication health said 'refusing' "
+        + (f"{knew_s:.1f}s after the second kill" if knew_s is not None else "never"),
         f"while 2 of 3 were down: {len(refused)} of {len(during)} refused, statuses {statuses}",
         "refusal latency median "
         + (f"{statistics.median(latencies):.2f}s, max {max(latencies):.1f}s" if latencies else "-"),

@@ -195,10 +195,16 @@ class Load:
         proceed."""
         accepted = self.accepted()
         latest: dict[str, Answer] = {}
-        for answer in self.answers:
-            if (answer.status == 503 and answer.code in _RETRIED_503) or answer.status == 429:
-                latest[answer.key] = answer
-        return [a for key, a in latest.items() if key not in accepted]
+        for answer in self.answers:  # in the order they were answered
+            latest[answer.key] = answer
+        # A key whose last answer is another error (a 502, or a 504 when a store outage
+        # struck after the request was sent) is kept as that answer, not retried again.
+        return [
+            a
+            for key, a in latest.items()
+            if key not in accepted
+            and ((a.status == 503 and a.code in _RETRIED_503) or a.status == 429)
+        ]
 
     def first_success_after(self, moment: float) -> float | None:
         """Seconds from ``moment`` to the first 200 of an exchange sent after it."""
