@@ -40,13 +40,18 @@ from bus import (
     ensure_topics,
     parse_gateway_group_id,
 )
+from bus.acl_admin import apply_acls
+from bus.acl_apply import derive_acl_bindings
 from connectors.demo import Person, RunningDemo, start_demo_registries
-from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
+from contracts.catalogue import DEFAULT_CATALOGUE_DIR, Catalogue, load_catalogue
 from contracts.errors import InteropError
+from devservers.broker_auth import BrokerAuth
 from devservers.kafka import KafkaRunner, RunningBroker
 from devservers.kafka_cluster import KafkaCluster, RunningCluster
 from devservers.ports import free_server_port
 from interop.dev_setup import (
+    DEMO_MEMBERS,
+    GATEWAY_KAFKA_USER,
     DevSecrets,
     add_connector_signing,
     load_or_create_secrets,
@@ -124,6 +129,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="contracts catalogue (default: the demo catalogue)",
     )
     dev.add_argument(
+        "--insecure",
+        action="store_true",
+        help="run Kafka without authentication and ACLs (default: one SCRAM user per member, "
+        "KRaft's StandardAuthorizer, `interop acls apply`)",
+    )
+    dev.add_argument(
         "--exit-when-ready",
         action="store_true",
         help="start everything, print the summary, then stop it all again (a smoke test)",
@@ -153,12 +164,15 @@ async def _run(args: argparse.Namespace) -> int:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)
+    dev = load_or_create_secrets(state_dir)
+    auth = None if args.insecure else dev.broker_auth()
     runner: KafkaRunner | KafkaCluster = (
-        KafkaRunner(args.data_dir) if args.nodes == 1 else _cluster(args)
+        KafkaRunner(args.data_dir, auth=auth) if args.nodes == 1 else _cluster(args, auth)
     )
     broker: RunningBroker | RunningCluster = await asyncio.to_thread(runner.start, port=args.port)
+    secured = "SASL/SCRAM logins and ACLs" if auth is not None else "no authentication"
     print(
-        f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} "
+        f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} with {secured} "
         f"(data in {broker.data_dir}, log {runner.broker_log})",
         flush=True,
     )
@@ -169,8 +183,14 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await _topics(catalogue, broker.bootstrap_servers, replication_factor=min(3, args.nodes))
-        dev = load_or_create_secrets(state_dir)
+        admin = (
+            auth.admin_settings(broker.bootstrap_servers, client_id="interop-dev")
+            if auth is not None
+            else KafkaSettings(bootstrap_servers=broker.bootstrap_servers, client_id="interop-dev")
+        )
+        await _topics(catalogue, admin, replication_factor=min(3, args.nodes))
+        if auth is not None:
+            await _acls(catalogue, admin)
         write_members_file(state_dir / "members.yaml", dev)
         gateway_config = state_dir / "gateway.yaml"
         write_gateway_config(
@@ -179,6 +199,7 @@ async def _run(args: argparse.Namespace) -> int:
             bootstrap=broker.bootstrap_servers,
             http_port=args.http_port,
             dev=dev,
+            kafka_login=auth is not None,
         )
         demo = await start_demo_registries(
             state_dir / "registries",
@@ -186,7 +207,7 @@ async def _run(args: argparse.Namespace) -> int:
             people=args.people,
         )
         for config in demo.configs.values():
-            add_connector_signing(config, dev)
+            add_connector_signing(config, dev, kafka_login=auth is not None)
         health_ports = _give_health_ports(demo.configs, args.health_port)
         print(f"Demo registries: {demo.registries.people} people in {demo.registries.directory}")
         gateway_url = f"http://127.0.0.1:{args.http_port}"
@@ -216,13 +237,31 @@ async def _run(args: argparse.Namespace) -> int:
             print("Stopped the gateway and the connectors; Kafka was running before: left up.")
 
 
-def _cluster(args: argparse.Namespace) -> KafkaCluster:
+def _cluster(args: argparse.Namespace, auth: BrokerAuth | None) -> KafkaCluster:
     """``--nodes N``: a local cluster, in its own directory unless ``--data-dir`` says."""
     data_dir = DEFAULT_CLUSTER_DATA_DIR if args.data_dir == DEFAULT_DATA_DIR else args.data_dir
-    return KafkaCluster(data_dir, nodes=args.nodes)
+    return KafkaCluster(data_dir, nodes=args.nodes, auth=auth)
 
 
-async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1) -> None:
+async def _acls(catalogue: Catalogue, admin: KafkaSettings) -> None:
+    """What ``interop acls apply`` does for the demo: the gateway and each provider's
+    connector get exactly their rights, nothing else is allowed."""
+    desired = derive_acl_bindings(
+        catalogue,
+        gateway_identity=GATEWAY_KAFKA_USER,
+        gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
+        providers=[m.id for m in DEMO_MEMBERS if m.role == "provider"],
+    )
+    plan = await apply_acls(admin, desired)
+    print(
+        f"ACLs: {len(desired)} for the gateway and {len(catalogue.services)} providers' "
+        f"connectors ({len(plan.add)} added, {len(plan.remove)} removed)"
+    )
+
+
+async def _topics(
+    catalogue: Catalogue, settings: KafkaSettings, *, replication_factor: int = 1
+) -> None:
     specs = catalogue_topic_specs(
         catalogue,
         gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
@@ -230,7 +269,6 @@ async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1
         reply_partitions=_DEV_REPLY_PARTITIONS,
         replication_factor=replication_factor,
     )
-    settings = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
     changes = await ensure_topics(settings, specs)
     created = sum(1 for change in changes.values() if change is TopicChange.CREATED)
     print(

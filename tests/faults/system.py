@@ -167,7 +167,9 @@ def start_system(tmp_path: Path, *, nodes: int = 1) -> Iterator[System]:
     """``interop dev`` (``--nodes``: a local Kafka cluster) on ports below the ephemeral
     range, until its summary; Ctrl-C at the end (it stops its children and the brokers)."""
     kafka_port, http_port = _free_port_run(2 * nodes), free_server_port()
-    argv = dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE)
+    # --insecure: the fault cases' own Kafka clients (forgers, readers of the audit
+    # topic) connect without logins; authentication is tested in tests/integration/acls.
+    argv = [*dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE), "--insecure"]
     if nodes > 1:
         argv += ["--nodes", str(nodes)]
     process = subprocess.Popen(
