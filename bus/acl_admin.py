@@ -21,11 +21,18 @@ from bus.errors import BusError
 from bus.kafka_security import connection_failure_reason
 from bus.settings import KafkaSettings
 
-__all__ = ["MANAGED_PREFIX", "AclAdminError", "apply_acls", "describe_acls"]
+__all__ = [
+    "ACL_MANAGED_PREFIX",
+    "AclAdminError",
+    "apply_acls",
+    "create_acls",
+    "delete_acls",
+    "describe_acls",
+]
 
 _T = TypeVar("_T")
 
-MANAGED_PREFIX: Final = "interop."
+ACL_MANAGED_PREFIX: Final = "interop."
 """Resources whose ACLs ``interop acls apply`` owns."""
 
 # Kafka's wire codes (org.apache.kafka.common.resource / acl enums).
@@ -82,7 +89,7 @@ async def describe_acls(settings: KafkaSettings) -> list[AclBinding]:
     for resource_type, name, pattern_code, acls in answer.resources:
         resource = _decode(_RESOURCE_CODES, resource_type)
         pattern = _decode(_PATTERN_CODES, pattern_code)
-        if resource is None or pattern is None or not name.startswith(MANAGED_PREFIX):
+        if resource is None or pattern is None or not name.startswith(ACL_MANAGED_PREFIX):
             continue
         for principal, host, operation_code, permission in acls:
             operation = _decode(_OPERATION_CODES, operation_code)
@@ -105,14 +112,24 @@ async def apply_acls(
     if dry_run or not plan.changed:
         return plan
     if plan.add:
-        for answer in await _send(settings, [_create(binding) for binding in plan.add]):
-            for error_code, error_message in answer.creation_responses:
-                _raise_for(error_code, error_message, "adding ACLs")
+        await create_acls(settings, plan.add)
     if plan.remove:
-        for answer in await _send(settings, [_delete(binding) for binding in plan.remove]):
-            for error_code, error_message, _ in answer.filter_responses:
-                _raise_for(error_code, error_message, "removing ACLs")
+        await delete_acls(settings, plan.remove)
     return plan
+
+
+async def create_acls(settings: KafkaSettings, bindings: Sequence[AclBinding]) -> None:
+    """Add ``bindings`` to the broker (an existing one is left as it is)."""
+    for answer in await _send(settings, [_create(binding) for binding in bindings]):
+        for error_code, error_message in answer.creation_responses:
+            _raise_for(error_code, error_message, "adding ACLs")
+
+
+async def delete_acls(settings: KafkaSettings, bindings: Sequence[AclBinding]) -> None:
+    """Remove exactly ``bindings`` from the broker."""
+    for answer in await _send(settings, [_delete(binding) for binding in bindings]):
+        for error_code, error_message, _ in answer.filter_responses:
+            _raise_for(error_code, error_message, "removing ACLs")
 
 
 def _create(binding: AclBinding) -> CreateAclsRequest:

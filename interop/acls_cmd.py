@@ -14,9 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Final
 
-from bus import parse_gateway_group_id
-from bus.acl_admin import MANAGED_PREFIX, apply_acls
-from bus.acl_apply import AclPlan, derive_acl_bindings
+from bus import ACL_MANAGED_PREFIX, AclPlan, apply_acls, derive_acl_bindings, parse_gateway_group_id
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from gateway.members import Role, load_members_file
 from interop.topics_cmd import load_kafka_settings
@@ -89,10 +87,10 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _print_plan(plan: AclPlan, *, total: int, dry_run: bool, bootstrap: str) -> None:
     if not plan.changed:
-        print(f"no changes: the {total} ACLs on {MANAGED_PREFIX}* at {bootstrap} match")
+        print(f"no changes: the {total} ACLs on {ACL_MANAGED_PREFIX}* at {bootstrap} match")
         return
     verb = "would change" if dry_run else "changed"
-    print(f"ACLs on {MANAGED_PREFIX}* at {bootstrap} ({verb}):")
+    print(f"ACLs on {ACL_MANAGED_PREFIX}* at {bootstrap} ({verb}):")
     for binding in plan.add:
         print(f"  + {binding.describe()}")
     for binding in plan.remove:

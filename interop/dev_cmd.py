@@ -36,12 +36,12 @@ import yaml
 from bus import (
     KafkaSettings,
     TopicChange,
+    apply_acls,
     catalogue_topic_specs,
+    derive_acl_bindings,
     ensure_topics,
     parse_gateway_group_id,
 )
-from bus.acl_admin import apply_acls
-from bus.acl_apply import derive_acl_bindings
 from connectors.demo import Person, RunningDemo, start_demo_registries
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, Catalogue, load_catalogue
 from contracts.errors import InteropError
