@@ -7,6 +7,23 @@ Everything the other packages need is importable from here (the audit log from
 plumbing: it lives in ``storage``.
 """
 
+from bus.acl_admin import (
+    ACL_MANAGED_PREFIX,
+    AclAdminError,
+    apply_acls,
+    create_acls,
+    delete_acls,
+    describe_acls,
+)
+from bus.acl_apply import (
+    AclBinding,
+    AclOperation,
+    AclPlan,
+    AclResource,
+    PatternType,
+    derive_acl_bindings,
+    plan_acls,
+)
 from bus.admin import (
     TopicChange,
     TopicSpec,
@@ -119,11 +136,17 @@ from bus.topics import (
 from bus.traceparent import TraceParent, new_traceparent, parse_traceparent, trace_id_of
 
 __all__ = [
+    "ACL_MANAGED_PREFIX",
     "AUDIT_TOPIC",
     "CIPHERTEXT_PREFIX",
     "KAFKA_FAILURES",
     "REQUEST_DIGEST_HEADER",
     "Ack",
+    "AclAdminError",
+    "AclBinding",
+    "AclOperation",
+    "AclPlan",
+    "AclResource",
     "AuditTopic",
     "BrokerHealth",
     "BrokerUnavailableError",
@@ -161,6 +184,7 @@ __all__ = [
     "OffsetCommitError",
     "OutboundRequest",
     "Outcome",
+    "PatternType",
     "PeriodicTask",
     "ProduceHealth",
     "PublishError",
@@ -204,6 +228,7 @@ __all__ = [
     "TraceParent",
     "UnknownPartitionError",
     "admin_client",
+    "apply_acls",
     "apply_topics",
     "catalogue_topic_specs",
     "check_code",
@@ -211,10 +236,14 @@ __all__ = [
     "check_subject_binding",
     "check_text",
     "configure_logging",
+    "create_acls",
     "current_encryption_key",
     "dead_letter_headers",
     "dead_letter_topic_for",
+    "delete_acls",
     "deployment_topic_specs",
+    "derive_acl_bindings",
+    "describe_acls",
     "drop_personal_data",
     "encryption_key_text",
     "ensure_topics",
@@ -235,6 +264,7 @@ __all__ = [
     "parse_service_id",
     "parse_topic",
     "parse_traceparent",
+    "plan_acls",
     "private_key_text",
     "probe_cluster",
     "public_key_text",

@@ -21,6 +21,7 @@
         │   └── TopicChangeRefusedError    (bus.topic_apply) a change apply must not make
         ├── TopicsConfigError              (bus.provisioning) a topics file is invalid
         ├── KafkaSecurityConfigError       (bus.kafka_security) TLS/SASL settings are invalid
+        ├── AclAdminError                  (bus.acl_admin) the broker's ACLs cannot be read/changed
         ├── MemberKeysError                (bus.member_keys) a members file's keys are invalid
         ├── SigningKeyError                (bus.record_signing) a private key cannot be loaded
         ├── RecordSignatureError           (bus.record_signing) a record's signature fails

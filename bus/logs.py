@@ -104,6 +104,9 @@ def configure_logging(json: bool | None = None, *, level: int | str = logging.IN
     # Replace, not add: calling twice (tests, reloads) must not double every line.
     root.handlers = [handler]
     root.setLevel(level)
+    # aiokafka logs every SASL login at INFO ("Authenticated as ... via SCRAM-SHA-512"): a
+    # line per connection, none of them news. Failed logins are logged at ERROR still.
+    logging.getLogger("aiokafka.conn").setLevel(max(root.getEffectiveLevel(), logging.WARNING))
 
 
 def _keep(

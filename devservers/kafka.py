@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from bus import BrokerUnavailableError, probe_cluster
+from bus import BrokerUnavailableError, KafkaSettings, probe_cluster
 from contracts.errors import InteropError
+from devservers.broker_auth import BrokerAuth
 from devservers.ports import ephemeral_port_range, server_can_bind
 
 __all__ = [
@@ -80,6 +81,8 @@ class RunningBroker:
     reused: bool = False
     ssl_port: int | None = None
     sasl_ssl_port: int | None = None
+    authenticated: bool = False
+    """Started with ``BrokerAuth``: SASL/SCRAM clients only, the authorizer on."""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -190,10 +193,17 @@ def default_cache_dir() -> Path:
 
 
 class KafkaRunner:
-    """Fetches, formats, starts, probes and stops one local broker in ``data_dir``."""
+    """Fetches, formats, starts, probes and stops one local broker in ``data_dir``.
 
-    def __init__(self, data_dir: Path, *, cache_dir: Path | None = None) -> None:
+    With ``auth`` the broker authenticates every client (SASL/SCRAM) and authorizes every
+    request (StandardAuthorizer, ACLs): ``devservers.broker_auth``.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, cache_dir: Path | None = None, auth: BrokerAuth | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
+        self.auth = auth
         self.cache_dir = (cache_dir or default_cache_dir()).resolve()
         self._deploy = deploy_dir()
         pom = (self._deploy / "pom.xml").read_bytes()
@@ -224,6 +234,12 @@ class KafkaRunner:
     @property
     def config_file(self) -> Path:
         return self.data_dir / "server.properties"
+
+    @property
+    def auth_file(self) -> Path:
+        """The ``BrokerAuth`` the data directory was formatted with (0600): a broker
+        formatted with authentication keeps it on every later start, whoever starts it."""
+        return self.data_dir / "broker-auth.json"
 
     # -- jars --------------------------------------------------------------------------
     def ensure_jars(self) -> Path:
@@ -290,18 +306,21 @@ class KafkaRunner:
         java = _require_java()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.data_dir / ".runner.lock"):
+            self._adopt_saved_auth()
             running = self.status()
             if running is not None:
+                self._check_reusable(running)
                 asyncio.run(self._wait_ready(running, None, timeout_s))
                 return RunningBroker(**{**asdict(running), "reused": True})
+            if tls is not None and self.auth is not None:
+                raise RunnerError("a broker takes TLS test listeners or BrokerAuth, not both")
             libs = self.ensure_jars()
             controller_port = controller_port if controller_port is not None else port + 1
             tls_ports = [p for _, _, p in tls.listeners()] if tls is not None else []
             for p in (port, controller_port, *tls_ports):
                 _require_free_port(host, p)
             self._write_config(host, port, controller_port, tls)
-            if not (self.log_dir / "meta.properties").is_file():
-                self._format(java, libs, tls.scram_arguments() if tls is not None else [])
+            self._format_once(java, libs, tls.scram_arguments() if tls is not None else [])
             pid = self._spawn(java, libs)
             broker = RunningBroker(
                 pid=pid,
@@ -312,6 +331,7 @@ class KafkaRunner:
                 kafka_version=self.kafka_version,
                 ssl_port=tls.ssl_port if tls is not None else None,
                 sasl_ssl_port=tls.sasl_ssl_port if tls is not None else None,
+                authenticated=self.auth is not None,
             )
             self._write_state(broker)
             try:
@@ -335,7 +355,56 @@ class KafkaRunner:
             _terminate(running.pid, timeout_s)
             return True
 
+    def probe_target(self, bootstrap_servers: str) -> KafkaSettings | str:
+        """What the readiness probe connects with: the administrator's login, or nothing."""
+        if self.auth is None:
+            return bootstrap_servers
+        return self.auth.admin_settings(bootstrap_servers)
+
     # -- internals ---------------------------------------------------------------------
+    def _adopt_saved_auth(self) -> None:
+        """Without ``auth`` given, use the one the data directory was formatted with."""
+        if self.auth is not None or not self.auth_file.is_file():
+            return
+        try:
+            self.auth = BrokerAuth.from_json(self.auth_file.read_text())
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise RunnerError(f"cannot read the broker's logins in {self.auth_file}") from exc
+
+    def _check_reusable(self, running: RunningBroker) -> None:
+        """A broker already running from ``data_dir`` must be secured as asked."""
+        if not running.authenticated and self.auth is not None:
+            raise RunnerError(
+                f"the broker running from {self.data_dir} has no authentication; stop it "
+                "first (interop kafka stop --data-dir ...) so it restarts with SASL/SCRAM and ACLs"
+            )
+
+    def _format_once(self, java: str, libs: Path, tls_scram_arguments: list[str]) -> None:
+        """Format a fresh data directory (with the SCRAM users); check a formatted one
+        holds the very logins asked for, since credentials are only written at format."""
+        if not (self.log_dir / "meta.properties").is_file():
+            auth_arguments = self.auth.scram_arguments() if self.auth is not None else []
+            self._format(java, libs, [*tls_scram_arguments, *auth_arguments])
+            if self.auth is not None:
+                self._write_private(self.auth_file, self.auth.to_json())
+            else:
+                self.auth_file.unlink(missing_ok=True)
+            return
+        if self.auth is None:
+            return
+        try:
+            formatted = BrokerAuth.from_json(self.auth_file.read_text())
+        except (OSError, ValueError, TypeError, KeyError):
+            formatted = None
+        if formatted != self.auth:
+            raise RunnerError(
+                f"the broker data in {self.log_dir} was formatted "
+                + ("without authentication" if formatted is None else "with other Kafka logins")
+                + " (SCRAM credentials are only written when a data directory is formatted): "
+                "remove that directory to start afresh, or run without authentication "
+                "(interop dev --insecure)"
+            )
+
     def _cluster_id_to_format(self) -> str:
         """The cluster id a fresh data directory is formatted with (a node of a multi-node
         cluster, ``devservers.kafka_cluster``, returns the id all its nodes share)."""
@@ -349,21 +418,47 @@ class KafkaRunner:
         self, host: str, port: int, controller_port: int, tls: BrokerTls | None
     ) -> None:
         template = string.Template((self._deploy / "server.properties.template").read_text())
-        listeners = tls.listeners() if tls is not None else []
-        self.config_file.write_text(
+        self._write_private(
+            self.config_file,
             template.substitute(
                 host=host,
                 port=port,
                 controller_port=controller_port,
                 log_dir=self.log_dir,
-                tls_listeners="".join(f",{name}://{host}:{p}" for name, _, p in listeners),
-                tls_advertised_listeners="".join(
-                    f",{name}://{host}:{p}" for name, _, p in listeners
-                ),
-                tls_protocol_map="".join(f",{name}:{proto}" for name, proto, _ in listeners),
-                tls_settings=tls.settings() if tls is not None else "",
-            )
+                listener_settings=self._listener_settings(host, port, controller_port, tls),
+                security_settings=self._security_settings(tls),
+            ),
         )
+
+    def _listener_settings(
+        self, host: str, port: int, controller_port: int, tls: BrokerTls | None
+    ) -> str:
+        if self.auth is not None:
+            return self.auth.listener_settings(host, port, controller_port)
+        listeners = [("PLAINTEXT", "PLAINTEXT", port), *(tls.listeners() if tls else [])]
+        client = ",".join(f"{name}://{host}:{p}" for name, _, p in listeners)
+        protocols = ",".join(f"{name}:{protocol}" for name, protocol, _ in listeners)
+        return "\n".join(
+            [
+                f"listeners={client},CONTROLLER://{host}:{controller_port}",
+                f"advertised.listeners={client}",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"listener.security.protocol.map={protocols},CONTROLLER:PLAINTEXT",
+            ]
+        )
+
+    def _security_settings(self, tls: BrokerTls | None) -> str:
+        if self.auth is not None:
+            return self.auth.settings()
+        return tls.settings() if tls is not None else ""
+
+    @staticmethod
+    def _write_private(path: Path, text: str) -> None:
+        """Write a file only its owner can read: broker configs carry the JAAS passwords."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
 
     def _format(self, java: str, libs: Path, extra_arguments: list[str]) -> None:
         cluster_id = self._cluster_id_to_format()
@@ -441,7 +536,7 @@ class KafkaRunner:
                     f"last lines of {self.broker_log}:\n{self._log_tail()}"
                 )
             try:
-                await probe_cluster(broker.bootstrap_servers, timeout_s=2.0)
+                await probe_cluster(self.probe_target(broker.bootstrap_servers), timeout_s=2.0)
                 return
             except BrokerUnavailableError:
                 if time.monotonic() >= deadline:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from bus import BrokerUnavailableError, probe_cluster
+from devservers.broker_auth import BrokerAuth
 from devservers.kafka import (
     BrokerStartError,
     BrokerTls,
@@ -88,8 +89,9 @@ class ClusterNode(KafkaRunner):
         replication_factor: int,
         min_insync_replicas: int,
         cache_dir: Path | None = None,
+        auth: BrokerAuth | None = None,
     ) -> None:
-        super().__init__(data_dir, cache_dir=cache_dir)
+        super().__init__(data_dir, cache_dir=cache_dir, auth=auth)
         self.layout = layout
         self._quorum_voters = quorum_voters
         self._cluster_id = cluster_id
@@ -102,15 +104,16 @@ class ClusterNode(KafkaRunner):
         java = _require_java()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.data_dir / ".runner.lock"):
+            self._adopt_saved_auth()
             running = self.status()
             if running is not None:
+                self._check_reusable(running)
                 return running.pid
             libs = self.ensure_jars()
             for p in (self.layout.port, self.layout.controller_port):
                 _require_free_port(host, p)
             self._write_config(host, self.layout.port, self.layout.controller_port, None)
-            if not (self.log_dir / "meta.properties").is_file():
-                self._format(java, libs, [])
+            self._format_once(java, libs, [])
             pid = self._spawn(java, libs)
             self._write_state(
                 RunningBroker(
@@ -120,6 +123,7 @@ class ClusterNode(KafkaRunner):
                     controller_port=self.layout.controller_port,
                     data_dir=str(self.data_dir),
                     kafka_version=self.kafka_version,
+                    authenticated=self.auth is not None,
                 )
             )
             return pid
@@ -140,7 +144,8 @@ class ClusterNode(KafkaRunner):
             raise RunnerError("cluster nodes have no TLS listeners yet")
         template_file = self._deploy / "cluster-node.properties.template"
         template = string.Template(template_file.read_text())
-        self.config_file.write_text(
+        self._write_private(
+            self.config_file,
             template.substitute(
                 node_id=self.layout.node_id,
                 quorum_voters=self._quorum_voters,
@@ -151,7 +156,9 @@ class ClusterNode(KafkaRunner):
                 rack=f"rack-{self.layout.node_id}",
                 replication_factor=self._replication_factor,
                 min_insync_replicas=self._min_insync_replicas,
-            )
+                listener_settings=self._listener_settings(host, port, controller_port, None),
+                security_settings=self._security_settings(None),
+            ),
         )
 
     def _cluster_id_to_format(self) -> str:
@@ -164,10 +171,18 @@ class ClusterNode(KafkaRunner):
 class KafkaCluster:
     """Starts, probes and stops ``nodes`` local KRaft nodes under one data directory."""
 
-    def __init__(self, data_dir: Path, *, nodes: int = 3, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        nodes: int = 3,
+        cache_dir: Path | None = None,
+        auth: BrokerAuth | None = None,
+    ) -> None:
         if nodes < 1:
             raise RunnerError("a cluster needs at least one node")
         self.data_dir = data_dir.resolve()
+        self.auth = auth
         self.size = nodes
         """Nodes of a new cluster (a recorded layout keeps its own)."""
         self._cache_dir = cache_dir
@@ -237,6 +252,8 @@ class KafkaCluster:
             try:
                 for runner in runners:
                     runner.launch(host)
+                # A cluster formatted with authentication keeps it (each node's saved logins).
+                self.auth = self.auth or runners[0].auth
                 asyncio.run(self._wait_ready(host, layout, timeout_s))
             except BaseException:
                 self._stop_all(runners, _STOP_TIMEOUT_S)
@@ -265,6 +282,7 @@ class KafkaCluster:
             replication_factor=min(3, size),
             min_insync_replicas=2 if size >= 3 else 1,
             cache_dir=self._cache_dir,
+            auth=self.auth,
         )
 
     def _host(self) -> str:
@@ -276,9 +294,10 @@ class KafkaCluster:
         deadline = asyncio.get_running_loop().time() + timeout_s
         for node in layout:
             address = f"{host}:{node.port}"
+            target = address if self.auth is None else self.auth.admin_settings(address)
             while True:
                 try:
-                    info = await probe_cluster(address, timeout_s=2.0)
+                    info = await probe_cluster(target, timeout_s=2.0)
                     if info.broker_count >= len(layout):
                         break
                 except BrokerUnavailableError:

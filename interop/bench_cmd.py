@@ -19,6 +19,8 @@ from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
 from benchmarks.scenarios import free_port
+from benchmarks.sealing_cost import measure_sealing
+from benchmarks.signing_cost import measure as measure_signing
 from devservers.kafka import KafkaRunner
 
 __all__ = ["register"]
@@ -68,10 +70,38 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="DIR",
         help="run gateways and providers under pyinstrument; pstats files go to DIR",
     )
+    bench.add_argument(
+        "--trust-cost",
+        action="store_true",
+        help="only measure what signing, verifying, sealing and opening cost per exchange "
+        "(in this process, no broker; about 10 s)",
+    )
     bench.set_defaults(handler=_bench)
 
 
+_TRUST_EXCHANGES = 2000
+
+
+def _trust_cost() -> int:
+    """The CPU the zero-trust checks add to one exchange (issue #13), on this machine."""
+    exchanges = _TRUST_EXCHANGES
+    sign_median, sign_p99 = measure_signing(exchanges)
+    seal_median, seal_p99 = measure_sealing(exchanges)
+    print(f"Trust cost per exchange over {exchanges} exchanges (microseconds of one core):")
+    print(f"  {'':<44} {'median':>8} {'p99':>8}")
+    rows = (
+        ("signing + verifying (6 + 6 Ed25519, bindings)", sign_median, sign_p99),
+        ("sealing + opening personal fields (X25519+AES)", seal_median, seal_p99),
+        ("total", sign_median + seal_median, sign_p99 + seal_p99),
+    )
+    for name, median, p99 in rows:
+        print(f"  {name:<44} {median:>8.0f} {p99:>8.0f}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
+    if args.trust_cost:
+        return _trust_cost()
     overrides: dict[str, Any] = {
         "work_dir": args.work_dir,
         "profile_dir": args.profile,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from bus import configure_logging
 from contracts.errors import InteropError
 from interop import (
+    acls_cmd,
     audit_cmd,
     bench_cmd,
     config_reference,
@@ -38,6 +39,7 @@ _COMMAND_MODULES = (
     gateway_cmd,
     connector_cmd,
     topics_cmd,
+    acls_cmd,
     keys_cmd,
     audit_cmd,
     config_reference,

@@ -2,10 +2,11 @@
 
 In order: the Kafka broker (reused if it runs), the catalogue's topics, the demo legacy
 registries (a municipal register in SQLite, a tax agency speaking SOAP, a social-security
-CSV export, all over a few thousand synthetic people), the gateway and one connector per
-registry as child processes (``interop gateway`` and ``interop connector run``, the very
-commands a deployment runs), each waited for until ready. Then it prints the gateway's
-URL, the demo members' API keys and curl commands to try, and waits.
+CSV export, all over a few thousand synthetic people), the gateway, its audit indexer and
+one connector per registry as child processes (``interop gateway``, ``interop audit index``
+and ``interop connector run``, the very commands a deployment runs), each waited for until
+ready. Then it prints the gateway's URL, the demo members' API keys and curl commands to
+try, and waits.
 
 Ctrl-C (or SIGTERM) stops the children gracefully (SIGTERM, then a bounded wait), the
 tax agency, and the broker if this run started it. Keys, members, the stores and the
@@ -36,17 +37,22 @@ import yaml
 from bus import (
     KafkaSettings,
     TopicChange,
+    apply_acls,
     catalogue_topic_specs,
+    derive_acl_bindings,
     ensure_topics,
     parse_gateway_group_id,
 )
 from connectors.demo import Person, RunningDemo, start_demo_registries
-from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
+from contracts.catalogue import DEFAULT_CATALOGUE_DIR, Catalogue, load_catalogue
 from contracts.errors import InteropError
+from devservers.broker_auth import BrokerAuth
 from devservers.kafka import KafkaRunner, RunningBroker
 from devservers.kafka_cluster import KafkaCluster, RunningCluster
 from devservers.ports import free_server_port
 from interop.dev_setup import (
+    DEMO_MEMBERS,
+    GATEWAY_KAFKA_USER,
     DevSecrets,
     add_connector_signing,
     load_or_create_secrets,
@@ -124,6 +130,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="contracts catalogue (default: the demo catalogue)",
     )
     dev.add_argument(
+        "--insecure",
+        action="store_true",
+        help="run Kafka without authentication and ACLs (default: one SCRAM user per member, "
+        "KRaft's StandardAuthorizer, `interop acls apply`)",
+    )
+    dev.add_argument(
         "--exit-when-ready",
         action="store_true",
         help="start everything, print the summary, then stop it all again (a smoke test)",
@@ -153,12 +165,15 @@ async def _run(args: argparse.Namespace) -> int:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(args.catalogue)
+    dev = load_or_create_secrets(state_dir)
+    auth = None if args.insecure else dev.broker_auth()
     runner: KafkaRunner | KafkaCluster = (
-        KafkaRunner(args.data_dir) if args.nodes == 1 else _cluster(args)
+        KafkaRunner(args.data_dir, auth=auth) if args.nodes == 1 else _cluster(args, auth)
     )
     broker: RunningBroker | RunningCluster = await asyncio.to_thread(runner.start, port=args.port)
+    secured = "SASL/SCRAM logins and ACLs" if auth is not None else "no authentication"
     print(
-        f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} "
+        f"Kafka {broker.kafka_version} is up at {broker.bootstrap_servers} with {secured} "
         f"(data in {broker.data_dir}, log {runner.broker_log})",
         flush=True,
     )
@@ -169,8 +184,7 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await _topics(catalogue, broker.bootstrap_servers, replication_factor=min(3, args.nodes))
-        dev = load_or_create_secrets(state_dir)
+        await _provision(catalogue, broker.bootstrap_servers, auth, nodes=args.nodes)
         write_members_file(state_dir / "members.yaml", dev)
         gateway_config = state_dir / "gateway.yaml"
         write_gateway_config(
@@ -179,6 +193,7 @@ async def _run(args: argparse.Namespace) -> int:
             bootstrap=broker.bootstrap_servers,
             http_port=args.http_port,
             dev=dev,
+            kafka_login=auth is not None,
         )
         demo = await start_demo_registries(
             state_dir / "registries",
@@ -186,10 +201,14 @@ async def _run(args: argparse.Namespace) -> int:
             people=args.people,
         )
         for config in demo.configs.values():
-            add_connector_signing(config, dev)
+            add_connector_signing(config, dev, kafka_login=auth is not None)
         health_ports = _give_health_ports(demo.configs, args.health_port)
         print(f"Demo registries: {demo.registries.people} people in {demo.registries.directory}")
         gateway_url = f"http://127.0.0.1:{args.http_port}"
+        indexer_port = free_server_port()
+        indexer = ["audit", "index", "--config", str(gateway_config)]
+        indexer += ["--health-port", str(indexer_port)]
+        children.append(await _spawn("audit-indexer", indexer, logs))
         children.append(await _spawn("gateway", ["gateway", "--config", str(gateway_config)], logs))
         for name, config in sorted(demo.configs.items()):
             children.append(
@@ -197,6 +216,7 @@ async def _run(args: argparse.Namespace) -> int:
             )
         for name, port in health_ports.items():
             await _wait_ready(f"connector {name}", f"http://127.0.0.1:{port}/readyz", children)
+        await _wait_ready("audit indexer", f"http://127.0.0.1:{indexer_port}/readyz", children)
         await _wait_ready("gateway", f"{gateway_url}/readyz", children)
         _print_summary(gateway_url, dev, demo.registries.examples, logs)
         if not args.exit_when_ready:
@@ -216,13 +236,45 @@ async def _run(args: argparse.Namespace) -> int:
             print("Stopped the gateway and the connectors; Kafka was running before: left up.")
 
 
-def _cluster(args: argparse.Namespace) -> KafkaCluster:
+async def _provision(
+    catalogue: Catalogue, bootstrap: str, auth: BrokerAuth | None, *, nodes: int
+) -> None:
+    """The catalogue's topics and, on an authenticated broker, the ACLs (as the admin)."""
+    admin = (
+        auth.admin_settings(bootstrap, client_id="interop-dev")
+        if auth is not None
+        else KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
+    )
+    await _topics(catalogue, admin, replication_factor=min(3, nodes))
+    if auth is not None:
+        await _acls(catalogue, admin)
+
+
+def _cluster(args: argparse.Namespace, auth: BrokerAuth | None) -> KafkaCluster:
     """``--nodes N``: a local cluster, in its own directory unless ``--data-dir`` says."""
     data_dir = DEFAULT_CLUSTER_DATA_DIR if args.data_dir == DEFAULT_DATA_DIR else args.data_dir
-    return KafkaCluster(data_dir, nodes=args.nodes)
+    return KafkaCluster(data_dir, nodes=args.nodes, auth=auth)
 
 
-async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1) -> None:
+async def _acls(catalogue: Catalogue, admin: KafkaSettings) -> None:
+    """What ``interop acls apply`` does for the demo: the gateway and each provider's
+    connector get exactly their rights, nothing else is allowed."""
+    desired = derive_acl_bindings(
+        catalogue,
+        gateway_identity=GATEWAY_KAFKA_USER,
+        gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
+        providers=[m.id for m in DEMO_MEMBERS if m.role == "provider"],
+    )
+    plan = await apply_acls(admin, desired)
+    print(
+        f"ACLs: {len(desired)} for the gateway and {len(catalogue.services)} providers' "
+        f"connectors ({len(plan.add)} added, {len(plan.remove)} removed)"
+    )
+
+
+async def _topics(
+    catalogue: Catalogue, settings: KafkaSettings, *, replication_factor: int = 1
+) -> None:
     specs = catalogue_topic_specs(
         catalogue,
         gateway_groups=[parse_gateway_group_id(DEV_GATEWAY_GROUP)],
@@ -230,7 +282,6 @@ async def _topics(catalogue: Any, bootstrap: str, *, replication_factor: int = 1
         reply_partitions=_DEV_REPLY_PARTITIONS,
         replication_factor=replication_factor,
     )
-    settings = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
     changes = await ensure_topics(settings, specs)
     created = sum(1 for change in changes.values() if change is TopicChange.CREATED)
     print(

@@ -29,16 +29,20 @@ from bus import (
     public_key_text,
 )
 from bus.audit import NoteSigner
+from devservers.broker_auth import BROKER_USER, BrokerAuth, new_password
 from gateway.members import hash_api_key
 
 __all__ = [
     "AUDIT_ORIGIN",
     "DEMO_MEMBERS",
+    "GATEWAY_KAFKA_USER",
     "GATEWAY_MEMBER_ID",
+    "KAFKA_ADMIN_USER",
     "SIGNING_KEY_ID",
     "DemoMember",
     "DevSecrets",
     "add_connector_signing",
+    "kafka_login_settings",
     "load_or_create_secrets",
     "write_gateway_config",
     "write_members_file",
@@ -48,6 +52,10 @@ SIGNING_KEY_ID: Final = "gateway-dev-1"
 GATEWAY_MEMBER_ID: Final = "interop.gateway"
 """The gateway's member id on the bus (its default ``member_id``): it signs as this member."""
 AUDIT_ORIGIN: Final = "interop-bus.local/dev-audit"
+GATEWAY_KAFKA_USER: Final = "interop-gateway"
+"""The gateway's Kafka user (``interop acls apply --gateway-user``'s default)."""
+KAFKA_ADMIN_USER: Final = "interop-admin"
+"""The operator's Kafka user: a super user that provisions topics and ACLs."""
 _SECRETS_FILE: Final = "secrets.json"
 
 
@@ -104,6 +112,18 @@ class DevSecrets:
     member_field_keys: dict[str, str] = field(default_factory=dict)
     """Provider member id -> its connector's X25519 private key (base64): the personal
     fields of its requests are sealed for it (made on first use, like the signing keys)."""
+    kafka_passwords: dict[str, str] = field(default_factory=dict)
+    """Kafka user -> SCRAM password: the brokers, the administrator, the gateway and each
+    provider's connector (one identity per member; made on first use)."""
+
+    def broker_auth(self) -> BrokerAuth:
+        """The local broker's logins: one SCRAM user per member, the authorizer on."""
+        return BrokerAuth(
+            broker_password=self.kafka_passwords[BROKER_USER],
+            admin_user=KAFKA_ADMIN_USER,
+            admin_password=self.kafka_passwords[KAFKA_ADMIN_USER],
+            users={user: self.kafka_passwords[user] for user in _member_kafka_users()},
+        )
 
     def field_key_id(self, member: str) -> str:
         """The key id of ``member``'s development encryption key."""
@@ -151,6 +171,14 @@ def _providers() -> list[str]:
     return [m.id for m in DEMO_MEMBERS if m.role == "provider"]
 
 
+def _kafka_users() -> list[str]:
+    return [BROKER_USER, KAFKA_ADMIN_USER, *_member_kafka_users()]
+
+
+def _member_kafka_users() -> list[str]:
+    return [GATEWAY_KAFKA_USER, *_providers()]
+
+
 def _new_secrets() -> DevSecrets:
     callers = [m.id for m in DEMO_MEMBERS if m.role != "provider"]
     return DevSecrets(
@@ -161,6 +189,7 @@ def _new_secrets() -> DevSecrets:
         api_keys={member: secrets.token_urlsafe(32) for member in callers},
         member_signing_keys={member: _new_seed() for member in _providers()},
         member_field_keys={member: _new_field_key() for member in _providers()},
+        kafka_passwords={user: new_password() for user in _kafka_users()},
     )
 
 
@@ -177,7 +206,8 @@ def load_or_create_secrets(state_dir: Path) -> DevSecrets:
         dev = DevSecrets(**json.loads(path.read_text(encoding="utf-8")))
         missing = [m for m in _providers() if m not in dev.member_signing_keys]
         unsealed = [m for m in _providers() if m not in dev.member_field_keys]
-        if missing or unsealed:  # a state directory from before signatures or sealing
+        logins = [u for u in _kafka_users() if u not in dev.kafka_passwords]
+        if missing or unsealed or logins:  # a state directory from an earlier version
             dev = replace(
                 dev,
                 member_signing_keys={
@@ -187,6 +217,10 @@ def load_or_create_secrets(state_dir: Path) -> DevSecrets:
                 member_field_keys={
                     **dev.member_field_keys,
                     **{m: _new_field_key() for m in unsealed},
+                },
+                kafka_passwords={
+                    **dev.kafka_passwords,
+                    **{u: new_password() for u in logins},
                 },
             )
             _write_secrets(path, dev)
@@ -234,12 +268,15 @@ def _key_entry(dev: DevSecrets, member: str) -> dict[str, str]:
     return {"key_id": dev.member_key_id(member), "public_key": dev.member_public_key(member)}
 
 
-def add_connector_signing(config: Path, dev: DevSecrets) -> None:
+def add_connector_signing(config: Path, dev: DevSecrets, *, kafka_login: bool = False) -> None:
     """Give a demo ``connector.yaml`` its member's keys: signing (replies, audit events)
-    and field (the personal fields sealed for it)."""
+    and field (the personal fields sealed for it); with ``kafka_login``, its member's own
+    Kafka identity too."""
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
     section = document["connector"]
     member = str(section["member_id"])
+    if kafka_login:
+        document["kafka"] = {**document["kafka"], **kafka_login_settings(dev, member)}
     section["field_keys"] = {dev.field_key_id(member): dev.member_field_keys[member]}
     section["signing"] = {
         "key_id": dev.member_key_id(member),
@@ -251,12 +288,30 @@ def add_connector_signing(config: Path, dev: DevSecrets) -> None:
     os.chmod(config, 0o600)  # it holds a private key now
 
 
+def kafka_login_settings(dev: DevSecrets, user: str) -> dict[str, str]:
+    """The ``kafka:`` settings that log in to the dev broker as ``user`` (SASL/SCRAM)."""
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_username": user,
+        "sasl_password": dev.kafka_passwords[user],
+    }
+
+
 def write_gateway_config(
-    path: Path, *, state_dir: Path, bootstrap: str, http_port: int, dev: DevSecrets
+    path: Path,
+    *,
+    state_dir: Path,
+    bootstrap: str,
+    http_port: int,
+    dev: DevSecrets,
+    kafka_login: bool = False,
 ) -> None:
-    """``interop gateway --config`` for the development gateway (secrets inline, 0600)."""
+    """``interop gateway --config`` for the development gateway (secrets inline, 0600);
+    ``kafka_login``: it logs in to Kafka as its own user."""
+    login = kafka_login_settings(dev, GATEWAY_KAFKA_USER) if kafka_login else {}
     document = {
-        "kafka": {"bootstrap_servers": bootstrap, "client_id": "interop-dev-gateway"},
+        "kafka": {"bootstrap_servers": bootstrap, "client_id": "interop-dev-gateway", **login},
         "gateway": {
             "http": {"host": "127.0.0.1", "port": http_port},
             "gateway_group": "dev",
@@ -271,6 +326,9 @@ def write_gateway_config(
                 # The connectors' audit_digest_key: both sides' digests of one request match.
                 "digest_key": dev.audit_digest_key,
                 "indexer": {
+                    # `interop audit index` runs it as its own process (interop dev's
+                    # child "audit-indexer"), off the event loop that answers exchanges.
+                    "enabled": False,
                     "origin": AUDIT_ORIGIN,
                     "signing_key": dev.checkpoint_signer,
                     "checkpoint_interval_s": 2.0,

@@ -88,7 +88,7 @@ def _start(args: argparse.Namespace) -> int:
     verb = "already running" if broker.reused else "started"
     print(
         f"Kafka {broker.kafka_version} {verb} (pid {broker.pid}, data in {broker.data_dir}, "
-        f"log {runner.broker_log})"
+        f"log {runner.broker_log}){_security(broker.authenticated, runner)}"
     )
     print(broker.bootstrap_servers)
     return 0
@@ -131,9 +131,16 @@ def _status(args: argparse.Namespace) -> int:
         return _EXIT_NOT_RUNNING
     print(
         f"running: pid {broker.pid}, bootstrap {broker.bootstrap_servers}, "
-        f"Kafka {broker.kafka_version}"
+        f"Kafka {broker.kafka_version}{_security(broker.authenticated, runner)}"
     )
     return 0
+
+
+def _security(authenticated: bool, runner: KafkaRunner) -> str:
+    """How clients get in: said, so nobody mistakes a secured broker for an open one."""
+    if not authenticated:
+        return ", no authentication"
+    return f", SASL/SCRAM logins and ACLs (logins in {runner.auth_file})"
 
 
 def _cluster_status(cluster: KafkaCluster) -> int:

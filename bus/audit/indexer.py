@@ -63,6 +63,7 @@ from bus.audit.note_keys import NoteSigner
 from bus.audit.quarantine import EventGate
 from bus.errors import ClientStateError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
+from bus.kafka_security import kafka_client_security
 from bus.member_keys import MemberKeys
 from bus.producer import BusProducer
 from bus.records import InboundRecord
@@ -181,6 +182,9 @@ class AuditIndexer:
             session_timeout_ms=self._kafka.session_timeout_ms,
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
             max_poll_interval_ms=self._kafka.max_poll_interval_ms,
+            # TLS/SASL like every other client: on a broker with authentication the
+            # indexer logs in as the gateway's own Kafka user.
+            **kafka_client_security(self._kafka),
         )
         try:
             if self._quarantine_producer is not None:

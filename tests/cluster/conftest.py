@@ -39,9 +39,11 @@ def cluster_system(
 ) -> Iterator[System]:
     """``interop dev --nodes 3`` for the suite, its stores on ``cluster_store`` (stopped
     with its brokers at the end)."""
+    # An open broker for now: the levers talk to the nodes with a plain admin client.
     with start_system(
         tmp_path_factory.mktemp("cluster"),
         nodes=3,
+        secure=False,
         gateway_store_url=cluster_store.url("gateway"),
         connector_store_url=cluster_store.url("connectors"),
     ) as system:

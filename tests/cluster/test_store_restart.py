@@ -1,14 +1,15 @@
 """The PostgreSQL store crashed and started again under load (issue #15).
 
-The gateway (exchanges, consents, audit index) and the three connectors (reply store) keep
-their state on one PostgreSQL server (``store_server.py``). It crashes mid-load (``pg_ctl
-stop -m immediate``: every server process gone at once, no goodbye to the clients) and an
-operator starts it again 10 s later. No process of ours is restarted (same pids): each
-pool reconnects by itself. While the store is gone the gateway's ``/readyz`` is 503 naming
-the ``store`` check, the register connector's too, and clients get 503 problems (never a
-500, never a 502 blaming the provider, never past the deadline plus the bound). Afterwards
-every accepted exchange ends exactly once with the register's data and ``interop audit
-verify`` passes. The case reports how long clients saw errors.
+The gateway (exchanges, consents), its audit indexer (the audit index) and the three
+connectors (reply store) keep their state on one PostgreSQL server (``store_server.py``).
+It crashes mid-load (``pg_ctl stop -m immediate``: every server process gone at once, no
+goodbye to the clients) and an operator starts it again 10 s later. No process of ours is
+restarted (same pids): each pool reconnects by itself. While the store is gone the
+gateway's ``/readyz`` is 503 naming the ``store`` check, the register connector's too,
+and clients get 503 problems (never a 500, never a 502 blaming the provider, never past
+the deadline plus the bound). Afterwards every accepted exchange ends exactly once with
+the register's data and ``interop audit verify`` passes. The case reports how long
+clients saw errors.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ pools reconnect on their next use, the reply router's retry backs off to 5 s at 
 
 
 def _pids(system: System) -> dict[str, int]:
-    pids = {"gateway": system.pid_of("gateway", "--config")}
+    # " gateway --config": not `audit index --config .../gateway.yaml`.
+    pids = {
+        "gateway": system.pid_of(" gateway --config"),
+        "audit indexer": system.pid_of("audit index --config"),
+    }
     for registry in CONNECTORS:
         pids[registry] = system.pid_of("connector run", f"connector-{registry}.yaml")
     return pids

@@ -34,8 +34,11 @@ from typing import Any, Final
 import aiohttp
 import yaml
 
+from bus import KafkaSettings
 from connectors.demo.population import Person, generate_population
 from devservers.ports import ephemeral_port_range, free_server_port, server_can_bind
+from interop.dev_setup import KAFKA_ADMIN_USER, load_or_create_secrets
+from tests.integration.bus.kafka_helpers import settings_for
 from tests.support.dev_process import dev_argv, pid_of, read_until
 
 __all__ = ["CONNECTORS", "PEOPLE", "Probe", "System", "start_system"]
@@ -63,10 +66,22 @@ class System:
     """What ``interop dev`` printed after its summary (restarts of its children...)."""
     nodes: int = 1
     """Kafka nodes (``interop dev --nodes``); node i listens on ``kafka_port + 2i``."""
+    secure: bool = True
+    """Kafka with SASL/SCRAM logins and ACLs (``interop dev``'s default)."""
 
     @property
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{self.kafka_port + 2 * i}" for i in range(self.nodes))
+
+    def kafka_login(self, user: str = KAFKA_ADMIN_USER) -> KafkaSettings:
+        """Client settings that log in as ``user`` (a member's Kafka user, or by default
+        the administrator), with the dev state's passwords; plain ones on an open broker."""
+        if not self.secure:
+            return settings_for(self.bootstrap)
+        dev = load_or_create_secrets(self.state_dir)
+        return dev.broker_auth().client_settings(
+            self.bootstrap, user, client_id="interop-faults", request_timeout_ms=15_000
+        )
 
     @property
     def padron_file(self) -> Path:
@@ -92,7 +107,8 @@ class System:
 
     def kill_gateway(self) -> None:
         """SIGKILL ``interop gateway`` (``interop dev`` restarts it)."""
-        os.kill(self.pid_of("gateway", "--config"), signal.SIGKILL)
+        # " gateway --config": not `audit index --config .../gateway.yaml`.
+        os.kill(self.pid_of(" gateway --config"), signal.SIGKILL)
 
     def kill_connector(self, registry: str) -> None:
         """SIGKILL one ``interop connector run`` (``interop dev`` restarts it)."""
@@ -167,19 +183,24 @@ def start_system(
     tmp_path: Path,
     *,
     nodes: int = 1,
+    secure: bool = True,
     gateway_store_url: str | None = None,
     connector_store_url: str | None = None,
 ) -> Iterator[System]:
-    """``interop dev`` (``--nodes``: a local Kafka cluster) on ports below the ephemeral
-    range, until its summary; Ctrl-C at the end (it stops its children and the brokers).
+    """``interop dev`` (``--nodes``: a local Kafka cluster; ``secure=False``: an open
+    broker) on ports below the ephemeral range, until its summary; Ctrl-C at the end (it
+    stops its children and the brokers).
 
-    ``gateway_store_url`` (exchanges, consents, audit index) and ``connector_store_url``
-    (the three connectors' reply store) put the stores elsewhere than ``interop dev``'s
-    SQLite files, e.g. on PostgreSQL: given to its children as the environment overrides
-    an operator would use (``INTEROP__GATEWAY__STORE_URL``,
-    ``INTEROP__CONNECTOR__REPLY_STORE_URL``), which win over the files it writes."""
+    ``gateway_store_url`` (exchanges, consents, audit index: the gateway and its audit
+    indexer) and ``connector_store_url`` (the three connectors' reply store) put the
+    stores elsewhere than ``interop dev``'s SQLite files, e.g. on PostgreSQL: given to its
+    children as the environment overrides an operator would use
+    (``INTEROP__GATEWAY__STORE_URL``, ``INTEROP__CONNECTOR__REPLY_STORE_URL``), which win
+    over the files it writes."""
     kafka_port, http_port = _free_port_run(2 * nodes), free_server_port()
     argv = dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE)
+    if not secure:
+        argv.append("--insecure")
     if nodes > 1:
         argv += ["--nodes", str(nodes)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -214,6 +235,7 @@ def start_system(
             people=generate_population(PEOPLE),
             output=output,
             nodes=nodes,
+            secure=secure,
         )
     finally:
         if process.poll() is None:

@@ -1,9 +1,12 @@
 """Garbage and forged records produced on a request topic (issue #14, item 10).
 
-Anyone who can write to a request topic can copy a real exchange's headers. Such a
-record fails verification, so it must be dead-lettered and audited as what it is, an
-``UNVERIFIED`` record at topic/partition/offset, never under the exchange, requester or
-subject it claims: the copied exchange keeps exactly its own trail.
+Whoever can write to a request topic can copy a real exchange's headers. With the
+broker's ACLs on (``interop dev``'s default) that is only the gateway's Kafka identity, so
+the forger here holds the gateway's login (a stolen password, a compromised host), and
+reads the real request as the operator would. Such a record fails verification, so it
+must be dead-lettered and audited as what it is, an ``UNVERIFIED`` record at
+topic/partition/offset, never under the exchange, requester or subject it claims: the
+copied exchange keeps exactly its own trail.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from bus import KafkaSettings, kafka_client_security
+from interop.dev_setup import GATEWAY_KAFKA_USER
 from tests.faults.load import Load
 from tests.faults.reconcile import audit_events, audit_mark, reconcile
 from tests.faults.report import CaseReport
 from tests.faults.system import System
-from tests.integration.bus.kafka_helpers import partitions_of, settings_for
+from tests.integration.bus.kafka_helpers import partitions_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,10 +47,13 @@ async def test_garbage_and_forged_requests_are_unverified_not_blamed_on_an_excha
     [answer] = load.answers
     assert answer.status == 200, (answer.status, answer.code)
     assert answer.exchange_id is not None
-    real = await _find_request(system.bootstrap, answer.exchange_id)
+    real = await _find_request(system.kafka_login(), answer.exchange_id)
     forged = bytearray(real.value or b"")
     forged[-1] ^= 1
-    producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap)
+    forger = system.kafka_login(GATEWAY_KAFKA_USER)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=forger.bootstrap_servers, **kafka_client_security(forger)
+    )
     await producer.start()
     try:
         written = []
@@ -77,20 +85,20 @@ async def test_garbage_and_forged_requests_are_unverified_not_blamed_on_an_excha
     kinds = sorted(e["type"] for e in trail)
     assert "REJECTED" not in kinds, kinds
     assert kinds.count("REQUESTED") == 1, kinds
-    dead = await _dead_letters(system.bootstrap, {(m.partition, m.offset) for m in written})
+    dead = await _dead_letters(system.kafka_login(), {(m.partition, m.offset) for m in written})
     assert dead == {(m.partition, m.offset) for m in written}
     case.notes.append(f"{len(written)} records dead-lettered and audited UNVERIFIED by offset")
     await reconcile(system, load, case, mark=mark)
 
 
-async def _consume(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def _consume(settings: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` now (from the beginning, no group)."""
-    consumer: AIOKafkaConsumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer: AIOKafkaConsumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, **kafka_client_security(settings)
+    )
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(topic, p) for p in await partitions_of(settings_for(bootstrap), topic)
-        ]
+        tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -112,19 +120,21 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
-async def _find_request(bootstrap: str, exchange_id: str) -> ConsumerRecord[bytes, bytes]:
-    for record in await _consume(bootstrap, _TOPIC):
+async def _find_request(settings: KafkaSettings, exchange_id: str) -> ConsumerRecord[bytes, bytes]:
+    for record in await _consume(settings, _TOPIC):
         if ("ce_id", exchange_id.encode()) in list(record.headers):
             return record
     raise AssertionError(f"request {exchange_id} not found on {_TOPIC}")
 
 
-async def _dead_letters(bootstrap: str, wanted: set[tuple[int, int]]) -> set[tuple[int, int]]:
+async def _dead_letters(
+    settings: KafkaSettings, wanted: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
     """Which of the request topic's (partition, offset) in ``wanted`` are on the DLQ."""
     deadline = time.monotonic() + 30
     while True:
         found: set[tuple[int, int]] = set()
-        for record in await _consume(bootstrap, _DLQ):
+        for record in await _consume(settings, _DLQ):
             headers: dict[str, Any] = {k: v.decode() for k, v in record.headers}
             if headers.get("interop_dlq_topic") == _TOPIC:
                 place = (int(headers["interop_dlq_partition"]), int(headers["interop_dlq_offset"]))

@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from bus import KafkaSettings
+from bus import KafkaSettings, admin_client
 
 __all__ = [
     "committed_offsets",
@@ -73,7 +72,7 @@ async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
 
 async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:
     """The partition numbers of ``topic`` (from a metadata request)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = admin_client(settings)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -84,7 +83,7 @@ async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:
 
 async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[int, int]:
     """The offsets ``group_id`` committed, by partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = admin_client(settings)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group_id)

@@ -53,6 +53,7 @@ def test_provider_reads_its_requests_and_writes_only_replies_audit_and_its_dead_
     assert _topic_ops(bindings, principal, _REGISTER_V1) == {
         AclOperation.READ,
         AclOperation.DESCRIBE,
+        AclOperation.DESCRIBE_CONFIGS,
     }
     groups = [b for b in bindings if b.principal == principal and b.resource is AclResource.GROUP]
     assert groups == [
@@ -74,6 +75,57 @@ def test_gateway_writes_requests_and_audit_and_reads_its_replies() -> None:
     assert AclOperation.READ not in _topic_ops(bindings, gateway, _REGISTER_V1)
     assert AclOperation.READ in _topic_ops(bindings, gateway, "interop.rep.gw-a")
     assert {AclOperation.READ, AclOperation.WRITE} <= _topic_ops(bindings, gateway, "interop.audit")
+
+
+def test_gateway_sets_refused_records_aside() -> None:
+    """The gateway writes the audit quarantine (its indexer) and every dead-letter topic
+    (replies that fail verification), and reads neither."""
+    bindings = _bindings()
+    gateway = "User:interop-gateway"
+    for topic in ("interop.audit.quarantine", "interop.dlq.tax.income-band.v1"):
+        assert _topic_ops(bindings, gateway, topic) == {
+            AclOperation.WRITE,
+            AclOperation.DESCRIBE,
+            AclOperation.DESCRIBE_CONFIGS,
+        }
+
+
+def test_a_provider_missing_from_the_members_file_gets_nothing() -> None:
+    """Only members the members file names as providers get rights: es.tgss left out of
+    ``providers`` has no binding at all, the others keep theirs."""
+    bindings = derive_acl_bindings(
+        load_catalogue(),
+        gateway_identity="interop-gateway",
+        gateway_groups=[parse_gateway_group_id("gw-a")],
+        providers={"es.ine.padron", "es.aeat"},
+    )
+    principals = {b.principal for b in bindings}
+    assert "User:es.tgss" not in principals
+    assert {"User:es.ine.padron", "User:es.aeat", "User:interop-gateway"} == principals
+
+
+def test_a_deny_or_host_bound_binding_is_not_a_derived_one() -> None:
+    """A DENY or a host-bound copy of a derived rule differs from it, so the plan removes
+    it and adds the rule itself."""
+    desired = _bindings()
+    first = desired[0]
+    deny = AclBinding(
+        first.principal, first.resource, first.name, first.pattern, first.operation, False
+    )
+    bound = AclBinding(
+        first.principal,
+        first.resource,
+        first.name,
+        first.pattern,
+        first.operation,
+        True,
+        "10.0.0.9",
+    )
+    plan = plan_acls(desired, [*desired[1:], deny, bound])
+    assert plan.add == (first,)
+    assert set(plan.remove) == {deny, bound}
+    assert "DENY" in deny.describe()
+    assert "from 10.0.0.9" in bound.describe()
 
 
 def test_bindings_are_sorted_and_unique() -> None:

@@ -68,7 +68,7 @@ def _containers() -> Iterator[tuple[str, dict[str, Any]]]:
     for name, doc in _k8s_documents():
         spec = doc.get("spec", {})
         pod = spec.get("template", {}).get("spec", {})
-        for container in pod.get("containers", []):
+        for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
             yield f"{name}:{doc['metadata']['name']}/{container['name']}", container
 
 
