@@ -9,7 +9,7 @@ the request payload (only its digest, for idempotency).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -104,10 +104,13 @@ class ExchangeStore(Protocol):
         ``closing_owed``: its closing audit event is not written yet (the outbox writes it);
         set in the same statement, so a crash cannot separate the two."""
 
-    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
+    async def expire_overdue(
+        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+    ) -> list[ExchangeRecord]:
         """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
         TIMED_OUT, their closing event owed, and return them (each exactly once, even
-        across replicas)."""
+        across replicas). Exchanges in ``sparing`` stay PENDING (their reply's ending is
+        being written)."""
 
     async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
         """Up to ``limit`` ended exchanges whose closing audit event is owed (timed out,
