@@ -216,11 +216,12 @@ def start_system(
         env=env,
     )
     output: list[str] = []
+    drain = threading.Thread(target=_drain, args=(process, output), daemon=True)
     try:
         summary = read_until(process, "Press Ctrl-C", timeout_s=_READY_TIMEOUT_S)
         # Keep reading, so interop dev never blocks on a full pipe and a case can read
         # what it said about its children.
-        threading.Thread(target=_drain, args=(process, output), daemon=True).start()
+        drain.start()
         keys = dict(re.findall(r"^\s+(TOWN|PORTAL|AUDITOR)=(\S+)", summary, re.MULTILINE))
         verify_line = next(line for line in summary.splitlines() if "audit verify" in line)
         verify = shlex.split(verify_line.replace("$AUDITOR", keys["AUDITOR"]))[1:]
@@ -245,6 +246,12 @@ def start_system(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        # The pipe ends with the process: let the reader finish, then close our end (left
+        # to the garbage collector, it is an unclosed-file warning, an error here).
+        if drain.is_alive():
+            drain.join(timeout=10)
+        if process.stdout is not None and not drain.is_alive():
+            process.stdout.close()
 
 
 def _free_port_run(length: int) -> int:
