@@ -98,6 +98,8 @@ def headless(
     ):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"intl.accept_languages": languages})
+    # The browser's console log: tests read it for Content-Security-Policy violations.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
     try:

@@ -1,0 +1,373 @@
+"""The console in a real browser (Debian's chromium, headless, through Selenium) against
+``interop dev``'s real processes: broker, gateway, connectors and demo registries
+(``tests/faults/system.py``'s ``start_system``, shared by this module's tests).
+
+Screenshots of the main pages go to ``$INTEROP_SCREENSHOTS`` when set (``docs/img`` to
+refresh the README's), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
+
+from contracts import load_catalogue
+from tests.faults.system import System, start_system
+from tests.support.browser import browser_or_skip, headless
+
+_DEADLINE_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """One ``interop dev`` for the module (its console has the demo citizen sign-in)."""
+    browser_or_skip()
+    with start_system(tmp_path_factory.mktemp("console")) as running:
+        yield running
+    if running.process.stdout is not None:
+        running.process.stdout.close()  # its pipe: else a ResourceWarning at exit
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("INTEROP_SCREENSHOTS")
+    folder = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _shoot(driver: WebDriver, folder: Path, name: str) -> None:
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(700, min(int(height) + 40, 2200)))
+    path = folder / f"console-{name}.png"
+    assert driver.save_screenshot(str(path)), path
+    assert path.stat().st_size > 10_000  # a real page, not a blank image
+
+
+def _wait(what: str, check: Callable[[], Any], timeout_s: float = _DEADLINE_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _no_csp_violations(driver: WebDriver) -> None:
+    logs = driver.get_log("browser")
+    bad = [entry["message"] for entry in logs if "Content Security Policy" in entry["message"]]
+    assert bad == []
+
+
+def _sign_in(driver: WebDriver, url: str, key: str) -> None:
+    driver.get(f"{url}/console/sign-in")
+    driver.find_element(By.ID, "api_key").send_keys(key)
+    driver.find_element(By.ID, "sign-in-submit").click()
+    _wait("the signed-in page", lambda: driver.find_elements(By.ID, "sign-out"))
+
+
+def _cookie(driver: WebDriver) -> dict[str, Any]:
+    cookie = driver.get_cookie("interop_console")
+    assert cookie is not None
+    return cookie
+
+
+async def _get(
+    url: str, *, cookie: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    jar = {"Cookie": f"interop_console={cookie}"} if cookie else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={**jar, **(headers or {})}, allow_redirects=False) as response,
+    ):
+        return response.status, dict(response.headers), await response.text()
+
+
+async def _post(url: str, form: dict[str, str], cookie: str | None) -> tuple[int, str]:
+    jar = {"Cookie": f"interop_console={cookie}"} if cookie else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=form, headers=jar, allow_redirects=False) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def _exchange(system: System, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {system.keys['TOWN']}", "Prefer": "wait=20"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{system.url}/v1/exchanges", json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+def _income_request(system: System) -> dict[str, Any]:
+    person = system.people[1]  # the one interop dev's summary names for the income band
+    year = max((y.year for y in person.income if y.filed), default=person.income[0].year)
+    return {
+        "service": "tax.income-band",
+        "version": "1",
+        "subject": person.document_number,
+        "purpose": "social-benefits",
+        "official": "funcionaria-0042",
+        "legal_basis": load_catalogue().services["tax.income-band"].meta.legal_bases[0],
+        "data": {"nif": person.document_number, "fiscal_year": year},
+    }
+
+
+def _residence_request(system: System) -> dict[str, Any]:
+    person = system.people[0]
+    return {
+        "service": "register.residence-certificate",
+        "version": "1",
+        "subject": person.document_number,
+        "purpose": "social-benefits",
+        "official": "funcionari-0007",
+        "procedure": "SUBV-2026-001",
+        "data": {
+            "document_type": person.document_type,
+            "document_number": person.document_number,
+        },
+    }
+
+
+def test_citizen_grants_then_revokes_income_consent(system: System, shots: Path) -> None:
+    """A demo citizen (browser in Catalan) grants the town hall consent for the income
+    band: the town's request answers 200; they revoke it: the next answers 403; their
+    "who looked" page shows the one exchange; both changes are in the audit trail."""
+    income = _income_request(system)
+    status, denied = asyncio.run(_exchange(system, income))
+    assert (status, denied.get("code")) == (403, "CONSENT_REQUIRED")
+    with headless(languages="ca,es;q=0.8") as driver:
+        driver.get(f"{system.url}/console/sign-in")
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ca"
+        driver.find_element(By.ID, "demo-citizen-link").click()
+        driver.find_element(By.ID, "document_number").send_keys(income["subject"])
+        driver.find_element(By.ID, "demo-sign-in").click()
+        _wait("the accesses page", lambda: driver.find_elements(By.ID, "demo-banner"))
+        assert "DEMOSTRACIÓ" in driver.find_element(By.ID, "demo-banner").text
+        assert driver.find_elements(By.ID, "no-accesses")
+
+        driver.find_element(By.ID, "nav-consents").click()
+        assert driver.find_elements(By.ID, "no-consents")
+        Select(driver.find_element(By.ID, "grantee")).select_by_value("es.ayto-alcala")
+        Select(driver.find_element(By.ID, "service")).select_by_value("tax.income-band")
+        Select(driver.find_element(By.ID, "purpose")).select_by_value("social-benefits")
+        driver.find_element(By.ID, "grant-submit").click()
+        _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
+        consents = driver.find_elements(By.CSS_SELECTOR, "li.consent")
+        assert [c.get_attribute("data-state") for c in consents] == ["active"]
+        allows = consents[0].find_element(By.CLASS_NAME, "allows").text
+        assert "Ayuntamiento de Alcalá de Henares" in allows
+        assert "social-benefits" in allows
+        _shoot(driver, shots, "citizen-consents")
+
+        status, answered = asyncio.run(_exchange(system, income))
+        assert status == 200, answered
+        assert answered["status"] == "completed"
+
+        consents[0].find_element(By.CSS_SELECTOR, "button.revoke").click()
+        _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
+        states = [
+            c.get_attribute("data-state")
+            for c in driver.find_elements(By.CSS_SELECTOR, "li.consent")
+        ]
+        assert states == ["revoked"]
+        status, refused = asyncio.run(_exchange(system, income))
+        assert (status, refused.get("code")) == (403, "CONSENT_REQUIRED")
+
+        def accesses() -> list[Any]:
+            driver.get(f"{system.url}/console/citizen/accesses")
+            return driver.find_elements(By.CSS_SELECTOR, "tr.access")
+
+        rows = _wait("the completed exchange in the access list", accesses)
+        assert len(rows) == 1
+        assert rows[0].get_attribute("data-exchange") == answered["id"]
+        cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
+        assert cells[1:3] == ["Ayuntamiento de Alcalá de Henares", "funcionaria-0042"]
+        assert cells[5] == "social-benefits"
+        assert "Ley 58/2003" in cells[7]
+        _shoot(driver, shots, "citizen-accesses")
+
+        driver.find_element(By.CSS_SELECTOR, "a[hreflang=en]").click()
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Who looked at my data"
+        _no_csp_violations(driver)
+
+    async def audited() -> list[str]:
+        status, _, text = await _get(
+            f"{system.url}/v1/audit/events?type=CONSENT_GRANTED&type=CONSENT_REVOKED",
+            headers={"Authorization": f"Bearer {system.keys['AUDITOR']}"},
+        )
+        assert status == 200
+        return [e["actor"] for e in json.loads(text)["events"]]
+
+    actors = _wait("the consent changes in the audit index", lambda: asyncio.run(audited()))
+    assert actors == ["es.carpeta-ciudadana", "es.carpeta-ciudadana"]
+
+
+def test_auditor_finds_exchange_by_subject_and_exports_what_the_api_answers(
+    system: System, shots: Path
+) -> None:
+    """The auditor searches by subject, opens the exchange's timeline (requested to
+    completed, with the official and procedure), and the CSV export is byte for byte the
+    API's answer for the same filter; the checkpoint page verifies the signed note."""
+    request = _residence_request(system)
+    status, answered = asyncio.run(_exchange(system, request))
+    assert status == 200, answered
+    exchange_id = answered["id"]
+    with headless() as driver:
+        _sign_in(driver, system.url, system.keys["AUDITOR"])
+        driver.find_element(By.ID, "nav-events").click()
+
+        def found() -> list[Any]:
+            field = driver.find_element(By.ID, "f-subject")
+            field.clear()
+            field.send_keys(request["subject"])
+            driver.find_element(By.ID, "search-submit").click()
+            return driver.find_elements(By.CSS_SELECTOR, "tr.event[data-type=COMPLETED]")
+
+        rows = _wait("the completed exchange in the search", found)
+        assert request["subject"] not in driver.current_url  # the subject stays in the session
+        assert len(rows) == 1
+        _shoot(driver, shots, "auditor-events")
+        rows[0].find_element(By.CLASS_NAME, "exchange-link").click()
+        assert driver.find_element(By.ID, "exchange-id").text == exchange_id
+        timeline = driver.current_url
+
+        def steps_indexed() -> list[str | None]:
+            # The connector's RESPONDED may reach the index after the gateway's COMPLETED.
+            driver.get(timeline)
+            steps = [
+                s.get_attribute("data-type")
+                for s in driver.find_elements(By.CSS_SELECTOR, "li.step")
+            ]
+            return steps if {"RESPONDED", "COMPLETED"} <= set(steps) else []
+
+        steps = _wait("the exchange's steps in the index", steps_indexed)
+        assert steps[0] == "REQUESTED"
+        assert steps[-1] == "COMPLETED"
+        assert "RESPONDED" in steps
+        assert driver.find_element(By.ID, "fact-official").text == "funcionari-0007"
+        assert driver.find_element(By.ID, "fact-procedure").text == "SUBV-2026-001"
+        assert driver.find_element(By.ID, "fact-requester").text == "es.ayto-alcala"
+        _shoot(driver, shots, "auditor-timeline")
+
+        cookie = _cookie(driver)["value"]
+        status, headers, console_csv = asyncio.run(
+            _get(f"{system.url}/console/auditor/events.csv", cookie=cookie)
+        )
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/csv")
+        query = aiohttp.helpers.quote(request["subject"])
+        status, _, api_csv = asyncio.run(
+            _get(
+                f"{system.url}/v1/audit/events?subject={query}&limit=50",
+                headers={
+                    "Authorization": f"Bearer {system.keys['AUDITOR']}",
+                    "Accept": "text/csv",
+                },
+            )
+        )
+        assert status == 200
+        assert console_csv == api_csv
+        assert exchange_id in console_csv
+
+        def verified() -> list[Any]:
+            driver.get(f"{system.url}/console/auditor/checkpoint")
+            return driver.find_elements(By.ID, "checkpoint-verified")
+
+        _wait("a verified checkpoint", verified)
+        command = driver.find_element(By.ID, "verify-command").text
+        assert command.startswith(f"interop audit verify --gateway {system.url} --key ")
+        assert (
+            command.split("--key ")[1].split()[0] == system.verify[system.verify.index("--key") + 1]
+        )
+        _shoot(driver, shots, "auditor-checkpoint")
+        _no_csp_violations(driver)
+
+
+def test_consumer_session_opens_neither_auditor_nor_citizen_pages(system: System) -> None:
+    """The town hall (a consumer) signs in, but every auditor and citizen page and the
+    CSV export answer 403, as the API would."""
+    with headless() as driver:
+        _sign_in(driver, system.url, system.keys["TOWN"])
+        assert driver.find_elements(By.ID, "nothing-here")
+        for page in ("auditor/events", "auditor/checkpoint", "citizen/accesses"):
+            driver.get(f"{system.url}/console/{page}")
+            assert driver.find_elements(By.ID, "error-message"), page
+            assert not driver.find_elements(By.CSS_SELECTOR, "table"), page
+        cookie = _cookie(driver)["value"]
+    for page in ("auditor/events", "auditor/events.csv", "citizen/consents", "citizen/act"):
+        status, _, body = asyncio.run(_get(f"{system.url}/console/{page}", cookie=cookie))
+        assert status == 403, page
+        assert "es.ayto-alcala" in body  # says who lacks the role, shows no data
+
+
+def test_form_without_its_csrf_token_is_refused(system: System) -> None:
+    """A form posted without its CSRF token (removed in the browser), or with another
+    session's, is refused 403 and changes nothing; with its token it goes through."""
+    with headless() as driver:
+        _sign_in(driver, system.url, system.keys["AUDITOR"])
+        driver.get(f"{system.url}/console/auditor/events")
+        driver.execute_script(
+            "document.querySelector('#search-form input[name=csrf_token]').remove()"
+        )
+        driver.find_element(By.ID, "f-requester").send_keys("es.nobody")
+        driver.find_element(By.ID, "search-submit").click()
+        message = _wait("the refusal", lambda: driver.find_elements(By.ID, "error-message"))
+        assert "token" in message[0].text
+        driver.get(f"{system.url}/console/auditor/events")
+        assert driver.find_element(By.ID, "f-requester").get_attribute("value") == ""
+        cookie = _cookie(driver)["value"]
+        token = driver.find_element(By.NAME, "csrf_token").get_attribute("value")
+    page = asyncio.run(_get(f"{system.url}/console/sign-in"))[2]
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    other = found.group(1)  # another (anonymous) session's token
+    assert other != token
+    url = f"{system.url}/console/auditor/events"
+    status, _ = asyncio.run(_post(url, {"requester": "x"}, cookie))
+    assert status == 403
+    status, _ = asyncio.run(_post(url, {"requester": "x", "csrf_token": other}, cookie))
+    assert status == 403
+    status, _ = asyncio.run(_post(url, {"requester": "x", "csrf_token": token or ""}, None))
+    assert status == 403  # a token without its session is worth nothing
+    status, _ = asyncio.run(_post(url, {"requester": "x", "csrf_token": token or ""}, cookie))
+    assert status == 303
+
+
+def test_session_cookie_is_dead_after_sign_out(system: System) -> None:
+    """The cookie is HttpOnly and SameSite=Strict; after sign-out the same cookie opens
+    nothing (the session is gone on the server, not only in the browser)."""
+    with headless() as driver:
+        _sign_in(driver, system.url, system.keys["AUDITOR"])
+        cookie = _cookie(driver)
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        assert cookie["path"] == "/console/"
+        before = asyncio.run(_get(f"{system.url}/console/auditor/events", cookie=cookie["value"]))
+        assert before[0] == 200
+        assert "Content-Security-Policy" in before[1]
+        assert "script-src 'self'" in before[1]["Content-Security-Policy"]
+        driver.find_element(By.ID, "sign-out").click()
+        _wait("the sign-in page", lambda: driver.find_elements(By.ID, "api_key"))
+    status, headers, _ = asyncio.run(
+        _get(f"{system.url}/console/auditor/events", cookie=cookie["value"])
+    )
+    assert status == 303
+    assert headers["Location"] == "/console/sign-in"
