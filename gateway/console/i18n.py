@@ -177,6 +177,7 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "since_previous": ("Des de l'anterior", "Desde el anterior", "Since previous"),
     "since_start": ("Des de l'inici", "Desde el inicio", "Since start"),
     "actor": ("Actor", "Actor", "Actor"),
+    "latency": ("Latència declarada", "Latencia declarada", "Reported latency"),
     "reason": ("Motiu", "Motivo", "Reason"),
     "checkpoint": (
         "Darrer punt de control signat",

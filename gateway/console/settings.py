@@ -15,6 +15,7 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
+    """Serve the console (off: ``/console/`` answers 404, the API is unchanged)."""
     idle_timeout_s: Annotated[float, Field(ge=30, le=86_400)] = 15 * 60.0
     """A session unused this long is dead (the next request signs in again)."""
     max_age_s: Annotated[float, Field(ge=60, le=7 * 86_400)] = 8 * 3600.0

@@ -19,7 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
@@ -371,3 +373,83 @@ def test_session_cookie_is_dead_after_sign_out(system: System) -> None:
     )
     assert status == 303
     assert headers["Location"] == "/console/sign-in"
+
+
+def test_citizen_objects_to_a_presumed_consent_lookup_and_withdraws(system: System) -> None:
+    """With the keyboard only, a demo citizen objects to the residence lookup: the town's
+    request is refused 403 while the opposition stands, and answers 200 once withdrawn."""
+    person = system.people[2]
+    request = {
+        **_residence_request(system),
+        "subject": person.document_number,
+        "data": {"document_type": person.document_type, "document_number": person.document_number},
+    }
+    with headless(languages="es") as driver:
+        driver.get(f"{system.url}/console/demo/citizen")
+        # The first Tab reaches the skip link; Enter moves focus to the main content.
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        skip = driver.switch_to.active_element
+        assert skip.get_attribute("class") == "skip"
+        assert skip.text == "Ir al contenido"
+        skip.send_keys(Keys.ENTER)
+        assert driver.switch_to.active_element.get_attribute("id") == "main"
+        field = driver.find_element(By.ID, "document_number")
+        field.send_keys(person.document_number)
+        field.send_keys(Keys.ENTER)  # submits the form, as a keyboard user would
+        _wait("the accesses page", lambda: driver.find_elements(By.ID, "nav-consents"))
+        driver.get(f"{system.url}/console/citizen/consents")
+        Select(driver.find_element(By.ID, "oppose-service")).select_by_value(
+            "register.residence-certificate"
+        )
+        driver.find_element(By.ID, "oppose-submit").send_keys(Keys.ENTER)
+        _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
+        opposed = driver.find_elements(By.CSS_SELECTOR, "li.opposition")
+        assert [o.get_attribute("data-state") for o in opposed] == ["active"]
+        assert "sin su permiso" in opposed[0].text
+        status, refused = asyncio.run(_exchange(system, request))
+        assert status == 403, refused
+        opposed[0].find_element(By.CSS_SELECTOR, "button.revoke").send_keys(Keys.ENTER)
+        _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
+        states = [
+            o.get_attribute("data-state")
+            for o in driver.find_elements(By.CSS_SELECTOR, "li.opposition")
+        ]
+        assert states == ["revoked"]
+    status, answered = asyncio.run(_exchange(system, request))
+    assert status == 200, answered
+
+
+def test_language_switch_never_leaves_the_console(system: System) -> None:
+    """The switch sets the language cookie and goes back only to a console page: any
+    other target (another site, a scheme-relative URL) goes to the console's home."""
+    for target, expected in (
+        ("/console/sign-in", "/console/sign-in"),
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/console/", "/console/"),
+        ("/console//evil.example", "/console/"),
+    ):
+        quoted = aiohttp.helpers.quote(target, safe="")
+        status, headers, _ = asyncio.run(_get(f"{system.url}/console/lang/es?next={quoted}"))
+        assert status == 303
+        assert headers["Location"] == expected, target
+        assert "interop_console_lang=es" in headers["Set-Cookie"]
+    status, _, _ = asyncio.run(_get(f"{system.url}/console/lang/xx"))
+    assert status == 404
+
+
+def test_browsing_never_counts_as_failed_authentication(system: System) -> None:
+    """A browser asks every site for an icon: the console names its own, so browsing
+    (40 pages) never earns the 401s that the edge throttles per address (30 a minute),
+    and the API keeps answering this address."""
+    with headless() as driver:
+        for _ in range(40):
+            driver.get(f"{system.url}/console/sign-in")
+        icon = driver.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href")
+        assert icon == f"{system.url}/console/static/favicon.svg"
+    status, _, _ = asyncio.run(
+        _get(
+            f"{system.url}/v1/audit/events?limit=1",
+            headers={"Authorization": f"Bearer {system.keys['AUDITOR']}"},
+        )
+    )
+    assert status == 200
