@@ -155,7 +155,13 @@ class Deployment:
                 "audit": {
                     # The connectors' digest key: gateway and provider digests match.
                     "digest_key": self.secret,
-                    "indexer": {"origin": _LOG_ORIGIN, "signing_key": self.checkpoint_signer},
+                    # The indexer runs as its own process (`interop audit index`), as
+                    # deployed in production: its signature checks stay off this loop.
+                    "indexer": {
+                        "enabled": False,
+                        "origin": _LOG_ORIGIN,
+                        "signing_key": self.checkpoint_signer,
+                    },
                 },
                 # On, as in production, but far above what one member sends here.
                 "rate_limit": {"enabled": True, "rate_per_s": 1e9, "burst": 1_000_000_000},

@@ -213,6 +213,12 @@ async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int
         servers.append(
             (launcher.interop(spec.name, ["gateway", "--config", str(config)]), spec.port)
         )
+    # One audit indexer per scenario, beside the gateways (they share its settings file);
+    # it writes the first replica's store, whose audit API then serves the log.
+    indexer_port = free_port()
+    indexer_args = ["audit", "index", "--config", str(dep.gateway_config(gateways[0]))]
+    indexer_args += ["--health-port", str(indexer_port)]
+    servers.append((launcher.interop(f"{name}-indexer", indexer_args), indexer_port))
     for child, _port in servers:
         await launcher.start(child)
     await asyncio.gather(*(_http_ready(child, port) for child, port in servers))

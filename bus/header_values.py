@@ -58,6 +58,10 @@ def check_safe_text(value: str, *, max_length: int) -> str:
         raise ValueError("must not be empty")
     if len(value) > max_length:
         raise ValueError(f"longer than {max_length} characters")
+    # Fast path for the usual header (ids, codes, timestamps): in ASCII the only forbidden
+    # characters are the controls (Cc), which are exactly what isprintable() refuses there.
+    if value.isascii() and value.isprintable():
+        return value
     for char in value:
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise ValueError(f"contains the forbidden character U+{ord(char):04X}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bus import KAFKA_FAILURES, KafkaSettings, PeriodicTask, admin_client, kafka_client_security
 from connectors.metrics import ConnectorMetrics
@@ -44,6 +45,8 @@ class LagMonitor:
         self._settings = settings
         self._targets = list(targets)
         self._metrics = metrics
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
         self._loop = PeriodicTask(
             "connector-lag",
             self.sample,
@@ -59,29 +62,28 @@ class LagMonitor:
     async def stop(self) -> None:
         """Stop sampling (safe to call twice)."""
         await self._loop.stop()
+        await self._close_clients()
 
     async def sample(self) -> dict[tuple[str, int], int]:
-        """One measurement: (service label, partition) -> lag."""
-        admin = admin_client(self._settings, client_id=f"{self._settings.client_id}-lag")
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            client_id=f"{self._settings.client_id}-lag",
-            enable_auto_commit=False,
-            request_timeout_ms=self._settings.request_timeout_ms,
-            **kafka_client_security(self._settings),
-        )
+        """One measurement: (service label, partition) -> lag.
+
+        The two clients are made at the first sample and kept: a fresh pair every few
+        seconds meant a bootstrap, a login and a full metadata fetch each time (5% of a
+        loaded connector's CPU). A failed sample closes them; the next one starts afresh.
+        """
         lags: dict[tuple[str, int], int] = {}
         try:
-            # Both start inside the try: a start that fails while the broker is down must
-            # still close both clients (an unclosed consumer leaks connections and tasks).
-            await admin.start()
-            await consumer.start()
+            admin, consumer = await self._clients()
+            # Metadata of our topics only (a partition added since the last sample
+            # counts at once; a full-cluster fetch would cost more on a busy cluster).
+            described = await admin.describe_topics(sorted({t.topic for t in self._targets}))
+            partitions = {
+                d["topic"]: sorted(p["partition"] for p in d["partitions"])
+                for d in described
+                if not d.get("error_code")
+            }
             for target in self._targets:
-                partitions = consumer.partitions_for_topic(target.topic)
-                if partitions is None:
-                    await consumer.topics()  # refresh metadata once
-                    partitions = consumer.partitions_for_topic(target.topic) or set()
-                tps = [TopicPartition(target.topic, p) for p in sorted(partitions)]
+                tps = [TopicPartition(target.topic, p) for p in partitions.get(target.topic, [])]
                 ends = await consumer.end_offsets(tps)
                 committed = await admin.list_consumer_group_offsets(target.group_id)
                 for tp in tps:
@@ -90,7 +92,33 @@ class LagMonitor:
                     lag = max(0, ends.get(tp, 0) - start)
                     lags[(target.label, tp.partition)] = lag
                     self._metrics.consumer_lag.labels(target.label, str(tp.partition)).set(lag)
-        finally:
-            await consumer.stop()
-            await admin.close()
+        except BaseException:
+            await self._close_clients()
+            raise
         return lags
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is not None and self._consumer is not None:
+            return self._admin, self._consumer
+        admin = admin_client(self._settings, client_id=f"{self._settings.client_id}-lag")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._settings.client_id}-lag",
+            enable_auto_commit=False,
+            request_timeout_ms=self._settings.request_timeout_ms,
+            **kafka_client_security(self._settings),
+        )
+        # Kept before starting: a start that fails while the broker is down must still
+        # close both (an unclosed consumer leaks connections and tasks).
+        self._admin, self._consumer = admin, consumer
+        await admin.start()
+        await consumer.start()
+        return admin, consumer
+
+    async def _close_clients(self) -> None:
+        admin, consumer = self._admin, self._consumer
+        self._admin = self._consumer = None
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()

@@ -1,4 +1,5 @@
-"""``interop audit verify|query``: check the audit log against a trusted key; query it.
+"""``interop audit verify|query|index``: check the audit log against a trusted key; query
+it; run its indexer as a process of its own.
 
 ``verify`` exit codes: 0 everything checked verifies; 1 a check failed (the first failure
 is printed, naming the checkpoint, the missing leaf or the event); 2 bad arguments (a
@@ -23,6 +24,8 @@ import aiohttp
 from bus import MemberKeysError, load_member_keys
 from bus.audit import InvalidKeyError, LogVerifier, NoteVerifier, Report
 from gateway.audit_client import AuditClientError, GatewayLog
+from gateway.indexer_process import run_indexer
+from interop.settings import SettingsError, load_settings
 
 __all__ = ["register", "run_query", "run_verify"]
 
@@ -65,6 +68,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     query.add_argument("--limit", type=int, default=100)
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
+
+    index = commands.add_parser(
+        "index",
+        help="run the audit indexer as its own process (the gateways then set "
+        "audit.indexer.enabled: false)",
+    )
+    index.add_argument(
+        "--config", type=Path, required=True, help="the gateway's YAML settings file"
+    )
+    index.add_argument("--health-port", type=int, help="serve /healthz, /readyz, /metrics here")
+    index.add_argument("--health-host", default="127.0.0.1", help="(default 127.0.0.1)")
+    index.set_defaults(handler=_index)
+
+
+def _index(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, only="gateway")
+    if settings.gateway is None:
+        raise SettingsError(f"{args.config} has no `gateway:` section")
+    asyncio.run(
+        run_indexer(
+            settings.kafka,
+            settings.gateway,
+            health_port=args.health_port,
+            health_host=args.health_host,
+        )
+    )
+    return EXIT_OK
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:

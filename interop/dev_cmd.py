@@ -2,10 +2,11 @@
 
 In order: the Kafka broker (reused if it runs), the catalogue's topics, the demo legacy
 registries (a municipal register in SQLite, a tax agency speaking SOAP, a social-security
-CSV export, all over a few thousand synthetic people), the gateway and one connector per
-registry as child processes (``interop gateway`` and ``interop connector run``, the very
-commands a deployment runs), each waited for until ready. Then it prints the gateway's
-URL, the demo members' API keys and curl commands to try, and waits.
+CSV export, all over a few thousand synthetic people), the gateway, its audit indexer and
+one connector per registry as child processes (``interop gateway``, ``interop audit index``
+and ``interop connector run``, the very commands a deployment runs), each waited for until
+ready. Then it prints the gateway's URL, the demo members' API keys and curl commands to
+try, and waits.
 
 Ctrl-C (or SIGTERM) stops the children gracefully (SIGTERM, then a bounded wait), the
 tax agency, and the broker if this run started it. Keys, members, the stores and the
@@ -183,14 +184,7 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        admin = (
-            auth.admin_settings(broker.bootstrap_servers, client_id="interop-dev")
-            if auth is not None
-            else KafkaSettings(bootstrap_servers=broker.bootstrap_servers, client_id="interop-dev")
-        )
-        await _topics(catalogue, admin, replication_factor=min(3, args.nodes))
-        if auth is not None:
-            await _acls(catalogue, admin)
+        await _provision(catalogue, broker.bootstrap_servers, auth, nodes=args.nodes)
         write_members_file(state_dir / "members.yaml", dev)
         gateway_config = state_dir / "gateway.yaml"
         write_gateway_config(
@@ -211,6 +205,10 @@ async def _run(args: argparse.Namespace) -> int:
         health_ports = _give_health_ports(demo.configs, args.health_port)
         print(f"Demo registries: {demo.registries.people} people in {demo.registries.directory}")
         gateway_url = f"http://127.0.0.1:{args.http_port}"
+        indexer_port = free_server_port()
+        indexer = ["audit", "index", "--config", str(gateway_config)]
+        indexer += ["--health-port", str(indexer_port)]
+        children.append(await _spawn("audit-indexer", indexer, logs))
         children.append(await _spawn("gateway", ["gateway", "--config", str(gateway_config)], logs))
         for name, config in sorted(demo.configs.items()):
             children.append(
@@ -218,6 +216,7 @@ async def _run(args: argparse.Namespace) -> int:
             )
         for name, port in health_ports.items():
             await _wait_ready(f"connector {name}", f"http://127.0.0.1:{port}/readyz", children)
+        await _wait_ready("audit indexer", f"http://127.0.0.1:{indexer_port}/readyz", children)
         await _wait_ready("gateway", f"{gateway_url}/readyz", children)
         _print_summary(gateway_url, dev, demo.registries.examples, logs)
         if not args.exit_when_ready:
@@ -235,6 +234,20 @@ async def _run(args: argparse.Namespace) -> int:
             print("Stopped the gateway, the connectors and Kafka; data kept for the next run.")
         else:
             print("Stopped the gateway and the connectors; Kafka was running before: left up.")
+
+
+async def _provision(
+    catalogue: Catalogue, bootstrap: str, auth: BrokerAuth | None, *, nodes: int
+) -> None:
+    """The catalogue's topics and, on an authenticated broker, the ACLs (as the admin)."""
+    admin = (
+        auth.admin_settings(bootstrap, client_id="interop-dev")
+        if auth is not None
+        else KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-dev")
+    )
+    await _topics(catalogue, admin, replication_factor=min(3, nodes))
+    if auth is not None:
+        await _acls(catalogue, admin)
 
 
 def _cluster(args: argparse.Namespace, auth: BrokerAuth | None) -> KafkaCluster:

@@ -332,6 +332,9 @@ def write_gateway_config(
                 # The connectors' audit_digest_key: both sides' digests of one request match.
                 "digest_key": dev.audit_digest_key,
                 "indexer": {
+                    # `interop audit index` runs it as its own process (interop dev's
+                    # child "audit-indexer"), off the event loop that answers exchanges.
+                    "enabled": False,
                     "origin": AUDIT_ORIGIN,
                     "signing_key": dev.checkpoint_signer,
                     "checkpoint_interval_s": 2.0,

@@ -107,7 +107,8 @@ class System:
 
     def kill_gateway(self) -> None:
         """SIGKILL ``interop gateway`` (``interop dev`` restarts it)."""
-        os.kill(self.pid_of("gateway", "--config"), signal.SIGKILL)
+        # " gateway --config": not `audit index --config .../gateway.yaml`.
+        os.kill(self.pid_of(" gateway --config"), signal.SIGKILL)
 
     def kill_connector(self, registry: str) -> None:
         """SIGKILL one ``interop connector run`` (``interop dev`` restarts it)."""

@@ -1,6 +1,5 @@
 # Minimal typed surface of aiokafka's ACL protocol requests (bus/acl_admin.py): aiokafka
 # has the wire classes but no admin API for them.
-from typing import Any
 
 class Request: ...
 
@@ -39,4 +38,3 @@ class DeleteAclsRequest(Request):
         operation: int,
         permission_type: int,
     ) -> None: ...
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from bus.header_values import (
     check_base64url,
     check_code,
     check_pseudonym,
+    check_safe_text,
     check_text,
     format_time,
     parse_time,
@@ -98,3 +100,21 @@ def test_pseudonyms_and_base64url() -> None:
     for bad in ("abc=", "a+b/", "abcde"):
         with pytest.raises(ValueError, match="base64url"):
             check_base64url(bad)
+
+
+def test_the_ascii_fast_path_refuses_exactly_the_control_characters() -> None:
+    """Every ASCII character is accepted or refused as the Unicode-category rule says
+    (the fast path for ASCII text must not widen or narrow it), and a non-ASCII format
+    character still reaches the full check."""
+    for code in range(128):
+        char = chr(code)
+        forbidden = unicodedata.category(char) == "Cc"
+        try:
+            check_safe_text(f"a{char}b", max_length=10)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert accepted is not forbidden, hex(code)
+    with pytest.raises(ValueError, match="U\\+200B"):
+        check_safe_text("es.aeat\u200b", max_length=64)
+    assert check_safe_text("Ley 39/2015 art. 28 · Alcalá", max_length=64)
