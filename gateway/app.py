@@ -51,7 +51,7 @@ from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
-from gateway.console.mount import CONSOLE_PREFIX, console_app
+from gateway.console.mount import CONSOLE_PREFIX, mount_console
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import ExchangeStates, utc_now
 from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
@@ -367,19 +367,13 @@ def create_app(
     add_audit(app, gateway.audit)
     app.on_shutdown.append(_release_waiters)
     if settings.console.enabled:
-        indexer = settings.audit.indexer
-        signer = indexer.signer()
-        app.add_subapp(
-            _CONSOLE_PATH,
-            console_app(
-                settings=settings.console,
-                directory=gateway.directory,
-                consents=gateway.consents,
-                audit=gateway.audit,
-                catalogue=gateway.catalogue,
-                checkpoint_verifier=signer.verifier if signer is not None else None,
-                checkpoint_origin=indexer.origin if signer is not None else None,
-            ),
+        mount_console(
+            app,
+            settings=settings,
+            directory=gateway.directory,
+            consents=gateway.consents,
+            audit=gateway.audit,
+            catalogue=gateway.catalogue,
         )
     return app
 

@@ -1,4 +1,5 @@
-"""``console_app``: the console's frame (``site``) with the citizen's and auditor's pages."""
+"""``console_app``: the console's frame (``site``) with the citizen's and auditor's pages;
+``mount_console`` adds it to the gateway's application under ``/console/``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from gateway.console.citizen_pages import add_citizen_routes
 from gateway.console.settings import ConsoleSettings
 from gateway.console.site import CONSOLE_PREFIX, new_console
 from gateway.members import MemberDirectory
+from gateway.settings import GatewaySettings
 
-__all__ = ["CONSOLE_PREFIX", "console_app"]
+__all__ = ["CONSOLE_PREFIX", "console_app", "mount_console"]
 
 
 def console_app(
@@ -40,3 +42,36 @@ def console_app(
     add_citizen_routes(app)
     add_auditor_routes(app)
     return app
+
+
+def mount_console(
+    app: web.Application,
+    *,
+    settings: GatewaySettings,
+    directory: MemberDirectory,
+    consents: ConsentRegistry,
+    audit: AuditParts,
+    catalogue: Catalogue,
+) -> None:
+    """Serve the console under ``/console/`` (the gateway lets that prefix past member
+    authentication: the console's sessions stand for members there)."""
+    indexer = settings.audit.indexer
+    signer = indexer.signer()
+    configured = settings.console.checkpoint_key
+    verifier = (
+        NoteVerifier.parse(configured)
+        if configured is not None
+        else (signer.verifier if signer is not None else None)
+    )
+    app.add_subapp(
+        CONSOLE_PREFIX + "/",
+        console_app(
+            settings=settings.console,
+            directory=directory,
+            consents=consents,
+            audit=audit,
+            catalogue=catalogue,
+            checkpoint_verifier=verifier,
+            checkpoint_origin=indexer.origin,
+        ),
+    )

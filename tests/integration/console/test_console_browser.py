@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -69,6 +70,26 @@ def _wait(what: str, check: Callable[[], Any], timeout_s: float = _DEADLINE_S) -
         time.sleep(0.2)
 
 
+def _navigates(driver: WebDriver, act: Callable[[], object]) -> None:
+    """Do ``act`` (a click, a key) and wait until the next page has loaded: a mark left
+    on the old page's window is gone (a new page has a new window object)."""
+    driver.execute_script("window.__interopOldPage = true;")
+    act()
+
+    def arrived() -> bool:
+        try:
+            return bool(
+                driver.execute_script(
+                    "return window.__interopOldPage === undefined"
+                    " && document.readyState === 'complete';"
+                )
+            )
+        except WebDriverException:  # the page is being replaced right now
+            return False
+
+    _wait("the next page", arrived)
+
+
 def _no_csp_violations(driver: WebDriver) -> None:
     logs = driver.get_log("browser")
     bad = [entry["message"] for entry in logs if "Content Security Policy" in entry["message"]]
@@ -78,7 +99,7 @@ def _no_csp_violations(driver: WebDriver) -> None:
 def _sign_in(driver: WebDriver, url: str, key: str) -> None:
     driver.get(f"{url}/console/sign-in")
     driver.find_element(By.ID, "api_key").send_keys(key)
-    driver.find_element(By.ID, "sign-in-submit").click()
+    _navigates(driver, driver.find_element(By.ID, "sign-in-submit").click)
     _wait("the signed-in page", lambda: driver.find_elements(By.ID, "sign-out"))
 
 
@@ -159,17 +180,17 @@ def test_citizen_grants_then_revokes_income_consent(system: System, shots: Path)
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ca"
         driver.find_element(By.ID, "demo-citizen-link").click()
         driver.find_element(By.ID, "document_number").send_keys(income["subject"])
-        driver.find_element(By.ID, "demo-sign-in").click()
+        _navigates(driver, driver.find_element(By.ID, "demo-sign-in").click)
         _wait("the accesses page", lambda: driver.find_elements(By.ID, "demo-banner"))
         assert "DEMOSTRACIÓ" in driver.find_element(By.ID, "demo-banner").text
         assert driver.find_elements(By.ID, "no-accesses")
 
-        driver.find_element(By.ID, "nav-consents").click()
+        _navigates(driver, driver.find_element(By.ID, "nav-consents").click)
         assert driver.find_elements(By.ID, "no-consents")
         Select(driver.find_element(By.ID, "grantee")).select_by_value("es.ayto-alcala")
         Select(driver.find_element(By.ID, "service")).select_by_value("tax.income-band")
         Select(driver.find_element(By.ID, "purpose")).select_by_value("social-benefits")
-        driver.find_element(By.ID, "grant-submit").click()
+        _navigates(driver, driver.find_element(By.ID, "grant-submit").click)
         _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
         consents = driver.find_elements(By.CSS_SELECTOR, "li.consent")
         assert [c.get_attribute("data-state") for c in consents] == ["active"]
@@ -182,7 +203,7 @@ def test_citizen_grants_then_revokes_income_consent(system: System, shots: Path)
         assert status == 200, answered
         assert answered["status"] == "completed"
 
-        consents[0].find_element(By.CSS_SELECTOR, "button.revoke").click()
+        _navigates(driver, consents[0].find_element(By.CSS_SELECTOR, "button.revoke").click)
         _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
         states = [
             c.get_attribute("data-state")
@@ -240,14 +261,14 @@ def test_auditor_finds_exchange_by_subject_and_exports_what_the_api_answers(
             field = driver.find_element(By.ID, "f-subject")
             field.clear()
             field.send_keys(request["subject"])
-            driver.find_element(By.ID, "search-submit").click()
+            _navigates(driver, driver.find_element(By.ID, "search-submit").click)
             return driver.find_elements(By.CSS_SELECTOR, "tr.event[data-type=COMPLETED]")
 
         rows = _wait("the completed exchange in the search", found)
         assert request["subject"] not in driver.current_url  # the subject stays in the session
         assert len(rows) == 1
         _shoot(driver, shots, "auditor-events")
-        rows[0].find_element(By.CLASS_NAME, "exchange-link").click()
+        _navigates(driver, rows[0].find_element(By.CLASS_NAME, "exchange-link").click)
         assert driver.find_element(By.ID, "exchange-id").text == exchange_id
         timeline = driver.current_url
 
@@ -330,7 +351,7 @@ def test_form_without_its_csrf_token_is_refused(system: System) -> None:
             "document.querySelector('#search-form input[name=csrf_token]').remove()"
         )
         driver.find_element(By.ID, "f-requester").send_keys("es.nobody")
-        driver.find_element(By.ID, "search-submit").click()
+        _navigates(driver, driver.find_element(By.ID, "search-submit").click)
         message = _wait("the refusal", lambda: driver.find_elements(By.ID, "error-message"))
         assert "token" in message[0].text
         driver.get(f"{system.url}/console/auditor/events")
@@ -366,7 +387,7 @@ def test_session_cookie_is_dead_after_sign_out(system: System) -> None:
         assert before[0] == 200
         assert "Content-Security-Policy" in before[1]
         assert "script-src 'self'" in before[1]["Content-Security-Policy"]
-        driver.find_element(By.ID, "sign-out").click()
+        _navigates(driver, driver.find_element(By.ID, "sign-out").click)
         _wait("the sign-in page", lambda: driver.find_elements(By.ID, "api_key"))
     status, headers, _ = asyncio.run(
         _get(f"{system.url}/console/auditor/events", cookie=cookie["value"])
@@ -401,14 +422,16 @@ def test_citizen_objects_to_a_presumed_consent_lookup_and_withdraws(system: Syst
         Select(driver.find_element(By.ID, "oppose-service")).select_by_value(
             "register.residence-certificate"
         )
-        driver.find_element(By.ID, "oppose-submit").send_keys(Keys.ENTER)
+        submit = driver.find_element(By.ID, "oppose-submit")
+        _navigates(driver, lambda: submit.send_keys(Keys.ENTER))
         _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
         opposed = driver.find_elements(By.CSS_SELECTOR, "li.opposition")
         assert [o.get_attribute("data-state") for o in opposed] == ["active"]
         assert "sin su permiso" in opposed[0].text
         status, refused = asyncio.run(_exchange(system, request))
         assert status == 403, refused
-        opposed[0].find_element(By.CSS_SELECTOR, "button.revoke").send_keys(Keys.ENTER)
+        withdraw = opposed[0].find_element(By.CSS_SELECTOR, "button.revoke")
+        _navigates(driver, lambda: withdraw.send_keys(Keys.ENTER))
         _wait("the saved notice", lambda: driver.find_elements(By.ID, "saved"))
         states = [
             o.get_attribute("data-state")
