@@ -16,9 +16,10 @@ from typing import Final
 from aiohttp import web
 from multidict import MultiDict
 
-from bus.audit import AuditError, AuditEventType, NoteError, open_checkpoint
+from bus.audit import AuditError, AuditEventType, IndexedEvent, NoteError, open_checkpoint
 from gateway.audit_api import event_json, event_query, events_csv, search_events
 from gateway.audit_parts import AuditParts
+from gateway.console.charts import CLOSING_TYPES, build_charts
 from gateway.console.site import CONSOLE_KEY, CONSOLE_PREFIX, render, require_member
 from gateway.console.timeline import exchange_timeline
 from gateway.errors import NotFoundError, ServiceUnavailableError
@@ -40,6 +41,8 @@ SEARCH_FIELDS: Final = (
 )
 _PAGE: Final = "50"
 _TIMELINE_LIMIT: Final = "1000"
+_CHART_WINDOW: Final = 5000
+"""The charts count the exchanges that closed in the log's last this many events."""
 _EVENTS: Final = f"{CONSOLE_PREFIX}/auditor/events"
 
 
@@ -50,6 +53,7 @@ def add_auditor_routes(app: web.Application) -> None:
     router.add_get("/auditor/events.csv", _csv)
     router.add_get("/auditor/exchanges/{exchange_id}", _exchange)
     router.add_get("/auditor/checkpoint", _checkpoint)
+    router.add_get("/auditor/charts", _charts)
 
 
 def _query(search: dict[str, str], cursor: str | None, limit: str) -> MultiDict[str]:
@@ -148,3 +152,25 @@ async def _checkpoint(request: web.Request) -> web.StreamResponse:
         why=why,
         command=command,
     )
+
+
+async def _charts(request: web.Request) -> web.StreamResponse:
+    require_member(request, Role.AUDITOR)
+    parts: AuditParts = request.app[CONSOLE_KEY].audit
+    try:
+        size = (await parts.index.state()).tree_size
+    except AuditError as exc:
+        raise ServiceUnavailableError(f"the audit index is unavailable ({exc.code})") from exc
+    query: MultiDict[str] = MultiDict(
+        [("type", kind) for kind in CLOSING_TYPES]
+        + [("from_index", str(max(0, size - _CHART_WINDOW))), ("limit", _TIMELINE_LIMIT)]
+    )
+    where, limit, after = event_query(query, parts.subject_key)
+    events: list[IndexedEvent] = []
+    while True:  # at most _CHART_WINDOW / limit pages
+        page, following = await search_events(parts, where, limit=limit, after=after)
+        events.extend(page)
+        if following is None or not page:
+            break
+        after = page[-1].leaf_index
+    return render(request, "auditor_charts.html", charts=build_charts(events), window=_CHART_WINDOW)

@@ -201,6 +201,31 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "Aún no hay ningún punto de control firmado.",
         "No signed checkpoint yet.",
     ),
+    "charts": ("Gràfics", "Gráficos", "Charts"),
+    "charts_window": (
+        "Intercanvis tancats entre els darrers {window} esdeveniments del registre: {count}.",
+        "Intercambios cerrados entre los últimos {window} eventos del registro: {count}.",
+        "Exchanges closed among the log's last {window} events: {count}.",
+    ),
+    "by_service": (
+        "Intercanvis per servei i resultat",
+        "Intercambios por servicio y resultado",
+        "Exchanges per service and outcome",
+    ),
+    "over_time": (
+        "Intercanvis al llarg del temps",
+        "Intercambios a lo largo del tiempo",
+        "Exchanges over time",
+    ),
+    "latency_title": (
+        "Latència per servei (mediana i percentil 95)",
+        "Latencia por servicio (mediana y percentil 95)",
+        "Latency per service (median and 95th percentile)",
+    ),
+    "median": ("Mediana", "Mediana", "Median"),
+    "p95": ("Percentil 95", "Percentil 95", "95th percentile"),
+    "total": ("Total", "Total", "Total"),
+    "bucket_start": ("Inici de l'interval", "Inicio del intervalo", "Interval start"),
     # errors
     "error": ("Error", "Error", "Error"),
     "forbidden": (

@@ -248,7 +248,8 @@ def test_auditor_finds_exchange_by_subject_and_exports_what_the_api_answers(
 ) -> None:
     """The auditor searches by subject, opens the exchange's timeline (requested to
     completed, with the official and procedure), and the CSV export is byte for byte the
-    API's answer for the same filter; the checkpoint page verifies the signed note."""
+    API's answer for the same filter; the checkpoint page verifies the signed note; the
+    charts count the exchange under its service and outcome."""
     request = _residence_request(system)
     status, answered = asyncio.run(_exchange(system, request))
     assert status == 200, answered
@@ -321,6 +322,18 @@ def test_auditor_finds_exchange_by_subject_and_exports_what_the_api_answers(
             command.split("--key ")[1].split()[0] == system.verify[system.verify.index("--key") + 1]
         )
         _shoot(driver, shots, "auditor-checkpoint")
+
+        _navigates(driver, driver.find_element(By.ID, "nav-charts").click)
+        row = driver.find_element(
+            By.CSS_SELECTOR, "#table-by-service tr[data-service='register.residence-certificate']"
+        )
+        assert int(row.find_element(By.CLASS_NAME, "count-COMPLETED").text) >= 1
+        bars = driver.find_elements(By.CSS_SELECTOR, "#chart-by-service rect[data-kind=COMPLETED]")
+        assert bars
+        assert driver.find_elements(
+            By.CSS_SELECTOR, "#table-latency tr[data-service='register.residence-certificate']"
+        )
+        _shoot(driver, shots, "auditor-charts")
         _no_csp_violations(driver)
 
 
