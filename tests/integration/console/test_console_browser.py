@@ -28,6 +28,7 @@ from selenium.webdriver.support.ui import Select
 
 from contracts import load_catalogue
 from tests.faults.system import System, start_system
+from tests.support.accessibility import axe_violations
 from tests.support.browser import browser_or_skip, headless
 
 _DEADLINE_S = 30.0
@@ -52,6 +53,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _shoot(driver: WebDriver, folder: Path, name: str) -> None:
+    """Check the page with axe-core (WCAG A/AA), then save its screenshot."""
+    assert axe_violations(driver) == [], name
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1280, max(700, min(int(height) + 40, 2200)))
     path = folder / f"console-{name}.png"
@@ -347,6 +350,7 @@ def test_consumer_session_opens_neither_auditor_nor_citizen_pages(system: System
             driver.get(f"{system.url}/console/{page}")
             assert driver.find_elements(By.ID, "error-message"), page
             assert not driver.find_elements(By.CSS_SELECTOR, "table"), page
+        assert axe_violations(driver) == []  # the error page too
         cookie = _cookie(driver)["value"]
     for page in ("auditor/events", "auditor/events.csv", "citizen/consents", "citizen/act"):
         status, _, body = asyncio.run(_get(f"{system.url}/console/{page}", cookie=cookie))
@@ -402,6 +406,7 @@ def test_session_cookie_is_dead_after_sign_out(system: System) -> None:
         assert "script-src 'self'" in before[1]["Content-Security-Policy"]
         _navigates(driver, driver.find_element(By.ID, "sign-out").click)
         _wait("the sign-in page", lambda: driver.find_elements(By.ID, "api_key"))
+        assert axe_violations(driver) == []
     status, headers, _ = asyncio.run(
         _get(f"{system.url}/console/auditor/events", cookie=cookie["value"])
     )
@@ -489,3 +494,13 @@ def test_browsing_never_counts_as_failed_authentication(system: System) -> None:
         )
     )
     assert status == 200
+
+
+def test_the_accessibility_checker_finds_what_it_should() -> None:
+    """axe-core, as the screenshots' check runs it, reports an unlabelled field and a
+    missing page language: an empty list from it means something."""
+    browser_or_skip()
+    with headless() as driver:
+        driver.get("data:text/html,<title>x</title><main><input type=text></main>")
+        found = {violation["id"] for violation in axe_violations(driver)}
+    assert {"label", "html-has-lang"} <= found
