@@ -115,7 +115,7 @@ def is_public(request: web.Request) -> bool:
     path = request.path
     return (
         path in OPS_PATHS
-        or path == OPENAPI_PATH
+        or path in (OPENAPI_PATH, CONSOLE_PREFIX)
         or is_registry_path(path)
         or path.startswith(_CONSOLE_PATH)
     )

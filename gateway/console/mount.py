@@ -63,6 +63,7 @@ def mount_console(
         if configured is not None
         else (signer.verifier if signer is not None else None)
     )
+    app.router.add_get(CONSOLE_PREFIX, _to_console)
     app.add_subapp(
         CONSOLE_PREFIX + "/",
         console_app(
@@ -75,3 +76,7 @@ def mount_console(
             checkpoint_origin=indexer.origin,
         ),
     )
+
+
+async def _to_console(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPPermanentRedirect(location=CONSOLE_PREFIX + "/")

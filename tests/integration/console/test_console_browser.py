@@ -476,6 +476,8 @@ def test_language_switch_never_leaves_the_console(system: System) -> None:
         assert "interop_console_lang=es" in headers["Set-Cookie"]
     status, _, _ = asyncio.run(_get(f"{system.url}/console/lang/xx"))
     assert status == 404
+    status, headers, _ = asyncio.run(_get(f"{system.url}/console"))
+    assert (status, headers["Location"]) == (308, "/console/")
 
 
 def test_browsing_never_counts_as_failed_authentication(system: System) -> None:
