@@ -47,7 +47,7 @@ async def test_garbage_and_forged_requests_are_unverified_not_blamed_on_an_excha
     [answer] = load.answers
     assert answer.status == 200, (answer.status, answer.code)
     assert answer.exchange_id is not None
-    real = await _find_request(system.kafka_login(), answer.exchange_id)
+    real = await find_request(system.kafka_login(), answer.exchange_id)
     forged = bytearray(real.value or b"")
     forged[-1] ^= 1
     forger = system.kafka_login(GATEWAY_KAFKA_USER)
@@ -120,7 +120,7 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
-async def _find_request(settings: KafkaSettings, exchange_id: str) -> ConsumerRecord[bytes, bytes]:
+async def find_request(settings: KafkaSettings, exchange_id: str) -> ConsumerRecord[bytes, bytes]:
     for record in await _consume(settings, _TOPIC):
         if ("ce_id", exchange_id.encode()) in list(record.headers):
             return record

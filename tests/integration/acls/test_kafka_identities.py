@@ -374,3 +374,10 @@ async def test_a_member_cannot_create_or_delete_topics(acls_applied: SecureBroke
     )
     with pytest.raises((TopicProvisioningError, KafkaError)):
         await ensure_topics(acls_applied.login(_TAX), specs)
+
+
+async def test_a_broker_without_an_authorizer_is_named_as_such(kafka_bootstrap: str) -> None:
+    """``interop acls apply`` against an open broker (the test session's, no authorizer)
+    says that the broker keeps no ACLs, instead of pretending to have applied them."""
+    with pytest.raises(AclAdminError, match="no authorizer configured"):
+        await describe_acls(KafkaSettings(bootstrap_servers=kafka_bootstrap))
