@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bus.audit import AuditError, AuditEventType, EventFilter, IndexedEvent, encode_cursor
-from gateway.audit_parts import AUDIT_KEY
+from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import MAX_INDEX, check_params, read_cursor, subject_ref
 from gateway.auth import current_member
 from gateway.consent.bodies import parse_body
@@ -24,7 +24,13 @@ from gateway.errors import ForbiddenError, GoneError, ServiceUnavailableError
 from gateway.http_server import read_body
 from gateway.members import Role
 
-__all__ = ["ACCESSES_PATH", "OPENAPI_PATHS", "OPENAPI_SCHEMAS", "add_accesses_routes"]
+__all__ = [
+    "ACCESSES_PATH",
+    "OPENAPI_PATHS",
+    "OPENAPI_SCHEMAS",
+    "add_accesses_routes",
+    "subject_accesses",
+]
 
 ACCESSES_PATH: Final = "/v1/subjects/accesses"
 _MAX_LIMIT: Final = 1000
@@ -58,24 +64,32 @@ async def _accesses(request: web.Request) -> web.StreamResponse:
         raise ForbiddenError(f"{member.id} does not hold the {Role.CITIZEN_PORTAL.value} role")
     check_params(request, frozenset())
     query = parse_body(request.content_type, await read_body(request), AccessesQuery)
-    parts = request.app[AUDIT_KEY]
+    accesses, cursor = await subject_accesses(
+        request.app[AUDIT_KEY], query.subject, cursor=query.cursor, limit=query.limit
+    )
+    return web.json_response({"accesses": accesses, "next_cursor": cursor})
+
+
+async def subject_accesses(
+    parts: AuditParts, subject: str, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The subject's completed exchanges after ``cursor``, oldest first, and the next
+    cursor; shared by the API and the console's "who looked at my data" page."""
     where = EventFilter(
-        subject_ref=subject_ref(parts.subject_key, query.subject, "/subject"),
+        subject_ref=subject_ref(parts.subject_key, subject, "/subject"),
         types=(AuditEventType.COMPLETED.value,),
     )
-    after = read_cursor(query.cursor)
+    after = read_cursor(cursor)
     try:
-        events: list[IndexedEvent] = await parts.index.events(
-            where, after_seq=after, limit=query.limit
-        )
+        events: list[IndexedEvent] = await parts.index.events(where, after_seq=after, limit=limit)
     except AuditError as exc:
         raise ServiceUnavailableError(f"the audit index is unavailable ({exc.code})") from exc
-    cursor = (
+    following = (
         encode_cursor(events[-1].leaf_index)
-        if len(events) == query.limit and events[-1].leaf_index < MAX_INDEX
+        if len(events) == limit and events[-1].leaf_index < MAX_INDEX
         else None
     )
-    return web.json_response({"accesses": [_access(e) for e in events], "next_cursor": cursor})
+    return [_access(e) for e in events], following
 
 
 def _access(event: IndexedEvent) -> dict[str, Any]:

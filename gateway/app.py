@@ -51,6 +51,7 @@ from gateway.auth import auth_middleware
 from gateway.bus_write_gate import BusWriteGate
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
+from gateway.console.mount import CONSOLE_PREFIX, mount_console
 from gateway.errors import ServiceUnavailableError
 from gateway.exchange_states import ExchangeStates, utc_now
 from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
@@ -76,6 +77,7 @@ __all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"
 
 _PROBE_TIMEOUT_S: Final = 2.0
 _REPLICATION_TTL_S: Final = 2.0
+_CONSOLE_PATH: Final = CONSOLE_PREFIX + "/"
 _AUDIT_GRACE_S: Final = 3.0
 """Audit writes failing this long, the last this recently: /readyz says not ready."""
 _log = structlog.get_logger(__name__)
@@ -111,9 +113,15 @@ GATEWAY_KEY: Final = web.AppKey("interop.gateway", Gateway)
 
 
 def is_public(request: web.Request) -> bool:
-    """Paths that need no member credential: operations, the OpenAPI document, the registry."""
+    """Paths that need no member credential: operations, the OpenAPI document, the registry,
+    and the console (its pages authenticate by session cookie: ``gateway/console``)."""
     path = request.path
-    return path in OPS_PATHS or path == OPENAPI_PATH or is_registry_path(path)
+    return (
+        path in OPS_PATHS
+        or path in (OPENAPI_PATH, CONSOLE_PREFIX)
+        or is_registry_path(path)
+        or path.startswith(_CONSOLE_PATH)
+    )
 
 
 def request_signer(settings: SigningSettings) -> RequestSigner:
@@ -365,6 +373,15 @@ def create_app(
     # After _lifecycle: the audit index and indexer start once the producer runs.
     add_audit(app, gateway.audit)
     app.on_shutdown.append(_release_waiters)
+    if settings.console.enabled:
+        mount_console(
+            app,
+            settings=settings,
+            directory=gateway.directory,
+            consents=gateway.consents,
+            audit=gateway.audit,
+            catalogue=gateway.catalogue,
+        )
     return app
 
 

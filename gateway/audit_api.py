@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from bus import KafkaSettings, MemberKeys
 from bus.audit import (
@@ -67,6 +68,10 @@ __all__ = [
     "UnknownAuditEventError",
     "add_audit",
     "audit_parts",
+    "event_json",
+    "event_query",
+    "events_csv",
+    "search_events",
 ]
 
 _MAX_LIMIT: Final = 1000
@@ -151,16 +156,11 @@ def _int(request: web.Request, name: str, *, default: int | None, low: int) -> i
     return query_int(request.query.get(name), name, default=default, low=low)
 
 
-def _limit_and_cursor(request: web.Request) -> tuple[int, int]:
-    limit = _int(request, "limit", default=_DEFAULT_LIMIT, low=1) or _DEFAULT_LIMIT
-    return min(limit, _MAX_LIMIT), read_cursor(request.query.get("cursor"))
-
-
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _event_json(event: IndexedEvent) -> dict[str, Any]:
+def event_json(event: IndexedEvent) -> dict[str, Any]:
     # The actor's key id and signature travel with the event (not part of its leaf), so an
     # auditor can check offline who wrote it (``bus.audit.event_signing``).
     signed = event.signature
@@ -189,42 +189,58 @@ def _next_cursor(events: list[IndexedEvent], limit: int) -> str | None:
 async def _events(request: web.Request) -> web.StreamResponse:
     _, parts = _require(request, Role.AUDITOR)
     check_params(request, _EVENT_PARAMS)
-    types = tuple(request.query.getall("type", []))
+    where, limit, after = event_query(request.query, parts.subject_key)
+    events, cursor = await search_events(parts, where, limit=limit, after=after)
+    if "text/csv" in request.headers.get("Accept", ""):
+        return events_csv(events, cursor)
+    return web.json_response({"events": [event_json(e) for e in events], "next_cursor": cursor})
+
+
+def event_query(query: MultiMapping[str], subject_key: bytes) -> tuple[EventFilter, int, int]:
+    """The filter, page size and cursor position of an event search (400 when invalid);
+    shared by ``GET /v1/audit/events`` and the console's search, so both find the same."""
+    types = tuple(query.getall("type", []))
     bad = [t for t in types if t not in AuditEventType.__members__]
     if bad:
         raise InvalidRequestError(
             "unknown event type", [FieldProblem("/type", f"one of {', '.join(AuditEventType)}")]
         )
-    subject = request.query.get("subject")
+    subject = query.get("subject")
     where = EventFilter(
-        subject_ref=subject_ref(parts.subject_key, subject, "/subject") if subject else None,
+        subject_ref=subject_ref(subject_key, subject, "/subject") if subject else None,
         types=types,
-        since=query_time(request.query.get("since"), "since"),
-        until=query_time(request.query.get("until"), "until"),
-        from_index=_int(request, "from_index", default=None, low=0),
-        requester=request.query.get("requester"),
-        provider=request.query.get("provider"),
-        service=request.query.get("service"),
-        purpose=request.query.get("purpose"),
-        outcome=request.query.get("outcome"),
-        exchange_id=request.query.get("exchange_id"),
+        since=query_time(query.get("since"), "since"),
+        until=query_time(query.get("until"), "until"),
+        from_index=query_int(query.get("from_index"), "from_index", default=None, low=0),
+        requester=query.get("requester"),
+        provider=query.get("provider"),
+        service=query.get("service"),
+        purpose=query.get("purpose"),
+        outcome=query.get("outcome"),
+        exchange_id=query.get("exchange_id"),
     )
-    limit, after = _limit_and_cursor(request)
+    limit = query_int(query.get("limit"), "limit", default=_DEFAULT_LIMIT, low=1)
+    page = min(limit or _DEFAULT_LIMIT, _MAX_LIMIT)
+    return where, page, read_cursor(query.get("cursor"))
+
+
+async def search_events(
+    parts: AuditParts, where: EventFilter, *, limit: int, after: int
+) -> tuple[list[IndexedEvent], str | None]:
+    """A page of events and the next page's cursor (503 when the index is unavailable)."""
     events: list[IndexedEvent] = await _guard(
         parts.index.events(where, after_seq=after, limit=limit)
     )
-    cursor = _next_cursor(events, limit)
-    if "text/csv" in request.headers.get("Accept", ""):
-        return _csv(events, cursor)
-    return web.json_response({"events": [_event_json(e) for e in events], "next_cursor": cursor})
+    return events, _next_cursor(events, limit)
 
 
-def _csv(events: list[IndexedEvent], cursor: str | None) -> web.Response:
+def events_csv(events: list[IndexedEvent], cursor: str | None) -> web.Response:
+    """The CSV answer of an event search (formula-like cells escaped, ``csv_row``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for event in events:
-        writer.writerow(csv_row(_event_json(event)))
+        writer.writerow(csv_row(event_json(event)))
     headers = {"X-Next-Cursor": cursor} if cursor else {}
     return web.Response(text=out.getvalue(), content_type="text/csv", headers=headers)
 
@@ -272,7 +288,7 @@ async def _proof(request: web.Request) -> web.StreamResponse:
     proof: list[bytes] = await _guard(parts.index.inclusion_proof(found.leaf_index, size))
     return web.json_response(
         {
-            "event": _event_json(found),
+            "event": event_json(found),
             "leaf_index": found.leaf_index,
             "tree_size": size,
             "proof": [_b64(h) for h in proof],

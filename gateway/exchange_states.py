@@ -13,16 +13,23 @@ Two rules decide how each transition meets the audit trail:
 * **A reply releases data only after its event is durable.** COMPLETED (or the
   provider's FAILED) is written and acknowledged *before* the store moves; if the trail
   is down, the exchange stays PENDING and the reply router retries the reply.
-* **A reply being ended is not timed out.** While a reply's COMPLETED (or FAILED) event
-  is being written, or was written without an acknowledgement (the producer may still
-  deliver it), this replica's time-outs leave the exchange PENDING, for up to
-  ``REPLY_GRACE`` past its deadline: the reply router retries the reply until the trail
-  takes it, so the exchange ends once, the reply's way, not COMPLETED *and* TIMED_OUT.
-  (Another replica's expiry does not know; a marker in the store would close that gap.)
+* **A reply ended unacknowledged is not timed out.** When a reply's COMPLETED (or
+  FAILED) write fails (it timed out: the producer may still deliver it, e.g. once the
+  audit partition has a new leader), this replica's time-outs leave the exchange PENDING,
+  for up to ``REPLY_GRACE`` past its deadline: the reply router retries the reply until
+  the trail takes it, so the exchange ends once, the reply's way, not COMPLETED *and*
+  TIMED_OUT. (Another replica's expiry does not know; a marker in the store would close
+  that gap.) An ending in flight is kept apart from a timeout by ``_ClosingGate`` (below).
 * **A closing that releases no data is owed, never lost.** TIMED_OUT and the gateway's
   own FAILED are marked owed in the very statement that ends the exchange
   (``closing_owed``); ``gateway.audit_outbox.AuditOutbox`` writes them when the trail
   takes writes, also after a crash or restart. So every REQUESTED gets its closing event.
+
+Within one process a reply's ending and a timeout never overlap for an exchange
+(``_ClosingGate``): a timeout waits for an ending whose COMPLETED is being written, and
+an ending that had to wait for a timeout first reads the exchange again. Without that, a
+reply handled at its deadline could write COMPLETED while the waiter or the expiry timed
+the exchange out, and the log would close it twice.
 
 Every exchange event has one id per step (``exchange_event_id``): an event written twice
 (a crash between the trail and the store, two replicas draining the outbox) is indexed
@@ -32,7 +39,8 @@ once. docs/exchange-states.md draws the machine and says what each caller sees.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -178,6 +186,55 @@ def closing_event(record: ExchangeRecord, *, actor: str) -> AuditRecord:
     raise ValueError(f"exchange {record.id} owes no closing event in status {record.status}")
 
 
+class _ClosingGate:
+    """Keeps a reply's ending and a timeout of the same exchange apart, in this process.
+
+    Endings run concurrently (each writes its own event); a timeout pass waits for the
+    endings in flight (of its exchanges, or all for the bulk expiry), and endings that
+    begin while a pass runs wait for it, then learn that they waited. Endings are short
+    (one acknowledged write, bounded by the trail's timeout), so the waits are too.
+    """
+
+    def __init__(self) -> None:
+        self._endings: dict[str, asyncio.Future[None]] = {}
+        self._passes = 0
+        self._no_pass = asyncio.Event()
+        self._no_pass.set()
+
+    async def begin_ending(self, exchange_id: str) -> bool:
+        """Register an ending; True if it had to wait for a timeout pass first."""
+        waited = False
+        while self._passes:
+            waited = True
+            await self._no_pass.wait()
+        self._endings[exchange_id] = asyncio.get_running_loop().create_future()
+        return waited
+
+    def end_ending(self, exchange_id: str) -> None:
+        done = self._endings.pop(exchange_id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def timing_out(self, exchange_ids: Collection[str] | None) -> AsyncIterator[None]:
+        """A timeout pass over ``exchange_ids`` (None: every overdue exchange)."""
+        self._passes += 1
+        self._no_pass.clear()
+        try:
+            in_flight = [
+                done
+                for exchange_id, done in self._endings.items()
+                if exchange_ids is None or exchange_id in exchange_ids
+            ]
+            if in_flight:
+                await asyncio.gather(*(asyncio.shield(done) for done in in_flight))
+            yield
+        finally:
+            self._passes -= 1
+            if not self._passes:
+                self._no_pass.set()
+
+
 class ExchangeStates:
     """Moves exchanges out of PENDING, each move with its audit event (see the module)."""
 
@@ -199,6 +256,7 @@ class ExchangeStates:
         self._on_owed = on_owed
         self._on_final = on_final
         self._clock = clock
+        self._gate = _ClosingGate()
         self._ending: dict[str, datetime] = {}
         """Exchange id -> deadline of each reply whose ending is being written here, or
         was written unacknowledged (see the module: time-outs spare them)."""
@@ -258,6 +316,23 @@ class ExchangeStates:
         """COMPLETED or the provider's FAILED: audited and acknowledged first (raises
         ``AuditWriteError``, the exchange left PENDING), then stored, then waiters woken.
         None when another replica or the expiry got there first."""
+        waited = await self._gate.begin_ending(record.id)
+        try:
+            # A timeout ran meanwhile, or could have since ``record`` was read (it is past
+            # its deadline): is the exchange still ours to end? Registered first, so a
+            # later timeout waits for us; anything earlier shows in the store.
+            if waited or self._clock() >= record.deadline:
+                fresh = await self._store.get(record.id)
+                if fresh is None or fresh.status is not ExchangeStatus.PENDING:
+                    self._metrics.replies.labels("duplicate").inc()
+                    return None
+            return await self._end_with_reply(record, ending, response_digest=response_digest)
+        finally:
+            self._gate.end_ending(record.id)
+
+    async def _end_with_reply(
+        self, record: ExchangeRecord, ending: Ending, *, response_digest: str | None
+    ) -> ExchangeRecord | None:
         now = self._clock()
         event = exchange_audit_record(
             record,
@@ -319,22 +394,24 @@ class ExchangeStates:
 
     async def time_out(self, record: ExchangeRecord) -> ExchangeRecord | None:
         """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile, or its
-        reply is being ended (it stays PENDING)."""
-        if record.id in self._sparing():
-            return None
-        expired = await self._store.complete(
-            record.id,
-            status=ExchangeStatus.TIMED_OUT,
-            completed_at=self._clock(),
-            closing_owed=True,
-        )
+        reply's ending was written unacknowledged (it stays PENDING for the reply)."""
+        async with self._gate.timing_out({record.id}):
+            if record.id in self._sparing():
+                return None
+            expired = await self._store.complete(
+                record.id,
+                status=ExchangeStatus.TIMED_OUT,
+                completed_at=self._clock(),
+                closing_owed=True,
+            )
         if expired is not None:
             self._timed_out([expired])
         return expired
 
     async def expire_overdue(self) -> int:
         """Every overdue PENDING exchange TIMED_OUT (closing owed); how many."""
-        expired = await self._store.expire_overdue(self._clock(), sparing=self._sparing())
+        async with self._gate.timing_out(None):
+            expired = await self._store.expire_overdue(self._clock(), sparing=self._sparing())
         self._timed_out(expired)
         return len(expired)
 

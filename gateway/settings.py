@@ -25,6 +25,7 @@ from bus import InvalidIdentifierError, parse_gateway_group_id
 from bus.audit import AuditSettings
 from contracts import DEFAULT_CATALOGUE_DIR
 from gateway.auth import TlsSettings
+from gateway.console import ConsoleSettings
 from storage import StoreUrlSetting
 
 __all__ = [
@@ -150,6 +151,8 @@ class GatewaySettings(BaseModel):
     when it lists an encryption key in the members file. ``required``: a provider without
     one is refused (503) rather than sent identifiers in clear; use it in production once
     every provider has a key (``interop dev`` does)."""
+    console: ConsoleSettings = ConsoleSettings()
+    """The web console under ``/console/`` (``docs/console.md``)."""
     verify_replies: bool = True
     """Accept only replies signed by the exchange's provider and bound to the request
     (``gateway.reply_verification``); ``false`` is for development only."""

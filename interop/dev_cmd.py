@@ -467,11 +467,17 @@ def _print_summary(url: str, dev: DevSecrets, examples: Sequence[Person], logs: 
         "purposes": ["social-benefits"],
         "evidence": {"channel": "citizen-portal", "digest": "sha256:" + "ab" * 32},
     }
+    citizens = f"{second.document_number} (or {first.document_number})"
     print(
         f"""
 interop-bus is running.
   gateway     {url}   (OpenAPI: {url}/v1/openapi.json)
+  console     {url}/console/   (sign in with an API key below)
   logs        {logs}
+
+Console sign-ins:
+  auditor     {url}/console/sign-in   with the AUDITOR key
+  citizen     {url}/console/demo/citizen   DEMO: document number {citizens}
 
 Demo members and their API keys:
   TOWN={town}      # es.ayto-alcala (consumer)

@@ -34,6 +34,7 @@ from gateway.members import hash_api_key
 
 __all__ = [
     "AUDIT_ORIGIN",
+    "DEMO_CITIZEN_PORTAL",
     "DEMO_MEMBERS",
     "GATEWAY_KAFKA_USER",
     "GATEWAY_MEMBER_ID",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 SIGNING_KEY_ID: Final = "gateway-dev-1"
+DEMO_CITIZEN_PORTAL: Final = "es.carpeta-ciudadana"
+"""The citizen-portal member the console's demo citizens act through."""
 GATEWAY_MEMBER_ID: Final = "interop.gateway"
 """The gateway's member id on the bus (its default ``member_id``): it signs as this member."""
 AUDIT_ORIGIN: Final = "interop-bus.local/dev-audit"
@@ -322,6 +325,9 @@ def write_gateway_config(
             "members_file": str(state_dir / "members.yaml"),
             "subject_hmac_key": dev.subject_hmac_key,
             "signing": {"key_id": SIGNING_KEY_ID, "private_key": dev.signing_private_key},
+            # The console's demo citizen sign-in (development only): a document number
+            # alone signs in, acting through the demo citizen portal.
+            "console": {"demo_citizen_member": DEMO_CITIZEN_PORTAL},
             "audit": {
                 # The connectors' audit_digest_key: both sides' digests of one request match.
                 "digest_key": dev.audit_digest_key,

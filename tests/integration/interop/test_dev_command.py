@@ -100,6 +100,13 @@ def test_dev_runs_the_whole_system_and_the_printed_commands_work(tmp_path: Path)
         keys = _keys(summary)
         assert set(keys) == {"TOWN", "PORTAL", "AUDITOR"}
         assert f"http://127.0.0.1:{http_port}" in summary
+        # The console's URL and its demo citizen sign-in (a printed document number).
+        console = re.search(r"console\s+(http://\S+/console/)", summary)
+        assert console is not None
+        assert console.group(1) == f"http://127.0.0.1:{http_port}/console/"
+        demo = re.search(r"/console/demo/citizen\s+DEMO: document number (\w+)", summary)
+        assert demo is not None
+        assert demo.group(1) in summary.split("Try it", 1)[1]  # the income-band subject
 
         results = asyncio.run(_exchanges(summary, keys))
         (presumed, residence), (denied, problem), (granted, consent), (allowed, income) = results

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bus import ReplyStatus
 from bus.audit.errors import AuditWriteError
 from bus.audit.trail import AuditEventType, AuditRecord, exchange_event_id
 from gateway.audit_outbox import AuditOutbox
-from gateway.exchange_states import SEND_FAILED, ExchangeStates
+from gateway.exchange_states import SEND_FAILED, Ending, ExchangeStates
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import ExchangeRecord, ExchangeStatus
 from gateway.store.sqlite import SqliteExchangeStore
@@ -188,3 +189,68 @@ async def _status_in(tmp_path: Path) -> ExchangeStatus:
         await store.close()
     assert found is not None
     return found.status
+
+
+class HeldTrail(SwitchableTrail):
+    """Holds every COMPLETED event until ``release`` is set (a slow acknowledgement)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def record(self, event: AuditRecord) -> None:
+        if event.type is AuditEventType.COMPLETED:
+            self.holding.set()
+            await self.release.wait()
+        await super().record(event)
+
+
+@pytest.mark.parametrize("who_times_out", ["waiter", "expiry"])
+async def test_a_timeout_at_the_deadline_waits_for_the_reply_being_audited(
+    store: SqliteExchangeStore, who_times_out: str
+) -> None:
+    """A reply's COMPLETED is being written when the deadline passes: the waiter's timeout
+    (or the expiry) waits for it instead of timing the exchange out beside it, so the
+    log closes the exchange once (COMPLETED), nothing is owed, and the store agrees."""
+    trail = HeldTrail()
+    _, states, _ = _parts(store, trail)
+    record = _record(1, overdue=True)
+    await store.create(record)
+    ending = asyncio.create_task(
+        states.end_with_reply(
+            record, Ending.completed(ReplyStatus.OK, {"band": "B1"}), response_digest=None
+        )
+    )
+    await trail.holding.wait()
+    timing_out: asyncio.Task[object] = asyncio.create_task(
+        states.time_out(record) if who_times_out == "waiter" else states.expire_overdue()
+    )
+    await asyncio.sleep(0.05)  # give the timeout every chance to run ahead
+    assert not timing_out.done()
+    trail.release.set()
+    ended = await ending
+    assert ended is not None
+    assert ended.status is ExchangeStatus.COMPLETED
+    assert await timing_out in (None, 0)  # nothing timed out
+    assert [event.type for event in trail.records] == [AuditEventType.COMPLETED]
+    assert await store.count_owed_closings() == 0
+
+
+async def test_an_ending_that_waited_for_a_timeout_does_not_close_the_exchange_again(
+    store: SqliteExchangeStore,
+) -> None:
+    """The expiry runs first (the exchange is TIMED_OUT, its closing owed); a reply read
+    before it but handled right after finds the exchange no longer pending and writes no
+    COMPLETED."""
+    trail = SwitchableTrail()
+    _, states, _ = _parts(store, trail)
+    record = _record(1, overdue=True)
+    await store.create(record)
+    assert await states.expire_overdue() == 1
+    ended = await states.end_with_reply(
+        record, Ending.completed(ReplyStatus.OK, {"band": "B1"}), response_digest=None
+    )
+    assert ended is None
+    assert trail.records == []  # no COMPLETED beside the owed TIMED_OUT
+    assert await store.count_owed_closings() == 1
