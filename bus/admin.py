@@ -34,6 +34,7 @@ __all__ = [
     "admin_client",
     "ensure_topics",
     "probe_cluster",
+    "quiet_connection_errors",
     "wait_for_cluster",
 ]
 
@@ -70,7 +71,7 @@ async def probe_cluster(target: KafkaSettings | str, *, timeout_s: float = 5.0) 
         target if isinstance(target, KafkaSettings) else KafkaSettings(bootstrap_servers=target)
     )
     request_timeout_ms = max(1000, int(timeout_s * 1000))
-    with _quiet_connection_errors():
+    with quiet_connection_errors():
         return await _describe(settings, request_timeout_ms, timeout_s)
 
 
@@ -104,10 +105,11 @@ async def _describe(
 
 
 @contextlib.contextmanager
-def _quiet_connection_errors() -> Iterator[None]:
+def quiet_connection_errors() -> Iterator[None]:
     """A refused connection is the expected answer of a probe; aiokafka logs it as an ERROR.
 
-    The outcome is reported through the raised ``BrokerUnavailableError`` instead.
+    The outcome is reported through the raised ``BrokerUnavailableError`` (or the
+    replication health's state) instead.
     """
     logger = logging.getLogger("aiokafka")
     previous = logger.level

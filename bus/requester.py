@@ -61,6 +61,11 @@ class OutboundRequest:
     traceparent: TraceParent | None = None
     source: MemberId | None = None
 
+    def record_key(self, exchange_id: str) -> bytes:
+        """The record key: the subject pseudonym, else the exchange id (so a gate can tell
+        which partition the request will go to before it is sent)."""
+        return (self.subject_ref or exchange_id).encode()
+
 
 class Requester:
     """Sends requests and awaits their replies on its own reply partitions."""
@@ -171,7 +176,7 @@ class Requester:
 
         With a signer, the request is signed here, over the exact headers and value that
         are written (see ``bus/request_signing.py``)."""
-        key = (request.subject_ref or envelope.exchange_id).encode()
+        key = request.record_key(envelope.exchange_id)
         if self._signer is not None:
             envelope = self._signer.sign(envelope, value)
         return await self._producer.send(

@@ -219,8 +219,13 @@ class RequestPipeline:
         try:
             stored = await self._store.get(envelope.exchange_id)
         except ReplyStoreError as exc:
+            # The store only makes a redelivery cheap and identical. While it is down the
+            # request is answered anyway (a redelivered one may ask the registry twice; the
+            # gateway keeps the first reply), as ``_keep`` sends a reply it cannot store:
+            # retrying here left the requester waiting on our store and, past the retry
+            # budget, dead-lettered a request that could have been answered.
             log.warning("reply_store_unavailable", error_code=exc.code)
-            return Retry(f"reply store: {exc.code}", delay_s=0.5)
+            stored = None
         if stored is not None:
             plan = ReplyPlan(stored.status, stored.error_code, stored.value)
             log.info("request_replayed_from_store", reply_status=stored.status.value)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from contracts.errors import InteropError
 from devservers.ports import free_server_port
@@ -147,13 +148,15 @@ class PostgresRunner:
         self._state.write_text(json.dumps(state))
         return RunningPostgres(port=port, data_dir=self.data_dir, password=password)
 
-    def stop(self) -> None:
-        """Stop the server if it runs (fast shutdown: tests hold no data worth a checkpoint)."""
+    def stop(self, *, mode: Literal["fast", "immediate"] = "fast") -> None:
+        """Stop the server if it runs. ``fast`` (the default: tests hold no data worth a
+        wait) disconnects the clients and checkpoints; ``immediate`` is a crash: every
+        server process quits at once, and the next start recovers from the WAL."""
         if not self._state.exists():
             return
         state = json.loads(self._state.read_text())
         bin_dir = Path(state["bin_dir"])
-        self._run([str(bin_dir / "pg_ctl"), "-D", str(self._cluster), "-m", "fast", "-w", "stop"])
+        self._run([str(bin_dir / "pg_ctl"), "-D", str(self._cluster), "-m", mode, "-w", "stop"])
         self._state.unlink(missing_ok=True)
 
     # -- internals -----------------------------------------------------------------------

@@ -32,7 +32,6 @@ from bus import (
     BusProducer,
     KafkaSettings,
     ReplicationHealth,
-    ReplicationState,
     ReplyTopic,
     Requester,
     RequestSigner,
@@ -49,6 +48,7 @@ from gateway.audit_api import add_audit, audit_parts
 from gateway.audit_outbox import AuditOutbox
 from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
+from gateway.bus_write_gate import BusWriteGate
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
 from gateway.console.mount import CONSOLE_PREFIX, mount_console
@@ -76,6 +76,7 @@ from gateway.store.base import ExchangeStore
 __all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"]
 
 _PROBE_TIMEOUT_S: Final = 2.0
+_REPLICATION_TTL_S: Final = 2.0
 _CONSOLE_PATH: Final = CONSOLE_PREFIX + "/"
 _AUDIT_GRACE_S: Final = 3.0
 """Audit writes failing this long, the last this recently: /readyz says not ready."""
@@ -104,6 +105,8 @@ class Gateway:
     audit: AuditParts
     consents: ConsentRegistry
     trail: AuditTrail
+    replication: ReplicationHealth
+    """The cluster's replication, for /readyz and the exchanges' write gate."""
 
 
 GATEWAY_KEY: Final = web.AppKey("interop.gateway", Gateway)
@@ -228,6 +231,8 @@ def _build(
         offsets_group=settings.reply_offsets_group,
         signer=signer,
     )
+    # Looked at every 2 s at most: the write gate acts on it for every new exchange.
+    replication = ReplicationHealth(kafka, registry=metrics.registry, ttl_s=_REPLICATION_TTL_S)
     service = ExchangeService(
         catalogue=catalogue,
         encoder=RequestEncoder(
@@ -244,6 +249,7 @@ def _build(
         keys=ExchangeKeys(subject=subject_key, digest=digest_key),
         consents=consents,
         states=states,
+        writes=BusWriteGate(replication, audit_topic=settings.audit.topic),
     )
     expiry = ExpiryLoop(
         states=states,
@@ -277,6 +283,7 @@ def _build(
         consent_store=consent_store,
         consents=consents,
         trail=trail,
+        replication=replication,
     )
 
 
@@ -342,12 +349,12 @@ def create_app(
         ):
             raise ServiceUnavailableError(f"audit writes have failed for {failing_s:.0f}s")
 
-    replication = ReplicationHealth(kafka, registry=gateway.metrics.registry)
-
     async def kafka_replication() -> str:
-        # Degraded (a replica missing) is still ready; partitions refusing writes are not.
-        status = await replication.status()
-        if status.state is ReplicationState.REFUSING:
+        # Degraded (a replica missing) is still ready. The audit partition refusing writes
+        # is not: every exchange needs it. Some request partitions refusing is still ready
+        # (the others' exchanges go on; the write gate refuses the affected ones at once).
+        status = await gateway.replication.status()
+        if status.refuses(settings.audit.topic):
             raise ServiceUnavailableError(status.detail())
         return status.detail()
 
@@ -396,6 +403,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             try:
                 yield
             finally:
+                await gateway.replication.close()
                 await gateway.expiry.stop()
                 await gateway.retention.stop()
                 await gateway.requester.stop()

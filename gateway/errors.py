@@ -25,6 +25,8 @@
         ├── RateLimitedError              429  RATE_LIMITED (carries retry_after_s)
         ├── ProviderError                 502  PROVIDER_ERROR
         ├── ServiceUnavailableError       503  SERVICE_UNAVAILABLE (broker/store down; retriable)
+        │   ├── StoreUnavailableError     503  STORE_UNAVAILABLE (the gateway's database)
+        │   └── BusRefusingWritesError    503  BUS_REFUSING_WRITES (too few in-sync replicas)
         └── DeadlineExceededError         504  DEADLINE_EXCEEDED (retriable)
 
 The ``code`` is the machine-readable contract with back-office systems: it appears as the
@@ -42,6 +44,7 @@ from typing import ClassVar
 from contracts.errors import InteropError
 
 __all__ = [
+    "BusRefusingWritesError",
     "ConsentRequiredError",
     "DeadlineExceededError",
     "FieldProblem",
@@ -57,6 +60,7 @@ __all__ = [
     "ProviderError",
     "RateLimitedError",
     "ServiceUnavailableError",
+    "StoreUnavailableError",
     "SubjectMismatchError",
     "UnauthenticatedError",
     "UnknownConsentError",
@@ -83,6 +87,13 @@ class GatewayError(InteropError):
     code = "GATEWAY_ERROR"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+    retry_after_s: int | None = None
+    """Seconds for ``Retry-After`` (429, some 503s); None: no header."""
+
+    @property
+    def public_detail(self) -> str:
+        """The problem's ``detail``: the message, unless the class keeps it for operators."""
+        return self.message
 
 
 class InvalidRequestError(GatewayError):
@@ -241,6 +252,35 @@ class ServiceUnavailableError(GatewayError):
     status = 503
     title = "Service unavailable"
     retriable = True
+
+
+class StoreUnavailableError(ServiceUnavailableError):
+    """The gateway's database (exchanges, consents) did not answer; retriable.
+
+    The message names the store by its redacted URL and quotes the driver: operators read
+    it (start-up errors, logs). Callers read one fixed sentence instead: a database's
+    address, user or driver text is nobody else's business.
+    """
+
+    code = "STORE_UNAVAILABLE"
+    title = "Store unavailable"
+    retry_after_s = 1
+
+    @property
+    def public_detail(self) -> str:
+        return "the gateway's store is unavailable; retry later with the same Idempotency-Key"
+
+
+class BusRefusingWritesError(ServiceUnavailableError):
+    """The Kafka partitions this exchange needs refuse writes (in-sync replicas below
+    min.insync.replicas, or no leader): refused before anything is stored or sent."""
+
+    code = "BUS_REFUSING_WRITES"
+    title = "The bus refuses writes"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class DeadlineExceededError(GatewayError):

@@ -13,6 +13,13 @@ Two rules decide how each transition meets the audit trail:
 * **A reply releases data only after its event is durable.** COMPLETED (or the
   provider's FAILED) is written and acknowledged *before* the store moves; if the trail
   is down, the exchange stays PENDING and the reply router retries the reply.
+* **A reply ended unacknowledged is not timed out.** When a reply's COMPLETED (or
+  FAILED) write fails (it timed out: the producer may still deliver it, e.g. once the
+  audit partition has a new leader), this replica's time-outs leave the exchange PENDING,
+  for up to ``REPLY_GRACE`` past its deadline: the reply router retries the reply until
+  the trail takes it, so the exchange ends once, the reply's way, not COMPLETED *and*
+  TIMED_OUT. (Another replica's expiry does not know; a marker in the store would close
+  that gap.) An ending in flight is kept apart from a timeout by ``_ClosingGate`` (below).
 * **A closing that releases no data is owed, never lost.** TIMED_OUT and the gateway's
   own FAILED are marked owed in the very statement that ends the exchange
   (``closing_owed``); ``gateway.audit_outbox.AuditOutbox`` writes them when the trail
@@ -35,7 +42,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
@@ -48,6 +55,7 @@ from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 __all__ = [
     "AUDIT_FAILED",
     "GATEWAY_FAILURES",
+    "REPLY_GRACE",
     "SEND_FAILED",
     "TIMED_OUT_REASON",
     "Clock",
@@ -66,6 +74,8 @@ AUDIT_FAILED: Final = "GATEWAY_AUDIT_FAILED"
 GATEWAY_FAILURES: Final = frozenset({SEND_FAILED, AUDIT_FAILED})
 """Error codes of exchanges the gateway refused unsent: answered 503, never the provider's."""
 TIMED_OUT_REASON: Final = "the deadline passed without a reply"
+REPLY_GRACE: Final = timedelta(minutes=5)
+"""How long past its deadline a reply read in time may still end its exchange."""
 _log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
@@ -247,6 +257,9 @@ class ExchangeStates:
         self._on_final = on_final
         self._clock = clock
         self._gate = _ClosingGate()
+        self._ending: dict[str, datetime] = {}
+        """Exchange id -> deadline of each reply whose ending is being written here, or
+        was written unacknowledged (see the module: time-outs spare them)."""
 
     @property
     def actor(self) -> str:
@@ -330,6 +343,9 @@ class ExchangeStates:
             reason=ending.error_code,
             response_digest=response_digest,
         )
+        # Spared by the time-outs from now until the store says how it ended (if the write
+        # fails, the event may still land: the router retries this reply).
+        self._ending[record.id] = record.deadline
         await self._trail.record(event)
         updated = await self._store.complete(
             record.id,
@@ -340,6 +356,7 @@ class ExchangeStates:
             error_code=ending.error_code,
             error_detail=ending.error_detail,
         )
+        self._ending.pop(record.id, None)
         if updated is None:
             self._metrics.replies.labels("duplicate").inc()
             return None
@@ -376,8 +393,11 @@ class ExchangeStates:
             self._on_final(ended)
 
     async def time_out(self, record: ExchangeRecord) -> ExchangeRecord | None:
-        """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile."""
+        """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile, or its
+        reply's ending was written unacknowledged (it stays PENDING for the reply)."""
         async with self._gate.timing_out({record.id}):
+            if record.id in self._sparing():
+                return None
             expired = await self._store.complete(
                 record.id,
                 status=ExchangeStatus.TIMED_OUT,
@@ -391,9 +411,17 @@ class ExchangeStates:
     async def expire_overdue(self) -> int:
         """Every overdue PENDING exchange TIMED_OUT (closing owed); how many."""
         async with self._gate.timing_out(None):
-            expired = await self._store.expire_overdue(self._clock())
+            expired = await self._store.expire_overdue(self._clock(), sparing=self._sparing())
         self._timed_out(expired)
         return len(expired)
+
+    def _sparing(self) -> set[str]:
+        """The exchanges whose reply is being ended, forgotten ``REPLY_GRACE`` past their
+        deadline (the reply router gives a reply up then, too)."""
+        cutoff = self._clock() - REPLY_GRACE
+        for exchange_id in [i for i, deadline in self._ending.items() if deadline < cutoff]:
+            del self._ending[exchange_id]
+        return set(self._ending)
 
     def _timed_out(self, records: list[ExchangeRecord]) -> None:
         for record in records:

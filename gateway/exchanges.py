@@ -43,6 +43,7 @@ from contracts import (
     Service,
     VersionStatus,
 )
+from gateway.bus_write_gate import BusWriteGate
 from gateway.catalogue_api import resolve_version
 from gateway.consent.policy import Decision, DenyRule
 from gateway.consent.registry import ConsentRegistry
@@ -144,6 +145,7 @@ class ExchangeService:
         keys: ExchangeKeys,
         consents: ConsentRegistry,
         states: ExchangeStates,
+        writes: BusWriteGate | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._catalogue = catalogue
@@ -157,6 +159,7 @@ class ExchangeService:
         self._digest_key = keys.digest
         self._consents = consents
         self._states = states
+        self._writes = writes
         self._clock = clock
 
     # -- resolution and authorisation (pure, no I/O) ---------------------------------
@@ -289,6 +292,8 @@ class ExchangeService:
             traceparent=envelope.traceparent,
             sent_digest=sent_request_digest(envelope, value),
         )
+        if self._writes is not None:  # partitions known to refuse: 503 before storing
+            self._writes.check(outbound.topic.name, outbound.record_key(record.id))
         outcome = await self._store.create(record)
         if not outcome.created:
             earlier = outcome.record

@@ -22,7 +22,6 @@ from gateway.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ProviderError,
-    RateLimitedError,
     UnsupportedMediaTypeError,
 )
 from gateway.redaction import safe_path
@@ -44,7 +43,7 @@ def problem_body(error: GatewayError, *, instance: str | None = None) -> dict[st
         "type": PROBLEM_TYPE_BASE + error.code.lower().replace("_", "-"),
         "title": error.title,
         "status": error.status,
-        "detail": error.message,
+        "detail": error.public_detail,
         "code": error.code,
     }
     if instance is not None:
@@ -57,13 +56,13 @@ def problem_body(error: GatewayError, *, instance: str | None = None) -> dict[st
 
 
 def problem_response(error: GatewayError, *, instance: str | None = None) -> web.Response:
-    """The HTTP response for ``error`` (with ``Retry-After`` for 429)."""
+    """The HTTP response for ``error`` (with ``Retry-After`` when it says when to retry)."""
     response = web.Response(
         status=error.status,
         text=json.dumps(problem_body(error, instance=instance)),
         content_type=PROBLEM_CONTENT_TYPE,
     )
-    if isinstance(error, RateLimitedError):
+    if error.retry_after_s is not None:
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
 

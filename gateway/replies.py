@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
@@ -33,7 +33,7 @@ import structlog
 from bus import PeriodicTask, Reply, ReplyStatus
 from bus.audit import AuditWriteError, payload_digest
 from contracts import Codec, CodecError, SchemaId, avro_to_json
-from gateway.exchange_states import Clock, Ending, ExchangeStates, utc_now
+from gateway.exchange_states import REPLY_GRACE, Clock, Ending, ExchangeStates, utc_now
 from gateway.metrics import GatewayMetrics
 from gateway.reply_verification import ReplyGate
 from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
@@ -56,7 +56,7 @@ _log = structlog.get_logger(__name__)
 ResponseSchemas = Mapping[tuple[str, str], tuple[SchemaId, Any]]
 """(service id, ``MAJOR.MINOR``) -> (response schema id, response schema)."""
 
-_LATE_READ: Final = timedelta(minutes=5)
+_LATE_READ: Final = REPLY_GRACE
 """A reply written in time but read this long after the deadline is not used any more."""
 
 

@@ -239,7 +239,14 @@ class AuditIndexer:
             except IndexConflictError:
                 self.stats.conflicts += 1
                 _log.warning("audit_index_conflict")
-                await self._reload_and_seek(consumer)
+                try:
+                    await self._reload_and_seek(consumer)
+                except AuditError as exc:
+                    # The database is down too: the next round reloads (no tree loaded is
+                    # a conflict again). Escaping here ended this loop for good, leaving
+                    # the process up and the index frozen (seen with PostgreSQL crashed).
+                    _log.warning("audit_index_failed", error_code=exc.code)
+                    await self._pause()
             except AuditError as exc:  # the database blinked: reload and try again
                 _log.warning("audit_index_failed", error_code=exc.code)
                 await self._pause()

@@ -20,7 +20,7 @@ from gateway.consent.store import (
     opposition_from_row,
     opposition_values,
 )
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import StoreUnavailableError
 from gateway.store.records import utc
 from storage import PostgresStore
 
@@ -85,7 +85,7 @@ class PostgresConsentStore(PostgresStore):
     name = "the PostgreSQL consent store"
     component = COMPONENT
     migrations = _MIGRATIONS
-    error = ServiceUnavailableError
+    error = StoreUnavailableError
 
     def __init__(self, dsn: str, *, max_size: int = 5, command_timeout_s: float = 10.0) -> None:
         super().__init__(

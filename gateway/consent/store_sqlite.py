@@ -20,7 +20,7 @@ from gateway.consent.store import (
     opposition_from_row,
     opposition_values,
 )
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import StoreUnavailableError
 from gateway.store.records import utc
 from storage import SqliteStore
 
@@ -85,7 +85,7 @@ class SqliteConsentStore(SqliteStore):
     name = "the SQLite consent store"
     component = COMPONENT
     migrations = _MIGRATIONS
-    error = ServiceUnavailableError
+    error = StoreUnavailableError
 
     async def add_consent(self, consent: Consent) -> None:
         with self._database.translate("record a consent"):

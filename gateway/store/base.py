@@ -9,7 +9,7 @@ the request payload (only its digest, for idempotency).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -69,7 +69,7 @@ class CreateOutcome:
 
 
 class ExchangeStore(Protocol):
-    """Async store of exchanges. Backend failures raise ``ServiceUnavailableError``."""
+    """Async store of exchanges. Backend failures raise ``StoreUnavailableError`` (a 503)."""
 
     async def open(self) -> None:
         """Connect and create or migrate the schema (idempotent, safe for concurrent replicas)."""
@@ -78,7 +78,7 @@ class ExchangeStore(Protocol):
         """Release connections; safe to call twice."""
 
     async def ping(self) -> None:
-        """Raise ``ServiceUnavailableError`` unless the backend answers (for /readyz)."""
+        """Raise ``StoreUnavailableError`` unless the backend answers (for /readyz)."""
 
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
         """Insert ``record``; with an idempotency key already used by the same requester,
@@ -104,10 +104,13 @@ class ExchangeStore(Protocol):
         ``closing_owed``: its closing audit event is not written yet (the outbox writes it);
         set in the same statement, so a crash cannot separate the two."""
 
-    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
+    async def expire_overdue(
+        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+    ) -> list[ExchangeRecord]:
         """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
         TIMED_OUT, their closing event owed, and return them (each exactly once, even
-        across replicas)."""
+        across replicas). Exchanges in ``sparing`` stay PENDING (their reply's ending is
+        being written)."""
 
     async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
         """Up to ``limit`` ended exchanges whose closing audit event is owed (timed out,

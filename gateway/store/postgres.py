@@ -11,13 +11,13 @@ advisory lock, so replicas starting together migrate once, one after the other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import StoreUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
     COLUMNS,
@@ -97,7 +97,7 @@ _COMPLETE = (
 _EXPIRE = """
     WITH due AS (
         SELECT id FROM exchanges
-        WHERE status = 'pending' AND deadline < $1
+        WHERE status = 'pending' AND deadline < $1 AND NOT (id = ANY($3::text[]))
         ORDER BY deadline
         LIMIT $2
         FOR UPDATE SKIP LOCKED
@@ -129,7 +129,7 @@ class PostgresExchangeStore(PostgresStore):
     name = "the PostgreSQL exchange store"
     component = _COMPONENT
     migrations = _MIGRATIONS
-    error = ServiceUnavailableError
+    error = StoreUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
@@ -195,11 +195,14 @@ class PostgresExchangeStore(PostgresStore):
             )
         return None if row is None else _record(row)
 
-    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
-        """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
+    async def expire_overdue(
+        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+    ) -> list[ExchangeRecord]:
+        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``) TIMED_OUT
+        and return them."""
         moment = utc(now, "now")
         with self._database.translate("expire overdue exchanges"):
-            rows = await self._database.pool.fetch(_EXPIRE, moment, limit)
+            rows = await self._database.pool.fetch(_EXPIRE, moment, limit, sorted(sparing))
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
     async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:

@@ -13,12 +13,13 @@ runs its statements one at a time, in order, on its own thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import StoreUnavailableError
 from gateway.store.base import CreateOutcome, ExchangeRecord, ExchangeStatus
 from gateway.store.records import (
     COLUMNS,
@@ -97,6 +98,7 @@ _EXPIRE = (
     "UPDATE exchanges SET status = 'timed_out', completed_at = :now, closing_owed = 1 "
     "WHERE status = 'pending' AND id IN ("
     "SELECT id FROM exchanges WHERE status = 'pending' AND deadline < :now "
+    "AND id NOT IN (SELECT value FROM json_each(:sparing)) "
     "ORDER BY deadline LIMIT :limit) RETURNING *"
 )
 
@@ -127,7 +129,7 @@ class SqliteExchangeStore(SqliteStore):
     name = "the SQLite exchange store"
     component = _COMPONENT
     migrations = _MIGRATIONS
-    error = ServiceUnavailableError
+    error = StoreUnavailableError
 
     # -- exchanges ---------------------------------------------------------------------
     async def create(self, record: ExchangeRecord) -> CreateOutcome:
@@ -193,9 +195,16 @@ class SqliteExchangeStore(SqliteStore):
                 rows = await db.execute_fetchall(_COMPLETE, params)
         return next((_record(row) for row in rows), None)
 
-    async def expire_overdue(self, now: datetime, *, limit: int = 1000) -> list[ExchangeRecord]:
-        """Mark up to ``limit`` overdue PENDING exchanges TIMED_OUT and return them."""
-        params = {"now": _time(utc(now, "now")), "limit": limit}
+    async def expire_overdue(
+        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+    ) -> list[ExchangeRecord]:
+        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``) TIMED_OUT
+        and return them."""
+        params = {
+            "now": _time(utc(now, "now")),
+            "limit": limit,
+            "sparing": json.dumps(sorted(sparing)),
+        }
         with self._database.translate("expire overdue exchanges"):
             async with self._database.session() as db:
                 rows = await db.execute_fetchall(_EXPIRE, params)

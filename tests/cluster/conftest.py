@@ -1,10 +1,11 @@
 """The cluster suite: the whole system on a real three-node Kafka cluster, brokers lost.
 
 One ``interop dev --nodes 3`` (three KRaft nodes, replication factor 3, min.insync.replicas
-2; the demo registries, ``interop gateway`` and three ``interop connector run``) is started
-by the first case that asks for ``cluster`` and shared by the suite; it is stopped (every
-broker with it) after the last cluster case, and a node a case left stopped is started
-again after it.
+2; the demo registries, ``interop gateway`` and three ``interop connector run``) with its
+stores on a real PostgreSQL server (``store_server.py``: the production topology, where
+gateway replicas share PostgreSQL) is started by the first case that asks for ``cluster``
+and shared by the suite; it is stopped (every broker and the database with it) after the
+last cluster case, and a node or the database a case left stopped is started again after it.
 The cases run one at a time: three JVMs are heavy on a shared machine. Each case fills a
 ``CaseReport`` (the fault suite's table, ``tests/faults``), printed at the end of the run
 ("cluster: what clients saw").
@@ -17,25 +18,44 @@ from collections.abc import Iterator
 import pytest
 
 from devservers.kafka_cluster import KafkaCluster
+from tests.cluster.store_server import StoreServer, store_server
 from tests.faults.report import CaseReport, print_cases, record_case
 from tests.faults.system import System, start_system
 
 CLUSTER_CASES: list[CaseReport] = []
 
 
-# Package scope: the three brokers stop once the cluster cases are done.
+# Package scope: the database and the three brokers stop once the cluster cases are done.
 @pytest.fixture(scope="package")
-def cluster_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """``interop dev --nodes 3`` for the suite (stopped with its brokers at the end)."""
+def cluster_store() -> Iterator[StoreServer]:
+    """The PostgreSQL server of the cluster's stores."""
+    with store_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def cluster_system(
+    tmp_path_factory: pytest.TempPathFactory, cluster_store: StoreServer
+) -> Iterator[System]:
+    """``interop dev --nodes 3`` for the suite, its stores on ``cluster_store`` (stopped
+    with its brokers at the end)."""
     # An open broker for now: the levers talk to the nodes with a plain admin client.
-    with start_system(tmp_path_factory.mktemp("cluster"), nodes=3, secure=False) as system:
+    with start_system(
+        tmp_path_factory.mktemp("cluster"),
+        nodes=3,
+        secure=False,
+        gateway_store_url=cluster_store.url("gateway"),
+        connector_store_url=cluster_store.url("connectors"),
+    ) as system:
         yield system
 
 
 @pytest.fixture
-def cluster(cluster_system: System) -> Iterator[System]:
-    """The shared cluster; a node a case left stopped is started again after it."""
+def cluster(cluster_system: System, cluster_store: StoreServer) -> Iterator[System]:
+    """The shared cluster; a node or the database a case left stopped is started again
+    after it."""
     yield cluster_system
+    cluster_store.start()
     for node in KafkaCluster(cluster_system.kafka_dir).nodes():
         if node.status() is None:
             node.restart("127.0.0.1")

@@ -25,6 +25,7 @@ __all__ = [
     "fully_replicated",
     "kill_node",
     "leaders",
+    "out_of_every_isr",
     "readyz",
     "start_node",
     "stop_node",
@@ -89,6 +90,25 @@ async def fully_replicated(system: System, since: float, timeout_s: float = 90) 
             if all(len(p["isr"]) == len(p["replicas"]) for t in described for p in t["partitions"]):
                 return time.monotonic() - since
         assert time.monotonic() < deadline, "replication not back to full"
+        await asyncio.sleep(0.5)
+
+
+async def out_of_every_isr(system: System, node_id: int, timeout_s: float = 30) -> float:
+    """Seconds until no partition of the bus's topics counts ``node_id`` in sync (the
+    controller fenced it, after broker.session.timeout.ms, and shrank the ISRs)."""
+    started = time.monotonic()
+    while True:
+        with contextlib.suppress(Exception):
+            admin = AIOKafkaAdminClient(bootstrap_servers=system.bootstrap)
+            await admin.start()
+            try:
+                names = [t for t in await admin.list_topics() if t.startswith("interop.")]
+                described = await admin.describe_topics(names)
+            finally:
+                await admin.close()
+            if all(node_id not in p["isr"] for t in described for p in t["partitions"]):
+                return time.monotonic() - started
+        assert time.monotonic() - started < timeout_s, f"node {node_id} still in an ISR"
         await asyncio.sleep(0.5)
 
 

@@ -35,6 +35,7 @@ _POLL_EVERY_S: Final = 0.25
 _EXCHANGE_ID: Final = re.compile(r"exchange ([0-9a-f-]{36})")
 UNSENT: Final = "SERVICE_UNAVAILABLE_UNSENT"
 """The code recorded for a 503 that says nothing was sent (the key was released)."""
+_RETRIED_503: Final = frozenset({UNSENT, "STORE_UNAVAILABLE"})
 
 
 def residence_request(person: Person) -> dict[str, Any]:
@@ -68,6 +69,8 @@ class Answer:
     answered_at: float
     final: dict[str, Any] | None = None
     """For a 202 polled to the end: the final GET body."""
+    problem_code: str = ""
+    """The problem's own ``code`` ("" for 200/202), where ``code`` may say ``UNSENT``."""
 
     @property
     def latency_s(self) -> float:
@@ -156,6 +159,8 @@ class Load:
                 # key was released, and a retry must start a new exchange.
                 code = UNSENT
         answer = Answer(key, person, status, code, exchange_id, sent, answered)
+        if status not in (200, 202):
+            answer.problem_code = str(document.get("code", "?"))
         self.answers.append(answer)
         if status == 202 and self.poll and exchange_id:
             answer.final = await self._poll(session, exchange_id)
@@ -184,14 +189,22 @@ class Load:
         return {a.key: str(a.exchange_id) for a in self.answers if a.accepted}
 
     def unsent(self) -> list[Answer]:
-        """Requests refused before sending (503 "could not be sent") or rate-limited
-        (429), whose key was never accepted since: a retry must proceed."""
+        """Requests refused before sending (503 "could not be sent"), refused by a store
+        outage (503 ``STORE_UNAVAILABLE``: the same key replays the exchange if it was
+        stored) or rate-limited (429), whose key was never accepted since: a retry must
+        proceed."""
         accepted = self.accepted()
         latest: dict[str, Answer] = {}
-        for answer in self.answers:
-            if (answer.status == 503 and answer.code == UNSENT) or answer.status == 429:
-                latest[answer.key] = answer
-        return [a for key, a in latest.items() if key not in accepted]
+        for answer in self.answers:  # in the order they were answered
+            latest[answer.key] = answer
+        # A key whose last answer is another error (a 502, or a 504 when a store outage
+        # struck after the request was sent) is kept as that answer, not retried again.
+        return [
+            a
+            for key, a in latest.items()
+            if key not in accepted
+            and ((a.status == 503 and a.code in _RETRIED_503) or a.status == 429)
+        ]
 
     def first_success_after(self, moment: float) -> float | None:
         """Seconds from ``moment`` to the first 200 of an exchange sent after it."""

@@ -179,29 +179,49 @@ class System:
 
 
 @contextlib.contextmanager
-def start_system(tmp_path: Path, *, nodes: int = 1, secure: bool = True) -> Iterator[System]:
+def start_system(
+    tmp_path: Path,
+    *,
+    nodes: int = 1,
+    secure: bool = True,
+    gateway_store_url: str | None = None,
+    connector_store_url: str | None = None,
+) -> Iterator[System]:
     """``interop dev`` (``--nodes``: a local Kafka cluster; ``secure=False``: an open
     broker) on ports below the ephemeral range, until its summary; Ctrl-C at the end (it
-    stops its children and the brokers)."""
+    stops its children and the brokers).
+
+    ``gateway_store_url`` (exchanges, consents, audit index: the gateway and its audit
+    indexer) and ``connector_store_url`` (the three connectors' reply store) put the
+    stores elsewhere than ``interop dev``'s SQLite files, e.g. on PostgreSQL: given to its
+    children as the environment overrides an operator would use
+    (``INTEROP__GATEWAY__STORE_URL``, ``INTEROP__CONNECTOR__REPLY_STORE_URL``), which win
+    over the files it writes."""
     kafka_port, http_port = _free_port_run(2 * nodes), free_server_port()
     argv = dev_argv(tmp_path, kafka_port, http_port, people=PEOPLE)
     if not secure:
         argv.append("--insecure")
     if nodes > 1:
         argv += ["--nodes", str(nodes)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if gateway_store_url is not None:
+        env["INTEROP__GATEWAY__STORE_URL"] = gateway_store_url
+    if connector_store_url is not None:
+        env["INTEROP__CONNECTOR__REPLY_STORE_URL"] = connector_store_url
     process = subprocess.Popen(
         [sys.executable, "-m", "interop", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     output: list[str] = []
+    drain = threading.Thread(target=_drain, args=(process, output), daemon=True)
     try:
         summary = read_until(process, "Press Ctrl-C", timeout_s=_READY_TIMEOUT_S)
         # Keep reading, so interop dev never blocks on a full pipe and a case can read
         # what it said about its children.
-        threading.Thread(target=_drain, args=(process, output), daemon=True).start()
+        drain.start()
         keys = dict(re.findall(r"^\s+(TOWN|PORTAL|AUDITOR)=(\S+)", summary, re.MULTILINE))
         verify_line = next(line for line in summary.splitlines() if "audit verify" in line)
         verify = shlex.split(verify_line.replace("$AUDITOR", keys["AUDITOR"]))[1:]
@@ -226,6 +246,12 @@ def start_system(tmp_path: Path, *, nodes: int = 1, secure: bool = True) -> Iter
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        # The pipe ends with the process: let the reader finish, then close our end (left
+        # to the garbage collector, it is an unclosed-file warning, an error here).
+        if drain.is_alive():
+            drain.join(timeout=10)
+        if process.stdout is not None and not drain.is_alive():
+            process.stdout.close()
 
 
 def _free_port_run(length: int) -> int:

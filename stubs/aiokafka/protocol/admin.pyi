@@ -1,5 +1,7 @@
-# Minimal typed surface of aiokafka's ACL protocol requests (bus/acl_admin.py): aiokafka
-# has the wire classes but no admin API for them.
+# Minimal typed surface of aiokafka's admin protocol requests: the ACL ones
+# (bus/acl_admin.py: aiokafka has the wire classes but no admin API for them) and
+# DescribeConfigs (bus/replication_health.py: sent to a broker that answers).
+from typing import Any
 
 class Request: ...
 
@@ -38,3 +40,6 @@ class DeleteAclsRequest(Request):
         operation: int,
         permission_type: int,
     ) -> None: ...
+
+class DescribeConfigsRequest(Request):
+    def __init__(self, resources: list[Any], include_synonyms: bool = ...) -> None: ...

@@ -192,6 +192,20 @@ async def test_complete_only_once(store: ExchangeStore) -> None:
     assert await store.get(record.id) == done
 
 
+async def test_expire_overdue_spares_the_exchanges_it_is_told_to(store: ExchangeStore) -> None:
+    """Overdue exchanges whose reply is being ended are left PENDING; the rest time out."""
+    spared, other = _record(1, deadline=T0), _record(2, deadline=T0)
+    for record in (spared, other):
+        await store.create(record)
+    now = T0 + timedelta(minutes=1)
+    expired = await store.expire_overdue(now, sparing={spared.id, "not-an-exchange"})
+    assert [r.id for r in expired] == [other.id]
+    still = await store.get(spared.id)
+    assert still is not None
+    assert still.status is ExchangeStatus.PENDING
+    assert [r.id for r in await store.expire_overdue(now)] == [spared.id]
+
+
 async def test_complete_unknown_is_none(store: ExchangeStore) -> None:
     """Completing an exchange that was never stored returns None."""
     assert await store.complete("nope", status=ExchangeStatus.COMPLETED, completed_at=T0) is None

@@ -323,3 +323,27 @@ async def test_request_value_helper_round_trips() -> None:
         CODEC.decode(request_value("X1"), schema_id("1.1", "request")).datum["document_number"]
         == "X1"
     )
+
+
+async def test_a_reply_store_outage_does_not_hold_the_request_back() -> None:
+    """The reply store down (its read and its write fail): the request is still answered
+    and acknowledged at once, never retried or dead-lettered for our store's sake; once
+    the store is back, a redelivery is answered (and kept) like a new request."""
+    calls: list[str] = []
+
+    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
+        calls.append(ctx.exchange_id)
+        return Found(RESIDENCE)
+
+    h = harness(handler)
+    _, record = request_record()
+    h.store.fail = True
+    assert await h.pipeline(record) == Ack()
+    [sent] = h.sender.sent
+    assert sent.envelope.status is ReplyStatus.OK
+    assert h.store.replies == {}
+    assert _types(h.audit.records) == [AuditEventType.DELIVERED, AuditEventType.RESPONDED]
+    h.store.fail = False
+    assert await h.pipeline(record) == Ack()
+    assert len(calls) == 2  # nothing was stored to replay from
+    assert len(h.store.replies) == 1

@@ -1,0 +1,3 @@
+# The producer's default partitioner's hash (bus/replication_health.py: which partition a
+# key goes to).
+def murmur2(data: bytes) -> int: ...
