@@ -12,12 +12,11 @@ like the tax agency's (one personal field, the NIF) and like the register's (two
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from benchmarks.stats import time_per_call
 from bus import FieldOpener, FieldSealer, RecipientKey
 
 __all__ = ["measure_sealing"]
@@ -40,15 +39,7 @@ def measure_sealing(exchanges: int) -> tuple[float, float]:
     private = X25519PrivateKey.generate()
     recipient = RecipientKey("bench-enc-1", private.public_key())
     sealer, opener = FieldSealer(), FieldOpener({"bench-enc-1": private})
-    for _ in range(50):  # warm-up
-        _one_exchange(sealer, opener, recipient)
-    samples: list[float] = []
-    for _ in range(exchanges):
-        start = time.perf_counter()
-        _one_exchange(sealer, opener, recipient)
-        samples.append((time.perf_counter() - start) * 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+    return time_per_call(lambda: _one_exchange(sealer, opener, recipient), calls=exchanges)
 
 
 def main() -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from benchmarks.stats import time_per_call
 from bus import (
     Envelope,
     InboundRecord,
@@ -153,15 +152,7 @@ def _one_exchange(
 def measure(exchanges: int) -> tuple[float, float]:
     """(median, p99) microseconds of signing and verifying for one exchange."""
     parts = _setup()
-    for _ in range(50):  # warm-up: imports, caches
-        _one_exchange(*parts)
-    samples: list[float] = []
-    for _ in range(exchanges):
-        start = time.perf_counter()
-        _one_exchange(*parts)
-        samples.append((time.perf_counter() - start) * 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+    return time_per_call(lambda: _one_exchange(*parts), calls=exchanges)
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Spread", "percentile", "ratio", "spread"]
@@ -49,3 +50,19 @@ def ratio(numerator: Spread, denominator: Spread) -> float | None:
     if denominator.median == 0:
         return None
     return numerator.median / denominator.median
+
+
+def time_per_call(
+    call: Callable[[], object], *, calls: int, warmup: int = 50
+) -> tuple[float, float]:
+    """(median, p99) microseconds of ``call``, after ``warmup`` untimed calls (imports,
+    caches); the cost benchmarks of one exchange's steps share it."""
+    for _ in range(warmup):
+        call()
+    samples: list[float] = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1e6)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]

@@ -17,7 +17,7 @@ from typing import Any, Final
 from bus import ACL_MANAGED_PREFIX, AclPlan, apply_acls, derive_acl_bindings, parse_gateway_group_id
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from gateway.members import Role, load_members_file
-from interop.topics_cmd import load_kafka_settings
+from interop.topics_cmd import add_apply_arguments, load_kafka_settings
 
 __all__ = ["DEFAULT_GATEWAY_USER", "register"]
 
@@ -53,18 +53,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="a gateway group whose reply topic to grant (repeatable; default: dev)",
     )
-    apply.add_argument(
-        "--settings",
-        type=Path,
-        default=None,
-        help="YAML settings file whose kafka: section to use (INTEROP__KAFKA__... override it)",
-    )
-    apply.add_argument(
-        "--bootstrap", default=None, help="Kafka bootstrap servers host:port[,host:port]"
-    )
-    apply.add_argument(
-        "--dry-run", action="store_true", help="print what would change and change nothing"
-    )
+    add_apply_arguments(apply)
     apply.set_defaults(handler=_apply)
 
 

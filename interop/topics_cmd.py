@@ -26,7 +26,7 @@ from bus import (
 from contracts.catalogue import DEFAULT_CATALOGUE_DIR, load_catalogue
 from interop.settings import SettingsError, load_settings
 
-__all__ = ["DEFAULT_TOPICS_CONFIG", "load_kafka_settings", "register"]
+__all__ = ["DEFAULT_TOPICS_CONFIG", "add_apply_arguments", "load_kafka_settings", "register"]
 
 DEFAULT_TOPICS_CONFIG = Path("deploy/topics.yaml")
 _MARKERS = {
@@ -68,19 +68,25 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_CATALOGUE_DIR,
         help="contracts catalogue whose services need topics (default: the bundled one)",
     )
-    apply.add_argument(
+    add_apply_arguments(apply)
+    apply.set_defaults(handler=_apply)
+
+
+def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--settings``, ``--bootstrap`` and ``--dry-run``, as every ``... apply`` takes them
+    (``interop topics apply``, ``interop acls apply``)."""
+    parser.add_argument(
         "--settings",
         type=Path,
         default=None,
         help="YAML settings file whose kafka: section to use (INTEROP__KAFKA__... override it)",
     )
-    apply.add_argument(
+    parser.add_argument(
         "--bootstrap", default=None, help="Kafka bootstrap servers host:port[,host:port]"
     )
-    apply.add_argument(
+    parser.add_argument(
         "--dry-run", action="store_true", help="print what would change and change nothing"
     )
-    apply.set_defaults(handler=_apply)
 
 
 def _apply(args: argparse.Namespace) -> int:
