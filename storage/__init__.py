@@ -12,7 +12,7 @@ Imports flow one way: ``contracts`` <- ``storage`` <- ``bus`` <- {``gateway``,
 keeps its own SQL in its own package.
 """
 
-from storage.migrations import Migrations, SchemaTooNewError
+from storage.migrations import MIGRATION_LOCK_KEY, Migrations, SchemaTooNewError
 from storage.postgres import PostgresDatabase, PostgresStore
 from storage.sqlite import SqliteDatabase, SqliteStore, create_private
 from storage.urls import (
@@ -24,6 +24,7 @@ from storage.urls import (
 )
 
 __all__ = [
+    "MIGRATION_LOCK_KEY",
     "InvalidStoreUrlError",
     "Migrations",
     "PostgresDatabase",

@@ -23,13 +23,21 @@ import asyncpg
 
 from contracts.errors import InteropError
 
-__all__ = ["Migrations", "SchemaTooNewError", "migrate_postgres", "migrate_sqlite"]
+__all__ = [
+    "MIGRATION_LOCK_KEY",
+    "Migrations",
+    "SchemaTooNewError",
+    "migrate_postgres",
+    "migrate_sqlite",
+]
 
 Migrations = Sequence[Sequence[str]]
 """Per version, the statements that bring the component to it."""
 
-# The first 8 bytes of SHA-256("interop-bus:schema_version"): any fixed number works.
-_POSTGRES_LOCK: Final = 0x3C1B_6A4E_2F70_9D15
+MIGRATION_LOCK_KEY: Final = 0x3C1B_6A4E_2F70_9D15
+"""The PostgreSQL advisory lock every component's migration holds (the first 8 bytes of
+SHA-256("interop-bus:schema_version"); any fixed number works). One key for all: they
+share the ``schema_version`` table, and two processes creating it at once collide."""
 
 
 class SchemaTooNewError(InteropError):
@@ -80,7 +88,7 @@ async def migrate_sqlite(db: aiosqlite.Connection, component: str, migrations: M
 async def migrate_postgres(pool: asyncpg.Pool, component: str, migrations: Migrations) -> None:
     """Bring ``component`` to ``len(migrations)`` in one transaction, under the shared lock."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _POSTGRES_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(component text PRIMARY KEY, version integer NOT NULL)"

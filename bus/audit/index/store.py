@@ -44,7 +44,7 @@ from bus.audit.index.proofs import (
     root_nodes,
 )
 from bus.audit.merkle_store import Node, compact_range
-from storage import create_private
+from storage import MIGRATION_LOCK_KEY, create_private
 
 __all__ = [
     "AuditIndex",
@@ -178,9 +178,13 @@ class AuditIndex:
         with _translate("create the audit tables"):
             async with self._engine.begin() as conn:
                 if not self._sqlite:
-                    # Transaction-scoped: released at commit. A key of its own (not the
-                    # exchange store's), so the two components migrate independently.
-                    await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301455822164125955)"))
+                    # Transaction-scoped: released at commit. The key every component's
+                    # migration holds: they share ``schema_version``, and a gateway and an
+                    # ``interop audit index`` process starting together would both create
+                    # it (a duplicate-key error in PostgreSQL's catalogue).
+                    await conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
                 await conn.execute(
                     sa.text(
                         "CREATE TABLE IF NOT EXISTS schema_version "
