@@ -144,20 +144,22 @@ class BrokerAuth:
             for argument in ("--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]")
         ]
 
-    def client_settings(self, bootstrap_servers: str, user: str, **extra: object) -> KafkaSettings:
-        """Kafka client settings that log in as ``user`` (the administrator or a member)."""
+    def login_fields(self, user: str) -> dict[str, str]:
+        """The ``kafka:`` settings fields that log in as ``user`` (config files take them)."""
         password = self.all_users().get(user)
         if password is None or user == BROKER_USER:
             raise BrokerAuthError(f"no Kafka user {user!r} on this broker")
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": SCRAM_MECHANISM,
+            "sasl_username": user,
+            "sasl_password": password,
+        }
+
+    def client_settings(self, bootstrap_servers: str, user: str, **extra: object) -> KafkaSettings:
+        """Kafka client settings that log in as ``user`` (the administrator or a member)."""
         return KafkaSettings.model_validate(
-            {
-                "bootstrap_servers": bootstrap_servers,
-                "security_protocol": "SASL_PLAINTEXT",
-                "sasl_mechanism": SCRAM_MECHANISM,
-                "sasl_username": user,
-                "sasl_password": password,
-                **extra,
-            }
+            {"bootstrap_servers": bootstrap_servers, **self.login_fields(user), **extra}
         )
 
     def admin_settings(self, bootstrap_servers: str, **extra: object) -> KafkaSettings:

@@ -293,12 +293,7 @@ def add_connector_signing(config: Path, dev: DevSecrets, *, kafka_login: bool = 
 
 def kafka_login_settings(dev: DevSecrets, user: str) -> dict[str, str]:
     """The ``kafka:`` settings that log in to the dev broker as ``user`` (SASL/SCRAM)."""
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_username": user,
-        "sasl_password": dev.kafka_passwords[user],
-    }
+    return dev.broker_auth().login_fields(user)
 
 
 def write_gateway_config(
