@@ -1,7 +1,8 @@
 """``interop bench``: end-to-end figures next to the floors they cannot beat (issue #9).
 
-Prints progress on stderr, the table (ratios first) on stdout, and writes the full
-results as JSON with ``--out``. See ``docs/benchmarks.md``.
+Prints progress on stderr, the table (ratios first, under a header naming the store,
+brokers, auth, cores and load average) on stdout, and writes the full results as JSON
+with ``--out``. See ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     bench = subparsers.add_parser(
         "bench",
         help="measure exchanges end to end against the raw-Kafka floor and direct HTTP",
-        description="Starts a broker (or uses --bootstrap), gateways, connectors and load "
-        "generators as separate processes and measures them at concurrency 1, 16 and 64.",
+        description="Starts a broker (or uses --bootstrap), gateways, audit indexers, "
+        "connectors and load generators as separate processes and measures them at "
+        "concurrency 1, 16 and 64. --store postgres --nodes 3 measures the production "
+        "configuration (PostgreSQL stores, 3 brokers, SCRAM logins and ACLs).",
     )
     bench.add_argument(
         "--quick", action="store_true", help="tiny sizes (~30 s): check it works, do not quote"
