@@ -300,7 +300,9 @@ async def test_a_failed_reply_is_retried_and_then_served_from_the_store() -> Non
 
 
 async def test_an_audit_failure_is_retried_not_skipped() -> None:
-    """The audit trail refuses DELIVERED: Retry, and the handler is not called."""
+    """The audit trail refuses DELIVERED (written while the registry answers): Retry, and
+    nothing leaves the connector or is kept, so the redelivery is asked afresh, after a
+    DELIVERED of its own, instead of replayed from the store without one."""
     calls: list[int] = []
 
     async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
@@ -314,7 +316,44 @@ async def test_an_audit_failure_is_retried_not_skipped() -> None:
 
     h.audit.record = refuse  # type: ignore[method-assign,assignment]
     assert isinstance(await h.pipeline(request_record()[1]), Retry)
-    assert calls == []
+    assert calls == [1]
+    assert h.sender.sent == []
+    assert h.store.replies == {}
+
+
+async def test_delivered_is_acknowledged_before_the_reply_leaves() -> None:
+    """The registry is asked while DELIVERED is being written, but the reply waits for
+    DELIVERED's acknowledgement: nothing leaves before its audit event is in the log."""
+    asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
+        asked.set()
+        return NotFound()
+
+    h = harness(handler)
+    record = h.audit.record
+
+    async def slow(event: AuditRecord) -> None:
+        if event.type is AuditEventType.DELIVERED:
+            await release.wait()
+        await record(event)
+
+    h.audit.record = slow  # type: ignore[method-assign]
+    handling = asyncio.ensure_future(h.pipeline(request_record()[1]))
+    async with asyncio.timeout(5):
+        await asked.wait()
+    for _ in range(50):  # let the pipeline run on as far as it can (no timed wait)
+        await asyncio.sleep(0)
+    assert not handling.done()
+    assert h.sender.sent == []  # the registry answered; DELIVERED is not acknowledged
+    release.set()
+    assert isinstance(await handling, Ack)
+    assert len(h.sender.sent) == 1
+    assert [e.type for e in h.audit.records] == [
+        AuditEventType.DELIVERED,
+        AuditEventType.RESPONDED,
+    ]
 
 
 async def test_request_value_helper_round_trips() -> None:
