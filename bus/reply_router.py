@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -62,6 +63,7 @@ _STOP_GRACE_S: Final = 5.0
 # Replies routed at once (each a sink call: verification, audit write, store statement).
 # The bound keeps a backlog read after a restart from starting thousands of tasks.
 _MAX_ROUTING: Final = 512
+_COMMIT_INTERVAL_S: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class ReplyRouter:
         self._slots = asyncio.Semaphore(_MAX_ROUTING)
         self._routing: set[asyncio.Task[None]] = set()
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._committed_at = float("-inf")
 
     async def start(self) -> None:
         """Assign the partitions, seek to their end (or, with ``offsets_group``, to the
@@ -319,9 +322,9 @@ class ReplyRouter:
             if pending:
                 await asyncio.wait(pending)
         with contextlib.suppress(Exception):
-            await self._commit_finished(consumer)
+            await self._commit_finished(consumer, final=True)
 
-    async def _commit_finished(self, consumer: AIOKafkaConsumer) -> None:
+    async def _commit_finished(self, consumer: AIOKafkaConsumer, *, final: bool = False) -> None:
         due = {
             tp: offset
             for tp, tracker in self._offsets.items()
@@ -331,8 +334,15 @@ class ReplyRouter:
             return
         if self._behind:
             self._note_progress(due)
-        if self._offsets_group is not None and not await self._commit(consumer, due):
-            return
+        if self._offsets_group is not None:
+            # At most one commit per interval (a round trip each, awaited before the next
+            # fetch): a restart re-reads what finished since, which the sink absorbs.
+            now = time.monotonic()
+            if not final and now - self._committed_at < _COMMIT_INTERVAL_S:
+                return
+            self._committed_at = now
+            if not await self._commit(consumer, due):
+                return
         for tp, offset in due.items():
             self._offsets[tp].committed = offset
 
