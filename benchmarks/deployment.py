@@ -45,12 +45,12 @@ from bus import (
     catalogue_topic_specs,
     derive_acl_bindings,
     ensure_topics,
+    kafka_principal,
     parse_gateway_group_id,
     parse_service_id,
     private_key_text,
     public_key_text,
 )
-from bus.acl_apply import user
 from bus.audit import NoteSigner
 from connectors import settings_file_document
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
@@ -244,7 +244,7 @@ def _write_members(path: Path, services: tuple[str, ...], signers: list[dict[str
 
 def _floor_acls(request: str, reply: str, group: str) -> list[AclBinding]:
     """The floor's user may use its two topics and its group, nothing else."""
-    floor = user(FLOOR_USER)
+    floor = kafka_principal(FLOOR_USER)
     topics = [
         AclBinding(floor, AclResource.TOPIC, name, PatternType.LITERAL, operation)
         for name in (request, reply)

@@ -24,6 +24,7 @@ from bus.acl_apply import (
     derive_acl_bindings,
     plan_acls,
 )
+from bus.acl_apply import user as kafka_principal
 from bus.admin import (
     TopicChange,
     TopicSpec,
@@ -249,6 +250,7 @@ __all__ = [
     "ensure_topics",
     "format_time",
     "kafka_client_security",
+    "kafka_principal",
     "load_encryption_private_key",
     "load_encryption_public_key",
     "load_member_keys",

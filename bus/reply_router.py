@@ -80,10 +80,6 @@ class Reply:
     """The record's raw headers (what a signature is checked on, what a dead letter keeps)."""
 
 
-class _SinkAbandoned(Exception):
-    """The router stops while a reply's sink keeps failing: the reply stays uncommitted."""
-
-
 ReplySink = Callable[[Reply], Awaitable[None]]
 """Async callback taking every valid reply before its waiter is woken (must be idempotent)."""
 
@@ -307,11 +303,10 @@ class ReplyRouter:
         self._slots.release()
 
     async def _route_one(self, tp: TopicPartition, record: InboundRecord) -> None:
-        try:
-            await self.route(record)
-        except _SinkAbandoned:
-            return  # stopping while the sink failed: left uncommitted, read again later
-        self._offsets[tp].finish(record.offset)
+        # Not routed (the router stopped while the sink kept failing): left uncommitted,
+        # so it is read again after a restart.
+        if await self.route(record):
+            self._offsets[tp].finish(record.offset)
 
     async def _settle(self, consumer: AIOKafkaConsumer) -> None:
         """On stop: let replies being routed finish (bounded), then commit what finished."""
@@ -366,19 +361,20 @@ class ReplyRouter:
         self.stats.commits += 1
         return True
 
-    async def route(self, record: InboundRecord) -> None:
-        """Hand one reply record to the sink and its waiter, or drop it with a log line."""
+    async def route(self, record: InboundRecord) -> bool:
+        """Hand one reply record to the sink and its waiter, or drop it with a log line.
+        False only when the router stopped while the sink kept failing (not routed)."""
         log = _log.bind(topic=record.topic, partition=record.partition, offset=record.offset)
         try:
             envelope = Envelope.from_headers(record.headers)
         except EnvelopeError as exc:
             self._drop(log, "invalid_envelope", header=exc.header, error_code=exc.code)
             self.stats.dropped_invalid += 1
-            return
+            return True
         if envelope.kind is not MessageKind.REPLY:
             self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
             self.stats.dropped_invalid += 1
-            return
+            return True
         reply = Reply(
             envelope,
             record.value,
@@ -387,21 +383,23 @@ class ReplyRouter:
             record.timestamp_ms,
             headers=record.headers,
         )
-        if self._on_reply is not None:
-            await self._sink(self._on_reply, reply, log)
+        if self._on_reply is not None and not await self._sink(self._on_reply, reply, log):
+            return False
         future = self._pending.pop(envelope.exchange_id, None)
         if future is None or future.done():
             if self._on_reply is None:
                 # Deadline passed, a duplicate, or meant for an earlier run of this process.
                 self._drop(log, "late_or_unknown", exchange_id=envelope.exchange_id)
                 self.stats.dropped_unknown += 1
-            return
+            return True
         future.set_result(reply)
         self.stats.delivered += 1
+        return True
 
     async def _sink(
         self, sink: ReplySink, reply: Reply, log: structlog.typing.FilteringBoundLogger
-    ) -> None:
+    ) -> bool:
+        """True once the sink took the reply; False if the router stops first."""
         delay = self._sink_retry_s
         while True:
             try:
@@ -418,11 +416,11 @@ class ReplyRouter:
                     async with asyncio.timeout(delay):
                         await self._stopping.wait()
                 if self._stopping.is_set():
-                    raise _SinkAbandoned from None
+                    return False
                 delay = min(delay * 2, _SINK_RETRY_MAX_S)
                 continue
             self.stats.sunk += 1
-            return
+            return True
 
     def _drop(self, log: structlog.typing.FilteringBoundLogger, reason: str, **kw: str) -> None:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
