@@ -53,6 +53,8 @@ __all__ = ["BatchWorker", "item_idempotency_key", "item_status_of"]
 _SWEEP_S: Final = 2.0
 """How often the outcomes of sent items are read back from the exchange store."""
 _BACKOFF_MAX_S: Final = 10.0
+_SENDERS: Final = 16
+"""Items of one batch being submitted at once (their order out is the pacer's)."""
 _log = structlog.get_logger(__name__)
 
 
@@ -222,12 +224,7 @@ class BatchWorker:
                         if room > 0 and not run.cancelled
                         else []
                     )
-                    for item in pending:
-                        await self.pacer.acquire(batch.provider)
-                        if run.cancelled:
-                            self.pacer.cancel(batch.provider)
-                            break
-                        await self._send(run, item)
+                    await self._send_all(run, pending)
                     if not pending and not run.in_flight:
                         if await self._store.finish_if_done(batch.id, self._clock()):
                             counts = await self._store.counts(batch.id)
@@ -258,6 +255,34 @@ class BatchWorker:
         finally:
             for exchange_id in run.in_flight:
                 self._by_exchange.pop(exchange_id, None)
+
+    async def _send_all(self, run: _Run, items: list[BatchItem]) -> None:
+        """Send ``items`` in order, each when the pacer says, up to ``_SENDERS`` at once
+        (one exchange's audit write and send are round trips: one at a time would cap a
+        batch far below a generous rate). Any unavailability pauses the batch after the
+        others have ended; the items not sent stay pending."""
+        senders = asyncio.Semaphore(_SENDERS)
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one(item: BatchItem) -> None:
+            try:
+                await self._send(run, item)
+            finally:
+                senders.release()
+
+        try:
+            for item in items:
+                await self.pacer.acquire(run.batch.provider)
+                if run.cancelled:
+                    self.pacer.cancel(run.batch.provider)
+                    break
+                await senders.acquire()
+                tasks.append(asyncio.create_task(one(item)))
+        finally:
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _send(self, run: _Run, item: BatchItem) -> None:
         batch = run.batch
