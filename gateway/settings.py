@@ -102,7 +102,7 @@ class BatchSettings(BaseModel):
     """How many batch items may go out at once after a pause (the bucket's size)."""
     max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 100
     """Items of one batch sent and not yet answered, at most."""
-    lease_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    lease_s: Annotated[float, Field(ge=1, le=3600)] = 10.0
     """How long a replica's claim on a batch lasts unless renewed; a dead replica's
     batches are taken over this long after it stopped renewing."""
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
