@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -63,6 +64,8 @@ class GatewaySpec:
     port: int
     group: str
     reply_partitions: tuple[int, ...]
+    batches: Mapping[str, Any] | None = None
+    """``gateway.batches`` settings of this replica (None: the defaults)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class Deployment:
 
     def connector_config(self, name: str, service: str, group: str, health_port: int) -> Path:
         """Write the ``connector.yaml`` of one connector process (a member of ``group``)."""
-        settings = {
+        settings: dict[str, Any] = {
             "member_id": _PROVIDER,
             "kafka": {"bootstrap_servers": self.kafka.bootstrap_servers, "client_id": name},
             "catalogue_dir": str(self.catalogue_dir),
@@ -139,7 +142,7 @@ class Deployment:
 
     def gateway_config(self, spec: GatewaySpec) -> Path:
         """Write the YAML settings of one replica (as ``interop gateway --config`` reads)."""
-        settings = {
+        settings: dict[str, Any] = {
             "kafka": {"bootstrap_servers": self.kafka.bootstrap_servers, "client_id": spec.name},
             "gateway": {
                 "http": {"host": "127.0.0.1", "port": spec.port},
@@ -167,6 +170,8 @@ class Deployment:
                 "rate_limit": {"enabled": True, "rate_per_s": 1e9, "burst": 1_000_000_000},
             },
         }
+        if spec.batches is not None:
+            settings["gateway"]["batches"] = dict(spec.batches)
         path = self.work_dir / f"{spec.name}.yaml"
         path.write_text(yaml.safe_dump(settings), encoding="utf-8")
         return path

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.batch_bench import run_batch_bench
 from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
@@ -76,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="only measure what signing, verifying, sealing and opening cost per exchange "
         "(in this process, no broker; about 10 s)",
     )
+    bench.add_argument(
+        "--batch",
+        action="store_true",
+        help="only measure batch exchanges: items/s at the default rate and unthrottled "
+        "(two gateways, one connector; about 30 s)",
+    )
     bench.set_defaults(handler=_bench)
 
 
@@ -128,6 +135,18 @@ def _bench(args: argparse.Namespace) -> int:
             broker = runner.start(port=free_port(), controller_port=free_port())
             stack.callback(runner.stop)
             bootstrap = broker.bootstrap_servers
+        if args.batch:
+            sizes = (40, 400) if args.quick else (200, 2000)
+            batches = run_batch_bench(bootstrap, progress, sizes=sizes)
+            if args.out is not None:
+                args.out.write_text(json.dumps({"batches": batches}, indent=2) + "\n")
+            print("Batch items per second (POST to finished, as the caller sees it):")
+            for name, result in batches.items():
+                print(
+                    f"  {name:<12} {result['items']:>6} items {result['items_per_s']:>8.1f}/s"
+                    f"  {result['counts']}"
+                )
+            return 0
         document = run_bench(options, bootstrap, progress)
     profiles = []
     if args.profile is not None:

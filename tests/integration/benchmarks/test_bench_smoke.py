@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.batch_bench import run_batch_bench
 from benchmarks.errors import BenchConfigError
 from benchmarks.report import RATIOS, render_text
 from benchmarks.runner import BenchOptions, run_bench
@@ -73,3 +74,15 @@ def test_no_broker_is_one_clear_error(tmp_path: Path) -> None:
         run_bench(options, "127.0.0.1:9", lambda _line: None)
     assert err.value.code == "BENCH_CONFIG_INVALID"
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
+
+
+def test_the_batch_bench_measures_both_rates(kafka_bootstrap: str) -> None:
+    """``interop bench --batch`` at a tiny size: both gateways finish their batch with
+    every item found, and report items per second. No assertion on speed."""
+    progress: list[str] = []
+    figures = run_batch_bench(kafka_bootstrap, progress.append, sizes=(10, 60))
+    assert set(figures) == {"default", "unthrottled"}
+    assert figures["default"]["counts"] == {"found": 10}
+    assert figures["unthrottled"]["counts"] == {"found": 60}
+    assert all(f["items_per_s"] > 0 for f in figures.values())
+    assert any("unthrottled" in line and "items/s" in line for line in progress)
