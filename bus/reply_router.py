@@ -46,6 +46,7 @@ from bus.errors import (
 from bus.ids import ExchangeId
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
 from bus.kafka_security import kafka_client_security
+from bus.offset_tracker import PartitionOffsets
 from bus.records import Headers, InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
@@ -58,6 +59,9 @@ _SINK_RETRY_MAX_S: Final = 5.0
 # How long stop() lets the loop finish its batch (sink calls, the offset commit) before
 # cancelling it: a commit cancelled half-way leaves aiokafka with an orphaned task.
 _STOP_GRACE_S: Final = 5.0
+# Replies routed at once (each a sink call: verification, audit write, store statement).
+# The bound keeps a backlog read after a restart from starting thousands of tasks.
+_MAX_ROUTING: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,10 @@ class Reply:
     """The record's Kafka timestamp: when the reply was written on the bus (not read)."""
     headers: Headers = ()
     """The record's raw headers (what a signature is checked on, what a dead letter keeps)."""
+
+
+class _SinkAbandoned(Exception):
+    """The router stops while a reply's sink keeps failing: the reply stays uncommitted."""
 
 
 ReplySink = Callable[[Reply], Awaitable[None]]
@@ -126,6 +134,11 @@ class ReplyRouter:
         handed to the sink: a restarted gateway must not time out an exchange whose reply
         is waiting to be read (the expiry loop waits for this)."""
         self._behind: dict[TopicPartition, int] = {}
+        # Replies being routed (each its own task) and, per partition, which offsets are
+        # done: a position is committed only once every reply before it was routed.
+        self._slots = asyncio.Semaphore(_MAX_ROUTING)
+        self._routing: set[asyncio.Task[None]] = set()
+        self._offsets: dict[TopicPartition, PartitionOffsets] = {}
 
     async def start(self) -> None:
         """Assign the partitions, seek to their end (or, with ``offsets_group``, to the
@@ -133,6 +146,7 @@ class ReplyRouter:
         if self._consumer is not None:
             raise ClientStateError("the reply router is already started")
         self._stopping.clear()
+        self._offsets = {}
         topic = self.reply_topic.name
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
@@ -253,31 +267,74 @@ class ReplyRouter:
         self._pending.pop(exchange_id, None)
 
     async def _route_loop(self, consumer: AIOKafkaConsumer) -> None:
-        while not self._stopping.is_set():
-            try:
-                batches = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
-            except KAFKA_FAILURES as exc:
-                error = translate_kafka_error(exc, operation="fetching replies")
-                _log.warning("reply_fetch_failed", error_code=error.code, error=error.message)
-                await asyncio.sleep(0.5)
-                continue
-            # Replies belong to different exchanges: no order to keep, within a partition
-            # or across them. So every partition's replies go to the sink at once and one
-            # commit covers them all: taking the partitions in turn, each with its own
-            # commit, made a reply wait for every other partition's sink calls and commit
-            # round trip before the next fetch.
-            await asyncio.gather(
-                *(
-                    self.route(InboundRecord.from_consumer_record(r))
-                    for records in batches.values()
-                    for r in records
-                )
-            )
-            offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-            if self._behind:
-                self._note_progress(offsets)
-            if self._offsets_group is not None and offsets:
-                await self._commit(consumer, offsets)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batches = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+                except KAFKA_FAILURES as exc:
+                    error = translate_kafka_error(exc, operation="fetching replies")
+                    _log.warning("reply_fetch_failed", error_code=error.code, error=error.message)
+                    await asyncio.sleep(0.5)
+                    continue
+                # Replies belong to different exchanges: no order to keep, within a
+                # partition or across them. So each reply goes to the sink in a task of its
+                # own and the loop fetches again at once: waiting for a fetch's sink calls
+                # (each an acknowledged audit write and a store statement) before the next
+                # fetch made every reply that arrived meanwhile wait a whole batch. Offsets
+                # are committed only over contiguous finished runs (PartitionOffsets).
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._slots.acquire()
+                        if self._stopping.is_set():  # not started, not committed: read again
+                            self._slots.release()
+                            break
+                        self._dispatch(tp, InboundRecord.from_consumer_record(record))
+                await self._commit_finished(consumer)
+        finally:
+            await self._settle(consumer)
+
+    def _dispatch(self, tp: TopicPartition, record: InboundRecord) -> None:
+        self._offsets.setdefault(tp, PartitionOffsets()).start(record.offset)
+        task = asyncio.create_task(self._route_one(tp, record))
+        self._routing.add(task)
+        task.add_done_callback(self._routed)
+
+    def _routed(self, task: asyncio.Task[None]) -> None:
+        self._routing.discard(task)
+        self._slots.release()
+
+    async def _route_one(self, tp: TopicPartition, record: InboundRecord) -> None:
+        try:
+            await self.route(record)
+        except _SinkAbandoned:
+            return  # stopping while the sink failed: left uncommitted, read again later
+        self._offsets[tp].finish(record.offset)
+
+    async def _settle(self, consumer: AIOKafkaConsumer) -> None:
+        """On stop: let replies being routed finish (bounded), then commit what finished."""
+        if self._routing:
+            _done, pending = await asyncio.wait(set(self._routing), timeout=_STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        with contextlib.suppress(Exception):
+            await self._commit_finished(consumer)
+
+    async def _commit_finished(self, consumer: AIOKafkaConsumer) -> None:
+        due = {
+            tp: offset
+            for tp, tracker in self._offsets.items()
+            if (offset := tracker.committable) is not None
+        }
+        if not due:
+            return
+        if self._behind:
+            self._note_progress(due)
+        if self._offsets_group is not None and not await self._commit(consumer, due):
+            return
+        for tp, offset in due.items():
+            self._offsets[tp].committed = offset
 
     def _note_progress(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
@@ -287,16 +344,17 @@ class ReplyRouter:
             self.caught_up.set()
             _log.info("reply_router_caught_up", topic=self.reply_topic.name)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> bool:
         try:
-            await consumer.commit({tp: offset for tp, offset in offsets.items()})
+            await consumer.commit(dict(offsets))
         except KAFKA_FAILURES as exc:
-            # The next batch's commit covers this one; a restart re-reads a few replies,
-            # which the idempotent sink absorbs.
+            # The next commit covers this one; a restart re-reads a few replies, which the
+            # idempotent sink absorbs.
             error = translate_kafka_error(exc, operation="committing reply offsets")
             _log.warning("reply_commit_failed", error_code=error.code, error=error.message)
-            return
+            return False
         self.stats.commits += 1
+        return True
 
     async def route(self, record: InboundRecord) -> None:
         """Hand one reply record to the sink and its waiter, or drop it with a log line."""
@@ -346,7 +404,11 @@ class ReplyRouter:
                     exception_type=type(exc).__name__,
                     retry_in_s=delay,
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+                if self._stopping.is_set():
+                    raise _SinkAbandoned from None
                 delay = min(delay * 2, _SINK_RETRY_MAX_S)
                 continue
             self.stats.sunk += 1

@@ -68,7 +68,9 @@ async def _list_consents(request: web.Request) -> web.StreamResponse:
 
 async def _revoke_consent(request: web.Request) -> web.StreamResponse:
     member = current_member(request)
-    consent = await request.app[_REGISTRY_KEY].revoke_consent(member, request.match_info["id"])
+    consent = await request.app[_REGISTRY_KEY].revoke_consent(
+        member, request.match_info["id"], subject=_optional_subject(request)
+    )
     return web.json_response(consent_json(consent, request.app[_REGISTRY_KEY].now()))
 
 
@@ -93,8 +95,16 @@ async def _list_oppositions(request: web.Request) -> web.StreamResponse:
 async def _revoke_opposition(request: web.Request) -> web.StreamResponse:
     member = current_member(request)
     registry = request.app[_REGISTRY_KEY]
-    opposition = await registry.revoke_opposition(member, request.match_info["id"])
+    opposition = await registry.revoke_opposition(
+        member, request.match_info["id"], subject=_optional_subject(request)
+    )
     return web.json_response(opposition_json(opposition))
+
+
+def _optional_subject(request: web.Request) -> str | None:
+    """``?subject=`` on a revocation: the citizen it is for (the portal must name one)."""
+    value = request.query.get("subject")
+    return None if value is None else parse_subject_query(value)
 
 
 # -- OpenAPI -------------------------------------------------------------------------------
@@ -268,10 +278,21 @@ def _revocation(title: str) -> dict[str, Any]:
             "operationId": f"revoke{item}",
             "security": _SECURED,
             "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "subject",
+                    "in": "query",
+                    "required": False,
+                    "description": (
+                        "The citizen the revocation is for; required from the citizen portal,"
+                        " which revokes only that citizen's records"
+                    ),
+                    "schema": {"type": "string", "maxLength": 256},
+                },
             ],
             "responses": {
                 "200": _json(item, f"The revoked {title}"),
+                "400": _problem("The portal named no subject, or an invalid one"),
                 "401": _problem("No valid credentials"),
                 "403": _problem(f"This member may not revoke {title}s"),
                 "404": _problem(f"No such {title} visible to this member"),

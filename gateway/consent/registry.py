@@ -165,15 +165,25 @@ class ConsentRegistry:
         _log.info("consent_granted", consent_id=consent.id, member=member.id)
         return consent
 
-    async def revoke_consent(self, member: Member, consent_id: str) -> Consent:
+    async def revoke_consent(
+        self, member: Member, consent_id: str, *, subject: str | None = None
+    ) -> Consent:
         """Revoke (never erase); the next request relying on it is denied.
 
         A member whose roles can never revoke a consent (an auditor) is told so (403),
-        as docs/gateway-auth.md says, before any lookup: the answer reveals nothing."""
+        as docs/gateway-auth.md says, before any lookup: the answer reveals nothing.
+        The portal acts for one citizen at a time, so it must name that citizen and
+        revokes only their consents: an id of anyone else's answers 404, as an unknown
+        one does (a portal bug or a tampered id cannot revoke another person's consent)."""
         if not (_is_portal(member) or member.has_role(Role.CONSUMER)):
             raise ForbiddenError(f"{member.id} may not revoke consents")
+        owner = self._owner_ref(member, subject)
         consent = await self._store.get_consent(consent_id) if len(consent_id) <= 64 else None
-        if consent is None or not self._may_see(member, consent):
+        if (
+            consent is None
+            or not self._may_see(member, consent)
+            or (owner is not None and consent.subject_ref != owner)
+        ):
             raise UnknownConsentError(f"no consent {consent_id[:64]!r}")
         revoked = await self._store.revoke_consent(consent_id, at=self._clock(), by=member.id)
         if revoked is None:  # pragma: no cover - rows are never deleted
@@ -227,12 +237,16 @@ class ConsentRegistry:
         _log.info("opposition_registered", opposition_id=opposition.id, member=member.id)
         return opposition
 
-    async def revoke_opposition(self, member: Member, opposition_id: str) -> Opposition:
+    async def revoke_opposition(
+        self, member: Member, opposition_id: str, *, subject: str | None = None
+    ) -> Opposition:
+        """Withdraw an opposition of the citizen the portal names (404 for anyone else's)."""
         self._require_portal(member, "revoke oppositions")
+        owner = self._owner_ref(member, subject)
         found = (
             await self._store.get_opposition(opposition_id) if len(opposition_id) <= 64 else None
         )
-        if found is None:
+        if found is None or found.subject_ref != owner:
             raise UnknownOppositionError(f"no opposition {opposition_id[:64]!r}")
         revoked = await self._store.revoke_opposition(opposition_id, at=self._clock(), by=member.id)
         if revoked is None:  # pragma: no cover - rows are never deleted
@@ -286,6 +300,17 @@ class ConsentRegistry:
     def _require_portal(member: Member, what: str) -> None:
         if not _is_portal(member):
             raise ForbiddenError(f"only the citizen portal may {what}")
+
+    def _owner_ref(self, member: Member, subject: str | None) -> str | None:
+        """The pseudonym of the citizen a revocation is for; required from the portal."""
+        if subject is None:
+            if _is_portal(member):
+                raise InvalidRequestError(
+                    "the citizen portal revokes for one citizen: name them with ?subject=",
+                    [FieldProblem("/subject", "required query parameter for the portal")],
+                )
+            return None
+        return self.pseudonym(subject)
 
     @staticmethod
     def _may_see(member: Member, consent: Consent) -> bool:

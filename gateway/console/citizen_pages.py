@@ -35,7 +35,7 @@ from gateway.console.site import (
     render,
     require_member,
 )
-from gateway.errors import InvalidRequestError, UnknownConsentError, UnknownOppositionError
+from gateway.errors import InvalidRequestError
 from gateway.members import Member, Role
 
 __all__ = ["add_citizen_routes"]
@@ -211,10 +211,8 @@ async def _revoke(request: web.Request) -> web.StreamResponse:
     _, member, subject = _citizen(request)
     registry = request.app[CONSOLE_KEY].consents
     consent_id = request.match_info["id"][:64]
-    # Only the citizen's own: the portal member could revoke anyone's by id.
-    if consent_id not in {c.id for c in await registry.consents(member, subject)}:
-        raise UnknownConsentError(f"no consent {consent_id!r}")
-    await registry.revoke_consent(member, consent_id)
+    # Only the citizen's own: the registry answers 404 for anyone else's.
+    await registry.revoke_consent(member, consent_id, subject=subject)
     raise web.HTTPSeeOther(location=f"{_CONSENTS}?saved=1")
 
 
@@ -232,7 +230,5 @@ async def _withdraw(request: web.Request) -> web.StreamResponse:
     _, member, subject = _citizen(request)
     registry = request.app[CONSOLE_KEY].consents
     opposition_id = request.match_info["id"][:64]
-    if opposition_id not in {o.id for o in await registry.oppositions(member, subject)}:
-        raise UnknownOppositionError(f"no opposition {opposition_id!r}")
-    await registry.revoke_opposition(member, opposition_id)
+    await registry.revoke_opposition(member, opposition_id, subject=subject)
     raise web.HTTPSeeOther(location=f"{_CONSENTS}?saved=1")

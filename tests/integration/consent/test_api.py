@@ -70,7 +70,9 @@ async def test_revoking_a_consent_denies_the_very_next_request(gw: ConsentGatewa
     requested = [r for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
     assert [(r.reason, r.consent_ref) for r in requested] == [("CONSENT_ACTIVE", consent["id"])]
 
-    status, _, revoked = await gw.call("DELETE", f"/v1/consents/{consent['id']}")
+    status, _, revoked = await gw.call(
+        "DELETE", f"/v1/consents/{consent['id']}", params={"subject": subject}
+    )
     assert status == 200, revoked
     assert revoked["state"] == "revoked"
     assert revoked["revoked_by"] == "it.portal"
@@ -191,7 +193,9 @@ async def test_oppositions_register_list_revoke_and_exempt_procedures(gw: Consen
 
     _, _, listed = await gw.call("GET", "/v1/oppositions", params={"subject": subject})
     assert [o["id"] for o in listed["items"]] == [opposition["id"]]
-    status, _, revoked = await gw.call("DELETE", f"/v1/oppositions/{opposition['id']}")
+    status, _, revoked = await gw.call(
+        "DELETE", f"/v1/oppositions/{opposition['id']}", params={"subject": subject}
+    )
     assert (status, revoked["state"]) == (200, "revoked")
     status, _, _ = await gw.call("POST", "/v1/exchanges", "town", json=body())
     assert status == 202
@@ -259,8 +263,10 @@ async def test_a_wrong_check_letter_in_an_exchange_is_a_400(gw: ConsentGateway) 
             400,
         ),
         ("POST", "/v1/consents", {"data": b"x=1"}, 415),
-        ("DELETE", "/v1/consents/" + "x" * 300, {}, 404),
-        ("DELETE", "/v1/oppositions/unknown", {}, 404),
+        ("DELETE", "/v1/consents/" + "x" * 300 + "?subject=12345678Z", {}, 404),
+        ("DELETE", "/v1/oppositions/unknown?subject=12345678Z", {}, 404),
+        ("DELETE", "/v1/consents/unknown", {}, 400),
+        ("DELETE", "/v1/consents/unknown?subject=12345678A", {}, 400),
     ],
 )
 async def test_malformed_requests_get_clear_problems(
@@ -273,6 +279,32 @@ async def test_malformed_requests_get_clear_problems(
     )
     assert got == status, problem
     assert answer_headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_the_portal_revokes_only_the_named_citizens_records(gw: ConsentGateway) -> None:
+    """The portal acts for one citizen: it must name them, and another citizen's consent
+    or opposition id answers 404 as an unknown one does, and stays active."""
+    owner, other = new_subject(), new_subject()
+    status, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, owner))
+    assert status == 201, consent
+    opposition_body = {"subject": owner, "services": [gw.service("presumed")]}
+    status, _, opposition = await gw.call("POST", "/v1/oppositions", json=opposition_body)
+    assert status == 201, opposition
+
+    status, _, problem = await gw.call("DELETE", f"/v1/consents/{consent['id']}")
+    assert (status, problem["errors"][0]["pointer"]) == (400, "/subject")
+    for path in (f"/v1/consents/{consent['id']}", f"/v1/oppositions/{opposition['id']}"):
+        status, _, problem = await gw.call("DELETE", path, params={"subject": other})
+        assert status == 404, problem
+        assert other not in str(problem) and owner not in str(problem)
+
+    _, _, consents = await gw.call("GET", "/v1/consents", params={"subject": owner})
+    assert [c["state"] for c in consents["items"]] == ["active"]
+    _, _, oppositions = await gw.call("GET", "/v1/oppositions", params={"subject": owner})
+    assert [o["state"] for o in oppositions["items"]] == ["active"]
+    assert (await ask(gw, owner))[0] == 202
+    revoked = [r for r in gw.records(ref(owner)) if r.type is AuditEventType.CONSENT_REVOKED]
+    assert revoked == []
 
 
 async def test_an_auditor_revoking_a_consent_is_forbidden_as_documented(

@@ -143,7 +143,9 @@ async def prepare(gw: ConsentGateway, state: str, mode: str, subject: str) -> No
         await grant(gw, subject, mode, grantee="it.other")
     elif state == "consent revoked":
         consent_id = await grant(gw, subject, mode)
-        status, _, body = await gw.call("DELETE", f"/v1/consents/{consent_id}")
+        status, _, body = await gw.call(
+            "DELETE", f"/v1/consents/{consent_id}", params={"subject": subject}
+        )
         assert status == 200, body
         assert body["state"] == "revoked"
     elif state == "consent expired":

@@ -135,10 +135,12 @@ async def test_a_revocation_takes_effect_even_when_the_trail_fails() -> None:
     store = MemoryConsentStore()
     consent = await registry(store).grant(PORTAL, grant())
     with pytest.raises(ServiceUnavailableError):
-        await registry(store, FailingTrail()).revoke_consent(PORTAL, consent.id)
+        await registry(store, FailingTrail()).revoke_consent(
+            PORTAL, consent.id, subject="12345678Z"
+        )
     assert store.consents[consent.id].revoked_at == NOW
     trail = MemoryAuditTrail()
-    again = await registry(store, trail).revoke_consent(PORTAL, consent.id)
+    again = await registry(store, trail).revoke_consent(PORTAL, consent.id, subject="12345678Z")
     assert again.revoked_by == "es.portal"
     assert [r.type for r in trail.records] == [AuditEventType.CONSENT_REVOKED]
 
@@ -154,7 +156,7 @@ async def test_changes_are_audited_with_pseudonym_and_actor() -> None:
             subject="12345678Z", services=("register.residence-certificate",), requesters=()
         ),
     )
-    await reg.revoke_opposition(PORTAL, opposition.id)
+    await reg.revoke_opposition(PORTAL, opposition.id, subject="12345678Z")
     kinds = [r.type for r in trail.records]
     assert kinds == [
         AuditEventType.CONSENT_GRANTED,
