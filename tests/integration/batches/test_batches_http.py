@@ -7,9 +7,10 @@ their items are refused by the consent decision and never reach the provider.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,30 @@ async def test_a_bad_batch_is_refused_whole_with_every_pointer(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
     """Items with bad data, a subject the data does not name, an invalid field and a
-    missing one: one 400 listing each by pointer, and nothing stored or sent."""
-    async with start_gateway(kafka_bootstrap, tmp_path, unique_name, **FAST) as gw:
+    missing one: one 400 listing each by pointer, and nothing stored or sent. Past
+    ``batches.max_items`` one problem at /items; past ``batches.max_body_bytes`` a 413
+    (this route's limit, not ``http.max_body_bytes``)."""
+    limits = {**FAST, "batches": {**FAST["batches"], "max_items": 50, "max_body_bytes": 8192}}
+    async with start_gateway(kafka_bootstrap, tmp_path, unique_name, **limits) as gw:
+        status, _, problem = await _post(gw, batch_body(gw, [f"FOUND-{i}" for i in range(51)]))
+        assert status == 400
+        assert [e["pointer"] for e in problem["errors"]] == ["/items"]
+        big = batch_body(gw, ["FOUND-1"], case_file="x" * 200)
+        big["items"] = big["items"] * 100  # ~12 KB: refused before the items are counted
+        status, _, problem = await _post(gw, big)
+        assert status == 413, problem
+        assert problem["code"] == "PAYLOAD_TOO_LARGE"
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: read and cut
+            yield json.dumps(big).encode()
+
+        status, _, problem = await http(
+            "POST",
+            f"{gw.base_url}/v1/batches",
+            headers=gw.headers(**{"Content-Type": "application/json"}),
+            data=chunked(),
+        )
+        assert status == 413, problem
         body = batch_body(gw, [f"FOUND-{i}" for i in range(6)])
         body["items"][1]["data"]["document_type"] = "SOMETHING"  # not in the enum
         body["items"][2]["data"]["document_number"] = "FOUND-999"  # another person
