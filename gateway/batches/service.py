@@ -10,7 +10,8 @@ transaction. Consent is decided per item when it is sent (it may change meanwhil
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 import structlog
 
@@ -38,6 +39,8 @@ from gateway.subject_check import check_data_subject
 __all__ = ["BatchService", "UnknownBatchError", "batch_json"]
 
 _log = structlog.get_logger(__name__)
+_BATCH_ID: Final = re.compile(r"[0-9A-Za-z-]{1,64}")
+"""What a batch id can look like (a UUID); anything else is unknown without a lookup."""
 
 
 class UnknownBatchError(NotFoundError):
@@ -132,7 +135,7 @@ class BatchService:
 
     async def get(self, member: Member, batch_id: str) -> BatchRecord:
         """The batch, only for the member that submitted it (others: 404, as if unknown)."""
-        batch = await self._store.get(batch_id) if len(batch_id) <= 64 else None
+        batch = await self._store.get(batch_id) if _BATCH_ID.fullmatch(batch_id) else None
         if batch is None or batch.requester != member.id:
             raise UnknownBatchError(f"no batch {batch_id[:64]!r}")
         return batch

@@ -177,12 +177,14 @@ class PostgresBatchStore(PostgresStore):
     async def claim(
         self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[BatchRecord]:
-        """Take or renew leases; rows locked by another claimer are skipped."""
+        """Take or renew leases (this owner's first, so a full page never drops one of
+        its own batches); rows locked by another claimer are skipped."""
         with self._database.translate("claim batches"):
             rows = await self._database.pool.fetch(
                 "UPDATE batches SET owner = $1, lease_until = $2 WHERE id IN ("
                 "SELECT id FROM batches WHERE finished_at IS NULL AND (owner = $1 OR "
-                "owner IS NULL OR lease_until < $3) ORDER BY created_at LIMIT $4 "
+                "owner IS NULL OR lease_until < $3) "
+                "ORDER BY CASE WHEN owner = $1 THEN 0 ELSE 1 END, created_at LIMIT $4 "
                 "FOR UPDATE SKIP LOCKED) RETURNING *",
                 owner,
                 lease_until,

@@ -228,12 +228,14 @@ class SqliteBatchStore(SqliteStore):
     async def claim(
         self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[BatchRecord]:
-        """Take or renew leases of unfinished batches (one statement: one owner each)."""
+        """Take or renew leases (this owner's first, so a full page never drops one of
+        its own batches) of unfinished batches (one statement: one owner each)."""
         async with self._db("claim batches") as db:
             rows = await db.execute_fetchall(
                 "UPDATE batches SET owner = :owner, lease_until = :until WHERE id IN ("
                 "SELECT id FROM batches WHERE finished_at IS NULL AND (owner = :owner OR "
-                "owner IS NULL OR lease_until < :now) ORDER BY created_at LIMIT :limit) "
+                "owner IS NULL OR lease_until < :now) "
+                "ORDER BY CASE WHEN owner = :owner THEN 0 ELSE 1 END, created_at LIMIT :limit) "
                 "RETURNING *",
                 {"owner": owner, "until": _time(lease_until), "now": _time(now), "limit": limit},
             )

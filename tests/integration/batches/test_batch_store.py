@@ -183,6 +183,31 @@ async def test_leases_go_to_one_owner_and_pass_on_when_they_expire(
     assert {b.id for b in back} == {some}
 
 
+async def test_an_owner_renews_its_own_batches_first(
+    opened: Callable[[], Awaitable[BatchStore]],
+) -> None:
+    """With a page smaller than what is claimable, the owner's own lease is renewed
+    before older unowned batches are taken (its run is never dropped for them)."""
+    store = await opened()
+    for n in range(3):
+        await store.create(_batch(n), _items(1))
+    until = T0 + timedelta(seconds=30)
+    await store.claim("r2", now=T0, lease_until=until, limit=3)
+    await store.release(_batch(2).id, "r2")
+    assert [b.id for b in await store.claim("r1", now=T0, lease_until=until, limit=1)] == [
+        _batch(2).id
+    ]
+    await store.release(_batch(0).id, "r2")
+    await store.release(_batch(1).id, "r2")  # older batches, unowned now
+    renewed = await store.claim("r1", now=T0, lease_until=until, limit=1)
+    assert [b.id for b in renewed] == [_batch(2).id]
+    assert [b.id for b in await store.claim("r1", now=T0, lease_until=until, limit=3)] == [
+        _batch(0).id,
+        _batch(1).id,
+        _batch(2).id,
+    ]
+
+
 async def test_batches_share_the_gateway_database(tmp_path: Path) -> None:
     """The SQLite batch store lives in the exchange store's file, as its own component."""
     path = tmp_path / "gateway.db"
