@@ -58,12 +58,19 @@ BatchItemModel: type[BaseModel] = pydantic.create_model(
     item_ref=_field("consent_ref"),  # a code: safe in a CSV cell and a log line
     **{name: _field(name) for name in ITEM_FIELDS},
 )
-BatchModel: type[BaseModel] = pydantic.create_model(
-    "BatchModel",
+EnvelopeModel: type[BaseModel] = pydantic.create_model(
+    "EnvelopeModel",
     __config__=ConfigDict(frozen=True, extra="forbid", strict=True),
-    items=(list[BatchItemModel], Field(min_length=1)),
+    items=(list[Any], Field(min_length=1)),
     **{name: _field(name) for name in ENVELOPE_FIELDS},
 )
+
+
+def _problems_of(exc: pydantic.ValidationError, prefix: str = "") -> list[FieldProblem]:
+    return [
+        FieldProblem(prefix + json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
+        for err in exc.errors()
+    ]
 
 
 class BatchProblems:
@@ -91,39 +98,52 @@ class BatchProblems:
 
 @dataclass(frozen=True, slots=True)
 class ParsedBatch:
-    """A batch whose form is valid: its envelope, its items, the decoded document."""
+    """A batch whose envelope's form is valid: its envelope, its items, the problems of
+    items whose form is not (the service adds the data's problems, then refuses or
+    accepts the whole), the decoded document."""
 
     envelope: dict[str, Any]
     """The envelope fields that were given, as validated."""
-    items: list[dict[str, Any]]
-    """Per item: ``subject`` (normalised), ``data``, ``consent_ref``, ``item_ref``."""
+    items: list[dict[str, Any] | None]
+    """Per item: ``subject`` (normalised), ``data``, ``consent_ref``, ``item_ref``; None
+    for an item whose form is invalid (its problems are in ``problems``)."""
     document: dict[str, Any]
+    problems: BatchProblems
 
 
 def parse_batch_request(body: bytes, *, max_items: int) -> ParsedBatch:
-    """The batch's form, every problem with its pointer (400), or the parsed batch."""
+    """The batch's form: the envelope and every item checked, each problem with its pointer.
+
+    An envelope problem is raised at once (400) with every item's form problem: without a
+    valid envelope no item's data can be checked. Items' form problems are returned in
+    ``problems``, so the caller lists them with the data's in one 400.
+    """
     document = load_json_object(body)
-    items = document.get("items")
-    if isinstance(items, list) and len(items) > max_items:
+    raw_items = document.get("items")
+    if isinstance(raw_items, list) and len(raw_items) > max_items:
         raise InvalidRequestError(
             f"a batch holds at most {max_items} items",
             [FieldProblem("/items", f"at most {max_items} items; split the batch")],
         )
+    problems = BatchProblems()
+    envelope_ok = True
     try:
-        model = BatchModel.model_validate(document)
+        envelope_model = EnvelopeModel.model_validate(document)
     except pydantic.ValidationError as exc:
-        problems = BatchProblems()
-        problems.add(
-            [
-                FieldProblem(json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
-                for err in exc.errors()
-            ]
-        )
+        problems.add(_problems_of(exc))
+        envelope_ok = False
+    items: list[dict[str, Any] | None] = []
+    for index, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
+        try:
+            items.append(BatchItemModel.model_validate(raw).model_dump())
+        except pydantic.ValidationError as exc:
+            problems.add(_problems_of(exc, f"/items/{index}"))
+            items.append(None)
+    if not envelope_ok:
         problems.raise_any()
-        raise  # pragma: no cover - a ValidationError always has errors
-    values = model.model_dump()
+    values = envelope_model.model_dump()
     envelope = {name: values[name] for name in ENVELOPE_FIELDS if values[name] is not None}
-    return ParsedBatch(envelope=envelope, items=values["items"], document=document)
+    return ParsedBatch(envelope=envelope, items=items, document=document, problems=problems)
 
 
 def item_request(envelope: dict[str, Any], item: dict[str, Any]) -> ExchangeRequest:

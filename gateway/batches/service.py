@@ -25,7 +25,7 @@ from gateway.batches.records import (
     ItemStatus,
     NewItem,
 )
-from gateway.batches.request import BatchProblems, ParsedBatch, item_request
+from gateway.batches.request import ParsedBatch, item_request
 from gateway.batches.worker import BatchWorker
 from gateway.errors import IdempotencyConflictError, InvalidRequestError, NotFoundError
 from gateway.exchange_request import request_digest
@@ -80,9 +80,16 @@ class BatchService:
         traceparent: str | None,
     ) -> tuple[BatchRecord, bool]:
         """Validate the whole batch, then store it (or find it by idempotency key)."""
-        resolved = self._exchanges.resolve(item_request(parsed.envelope, parsed.items[0]), member)
-        problems = BatchProblems()
+        # The envelope is the exchanges' (its errors first, as for one exchange); the
+        # subject is the first valid item's, or a placeholder the resolution never reads.
+        sample = next((item for item in parsed.items if item is not None), None)
+        resolved = self._exchanges.resolve(
+            item_request(parsed.envelope, sample or {"subject": "", "data": {}}), member
+        )
+        problems = parsed.problems
         for index, item in enumerate(parsed.items):
+            if item is None:
+                continue
             prefix = f"/items/{index}"
             try:
                 check_data_subject(resolved.version, item["data"], item["subject"])
@@ -93,6 +100,7 @@ class BatchService:
             except InvalidRequestError as exc:
                 problems.add(exc.problems, prefix)
         problems.raise_any()
+        valid = [item for item in parsed.items if item is not None]
         now = self._clock()
         batch = BatchRecord(
             id=str(uuid7()),
@@ -100,7 +108,7 @@ class BatchService:
             request_digest=request_digest(parsed.document),
             envelope=parsed.envelope,
             provider=resolved.provider,
-            item_count=len(parsed.items),
+            item_count=len(valid),
             created_at=now,
             idempotency_key=idempotency_key,
             traceparent=traceparent,
@@ -113,7 +121,7 @@ class BatchService:
                 item_ref=item.get("item_ref"),
                 consent_ref=item.get("consent_ref"),
             )
-            for index, item in enumerate(parsed.items)
+            for index, item in enumerate(valid)
         ]
         stored, created = await self._store.create(batch, items)
         if not created:

@@ -151,7 +151,8 @@ async def test_a_bad_batch_is_refused_whole_with_every_pointer(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
     """Items with bad data, a subject the data does not name, an invalid field and a
-    missing one: one 400 listing each by pointer, and nothing stored or sent. Past
+    missing one: one 400 listing each by pointer (form and data problems together), and
+    nothing stored or sent. Past
     ``batches.max_items`` one problem at /items; past ``batches.max_body_bytes`` a 413
     (this route's limit, not ``http.max_body_bytes``)."""
     limits = {**FAST, "batches": {**FAST["batches"], "max_items": 50, "max_body_bytes": 8192}}
@@ -185,22 +186,26 @@ async def test_a_bad_batch_is_refused_whole_with_every_pointer(
         assert status == 400, problem
         assert problem["code"] == "INVALID_REQUEST"
         pointers = sorted(error["pointer"] for error in problem["errors"])
-        # The form's problems (pydantic) are all listed first; the data's wait for them.
-        assert pointers == ["/items/3/consent_ref", "/items/4/data"]
+        # Form problems (a bad consent_ref, no data) and the data's (schema, subject
+        # binding) of every item come in the one 400.
+        assert pointers == [
+            "/items/1/data/document_type",
+            "/items/2/data/document_number",
+            "/items/3/consent_ref",
+            "/items/4/data",
+            "/items/5/data/surprise",
+        ]
         assert "FOUND-999" not in str(problem)
         assert await gw.gateway.batch_store.count_active() == 0
         assert gw.provider.requests == []
-        # The form's problems come first; once fixed, the data's problems are listed.
-        body["items"][3]["consent_ref"] = "c-1"
-        body["items"][4]["data"] = {"document_type": "DNI", "document_number": "FOUND-4"}
-        status, _, problem = await _post(gw, body)
+        # An envelope problem is listed with the items' form problems.
+        status, _, problem = await _post(gw, {**body, "official": "12345678"})
         assert status == 400
         assert sorted(error["pointer"] for error in problem["errors"]) == [
-            "/items/1/data/document_type",
-            "/items/2/data/document_number",
-            "/items/5/data/surprise",
+            "/items/3/consent_ref",
+            "/items/4/data",
+            "/official",
         ]
-        assert await gw.gateway.batch_store.count_active() == 0
         # An envelope error is the exchange API's, first: unknown service is 404.
         status, _, problem = await _post(gw, batch_body(gw, ["FOUND-1"], service="x.nothing"))
         assert status == 404
