@@ -1,8 +1,8 @@
 """``interop bench --batch``: batch items per second at the default rate and unthrottled.
 
-One connector process and two ``interop gateway`` processes on one service copy (one
-reply-topic group, disjoint reply partitions, each its own SQLite store): one with the
-default batch settings (20 items/s per provider), one unthrottled. A batch of the
+Two stacks of one connector process and one ``interop gateway`` process, each on its own
+service copy, reply group and stores (SQLite, or PostgreSQL with ``--store postgres``): one
+gateway with the default batch settings (20 items/s per provider), one unthrottled. A batch of the
 registry's subjects (cycled) is posted to each; the figure is items over the time from
 the POST to the batch's ``finished`` state, as a caller sees it.
 """
@@ -19,10 +19,12 @@ from typing import Any, Final
 
 import aiohttp
 
+from benchmarks.databases import run_databases
 from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec, prepare
+from benchmarks.processes import Child
 from benchmarks.registry_data import document_numbers
 from benchmarks.scenarios import Launcher, free_port, http_ready
-from bus import KafkaSettings
+from benchmarks.target import BenchTarget
 
 __all__ = ["UNTHROTTLED", "run_batch_bench"]
 
@@ -77,56 +79,66 @@ async def _one(dep: Deployment, port: int, service: str, items: int) -> dict[str
 
 
 async def _run(
-    kafka: KafkaSettings, work_dir: Path, sizes: tuple[int, int], progress: Progress
+    target: BenchTarget, work_dir: Path, sizes: tuple[int, int], progress: Progress
 ) -> dict[str, Any]:
     logs = work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    dep = await prepare(work_dir, kafka)
-    service, group = dep.services[0], dep.gateway_group(1)
     launcher = Launcher(logs)
-    half = PARTITIONS // 2
-    specs = [
-        GatewaySpec("batch-default", free_port(), group, tuple(range(half))),
-        GatewaySpec(
-            "batch-unthrottled", free_port(), group, tuple(range(half, PARTITIONS)), UNTHROTTLED
-        ),
-    ]
-    connector_port = free_port()
-    config = dep.connector_config("batch-connector", service, f"{group}-connector", connector_port)
-    servers = [
-        (launcher.interop("batch-connector", ["connector", "run", str(config)]), connector_port)
-    ]
-    servers += [
-        (
-            launcher.interop(spec.name, ["gateway", "--config", str(dep.gateway_config(spec))]),
-            spec.port,
-        )
-        for spec in specs
-    ]
-    try:
-        for child, _ in servers:
-            await launcher.start(child)
-        await asyncio.gather(*(http_ready(child, port) for child, port in servers))
-        progress("batch: processes ready")
-        figures: dict[str, Any] = {}
-        for spec, items in zip(specs, sizes, strict=True):
-            figures[spec.name.removeprefix("batch-")] = result = await _one(
-                dep, spec.port, service, items
+    async with run_databases(work_dir, target.postgres_dsn) as stores:
+        dep = await prepare(work_dir, target, stores)
+        # One stack per scenario copy (its own service, reply group, connector and
+        # stores), so the two gateways' workers never see each other's batch.
+        stacks = [("default", 1, None), ("unthrottled", 2, UNTHROTTLED)]
+        servers: list[tuple[Child, int]] = []
+        specs: list[GatewaySpec] = []
+        for name, scenario, batches in stacks:
+            connector_port = free_port()
+            config = dep.connector_config(f"batch-{name}-connector", scenario, connector_port)
+            servers.append(
+                (
+                    launcher.interop(f"batch-{name}-connector", ["connector", "run", str(config)]),
+                    connector_port,
+                )
             )
-            progress(
-                f"batch {spec.name.removeprefix('batch-'):12} {items} items: "
-                f"{result['items_per_s']:.1f} items/s ({result['seconds']} s)"
+            spec = GatewaySpec(
+                f"batch-{name}",
+                free_port(),
+                dep.gateway_group(scenario),
+                tuple(range(PARTITIONS)),
+                scenario=scenario,
+                batches=batches,
             )
-    finally:
-        await launcher.stop_all()
+            specs.append(spec)
+            servers.append(
+                (
+                    launcher.interop(
+                        spec.name, ["gateway", "--config", str(dep.gateway_config(spec))]
+                    ),
+                    spec.port,
+                )
+            )
+        try:
+            for child, _ in servers:
+                await launcher.start(child)
+            await asyncio.gather(*(http_ready(child, port) for child, port in servers))
+            progress("batch: processes ready")
+            figures: dict[str, Any] = {}
+            for (name, scenario, _), spec, items in zip(stacks, specs, sizes, strict=True):
+                service = dep.services[scenario - 1]
+                figures[name] = result = await _one(dep, spec.port, service, items)
+                progress(
+                    f"batch {name:12} {items} items: "
+                    f"{result['items_per_s']:.1f} items/s ({result['seconds']} s)"
+                )
+        finally:
+            await launcher.stop_all()
     return figures
 
 
 def run_batch_bench(
-    bootstrap: str, progress: Progress, *, sizes: tuple[int, int] = (200, 2000)
+    target: BenchTarget, progress: Progress, *, sizes: tuple[int, int] = (200, 2000)
 ) -> dict[str, Any]:
     """Items/s of a batch at the default rate and unthrottled (``sizes``: items of each)."""
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-bench")
     with contextlib.ExitStack() as stack:
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-batch-")))
-        return asyncio.run(_run(kafka, work_dir, sizes, progress))
+        return asyncio.run(_run(target, work_dir, sizes, progress))

@@ -10,7 +10,12 @@ share a broker with a developer's ``interop dev`` or with the test suite:
 * the gateways' request-signing key (connectors trust its public half), the audit
   checkpoint signer and the HMAC key, fresh for every run;
 * the request, reply and audit topics (``catalogue_topic_specs``) and the floor's two
-  topics, with the same partition counts.
+  topics, with the same partition counts, replicated as the target's brokers allow;
+* on an authenticated broker, the ACLs ``interop acls apply`` would give the gateways and
+  the provider (``bus.derive_acl_bindings``) plus the floor's, and each part's login.
+
+Where each part keeps its state (SQLite files or the run's PostgreSQL databases) is the
+``StoreLayout`` (``benchmarks.databases``).
 """
 
 from __future__ import annotations
@@ -26,19 +31,27 @@ from typing import Any, Final
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from benchmarks.databases import StoreLayout
 from benchmarks.registry_data import document_numbers
+from benchmarks.target import FLOOR_USER, GATEWAY_USER, PROVIDER_USER, BenchTarget
 from bus import (
-    KafkaSettings,
+    AclBinding,
+    AclOperation,
+    AclResource,
+    PatternType,
     ReplyTopic,
     RequestTopic,
     TopicSpec,
+    apply_acls,
     catalogue_topic_specs,
+    derive_acl_bindings,
     ensure_topics,
     parse_gateway_group_id,
     parse_service_id,
     private_key_text,
     public_key_text,
 )
+from bus.acl_apply import user
 from bus.audit import NoteSigner
 from connectors import settings_file_document
 from contracts import DEFAULT_CATALOGUE_DIR, LockFile, load_catalogue
@@ -51,7 +64,7 @@ PARTITIONS: Final = 4
 _SERVICE: Final = "residence-certificate"
 _PURPOSE: Final = "social-benefits"
 _MEMBER: Final = "bench.townhall"
-_PROVIDER: Final = "es.ine.padron"
+_PROVIDER: Final = PROVIDER_USER
 _HANDLER: Final = "benchmarks.connector_handler:residence"
 _LOG_ORIGIN: Final = "bench.interop-bus.local/audit"
 
@@ -64,6 +77,8 @@ class GatewaySpec:
     port: int
     group: str
     reply_partitions: tuple[int, ...]
+    scenario: int = 1
+    """1: the 1+1 scenario, 2: the 2+2 one (they keep apart stores)."""
     batches: Mapping[str, Any] | None = None
     """``gateway.batches`` settings of this replica (None: the defaults)."""
 
@@ -73,7 +88,8 @@ class Deployment:
     """Names and files of one bench run."""
 
     work_dir: Path
-    kafka: KafkaSettings
+    target: BenchTarget
+    stores: StoreLayout
     token: str
     catalogue_dir: Path
     members_file: Path
@@ -95,6 +111,25 @@ class Deployment:
     def gateway_group(self, scenario: int) -> str:
         return f"bench{self.token}s{scenario}"
 
+    def connector_group(self, scenario: int) -> str:
+        """Under ``interop.connector.<provider>.``: the prefix its ACLs allow."""
+        return f"interop.connector.{_PROVIDER}.bench{self.token}s{scenario}"
+
+    @property
+    def floor_group(self) -> str:
+        return f"floor{self.token}"
+
+    def _kafka(self, client_id: str, user_name: str) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.target.bootstrap,
+            "client_id": client_id,
+            **self.target.login(user_name),
+        }
+
+    def floor_kafka(self) -> dict[str, Any]:
+        """The floor processes' ``KafkaSettings`` fields."""
+        return self._kafka("interop-bench-floor", FLOOR_USER)
+
     def exchange_bodies(self, service: str) -> list[dict[str, Any]]:
         """One valid exchange request per subject the registry knows."""
         return [
@@ -109,13 +144,13 @@ class Deployment:
             for number in document_numbers()
         ]
 
-    def connector_config(self, name: str, service: str, group: str, health_port: int) -> Path:
-        """Write the ``connector.yaml`` of one connector process (a member of ``group``)."""
-        settings: dict[str, Any] = {
+    def connector_config(self, name: str, scenario: int, health_port: int) -> Path:
+        """Write the ``connector.yaml`` of one connector process of ``scenario``."""
+        settings = {
             "member_id": _PROVIDER,
-            "kafka": {"bootstrap_servers": self.kafka.bootstrap_servers, "client_id": name},
+            "kafka": self._kafka(name, PROVIDER_USER),
             "catalogue_dir": str(self.catalogue_dir),
-            "reply_store_url": f"sqlite:///{self.work_dir / (name + '-replies.db')}",
+            "reply_store_url": self.stores.connector(scenario, name),
             "gateway_keys": {self.signing_key_id: self.signing_public},
             "signing": {
                 "key_id": f"{_PROVIDER}-{self.token}",
@@ -125,10 +160,10 @@ class Deployment:
             "health": {"host": "127.0.0.1", "port": health_port},
             "services": [
                 {
-                    "service": service,
+                    "service": self.services[scenario - 1],
                     "version": "1.1",
                     "handler": _HANDLER,
-                    "group_id": group,
+                    "group_id": self.connector_group(scenario),
                     # The registry is a dictionary: the bound that protects a fragile
                     # legacy system (default 8) would only measure itself here.
                     "concurrency": 64,
@@ -143,14 +178,15 @@ class Deployment:
     def gateway_config(self, spec: GatewaySpec) -> Path:
         """Write the YAML settings of one replica (as ``interop gateway --config`` reads)."""
         settings: dict[str, Any] = {
-            "kafka": {"bootstrap_servers": self.kafka.bootstrap_servers, "client_id": spec.name},
+            "kafka": self._kafka(spec.name, GATEWAY_USER),
             "gateway": {
                 "http": {"host": "127.0.0.1", "port": spec.port},
                 "gateway_group": spec.group,
                 "reply_partitions": list(spec.reply_partitions),
-                # One store per replica: with ``Prefer: wait`` a reply returns to the replica
-                # that sent the request. Shared state across replicas is PostgreSQL's job.
-                "store_url": f"sqlite:///{self.work_dir / (spec.name + '.db')}",
+                # SQLite: one file per replica (with ``Prefer: wait`` a reply returns to the
+                # replica that sent the request). PostgreSQL: one database per scenario,
+                # shared by its replicas and its audit indexer, as in production.
+                "store_url": self.stores.gateway(spec.scenario, spec.name),
                 "members_file": str(self.members_file),
                 "catalogue_dir": str(self.catalogue_dir),
                 "subject_hmac_key": self.secret,
@@ -211,8 +247,21 @@ def _write_members(path: Path, services: tuple[str, ...], signers: list[dict[str
     return key
 
 
-async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
-    """Write the catalogue copy and members file; create every topic of the run."""
+def _floor_acls(request: str, reply: str, group: str) -> list[AclBinding]:
+    """The floor's user may use its two topics and its group, nothing else."""
+    floor = user(FLOOR_USER)
+    topics = [
+        AclBinding(floor, AclResource.TOPIC, name, PatternType.LITERAL, operation)
+        for name in (request, reply)
+        for operation in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
+    ]
+    group_read = AclBinding(floor, AclResource.GROUP, group, PatternType.LITERAL, AclOperation.READ)
+    return [*topics, group_read]
+
+
+async def prepare(work_dir: Path, target: BenchTarget, stores: StoreLayout) -> Deployment:
+    """Write the catalogue copy and members file; create every topic of the run and, on
+    an authenticated broker, the ACLs of every part."""
     token = secrets.token_hex(4)
     catalogue_dir = work_dir / "catalogue"
     services = _copy_catalogue(catalogue_dir, (f"bench{token}a", f"bench{token}b"))
@@ -240,7 +289,8 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
     )
     deployment = Deployment(
         work_dir=work_dir,
-        kafka=kafka,
+        target=target,
+        stores=stores,
         token=token,
         catalogue_dir=catalogue_dir,
         members_file=members_file,
@@ -256,13 +306,26 @@ async def prepare(work_dir: Path, kafka: KafkaSettings) -> Deployment:
         provider_private=private_key_text(provider),
     )
     groups = [parse_gateway_group_id(deployment.gateway_group(i)) for i in (1, 2)]
+    catalogue = load_catalogue(catalogue_dir)
+    replication = target.replication_factor
     specs = catalogue_topic_specs(
-        load_catalogue(catalogue_dir),
+        catalogue,
         gateway_groups=[*groups, parse_gateway_group_id(f"floor{token}")],
         request_partitions=PARTITIONS,
         reply_partitions=PARTITIONS,
-        replication_factor=1,
+        replication_factor=replication,
     )
-    specs.append(TopicSpec(RequestTopic(parse_service_id(f"floor{token}.floor"), 1), PARTITIONS, 1))
-    await ensure_topics(kafka, specs)
+    floor_request = RequestTopic(parse_service_id(f"floor{token}.floor"), 1)
+    specs.append(TopicSpec(floor_request, PARTITIONS, replication))
+    admin = target.admin()
+    await ensure_topics(admin, specs)
+    if target.auth is not None:
+        # The broker is the run's own: its ACLs are exactly this run's.
+        desired = derive_acl_bindings(
+            catalogue, gateway_identity=GATEWAY_USER, gateway_groups=groups, providers=[_PROVIDER]
+        )
+        floor = _floor_acls(
+            deployment.floor_request, deployment.floor_reply, deployment.floor_group
+        )
+        await apply_acls(admin, [*desired, *floor])
     return deployment

@@ -1,7 +1,8 @@
 """The floor: raw aiokafka request-reply between two processes, what no bus on Kafka can beat.
 
 Same broker, same partition counts and the same producer settings as the bus
-(``acks="all"``, idempotence on, the bus's linger and batch size), but nothing else: no
+(``acks="all"``, idempotence on, the bus's linger and batch size; on an authenticated
+broker, a SCRAM login and ACLs of its own), but nothing else: no
 envelope, no Avro, no store, no HTTP, no audit. The request carries a correlation id and
 the reply partition in two headers; the responder answers with a fixed payload of the
 size of a real reply and commits only after its replies are written (as the bus does).
@@ -17,7 +18,7 @@ from typing import Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bus import KafkaSettings
+from bus import KafkaSettings, kafka_client_security
 
 __all__ = ["REPLY_BYTES", "REQUEST_BYTES", "FloorClient", "FloorResponder", "floor_producer"]
 
@@ -43,6 +44,7 @@ def floor_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         max_request_size=settings.max_request_size,
         compression_type=settings.compression_type,
         request_timeout_ms=settings.request_timeout_ms,
+        **kafka_client_security(settings),
     )
 
 
@@ -71,6 +73,7 @@ class FloorClient:
             enable_auto_commit=False,
             auto_offset_reset="latest",
             fetch_max_wait_ms=_FETCH_TIMEOUT_MS,
+            **kafka_client_security(settings),
         )
         self._task: asyncio.Task[None] | None = None
         self._payload = b"q" * REQUEST_BYTES
@@ -144,6 +147,7 @@ class FloorResponder:
             # The topic is fresh: nothing earlier to skip, and no request written between
             # the assignment and the first fetch is missed.
             auto_offset_reset="earliest",
+            **kafka_client_security(settings),
         )
         self._reply = b"r" * REPLY_BYTES
         self.replied = 0

@@ -2,7 +2,8 @@
 
 A fresh audit topic (unique to the run) is filled with ``events`` real ``AuditEvent``
 records (encoded by the trail's codec, produced in bulk), then an ``AuditIndexer`` over a
-fresh SQLite ``AuditIndex`` is started and timed until it has appended every one: the
+fresh ``AuditIndex`` (a SQLite file, or the run's PostgreSQL database) is started and
+timed until it has appended every one: the
 catch-up rate, with rows, Merkle nodes and offsets written in the indexer's own
 transactions, as after a gateway restart or a backlog.
 """
@@ -12,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.errors import BenchError
-from bus import KafkaSettings
+from bus import KafkaSettings, kafka_client_security
 from bus.audit import (
     AuditEventCodec,
     AuditEventType,
@@ -66,7 +67,10 @@ def _event(i: int) -> EventRow:
 async def _fill(kafka: KafkaSettings, topic: str, events: int) -> None:
     codec = AuditEventCodec()
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=kafka.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **kafka_client_security(kafka),
     )
     await producer.start()
     try:
@@ -76,17 +80,28 @@ async def _fill(kafka: KafkaSettings, topic: str, events: int) -> None:
         await producer.stop()
 
 
-async def indexer_throughput(kafka: KafkaSettings, work_dir: Path, events: int) -> IndexerFigures:
-    """Fill a fresh audit topic with ``events`` events; time the indexer's catch-up."""
+async def indexer_throughput(
+    kafka: KafkaSettings,
+    index_url: Callable[[str], str],
+    events: int,
+    *,
+    replication_factor: int = 1,
+) -> IndexerFigures:
+    """Fill a fresh audit topic with ``events`` events; time the indexer's catch-up into
+    the index at ``index_url(topic)``. ``kafka`` may create topics (the run's admin)."""
     topic = f"bench.audit.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers, **kafka_client_security(kafka)
+    )
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=1, replication_factor=replication_factor)]
+        )
     finally:
         await admin.close()
     await _fill(kafka, topic, events)
-    index = AuditIndex(f"sqlite:///{work_dir / (topic + '.db')}")
+    index = AuditIndex(index_url(topic))
     await index.open()
     indexer = AuditIndexer(
         kafka,

@@ -20,7 +20,15 @@ from benchmarks.indexer_cost import IndexerFigures
 from benchmarks.scenarios import DIRECT, E2E, FLOOR, SCALE_OUT, RunFigures
 from benchmarks.stats import Spread, spread
 
-__all__ = ["RATIOS", "machine", "ratios", "render_text", "results_document"]
+__all__ = [
+    "RATIOS",
+    "configuration_line",
+    "machine",
+    "machine_line",
+    "ratios",
+    "render_text",
+    "results_document",
+]
 
 Runs = Mapping[str, Mapping[int, Sequence[RunFigures]]]
 
@@ -73,8 +81,8 @@ def _cpu(runs: Sequence[RunFigures]) -> dict[str, Spread]:
     }
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+def machine(load_average: Sequence[float] | None = None) -> dict[str, Any]:
+    """What the figures were measured on; ``load_average`` (1, 5, 15 min) at the start."""
     model = platform.processor() or "unknown"
     memory_mb = None
     try:
@@ -93,6 +101,7 @@ def machine() -> dict[str, Any]:
         "memory_mb": memory_mb,
         "python": platform.python_version(),
         "system": platform.platform(),
+        "load_average_at_start": [round(v, 2) for v in load_average] if load_average else None,
     }
 
 
@@ -107,9 +116,12 @@ def results_document(
     indexer: IndexerFigures | None = None,
     proofs: Sequence[ProofFigures],
     options: Mapping[str, Any],
+    configuration: Mapping[str, Any] | None = None,
+    load_average: Sequence[float] | None = None,
     notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The JSON results file's content."""
+    """The JSON results file's content. ``configuration``: what ran (store, brokers,
+    auth: ``BenchTarget.configuration``)."""
     scenarios: dict[str, Any] = {}
     for name, per in runs.items():
         scenarios[name] = {
@@ -126,7 +138,8 @@ def results_document(
             for concurrency, items in sorted(per.items())
         }
     return {
-        "machine": machine(),
+        "machine": machine(load_average),
+        "configuration": dict(configuration) if configuration is not None else None,
         "options": dict(options),
         "ratios": {
             label: {str(c): _spread_dict(s) for c, s in per.items()}
@@ -161,19 +174,48 @@ def _merge_kinds(items: Sequence[RunFigures]) -> dict[str, int]:
     return merged
 
 
+def _store_name(doc: Mapping[str, Any]) -> str:
+    configuration = doc.get("configuration") or {}
+    return "PostgreSQL" if configuration.get("store") == "postgres" else "SQLite"
+
+
 def _fmt(value: Mapping[str, float] | None, digits: int = 2) -> str:
     if value is None:
         return "-"
     return f"{value['median']:.{digits}f} [{value['min']:.{digits}f}-{value['max']:.{digits}f}]"
 
 
+def configuration_line(configuration: Mapping[str, Any] | None) -> str:
+    """One line saying what was measured (the header's second line)."""
+    if not configuration:
+        return "configuration: not recorded"
+    nodes = configuration["kafka_nodes"]
+    brokers = "1 broker" if nodes == 1 else f"{nodes} brokers"
+    return (
+        f"configuration: {configuration['store']} store, audit indexer in its own process; "
+        f"Kafka {brokers} (replication factor {configuration['replication_factor']}, "
+        f"min.insync.replicas {configuration['min_insync_replicas']}, "
+        f"acks={configuration['acks']}), auth: {configuration['kafka_auth']}"
+    )
+
+
+def machine_line(m: Mapping[str, Any]) -> str:
+    """One line saying what it was measured on, with the load average at the start."""
+    load = m.get("load_average_at_start")
+    load_text = " ".join(f"{v:.2f}" for v in load) if load else "unknown"
+    return (
+        f"machine: {m['nproc']} CPU(s), {m['cpu_model']}, {m['memory_mb']} MB; "
+        f"load average at start {load_text} (1/5/15 min)"
+    )
+
+
 def render_text(doc: Mapping[str, Any]) -> str:
     """The short table: ratios, absolute figures, CPU per exchange, audit cost."""
-    m = doc["machine"]
     lines = [
-        f"interop bench on {m['nproc']} CPU(s), {m['cpu_model']}, {m['memory_mb']} MB; "
-        f"median [min-max] of {doc['options'].get('runs')} run(s) of "
+        f"interop bench: median [min-max] of {doc['options'].get('runs')} run(s) of "
         f"{doc['options'].get('duration_s')} s",
+        configuration_line(doc.get("configuration")),
+        machine_line(doc["machine"]),
         "",
         "Ratios (each taken within one round, then median [min-max]):",
     ]
@@ -207,7 +249,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
     lines += ["", "Audit log:"]
     if audit.get("indexer_events_per_s") is not None:
         lines.append(
-            f"  indexer append (topic -> SQLite index + Merkle nodes): "
+            f"  indexer append (topic -> {_store_name(doc)} index + Merkle nodes): "
             f"{audit['indexer_events_per_s']:,.0f} events/s ({audit['indexer_events']:,} events)"
         )
     if audit["append_events_per_s"] is not None:

@@ -1,6 +1,7 @@
 """Entry point of the bench's child processes: ``python -m benchmarks.roles ROLE SPEC``.
 
-``SPEC`` is one JSON object. Servers (``direct-registry``, ``floor-responder``) announce
+``SPEC`` is one JSON object (the floor's Kafka settings, login included, come from
+``$INTEROP_BENCH_KAFKA``). Servers (``direct-registry``, ``floor-responder``) announce
 ``READY`` and serve until SIGTERM. Load generators (``http-load``, ``floor-load``)
 announce ``READY``, then run one ``LoadCommand`` per stdin line and answer each with a
 ``LoadReport`` line, until stdin closes. Gateways and connectors are not roles: they run
@@ -12,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -26,11 +28,15 @@ from benchmarks.floor import FloorClient, FloorResponder
 from benchmarks.processes import announce_ready
 from bus import KafkaSettings, configure_logging
 
-__all__ = ["main"]
+__all__ = ["KAFKA_ENV", "main"]
+
+KAFKA_ENV: Final = "INTEROP_BENCH_KAFKA"
+"""The floor processes' ``KafkaSettings`` as JSON (a password stays off the command line)."""
 
 
-def _kafka(spec: dict[str, Any]) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=spec["bootstrap"], client_id="interop-bench")
+def _kafka() -> KafkaSettings:
+    """The floor's client settings, login included, from ``KAFKA_ENV``."""
+    return KafkaSettings.model_validate_json(os.environ[KAFKA_ENV])
 
 
 async def _until_terminated() -> None:
@@ -74,7 +80,7 @@ async def _http_load(spec: dict[str, Any]) -> None:
 
 async def _floor_load(spec: dict[str, Any]) -> None:
     client = FloorClient(
-        _kafka(spec),
+        _kafka(),
         request_topic=spec["request_topic"],
         reply_topic=spec["reply_topic"],
         reply_partitions=spec["reply_partitions"],
@@ -89,7 +95,7 @@ async def _floor_load(spec: dict[str, Any]) -> None:
 
 async def _floor_responder(spec: dict[str, Any]) -> None:
     responder = FloorResponder(
-        _kafka(spec),
+        _kafka(),
         request_topic=spec["request_topic"],
         reply_topic=spec["reply_topic"],
         group_id=spec["group_id"],

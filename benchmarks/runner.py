@@ -1,15 +1,17 @@
 """One bench: broker, deployment, scenarios measured in rounds, audit cost, results.
 
-Order: start (or reuse) the broker, create the run's topics and files, start every
-scenario's processes, then for each concurrency warm every scenario up once and measure
-``runs`` rounds, each round running every scenario back to back. The processes stop
-before the audit cost is measured in this process, so the two never compete for CPU.
+Order: check the broker answers, create the run's databases (PostgreSQL), topics, ACLs
+(an authenticated broker) and files, start every scenario's processes, then for each
+concurrency warm every scenario up once and measure ``runs`` rounds, each round running
+every scenario back to back. The processes stop before the audit cost is measured in this
+process, so the two never compete for CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from benchmarks.audit_cost import (
     bulk_tree,
     proof_times,
 )
+from benchmarks.databases import StoreLayout, run_databases
 from benchmarks.deployment import Deployment, prepare
 from benchmarks.errors import BenchConfigError
 from benchmarks.indexer_cost import IndexerFigures, indexer_throughput
@@ -35,7 +38,8 @@ from benchmarks.scenarios import (
     start_end_to_end,
     start_floor,
 )
-from bus import BusError, KafkaSettings, probe_cluster
+from benchmarks.target import BenchTarget
+from bus import BusError, probe_cluster
 
 __all__ = ["BenchOptions", "run_bench"]
 
@@ -124,19 +128,9 @@ async def _start_all(dep: Deployment, launcher: Launcher) -> list[Scenario]:
     return [task.result() for task in tasks]
 
 
-async def _scenarios(
-    options: BenchOptions, kafka: KafkaSettings, work_dir: Path, progress: Progress
-) -> tuple[dict[str, Any], IndexerFigures]:
-    logs = work_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    if options.profile_dir is not None:
-        options.profile_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        await probe_cluster(kafka.bootstrap_servers, timeout_s=10)
-    except BusError as exc:
-        raise BenchConfigError(f"no broker answers at {kafka.bootstrap_servers}: {exc}") from exc
-    dep = await prepare(work_dir, kafka)
-    progress(f"topics ready (run {dep.token}); starting processes, logs in {logs}")
+async def _run_scenarios(
+    options: BenchOptions, dep: Deployment, logs: Path, progress: Progress
+) -> dict[str, Any]:
     launcher = Launcher(logs, options.profile_dir)
     try:
         scenarios = await _start_all(dep, launcher)
@@ -144,33 +138,83 @@ async def _scenarios(
         await _measure(scenarios, options, progress)
     finally:
         await launcher.stop_all()
-    indexer = await indexer_throughput(kafka, work_dir, options.indexer_events)
+    return {scenario.name: scenario.runs for scenario in scenarios}
+
+
+async def _scenarios(
+    options: BenchOptions, target: BenchTarget, work_dir: Path, progress: Progress
+) -> tuple[dict[str, Any], IndexerFigures]:
+    logs = work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+    admin = target.admin()
+    try:
+        await probe_cluster(admin, timeout_s=10)
+    except BusError as exc:
+        raise BenchConfigError(f"no broker answers at {target.bootstrap}: {exc}") from exc
+    async with run_databases(work_dir, target.postgres_dsn) as stores:
+        dep = await prepare(work_dir, target, stores)
+        progress(
+            f"topics ready (run {dep.token}, {target.store} stores); "
+            f"starting processes, logs in {logs}"
+        )
+        runs = await _run_scenarios(options, dep, logs, progress)
+        indexer = await _indexer(options, target, stores)
     progress(f"audit indexer: {indexer.events_per_s:,.0f} events/s")
-    return {scenario.name: scenario.runs for scenario in scenarios}, indexer
+    return runs, indexer
 
 
-def run_bench(options: BenchOptions, bootstrap: str, progress: Progress) -> dict[str, Any]:
-    """Run everything against the broker at ``bootstrap``; return the results document
-    (``report.results_document``). The caller owns the broker (``interop bench`` starts
-    a private one unless given ``--bootstrap``)."""
+async def _indexer(
+    options: BenchOptions, target: BenchTarget, stores: StoreLayout
+) -> IndexerFigures:
+    return await indexer_throughput(
+        target.admin(),
+        stores.indexer,
+        options.indexer_events,
+        replication_factor=target.replication_factor,
+    )
+
+
+def _notes(target: BenchTarget) -> list[str]:
+    store = "SQLite" if target.store == "sqlite" else "PostgreSQL"
+    return [
+        f"end to end: interop gateway ({store} store, consent, audit trail on, requests "
+        "signed), its audit indexer as its own process (interop audit index), and interop "
+        "connector run with an in-memory handler",
+    ]
+
+
+def run_bench(
+    options: BenchOptions,
+    target: BenchTarget,
+    progress: Progress,
+    *,
+    load_average: tuple[float, float, float] | None = None,
+) -> dict[str, Any]:
+    """Run everything on ``target``; return the results document
+    (``report.results_document``). The caller owns the broker and the PostgreSQL server
+    (``interop bench`` starts private ones unless given ``--bootstrap``/``--postgres``);
+    the run creates its own topics, ACLs and databases, and drops the databases.
+
+    ``load_average``: the machine's before anything of the bench started (the caller's
+    broker start counts in the 1-minute figure otherwise); by default, now."""
+    load_average = load_average or os.getloadavg()
     with contextlib.ExitStack() as stack:
         if options.work_dir is not None:
             work_dir = options.work_dir
             work_dir.mkdir(parents=True, exist_ok=True)
         else:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="interop-bench")
-        runs, indexer = asyncio.run(_scenarios(options, kafka, work_dir, progress))
+        runs, indexer = asyncio.run(_scenarios(options, target, work_dir, progress))
     appends, proofs = _audit(options, progress)
-    notes = [
-        "end to end: interop gateway (SQLite store, consent, audit trail and indexer on, "
-        "requests signed) and interop connector run with an in-memory handler",
-    ]
     return results_document(
         runs,
         appends=appends,
         indexer=indexer,
         proofs=proofs,
         options=options.model_dump(mode="json"),
-        notes=notes,
+        configuration=target.configuration(),
+        load_average=load_average,
+        notes=_notes(target),
     )

@@ -22,6 +22,7 @@ from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
 from benchmarks.direct_registry import RESIDENCE_PATH
 from benchmarks.processes import Child
 from benchmarks.registry_data import document_numbers
+from benchmarks.roles import KAFKA_ENV
 from devservers.ports import free_server_port
 
 __all__ = [
@@ -114,9 +115,9 @@ class Launcher:
         self.profile_dir = profile_dir
         self.started: list[Child] = []
 
-    async def start(self, child: Child) -> Child:
+    async def start(self, child: Child, *, env: dict[str, str] | None = None) -> Child:
         self.started.append(child)
-        await child.start()
+        await child.start(env=env)
         return child
 
     async def stop_all(self) -> None:
@@ -141,18 +142,18 @@ async def _ready(children: list[Child]) -> None:
 
 async def start_floor(dep: Deployment, launcher: Launcher) -> Scenario:
     """Raw aiokafka request-reply: one responder process, one client process."""
-    kafka = {"bootstrap": dep.kafka.bootstrap_servers}
     topics = {"request_topic": dep.floor_request, "reply_topic": dep.floor_reply}
     responder = launcher.role(
-        "floor-responder", "floor-responder", {**kafka, **topics, "group_id": f"floor{dep.token}"}
+        "floor-responder", "floor-responder", {**topics, "group_id": dep.floor_group}
     )
     load = launcher.role(
-        "floor-client",
-        "floor-load",
-        {**kafka, **topics, "reply_partitions": list(range(PARTITIONS))},
+        "floor-client", "floor-load", {**topics, "reply_partitions": list(range(PARTITIONS))}
     )
-    await _ready([await launcher.start(responder)])
-    await _ready([await launcher.start(load)])
+    # The Kafka settings (a login on an authenticated broker) go by the environment,
+    # not the command line other users of the machine can read.
+    env = {KAFKA_ENV: json.dumps(dep.floor_kafka())}
+    await _ready([await launcher.start(responder, env=env)])
+    await _ready([await launcher.start(load, env=env)])
     return Scenario(FLOOR, load, [responder])
 
 
@@ -198,7 +199,7 @@ async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int
     servers: list[tuple[Child, int]] = []
     for i in range(replicas):
         connector, port = f"{name}-connector-{i + 1}", free_port()
-        config = dep.connector_config(connector, service, f"{group}-connector", port)
+        config = dep.connector_config(connector, scenario, port)
         servers.append((launcher.interop(connector, ["connector", "run", str(config)]), port))
     gateways = [
         GatewaySpec(
@@ -206,6 +207,7 @@ async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int
             port=free_port(),
             group=group,
             reply_partitions=tuple(range(i * share, (i + 1) * share)),
+            scenario=scenario,
         )
         for i in range(replicas)
     ]
@@ -215,7 +217,8 @@ async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int
             (launcher.interop(spec.name, ["gateway", "--config", str(config)]), spec.port)
         )
     # One audit indexer per scenario, beside the gateways (they share its settings file);
-    # it writes the first replica's store, whose audit API then serves the log.
+    # it writes the first replica's store (with PostgreSQL, the one every replica shares),
+    # whose audit API then serves the log.
     indexer_port = free_port()
     indexer_args = ["audit", "index", "--config", str(dep.gateway_config(gateways[0]))]
     indexer_args += ["--health-port", str(indexer_port)]

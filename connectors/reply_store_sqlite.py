@@ -71,10 +71,9 @@ class SqliteReplyStore(SqliteStore):
             _time(reply.created_at),
         )
         with self._database.translate("store a reply"):
+            if (await self._database.write(_INSERT, params)).rowcount == 1:
+                return reply
             async with self._database.session() as db:
-                cursor = await db.execute(_INSERT, params)
-                if cursor.rowcount == 1:
-                    return reply
                 rows = list(await db.execute_fetchall(_GET, (reply.exchange_id,)))
         if not rows:
             # The INSERT and this read are separate statements: a purge took the row

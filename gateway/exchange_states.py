@@ -75,6 +75,8 @@ GATEWAY_FAILURES: Final = frozenset({SEND_FAILED, AUDIT_FAILED})
 """Error codes of exchanges the gateway refused unsent: answered 503, never the provider's."""
 TIMED_OUT_REASON: Final = "the deadline passed without a reply"
 REPLY_GRACE: Final = timedelta(minutes=5)
+# Records of sent exchanges kept in memory for their replies (beyond: read from the store).
+_MAX_REMEMBERED: Final = 100_000
 """How long past its deadline a reply read in time may still end its exchange."""
 _log = structlog.get_logger(__name__)
 
@@ -260,6 +262,11 @@ class ExchangeStates:
         self._ending: dict[str, datetime] = {}
         """Exchange id -> deadline of each reply whose ending is being written here, or
         was written unacknowledged (see the module: time-outs spare them)."""
+        self._sent: dict[str, ExchangeRecord] = {}
+        """The exchanges this replica sent and has not seen end: their replies come back to
+        this replica's reply partitions, and the reply sink takes the record from here
+        instead of reading it back from the store (one statement less per exchange). The
+        fields a reply is checked against never change after the request is sent."""
 
     @property
     def actor(self) -> str:
@@ -308,7 +315,18 @@ class ExchangeStates:
                 record, AUDIT_FAILED, f"the audit trail did not record the request ({code})"
             )
             return False
+        if len(self._sent) < _MAX_REMEMBERED:
+            self._sent[record.id] = record
         return True
+
+    def sent_record(self, exchange_id: str) -> ExchangeRecord | None:
+        """The record of an exchange this replica sent and has not seen end (else None:
+        ask the store)."""
+        return self._sent.get(exchange_id)
+
+    def _final(self, record: ExchangeRecord) -> None:
+        self._sent.pop(record.id, None)
+        self._on_final(record)
 
     async def end_with_reply(
         self, record: ExchangeRecord, ending: Ending, *, response_digest: str | None
@@ -365,7 +383,7 @@ class ExchangeStates:
         self._metrics.exchange_latency.labels(updated.service, updated.status.value).observe(
             max(0.0, elapsed.total_seconds())
         )
-        self._on_final(updated)
+        self._final(updated)
         return updated
 
     async def refuse_unsent(self, record: ExchangeRecord, code: str, detail: str) -> None:
@@ -390,7 +408,7 @@ class ExchangeStates:
             return
         if ended is not None:
             self._on_owed()
-            self._on_final(ended)
+            self._final(ended)
 
     async def time_out(self, record: ExchangeRecord) -> ExchangeRecord | None:
         """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile, or its
@@ -421,12 +439,15 @@ class ExchangeStates:
         cutoff = self._clock() - REPLY_GRACE
         for exchange_id in [i for i, deadline in self._ending.items() if deadline < cutoff]:
             del self._ending[exchange_id]
+        # Ended by another replica (or its end never seen here): forgotten as well.
+        for exchange_id in [i for i, r in self._sent.items() if r.deadline < cutoff]:
+            del self._sent[exchange_id]
         return set(self._ending)
 
     def _timed_out(self, records: list[ExchangeRecord]) -> None:
         for record in records:
             self._metrics.expired.inc()
             _log.info("exchange_timed_out", exchange_id=record.id, requester=record.requester)
-            self._on_final(record)
+            self._final(record)
         if records:
             self._on_owed()

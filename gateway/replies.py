@@ -159,7 +159,9 @@ class ReplySink:
     async def __call__(self, reply: Reply) -> None:
         envelope = reply.envelope
         log = _log.bind(**envelope.log_context(), reply_status=str(envelope.status))
-        record = await self._store.get(envelope.exchange_id)
+        record = self._states.sent_record(envelope.exchange_id) or await self._store.get(
+            envelope.exchange_id
+        )
         # Step one: only the exchange's provider's signed answer to this request goes on.
         if self._gate is not None and not await self._gate.admit(reply, record):
             return

@@ -1,7 +1,8 @@
 """``interop bench``: end-to-end figures next to the floors they cannot beat (issue #9).
 
-Prints progress on stderr, the table (ratios first) on stdout, and writes the full
-results as JSON with ``--out``. See ``docs/benchmarks.md``.
+Prints progress on stderr, the table (ratios first, under a header naming the store,
+brokers, auth, cores and load average) on stdout, and writes the full results as JSON
+with ``--out``. See ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -9,22 +10,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
-import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from benchmarks.batch_bench import run_batch_bench
+from benchmarks.errors import BenchConfigError
 from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
-from benchmarks.scenarios import free_port
 from benchmarks.sealing_cost import measure_sealing
 from benchmarks.signing_cost import measure as measure_signing
-from devservers.kafka import KafkaRunner
+from benchmarks.target import BenchTarget, start_target
 
-__all__ = ["register"]
+__all__ = ["register", "wants_kafka_auth"]
 
 
 def _positive_int(text: str) -> int:
@@ -52,8 +54,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     bench = subparsers.add_parser(
         "bench",
         help="measure exchanges end to end against the raw-Kafka floor and direct HTTP",
-        description="Starts a broker (or uses --bootstrap), gateways, connectors and load "
-        "generators as separate processes and measures them at concurrency 1, 16 and 64.",
+        description="Starts a broker (or uses --bootstrap), gateways, audit indexers, "
+        "connectors and load generators as separate processes and measures them at "
+        "concurrency 1, 16 and 64. --store postgres --nodes 3 measures the production "
+        "configuration (PostgreSQL stores, 3 brokers, SCRAM logins and ACLs).",
     )
     bench.add_argument(
         "--quick", action="store_true", help="tiny sizes (~30 s): check it works, do not quote"
@@ -62,7 +66,37 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     bench.add_argument("--duration", type=_seconds, help="seconds per measured run (default 4)")
     bench.add_argument("--out", type=Path, help="write the results as JSON to this file")
     bench.add_argument(
-        "--bootstrap", help="use this running broker (host:port) instead of starting one"
+        "--bootstrap",
+        help="use this running, open broker (host:port) instead of starting one",
+    )
+    bench.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="where gateways (exchanges, consents, audit index) and connectors (replies) keep "
+        "state; postgres: a private server unless --postgres, one database per part, dropped "
+        "at the end (default sqlite)",
+    )
+    bench.add_argument(
+        "--postgres",
+        metavar="DSN",
+        help="with --store postgres: use this running server (a superuser's DSN, "
+        "postgresql://user:password@host:port/postgres) instead of starting one",
+    )
+    bench.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="Kafka nodes of the private broker; 3: a KRaft cluster, replication factor 3, "
+        "min.insync.replicas 2 (default 1)",
+    )
+    bench.add_argument(
+        "--auth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="SASL/SCRAM logins (one Kafka user per part) and ACLs on the private broker, as "
+        "interop dev runs it (default: on with --nodes 3, off with one node)",
     )
     bench.add_argument("--work-dir", type=Path, help="keep configs, stores and logs here")
     bench.add_argument(
@@ -106,9 +140,25 @@ def _trust_cost() -> int:
     return 0
 
 
+def wants_kafka_auth(args: argparse.Namespace) -> bool:
+    """Whether the private broker runs with logins and ACLs; refuses what cannot be."""
+    if args.postgres is not None and args.store != "postgres":
+        raise BenchConfigError("--postgres gives the server of --store postgres; add it")
+    auth: bool = args.nodes > 1 if args.auth is None else args.auth
+    if args.bootstrap is not None and args.auth:
+        raise BenchConfigError(
+            "--auth needs the bench's own broker (it makes the logins); drop --bootstrap"
+        )
+    # A given broker is open (its logins are unknown to the bench).
+    return auth and args.bootstrap is None
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.trust_cost:
         return _trust_cost()
+    auth = wants_kafka_auth(args)
+    # Before the bench starts anything: its own broker's start counts in the 1-minute load.
+    load_average = os.getloadavg()
     overrides: dict[str, Any] = {
         "work_dir": args.work_dir,
         "profile_dir": args.profile,
@@ -125,29 +175,21 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
     with contextlib.ExitStack() as stack:
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            # A private broker in a temporary data directory, on free ports: the bench
-            # never touches a developer's ``interop dev`` broker unless asked to.
-            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-kafka-")))
-            runner = KafkaRunner(data)
-            progress("starting a private Kafka broker")
-            broker = runner.start(port=free_port(), controller_port=free_port())
-            stack.callback(runner.stop)
-            bootstrap = broker.bootstrap_servers
+        # A private broker (or cluster) and PostgreSQL server in temporary directories,
+        # on free ports: the bench never touches a developer's ``interop dev`` servers
+        # unless asked to.
+        target = start_target(
+            stack,
+            nodes=args.nodes,
+            auth=auth,
+            store=args.store,
+            progress=progress,
+            bootstrap=args.bootstrap,
+            postgres_dsn=args.postgres,
+        )
         if args.batch:
-            sizes = (40, 400) if args.quick else (200, 2000)
-            batches = run_batch_bench(bootstrap, progress, sizes=sizes)
-            if args.out is not None:
-                args.out.write_text(json.dumps({"batches": batches}, indent=2) + "\n")
-            print("Batch items per second (POST to finished, as the caller sees it):")
-            for name, result in batches.items():
-                print(
-                    f"  {name:<12} {result['items']:>6} items {result['items_per_s']:>8.1f}/s"
-                    f"  {result['counts']}"
-                )
-            return 0
-        document = run_bench(options, bootstrap, progress)
+            return _batch_bench(target, progress, quick=args.quick, out=args.out)
+        document = run_bench(options, target, progress, load_average=load_average)
     profiles = []
     if args.profile is not None:
         # Each profiled process wrote its session when it exited, i.e. by now.
@@ -159,4 +201,21 @@ def _bench(args: argparse.Namespace) -> int:
     if profiles:
         print()
         print(render(profiles))
+    return 0
+
+
+def _batch_bench(
+    target: BenchTarget, progress: Callable[[str], None], *, quick: bool, out: Path | None
+) -> int:
+    """``--batch``: batch items per second at the default rate and unthrottled."""
+    sizes = (40, 400) if quick else (200, 2000)
+    batches = run_batch_bench(target, progress, sizes=sizes)
+    if out is not None:
+        out.write_text(json.dumps({"batches": batches}, indent=2) + "\n", encoding="utf-8")
+    print("Batch items per second (POST to finished, as the caller sees it):")
+    for name, result in batches.items():
+        print(
+            f"  {name:<12} {result['items']:>6} items {result['items_per_s']:>8.1f}/s"
+            f"  {result['counts']}"
+        )
     return 0

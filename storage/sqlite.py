@@ -19,14 +19,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiosqlite
 
 from storage.lifecycle import StoreLifecycle
 from storage.migrations import Migrations, SchemaTooNewError, migrate_sqlite
+from storage.sqlite_writer import SqliteWriter, WriteResult
 
 __all__ = ["SqliteDatabase", "SqliteStore", "connect_sqlite", "create_private"]
 
@@ -98,6 +99,7 @@ class SqliteDatabase:
         self._error = error
         self._busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
+        self._writer: SqliteWriter | None = None
 
     async def open(self) -> None:
         """Create the file (and its folders), switch to WAL, migrate; idempotent."""
@@ -112,9 +114,14 @@ class SqliteDatabase:
                 await db.close()
                 raise
             self._db = db
+            self._writer = SqliteWriter(db)
+            self._writer.start()
 
     async def close(self) -> None:
-        """Close the connection; safe to call twice."""
+        """Apply the queued writes, close the connection; safe to call twice."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.stop()
         db, self._db = self._db, None
         if db is not None:
             with self.translate("close"):
@@ -137,6 +144,14 @@ class SqliteDatabase:
         if db is None:
             raise self._error(f"{self._name} {str(self.path)!r} is not open")
         yield db
+
+    async def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> WriteResult:
+        """One write statement, group-committed with the writes that arrive beside it
+        (``storage.sqlite_writer``); raises what sqlite3 raises (wrap it in ``translate``)."""
+        writer = self._writer
+        if writer is None:
+            raise self._error(f"{self._name} {str(self.path)!r} is not open")
+        return await writer.write(sql, params)
 
     async def ping(self) -> None:
         """Run a trivial query; the store's error if the file is closed or broken."""

@@ -287,7 +287,7 @@ def _revocation(title: str) -> dict[str, Any]:
                         "The citizen the revocation is for; required from the citizen portal,"
                         " which revokes only that citizen's records"
                     ),
-                    "schema": {"type": "string", "maxLength": 256},
+                    "schema": {"type": "string"},
                 },
             ],
             "responses": {

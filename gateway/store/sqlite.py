@@ -137,16 +137,16 @@ class SqliteExchangeStore(SqliteStore):
         check_record(record)
         params = [self._value(name, getattr(record, name)) for name in COLUMNS]
         with self._database.translate("create an exchange"):
-            async with self._database.session() as db:
-                cursor = await db.execute(_INSERT, params)
-                if cursor.rowcount == 1:
-                    return CreateOutcome(record=record, created=True)
-                if record.idempotency_key is not None:
+            inserted = await self._database.write(_INSERT, params)
+            if inserted.rowcount == 1:
+                return CreateOutcome(record=record, created=True)
+            if record.idempotency_key is not None:
+                async with self._database.session() as db:
                     rows = await db.execute_fetchall(
                         _BY_KEY, (record.requester, record.idempotency_key)
                     )
-                    for row in rows:
-                        return CreateOutcome(record=_record(row), created=False)
+                for row in rows:
+                    return CreateOutcome(record=_record(row), created=False)
         raise ValueError(f"an exchange with id {record.id!r} already exists")
 
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
@@ -190,9 +190,7 @@ class SqliteExchangeStore(SqliteStore):
             exchange_id,
         )
         with self._database.translate("complete an exchange"):
-            async with self._database.session() as db:
-                # fetchall runs the statement to its end before COMMIT.
-                rows = await db.execute_fetchall(_COMPLETE, params)
+            rows = (await self._database.write(_COMPLETE, params)).rows
         return next((_record(row) for row in rows), None)
 
     async def expire_overdue(
@@ -233,19 +231,17 @@ class SqliteExchangeStore(SqliteStore):
             return
         marks = ", ".join("?" for _ in exchange_ids)
         with self._database.translate("settle closing events"):
-            async with self._database.session() as db:
-                await db.execute(
-                    f"UPDATE exchanges SET closing_owed = 0 WHERE id IN ({marks})",  # noqa: S608
-                    tuple(exchange_ids),
-                )
+            await self._database.write(
+                f"UPDATE exchanges SET closing_owed = 0 WHERE id IN ({marks})",  # noqa: S608
+                tuple(exchange_ids),
+            )
 
     async def release_idempotency_key(self, exchange_id: str) -> None:
         """Forget the key of an exchange the gateway failed to send."""
         with self._database.translate("release an idempotency key"):
-            async with self._database.session() as db:
-                await db.execute(
-                    "UPDATE exchanges SET idempotency_key = NULL WHERE id = ?", (exchange_id,)
-                )
+            await self._database.write(
+                "UPDATE exchanges SET idempotency_key = NULL WHERE id = ?", (exchange_id,)
+            )
 
     async def erase_results(self, ended_before: datetime, *, limit: int = 1000) -> int:
         """Erase the data of up to ``limit`` exchanges that ended before ``ended_before``."""

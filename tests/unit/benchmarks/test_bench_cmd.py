@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.errors import BenchError
+from benchmarks.errors import BenchConfigError, BenchError
 from benchmarks.processes import Child
 from benchmarks.runner import BenchOptions
+from interop.bench_cmd import wants_kafka_auth
 from interop.cli import build_parser
 
 
@@ -20,6 +21,8 @@ from interop.cli import build_parser
         (["bench", "--runs", "many"], "is not a whole number"),
         (["bench", "--duration", "-1"], "more than 0"),
         (["bench", "--duration", "soon"], "is not a number of seconds"),
+        (["bench", "--nodes", "2"], "invalid choice: 2"),
+        (["bench", "--store", "mysql"], "invalid choice: 'mysql'"),
     ],
 )
 def test_bad_options_are_refused(
@@ -53,3 +56,38 @@ async def test_a_child_that_dies_is_named_with_its_log(tmp_path: Path) -> None:
             await child.wait_ready(timeout_s=30)
     finally:
         await child.stop()
+
+
+@pytest.mark.parametrize(
+    ("argv", "store", "nodes", "auth"),
+    [
+        (["bench"], "sqlite", 1, False),
+        (["bench", "--store", "postgres"], "postgres", 1, False),
+        (["bench", "--nodes", "3"], "sqlite", 3, True),
+        (["bench", "--store", "postgres", "--nodes", "3"], "postgres", 3, True),
+        (["bench", "--nodes", "3", "--no-auth"], "sqlite", 3, False),
+        (["bench", "--auth"], "sqlite", 1, True),
+        (["bench", "--nodes", "3", "--bootstrap", "h:9092"], "sqlite", 3, False),
+    ],
+)
+def test_configuration_options(argv: list[str], store: str, nodes: int, auth: bool) -> None:
+    """The default stays SQLite on one open broker; --nodes 3 logs in with SCRAM and ACLs
+    unless --no-auth, as interop dev's cluster does; a given broker is used open."""
+    args = build_parser().parse_args(argv)
+    assert (args.store, args.nodes, wants_kafka_auth(args)) == (store, nodes, auth)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--auth", "--bootstrap", "h:9092"], "needs the bench's own broker"),
+        (["bench", "--postgres", "postgresql://u:p@h:5/postgres"], "add it"),
+    ],
+)
+def test_impossible_combinations_fail_before_anything_starts(argv: list[str], message: str) -> None:
+    """Logins on a broker the bench did not make, or a PostgreSQL server for the SQLite
+    store, are one BENCH_CONFIG_INVALID error from the handler, before any start."""
+    args = build_parser().parse_args(argv)
+    with pytest.raises(BenchConfigError, match=message) as err:
+        args.handler(args)
+    assert err.value.code == "BENCH_CONFIG_INVALID"

@@ -8,8 +8,15 @@ import pytest
 
 from benchmarks.audit_cost import AppendFigures, ProofFigures
 from benchmarks.indexer_cost import IndexerFigures
-from benchmarks.report import ratios, render_text, results_document
+from benchmarks.report import (
+    configuration_line,
+    machine_line,
+    ratios,
+    render_text,
+    results_document,
+)
 from benchmarks.scenarios import DIRECT, E2E, FLOOR, SCALE_OUT, RunFigures
+from benchmarks.target import BenchTarget, new_broker_auth
 
 
 def _run(throughput: float, p99: float, cpu: dict[str, float] | None = None) -> RunFigures:
@@ -76,3 +83,54 @@ def test_document_is_json_and_text_puts_ratios_first() -> None:
     assert "4,321 events/s" in text
     assert parsed["audit"]["indexer_events"] == 500
     assert "note: a note" in text
+
+
+def test_header_says_which_configuration_ran_and_on_what_load() -> None:
+    """The production configuration's document and header name the store, the brokers
+    with replication and min.insync.replicas, the auth, the cores and the load average
+    at the start; the indexer line names the PostgreSQL index."""
+    target = BenchTarget(
+        "127.0.0.1:1,127.0.0.1:3,127.0.0.1:5",
+        nodes=3,
+        auth=new_broker_auth(),
+        postgres_dsn="postgresql://u:secret-password@127.0.0.1:5/postgres",
+    )
+    doc = results_document(
+        RUNS,
+        appends=None,
+        indexer=IndexerFigures(500, 4321.0),
+        proofs=[],
+        options={"runs": 1, "duration_s": 5.0},
+        configuration=target.configuration(),
+        load_average=(1.234, 0.5, 0.25),
+    )
+    parsed = json.loads(json.dumps(doc))
+    assert parsed["configuration"]["store"] == "postgres"
+    assert parsed["configuration"]["kafka_nodes"] == 3
+    assert parsed["machine"]["load_average_at_start"] == [1.23, 0.5, 0.25]
+    header = render_text(doc).splitlines()[:3]
+    assert header[1] == (
+        "configuration: postgres store, audit indexer in its own process; Kafka 3 brokers "
+        "(replication factor 3, min.insync.replicas 2, acks=all), "
+        "auth: SASL/SCRAM-SHA-512 + ACLs"
+    )
+    assert header[2].startswith(f"machine: {parsed['machine']['nproc']} CPU(s), ")
+    assert header[2].endswith("load average at start 1.23 0.50 0.25 (1/5/15 min)")
+    text = render_text(doc)
+    assert "topic -> PostgreSQL index" in text
+    assert "secret-password" not in text
+    assert "secret-password" not in json.dumps(doc)
+
+
+def test_default_configuration_and_an_old_document() -> None:
+    """One open broker with SQLite is said as such; a document from before the
+    configuration was recorded still renders and says so."""
+    line = configuration_line(BenchTarget("127.0.0.1:9092").configuration())
+    assert line == (
+        "configuration: sqlite store, audit indexer in its own process; Kafka 1 broker "
+        "(replication factor 1, min.insync.replicas 1, acks=all), auth: none"
+    )
+    assert configuration_line(None) == "configuration: not recorded"
+    assert machine_line({"nproc": 2, "cpu_model": "x", "memory_mb": 1}).endswith(
+        "load average at start unknown (1/5/15 min)"
+    )
