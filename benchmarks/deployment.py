@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -78,6 +79,8 @@ class GatewaySpec:
     reply_partitions: tuple[int, ...]
     scenario: int = 1
     """1: the 1+1 scenario, 2: the 2+2 one (they keep apart stores)."""
+    batches: Mapping[str, Any] | None = None
+    """``gateway.batches`` settings of this replica (None: the defaults)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,7 @@ class Deployment:
 
     def gateway_config(self, spec: GatewaySpec) -> Path:
         """Write the YAML settings of one replica (as ``interop gateway --config`` reads)."""
-        settings = {
+        settings: dict[str, Any] = {
             "kafka": self._kafka(spec.name, GATEWAY_USER),
             "gateway": {
                 "http": {"host": "127.0.0.1", "port": spec.port},
@@ -203,6 +206,8 @@ class Deployment:
                 "rate_limit": {"enabled": True, "rate_per_s": 1e9, "burst": 1_000_000_000},
             },
         }
+        if spec.batches is not None:
+            settings["gateway"]["batches"] = dict(spec.batches)
         path = self.work_dir / f"{spec.name}.yaml"
         path.write_text(yaml.safe_dump(settings), encoding="utf-8")
         return path

@@ -34,6 +34,7 @@ __all__ = [
     "RunFigures",
     "Scenario",
     "free_port",
+    "http_ready",
     "start_direct",
     "start_end_to_end",
     "start_floor",
@@ -171,7 +172,7 @@ async def start_direct(_dep: Deployment, launcher: Launcher) -> Scenario:
     return Scenario(DIRECT, load, [registry])
 
 
-async def _http_ready(child: Child, port: int) -> None:
+async def http_ready(child: Child, port: int) -> None:
     """Gateways and connectors print nothing for us: their ``/readyz`` says 200."""
 
     async def probe() -> bool:
@@ -224,7 +225,7 @@ async def start_end_to_end(dep: Deployment, launcher: Launcher, *, replicas: int
     servers.append((launcher.interop(f"{name}-indexer", indexer_args), indexer_port))
     for child, _port in servers:
         await launcher.start(child)
-    await asyncio.gather(*(_http_ready(child, port) for child, port in servers))
+    await asyncio.gather(*(http_ready(child, port) for child, port in servers))
     load = launcher.role(
         f"{name}-client",
         "http-load",

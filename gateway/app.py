@@ -17,7 +17,7 @@ the runner's shutdown timeout; then the router, the producer and the store are c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -41,6 +41,7 @@ from bus import (
     parse_member_id,
     probe_cluster,
     public_key_text,
+    uuid7,
 )
 from bus.audit import AuditTrail, KafkaAuditTrail
 from contracts import Catalogue, Codec, LockFile, load_catalogue
@@ -48,6 +49,15 @@ from gateway.audit_api import add_audit, audit_parts
 from gateway.audit_outbox import AuditOutbox
 from gateway.audit_parts import AuditParts
 from gateway.auth import auth_middleware
+from gateway.batches import (
+    BatchMetrics,
+    BatchService,
+    BatchStore,
+    BatchWorker,
+    add_batch_routes,
+    open_batch_store,
+)
+from gateway.batches.api import BATCHES_PATH
 from gateway.bus_write_gate import BusWriteGate
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import ConsentRegistry, ConsentStore, add_consent_routes, open_consent_store
@@ -71,7 +81,7 @@ from gateway.request_sealing import RequestEncoder
 from gateway.retention import RetentionSweep
 from gateway.settings import GatewaySettings, SigningSettings
 from gateway.store import open_store
-from gateway.store.base import ExchangeStore
+from gateway.store.base import ExchangeRecord, ExchangeStore
 
 __all__ = ["GATEWAY_KEY", "Gateway", "create_app", "is_public", "request_signer"]
 
@@ -107,6 +117,10 @@ class Gateway:
     trail: AuditTrail
     replication: ReplicationHealth
     """The cluster's replication, for /readyz and the exchanges' write gate."""
+    batch_store: BatchStore
+    batches: BatchService
+    batch_worker: BatchWorker | None
+    """Sends batch items (None when ``batches.enabled`` is false)."""
 
 
 GATEWAY_KEY: Final = web.AppKey("interop.gateway", Gateway)
@@ -186,6 +200,13 @@ def _build(
     )
     waiters = ReplyWaiters(settings.exchanges.max_waiting)
     outbox = AuditOutbox(store=store, trail=trail, metrics=metrics, actor=settings.member_id)
+    # Who hears that an exchange ended: waiting callers, and the batch worker.
+    final_listeners: list[Callable[[ExchangeRecord], None]] = [waiters.resolve]
+
+    def on_final(record: ExchangeRecord) -> None:
+        for listener in final_listeners:
+            listener(record)
+
     # The one owner of every move out of PENDING, with its audit event.
     states = ExchangeStates(
         store=store,
@@ -193,7 +214,7 @@ def _build(
         metrics=metrics,
         actor=settings.member_id,
         on_owed=outbox.wake,
-        on_final=waiters.resolve,
+        on_final=on_final,
     )
     reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
     gate = None
@@ -233,14 +254,15 @@ def _build(
     )
     # Looked at every 2 s at most: the write gate acts on it for every new exchange.
     replication = ReplicationHealth(kafka, registry=metrics.registry, ttl_s=_REPLICATION_TTL_S)
+    encoder = RequestEncoder(
+        codec=codec,
+        lock=lock,
+        recipients=directory.encryption_key_for,
+        mode=settings.field_encryption,
+    )
     service = ExchangeService(
         catalogue=catalogue,
-        encoder=RequestEncoder(
-            codec=codec,
-            lock=lock,
-            recipients=directory.encryption_key_for,
-            mode=settings.field_encryption,
-        ),
+        encoder=encoder,
         store=store,
         requester=requester,
         waiters=waiters,
@@ -250,6 +272,25 @@ def _build(
         consents=consents,
         states=states,
         writes=BusWriteGate(replication, audit_topic=settings.audit.topic),
+    )
+    # Batches live in the exchange store's database, in their own tables.
+    batch_store = open_batch_store(settings.store_url.get_secret_value())
+    batch_worker = None
+    if settings.batches.enabled:
+        batch_worker = BatchWorker(
+            store=batch_store,
+            exchanges=service,
+            exchange_store=store,
+            directory=directory,
+            settings=settings.batches,
+            metrics=BatchMetrics(metrics.registry),
+            # One owner per process: a restarted replica takes its batches over like any
+            # other once their leases run out.
+            owner=f"{settings.member_id}/{settings.gateway_group}/{uuid7()}",
+        )
+        final_listeners.append(batch_worker.on_final)
+    batches = BatchService(
+        exchanges=service, encoder=encoder, store=batch_store, worker=batch_worker
     )
     expiry = ExpiryLoop(
         states=states,
@@ -284,6 +325,9 @@ def _build(
         consents=consents,
         trail=trail,
         replication=replication,
+        batch_store=batch_store,
+        batches=batches,
+        batch_worker=batch_worker,
     )
 
 
@@ -309,6 +353,7 @@ def create_app(
             auth_failures=FailedAuthThrottle(
                 limit=settings.http.auth_failures_per_minute, window_s=60.0
             ),
+            body_limits={BATCHES_PATH: settings.batches.max_body_bytes},
         ),
         auth_middleware(gateway.directory, is_public=is_public),
     ]
@@ -322,6 +367,13 @@ def create_app(
     add_exchange_routes(
         app, service=gateway.service, settings=settings.exchanges, metrics=gateway.metrics
     )
+    if settings.batches.enabled:
+        add_batch_routes(
+            app,
+            service=gateway.batches,
+            settings=settings.batches,
+            exchange_store=gateway.store,
+        )
     add_catalogue_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
     add_consent_routes(app, registry=gateway.consents)
     add_registry_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
@@ -333,6 +385,7 @@ def create_app(
         # One database holds exchanges and consents: "store" covers both connections.
         await gateway.store.ping()
         await gateway.consent_store.ping()
+        await gateway.batch_store.ping()
 
     async def audit_trail() -> None:
         # Not ready while audit writes keep failing (the broker may answer metadata and
@@ -394,15 +447,20 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await gateway.store.open()
     try:
         await gateway.consent_store.open()
+        await gateway.batch_store.open()
         await gateway.producer.start()
         try:
             await gateway.requester.start()
             gateway.outbox.start()  # first what an earlier run still owed
             gateway.expiry.start()
             gateway.retention.start()
+            if gateway.batch_worker is not None:
+                gateway.batch_worker.start()  # once requests can be sent
             try:
                 yield
             finally:
+                if gateway.batch_worker is not None:
+                    await gateway.batch_worker.stop()  # leases released for the others
                 await gateway.replication.close()
                 await gateway.expiry.stop()
                 await gateway.retention.stop()
@@ -411,6 +469,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         finally:
             await gateway.producer.stop()
     finally:
+        await gateway.batch_store.close()
         await gateway.consent_store.close()
         await gateway.store.close()
 

@@ -38,6 +38,7 @@ __all__ = [
     "OPENAPI_SCHEMAS",
     "add_exchange_routes",
     "exchange_json",
+    "iso_time",
 ]
 
 EXCHANGES_PATH: Final = "/v1/exchanges"
@@ -62,7 +63,8 @@ def add_exchange_routes(
     app.router.add_get(EXCHANGES_PATH + "/{id}", _get_exchange)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
+    """A time as the API writes it: UTC, milliseconds, ``Z``."""
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -83,9 +85,9 @@ def exchange_json(record: ExchangeRecord) -> dict[str, Any]:
         # Past exchanges.result_retention_days the provider's data is erased (the record
         # stays): say so, rather than look like an answer without data.
         "result_erased": completed and record.reply_status == "ok" and record.result is None,
-        "created_at": _iso(record.created_at),
-        "deadline": _iso(record.deadline),
-        "completed_at": _iso(record.completed_at),
+        "created_at": iso_time(record.created_at),
+        "deadline": iso_time(record.deadline),
+        "completed_at": iso_time(record.completed_at),
     }
     if record.status is ExchangeStatus.TIMED_OUT:
         body["error"] = {

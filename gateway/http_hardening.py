@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
@@ -118,8 +118,18 @@ class FailedAuthThrottle:
             self._windows.popitem(last=False)
 
 
-def edge_middleware(*, max_body_bytes: int, auth_failures: FailedAuthThrottle | None) -> Middleware:
-    """The middleware of this module (place it right after the error middleware)."""
+def edge_middleware(
+    *,
+    max_body_bytes: int,
+    auth_failures: FailedAuthThrottle | None,
+    body_limits: Mapping[str, int] | None = None,
+) -> Middleware:
+    """The middleware of this module (place it right after the error middleware).
+
+    ``body_limits``: paths allowed another body limit than ``max_body_bytes`` (the batch
+    route takes thousands of items; it reads its body with that limit itself).
+    """
+    limits = dict(body_limits or {})
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -128,9 +138,10 @@ def edge_middleware(*, max_body_bytes: int, auth_failures: FailedAuthThrottle | 
         if auth_failures is not None:
             auth_failures.check(address)
         length = request.content_length
-        if length is not None and length > max_body_bytes:
+        limit = limits.get(request.path, max_body_bytes)
+        if length is not None and length > limit:
             raise PayloadTooLargeError(
-                f"the request body exceeds the configured limit of {max_body_bytes} bytes"
+                f"the request body exceeds the configured limit of {limit} bytes"
             )
         response = await handler(request)
         if auth_failures is not None and response.status == 401:

@@ -23,6 +23,7 @@ from gateway import (
     ops_api,
     registry_api,
 )
+from gateway.batches import api as batches_api
 from gateway.consent import api as consent_api
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
@@ -57,6 +58,7 @@ _PROBLEM_SCHEMA: Final[dict[str, Any]] = {
 _MODULES: Final = (
     accesses_api,
     exchanges_api,
+    batches_api,
     consent_api,
     audit_api,
     catalogue_api,

@@ -29,6 +29,7 @@ from gateway.console import ConsoleSettings
 from storage import StoreUrlSetting
 
 __all__ = [
+    "BatchSettings",
     "ExchangeSettings",
     "GatewaySettings",
     "HttpSettings",
@@ -83,6 +84,31 @@ class ExchangeSettings(BaseModel):
     """On shutdown, how long in-flight requests may take to finish."""
 
 
+class BatchSettings(BaseModel):
+    """Batch exchanges (``POST /v1/batches``, ``docs/batches.md``): limits and fairness."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    """Mount the batch API and run the batch worker in this replica."""
+    max_items: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+    """The most items one batch may hold; a larger batch is refused (400)."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 16 * 1024 * 1024
+    """The body limit of ``POST /v1/batches`` only (other routes keep ``http.max_body_bytes``)."""
+    rate_per_provider: Annotated[float, Field(gt=0, le=100_000)] = 20.0
+    """Batch items sent per second to one provider by this replica (a token bucket), so
+    interactive exchanges keep their latency."""
+    burst_per_provider: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """How many batch items may go out at once after a pause (the bucket's size)."""
+    max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 100
+    """Items of one batch sent and not yet answered, at most."""
+    lease_s: Annotated[float, Field(ge=1, le=3600)] = 10.0
+    """How long a replica's claim on a batch lasts unless renewed; a dead replica's
+    batches are taken over this long after it stopped renewing."""
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often the worker looks for batches to work on and renews its leases."""
+
+
 class RateLimitSettings(BaseModel):
     """Per-member token bucket (per replica)."""
 
@@ -126,6 +152,7 @@ class GatewaySettings(BaseModel):
 
     http: HttpSettings = HttpSettings()
     exchanges: ExchangeSettings = ExchangeSettings()
+    batches: BatchSettings = BatchSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     member_id: Annotated[str, Field(min_length=1, max_length=200)] = "interop.gateway"
     """The gateway's own client id on the bus (requests carry the caller's member id)."""

@@ -12,17 +12,19 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.batch_bench import run_batch_bench
 from benchmarks.errors import BenchConfigError
 from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
 from benchmarks.sealing_cost import measure_sealing
 from benchmarks.signing_cost import measure as measure_signing
-from benchmarks.target import start_target
+from benchmarks.target import BenchTarget, start_target
 
 __all__ = ["register", "wants_kafka_auth"]
 
@@ -109,6 +111,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="only measure what signing, verifying, sealing and opening cost per exchange "
         "(in this process, no broker; about 10 s)",
     )
+    bench.add_argument(
+        "--batch",
+        action="store_true",
+        help="only measure batch exchanges: items/s at the default rate and unthrottled "
+        "(two gateways, one connector; about 30 s)",
+    )
     bench.set_defaults(handler=_bench)
 
 
@@ -179,6 +187,8 @@ def _bench(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap,
             postgres_dsn=args.postgres,
         )
+        if args.batch:
+            return _batch_bench(target, progress, quick=args.quick, out=args.out)
         document = run_bench(options, target, progress, load_average=load_average)
     profiles = []
     if args.profile is not None:
@@ -191,4 +201,21 @@ def _bench(args: argparse.Namespace) -> int:
     if profiles:
         print()
         print(render(profiles))
+    return 0
+
+
+def _batch_bench(
+    target: BenchTarget, progress: Callable[[str], None], *, quick: bool, out: Path | None
+) -> int:
+    """``--batch``: batch items per second at the default rate and unthrottled."""
+    sizes = (40, 400) if quick else (200, 2000)
+    batches = run_batch_bench(target, progress, sizes=sizes)
+    if out is not None:
+        out.write_text(json.dumps({"batches": batches}, indent=2) + "\n", encoding="utf-8")
+    print("Batch items per second (POST to finished, as the caller sees it):")
+    for name, result in batches.items():
+        print(
+            f"  {name:<12} {result['items']:>6} items {result['items_per_s']:>8.1f}/s"
+            f"  {result['counts']}"
+        )
     return 0

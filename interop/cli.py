@@ -16,6 +16,7 @@ from contracts.errors import InteropError
 from interop import (
     acls_cmd,
     audit_cmd,
+    batch_cmd,
     bench_cmd,
     config_reference,
     connector_cmd,
@@ -42,6 +43,7 @@ _COMMAND_MODULES = (
     acls_cmd,
     keys_cmd,
     audit_cmd,
+    batch_cmd,
     config_reference,
     bench_cmd,
 )

@@ -31,6 +31,7 @@ from pydantic_core import PydanticUndefined
 
 from bus import KafkaSettings, ReplicationHealth, TopicsConfig
 from connectors.metrics import ConnectorMetrics
+from gateway.batches import BatchMetrics
 from gateway.metrics import GatewayMetrics
 from interop.settings import InteropSettings, SettingsError
 
@@ -266,6 +267,7 @@ def metrics_reference() -> str:
     sources: list[tuple[str, CollectorRegistry]] = []
     gateway_registry = CollectorRegistry()
     GatewayMetrics(gateway_registry)
+    BatchMetrics(gateway_registry)
     sources.append(("gateway `/metrics`", gateway_registry))
     connector_registry = CollectorRegistry()
     ConnectorMetrics(connector_registry)

@@ -1,5 +1,5 @@
 # ruff: noqa: ASYNC109 - the signatures are asyncpg's own, timeout parameters included
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from asyncpg.protocol import Record
@@ -7,6 +7,9 @@ from asyncpg.transaction import Transaction
 
 class Connection:
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str: ...
+    async def executemany(
+        self, command: str, args: Iterable[Sequence[Any]], *, timeout: float | None = None
+    ) -> None: ...
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Record]: ...
     async def fetchrow(
         self, query: str, *args: Any, timeout: float | None = None

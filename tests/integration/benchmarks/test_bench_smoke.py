@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 import yaml
 
+from benchmarks.batch_bench import run_batch_bench
 from benchmarks.errors import BenchConfigError
 from benchmarks.report import RATIOS, render_text
 from benchmarks.runner import BenchOptions, run_bench
@@ -151,3 +152,15 @@ def test_bench_on_three_authenticated_nodes(tmp_path: Path) -> None:
     assert configuration["min_insync_replicas"] == 2
     assert configuration["kafka_auth"] == "SASL/SCRAM-SHA-512 + ACLs"
     assert any("3-node Kafka cluster" in line for line in progress)
+
+
+def test_the_batch_bench_measures_both_rates(kafka_bootstrap: str) -> None:
+    """``interop bench --batch`` at a tiny size: both gateways finish their batch with
+    every item found, and report items per second. No assertion on speed."""
+    progress: list[str] = []
+    figures = run_batch_bench(BenchTarget(kafka_bootstrap), progress.append, sizes=(10, 60))
+    assert set(figures) == {"default", "unthrottled"}
+    assert figures["default"]["counts"] == {"found": 10}
+    assert figures["unthrottled"]["counts"] == {"found": 60}
+    assert all(f["items_per_s"] > 0 for f in figures.values())
+    assert any("unthrottled" in line and "items/s" in line for line in progress)

@@ -86,6 +86,8 @@ async def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(
         assert process.returncode == 0, report
         # It really ran: the summary counts the operations it tested.
         assert "Operations:" in report or "operations" in report.lower(), report
+        # The batch routes are in the document, so they are fuzzed like the rest.
+        assert "/v1/batches/{id}/results" in report, report
         # It reached the core: the document's per-service examples passed consent, the
         # data/subject check and the schema, and were sent to the provider.
         served = {envelope.service for envelope in gw.provider.requests}

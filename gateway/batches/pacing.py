@@ -1,0 +1,70 @@
+"""Per-provider pacing of batch items: a token bucket that makes callers wait their turn.
+
+Each provider's bucket holds up to ``burst`` tokens and refills at ``rate_per_s``. A
+caller reserves a token and is told how long to wait for it; the balance may go negative,
+so later callers queue behind earlier ones in order. Over any window of T seconds at most
+``burst + rate_per_s * T`` items leave for one provider from this replica, whatever the
+number of batches: interactive exchanges never queue here, they only share the provider
+with a bounded stream.
+
+``reserve`` is pure arithmetic on an injectable clock (unit tests need no sleeps);
+``acquire`` sleeps the reserved delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["ProviderPacer"]
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class ProviderPacer:
+    """Token buckets keyed by provider id, shared by every batch of a replica."""
+
+    def __init__(
+        self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not rate_per_s > 0:
+            raise ValueError("rate_per_s must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def reserve(self, provider: str) -> float:
+        """Take the provider's next token; seconds to wait before using it (0: now)."""
+        now = self._clock()
+        bucket = self._buckets.get(provider)
+        if bucket is None:
+            bucket = self._buckets[provider] = _Bucket(float(self.burst), now)
+        refilled = bucket.tokens + (now - bucket.updated) * self.rate_per_s
+        bucket.tokens = min(float(self.burst), refilled) - 1.0
+        bucket.updated = now
+        return 0.0 if bucket.tokens >= 0 else -bucket.tokens / self.rate_per_s
+
+    def cancel(self, provider: str) -> None:
+        """Give back a reserved token that was not used (the item was not sent)."""
+        bucket = self._buckets.get(provider)
+        if bucket is not None:
+            bucket.tokens = min(float(self.burst), bucket.tokens + 1.0)
+
+    async def acquire(self, provider: str) -> None:
+        """Wait for the provider's next token."""
+        delay = self.reserve(provider)
+        if delay > 0:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.cancel(provider)
+                raise
