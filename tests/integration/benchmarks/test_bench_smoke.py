@@ -4,7 +4,7 @@ It starts every process the real command starts (gateways, audit indexers, conne
 floor client and responder, the direct registry, load generators) and checks that each
 scenario measured something and that every figure the report prints exists. No
 assertion on speed. Besides the default configuration (SQLite, one open broker), the
-production parts run once each: the PostgreSQL stores on the session's server, and a
+production configuration runs once: the PostgreSQL stores on the session's server and a
 private 3-node cluster with SCRAM logins and ACLs (the slowest test here: its own three
 JVMs start and stop, about 90 s on 2 loaded cores).
 
@@ -111,47 +111,44 @@ async def _bench_databases(server_dsn: str) -> set[str]:
     return {str(row["datname"]) for row in rows}
 
 
-def test_bench_on_postgresql_stores(
-    kafka_bootstrap: str, postgres_server: str, tmp_path: Path
-) -> None:
-    """``--store postgres``: gateways, their audit indexers and connectors keep state in
-    the run's PostgreSQL databases (no SQLite file is written), every scenario answers,
-    the header says so, and the run's databases are gone afterwards."""
+def test_bench_on_the_production_configuration(postgres_server: str, tmp_path: Path) -> None:
+    """``--store postgres --nodes 3`` (authenticated by default), in one run since each part
+    costs its own start: the bench's 3-node cluster refuses an anonymous client; every
+    scenario (the floor too) answers through its SCRAM logins and ACLs; gateways, their
+    audit indexers and connectors keep state in the run's PostgreSQL databases (no SQLite
+    file is written), which are gone afterwards; the document and header say all this."""
     before = asyncio.run(_bench_databases(postgres_server))
-    target = BenchTarget(kafka_bootstrap, postgres_dsn=postgres_server)
-    doc = run_bench(_smoke_options(tmp_path), target, lambda _line: None)
+    progress: list[str] = []
+    with contextlib.ExitStack() as stack:
+        target = start_target(
+            stack,
+            nodes=3,
+            auth=True,
+            store="postgres",
+            progress=progress.append,
+            postgres_dsn=postgres_server,
+        )
+        info = asyncio.run(probe_cluster(target.admin(), timeout_s=10))
+        assert info.broker_count == 3
+        with pytest.raises(BrokerUnavailableError):
+            asyncio.run(probe_cluster(target.bootstrap, timeout_s=3))
+        doc = run_bench(_smoke_options(tmp_path), target, progress.append)
 
     _assert_every_scenario_answered(doc)
-    assert doc["configuration"]["store"] == "postgres"
+    configuration = doc["configuration"]
+    assert configuration["store"] == "postgres"
+    assert configuration["kafka_nodes"] == 3
+    assert configuration["replication_factor"] == 3
+    assert configuration["min_insync_replicas"] == 2
+    assert configuration["kafka_auth"] == "SASL/SCRAM-SHA-512 + ACLs"
     assert "configuration: postgres store" in render_text(doc)
+    assert any("3-node Kafka cluster" in line for line in progress)
     gateway = yaml.safe_load((tmp_path / "e2e_2x2-gateway-2.yaml").read_text())
     connector = yaml.safe_load((tmp_path / "e2e_2x2-connector-2.yaml").read_text())
     assert gateway["gateway"]["store_url"].startswith("postgresql://")
     assert connector["connector"]["reply_store_url"].startswith("postgresql://")
     assert sorted(p.name for p in tmp_path.glob("*.db")) == []
     assert asyncio.run(_bench_databases(postgres_server)) == before
-
-
-def test_bench_on_three_authenticated_nodes(tmp_path: Path) -> None:
-    """``--nodes 3`` (authenticated by default): the bench's own 3-node cluster refuses an
-    anonymous client, every scenario (the floor too) answers through its SCRAM logins and
-    ACLs, and the document records replication 3 and min.insync.replicas 2."""
-    progress: list[str] = []
-    with contextlib.ExitStack() as stack:
-        target = start_target(stack, nodes=3, auth=True, store="sqlite", progress=progress.append)
-        info = asyncio.run(probe_cluster(target.admin(), timeout_s=10))
-        assert info.broker_count == 3
-        with pytest.raises(BrokerUnavailableError):
-            asyncio.run(probe_cluster(target.bootstrap, timeout_s=3))
-        doc = run_bench(_smoke_options(tmp_path / "work"), target, progress.append)
-
-    _assert_every_scenario_answered(doc)
-    configuration = doc["configuration"]
-    assert configuration["kafka_nodes"] == 3
-    assert configuration["replication_factor"] == 3
-    assert configuration["min_insync_replicas"] == 2
-    assert configuration["kafka_auth"] == "SASL/SCRAM-SHA-512 + ACLs"
-    assert any("3-node Kafka cluster" in line for line in progress)
 
 
 def test_the_batch_bench_measures_both_rates(kafka_bootstrap: str) -> None:
