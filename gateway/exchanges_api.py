@@ -33,6 +33,7 @@ from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus
 
 __all__ = [
+    "CALLER_HEADERS",
     "EXCHANGES_PATH",
     "OPENAPI_PATHS",
     "OPENAPI_SCHEMAS",
@@ -46,6 +47,17 @@ _SERVICE_KEY: Final = web.AppKey("interop.exchange_service", ExchangeService)
 _SETTINGS_KEY: Final = web.AppKey("interop.exchange_settings", ExchangeSettings)
 _METRICS_KEY: Final = web.AppKey("interop.exchange_metrics", GatewayMetrics)
 _log = structlog.get_logger(__name__)
+
+CALLER_HEADERS: Final[tuple[dict[str, Any], ...]] = (
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"}},
+)
+"""The OpenAPI parameters of the caller's headers every creating POST reads."""
 
 
 def add_exchange_routes(
@@ -276,18 +288,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "schema": {"type": "string", "examples": ["wait=10"]},
                     "description": "RFC 7240 wait=N: wait up to N seconds (capped) for the reply",
                 },
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                },
-                {
-                    "name": "traceparent",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                },
+                *CALLER_HEADERS,
             ],
             "requestBody": {
                 "required": True,

@@ -20,6 +20,7 @@ from gateway.batches.results import csv_header, csv_line, decode_cursor, ndjson_
 from gateway.batches.service import BatchService, batch_json
 from gateway.errors import InvalidRequestError, PayloadTooLargeError
 from gateway.exchange_request import check_content_type, parse_idempotency_key
+from gateway.exchanges_api import CALLER_HEADERS
 from gateway.settings import BatchSettings
 from gateway.store.base import ExchangeStore
 
@@ -241,18 +242,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "operationId": "createBatch",
             "security": _SECURED,
             "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                },
-                {
-                    "name": "traceparent",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                },
+                *CALLER_HEADERS,
             ],
             "requestBody": {
                 "required": True,
