@@ -23,6 +23,7 @@ from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTy
 from gateway.json_body import json_pointer, load_json_object
 
 __all__ = [
+    "BATCH_KEY_PREFIX",
     "ExchangeRequest",
     "check_content_type",
     "check_official",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 _MAX_TEXT: Final = 256
+BATCH_KEY_PREFIX: Final = "batch:"
+"""Idempotency keys the batch worker gives its items' exchanges; refused from callers, so
+no request can take an item's key (and its exchange) before the worker sends it."""
 _IDEMPOTENCY_KEY_RE: Final = re.compile(r"[\x21-\x7e]{1,200}")
 # RFC 7240: Prefer = 1#preference; preference = token [ BWS "=" BWS word ] *( OWS ";" ... )
 _WAIT_RE: Final = re.compile(r"\s*wait\s*=\s*\"?([0-9]{1,6})\"?\s*", re.IGNORECASE)
@@ -135,6 +139,12 @@ def parse_idempotency_key(header: str | None) -> str | None:
         raise InvalidRequestError(
             "Idempotency-Key must be 1 to 200 visible ASCII characters",
             [FieldProblem("", "invalid Idempotency-Key header")],
+        )
+    if key.startswith(BATCH_KEY_PREFIX):
+        raise InvalidRequestError(
+            f"Idempotency-Key values starting with {BATCH_KEY_PREFIX!r} are reserved for"
+            " batch items",
+            [FieldProblem("", "reserved Idempotency-Key prefix")],
         )
     return key
 

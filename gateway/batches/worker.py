@@ -42,6 +42,7 @@ from gateway.errors import (
     OppositionActiveError,
     ServiceUnavailableError,
 )
+from gateway.exchange_request import BATCH_KEY_PREFIX
 from gateway.exchange_states import Clock, utc_now
 from gateway.exchanges import ExchangeService
 from gateway.members import MemberDirectory
@@ -60,7 +61,7 @@ _log = structlog.get_logger(__name__)
 
 def item_idempotency_key(batch_id: str, index: int) -> str:
     """The idempotency key of item ``index``'s exchange: the same on every attempt."""
-    return f"batch:{batch_id}:{index}"
+    return f"{BATCH_KEY_PREFIX}{batch_id}:{index}"
 
 
 def item_status_of(record: ExchangeRecord) -> ItemStatus | None:

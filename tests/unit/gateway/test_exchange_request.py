@@ -100,6 +100,14 @@ def test_idempotency_keys_are_bounded_visible_ascii() -> None:
             parse_idempotency_key(bad)
 
 
+def test_batch_item_keys_are_reserved() -> None:
+    """A caller cannot take the key the batch worker will give an item's exchange (and with
+    it that exchange): keys starting with ``batch:`` are refused with a clear 400."""
+    with pytest.raises(InvalidRequestError, match="reserved for batch items"):
+        parse_idempotency_key("batch:01a2481c-0000-7000-8000-000000000000:7")
+    assert parse_idempotency_key("batches-of-2026") == "batches-of-2026"
+
+
 def test_digest_ignores_key_order_but_not_values() -> None:
     """The same body in another key order has the same digest; another value does not."""
     reordered = dict(reversed(list(VALID.items())))
