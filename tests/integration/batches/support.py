@@ -86,3 +86,19 @@ async def wait_finished(gw: RunningGateway, batch_id: str, timeout_s: float) -> 
         probe, lambda b: b["state"] == "finished", timeout_s=timeout_s, what="the batch to finish"
     )
     return result
+
+
+async def wait_sent(gw: RunningGateway, batch_id: str, items: int, timeout_s: float) -> None:
+    """Until at least ``items`` of the batch have left ``pending``."""
+
+    async def probe() -> dict[str, Any]:
+        status, body = await get_batch(gw, batch_id)
+        assert status == 200, body
+        return dict(body)
+
+    await poll_until(
+        probe,
+        lambda b: b["item_count"] - b["counts"]["pending"] >= items,
+        timeout_s=timeout_s,
+        what=f"{items} items of the batch to be sent",
+    )
