@@ -10,6 +10,7 @@ there is to hold (a pseudonym, never the identifier), and the batch only the lin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ __all__ = [
     "BatchStore",
     "ItemStatus",
     "NewItem",
+    "item_from_row",
 ]
 
 
@@ -149,3 +151,19 @@ class BatchStore(Protocol):
 
     async def count_active(self) -> int:
         """How many batches are not finished (a gauge for operators)."""
+
+
+def item_from_row(row: Any) -> BatchItem:
+    """An item from a ``batch_items`` row of either store (``sqlite3.Row`` or
+    ``asyncpg.Record``: both are read by column name, and keep ``data`` as JSON text)."""
+    return BatchItem(
+        batch_id=row["batch_id"],
+        index=int(row["idx"]),
+        status=ItemStatus(row["status"]),
+        item_ref=row["item_ref"],
+        consent_ref=row["consent_ref"],
+        subject=row["subject"],
+        data=None if row["data"] is None else json.loads(row["data"]),
+        exchange_id=row["exchange_id"],
+        error_code=row["error_code"],
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.batches.records import BatchItem, BatchRecord, ItemStatus, NewItem
+from gateway.batches.records import BatchItem, BatchRecord, ItemStatus, NewItem, item_from_row
 from gateway.errors import StoreUnavailableError
 from storage import PostgresStore
 
@@ -84,20 +84,6 @@ def _batch(row: asyncpg.Record) -> BatchRecord:
         finished_at=row["finished_at"],
         owner=row["owner"],
         lease_until=row["lease_until"],
-    )
-
-
-def _item(row: asyncpg.Record) -> BatchItem:
-    return BatchItem(
-        batch_id=row["batch_id"],
-        index=int(row["idx"]),
-        status=ItemStatus(row["status"]),
-        item_ref=row["item_ref"],
-        consent_ref=row["consent_ref"],
-        subject=row["subject"],
-        data=None if row["data"] is None else json.loads(row["data"]),
-        exchange_id=row["exchange_id"],
-        error_code=row["error_code"],
     )
 
 
@@ -211,7 +197,7 @@ class PostgresBatchStore(PostgresStore):
                 batch_id,
                 limit,
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def sent_items(self, batch_id: str) -> list[BatchItem]:
         """Items sent, outcome not recorded yet."""
@@ -221,7 +207,7 @@ class PostgresBatchStore(PostgresStore):
                 "AND status = 'sent' ORDER BY idx",
                 batch_id,
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def mark_sent(self, batch_id: str, index: int, exchange_id: str) -> None:
         """Link the exchange, erase subject and data."""
@@ -291,7 +277,7 @@ class PostgresBatchStore(PostgresStore):
                 after,
                 limit,
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def count_active(self) -> int:
         """Unfinished batches."""

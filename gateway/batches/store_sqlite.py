@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from gateway.batches.records import BatchItem, BatchRecord, ItemStatus, NewItem
+from gateway.batches.records import BatchItem, BatchRecord, ItemStatus, NewItem, item_from_row
 from gateway.errors import StoreUnavailableError
 from storage import SqliteStore
 
@@ -111,20 +111,6 @@ def _batch(row: sqlite3.Row) -> BatchRecord:
         finished_at=_parse(row["finished_at"]),
         owner=row["owner"],
         lease_until=_parse(row["lease_until"]),
-    )
-
-
-def _item(row: sqlite3.Row) -> BatchItem:
-    return BatchItem(
-        batch_id=row["batch_id"],
-        index=int(row["idx"]),
-        status=ItemStatus(row["status"]),
-        item_ref=row["item_ref"],
-        consent_ref=row["consent_ref"],
-        subject=row["subject"],
-        data=None if row["data"] is None else json.loads(row["data"]),
-        exchange_id=row["exchange_id"],
-        error_code=row["error_code"],
     )
 
 
@@ -257,7 +243,7 @@ class SqliteBatchStore(SqliteStore):
                 "AND status = 'pending' ORDER BY idx LIMIT ?",
                 (batch_id, limit),
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def sent_items(self, batch_id: str) -> list[BatchItem]:
         """Items sent, outcome not recorded yet."""
@@ -267,7 +253,7 @@ class SqliteBatchStore(SqliteStore):
                 "AND status = 'sent' ORDER BY idx",
                 (batch_id,),
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def mark_sent(self, batch_id: str, index: int, exchange_id: str) -> None:
         """Link the exchange, erase subject and data (a cancel that raced the send loses:
@@ -328,7 +314,7 @@ class SqliteBatchStore(SqliteStore):
                 "AND idx > ? ORDER BY idx LIMIT ?",
                 (batch_id, after, limit),
             )
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def count_active(self) -> int:
         """Unfinished batches."""
