@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from typing import Final
 
@@ -39,6 +40,9 @@ _log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS: Final = 200
 _COMMIT_INTERVAL_S: Final = 0.1
 _MAX_RETRY_DELAY_S: Final = 30.0
+_END_OFFSETS_TIMEOUT_S: Final = 2.0
+_END_OFFSETS_FAILURES: Final[tuple[type[Exception], ...]] = (*KAFKA_FAILURES, TimeoutError)
+_NEVER: Final = 2**63  # no offset reaches it: unknown end offsets make nothing unseen
 
 
 class BusConsumer:
@@ -74,6 +78,10 @@ class BusConsumer:
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._assigned: set[TopicPartition] = set()
+        # Per assigned partition, its end offset when it was assigned: a record from there
+        # on was written after this member took the partition, so no earlier owner can
+        # have handled it (InboundRecord.unseen). Missing: every record may have been seen.
+        self._fresh_from: dict[TopicPartition, int] = {}
         self._group_instance_id = group_instance_id
         # Bumped on every rebalance callback: the rest of a batch fetched under an older
         # assignment is not dispatched (see _fetch_loop).
@@ -182,7 +190,9 @@ class BusConsumer:
                         # Not started, so not committed: the (next) owner gets it again.
                         self._slots.release()
                         break
-                    self._dispatch(tp, InboundRecord.from_consumer_record(record))
+                    unseen = record.offset >= self._fresh_from.get(tp, _NEVER)
+                    inbound = InboundRecord.from_consumer_record(record, unseen=unseen)
+                    self._dispatch(tp, inbound)
 
     def _dispatch(self, tp: TopicPartition, record: InboundRecord) -> None:
         self._offsets.setdefault(tp, PartitionOffsets()).start(record.offset)
@@ -220,6 +230,8 @@ class BusConsumer:
                 return outcome
             if attempt == self._max_retries:
                 return DeadLetter(f"retries exhausted: {outcome.reason}", "BUS_RETRIES_EXHAUSTED")
+            # A retry follows a delivery that may have left something behind.
+            record = dataclasses.replace(record, unseen=False)
             delay = min(outcome.delay_s * 2**attempt, _MAX_RETRY_DELAY_S)
             log.info("handler_retry", attempt=attempt + 1, delay_s=delay, reason=outcome.reason)
             if await self._stopped_within(delay):
@@ -307,9 +319,11 @@ class BusConsumer:
         await self._commit(only=revoked)
         for tp in revoked:
             self._offsets.pop(tp, None)
+            self._fresh_from.pop(tp, None)
         self._log.info("partitions_revoked", partitions=sorted(_names(revoked)))
 
-    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._note_end_offsets(assigned)
         self._generation += 1
         self._assigned |= assigned
         for tp in assigned:
@@ -317,6 +331,22 @@ class BusConsumer:
         if self._assigned:
             self._has_assignment.set()
         self._log.info("partitions_assigned", partitions=sorted(_names(assigned)))
+
+    async def _note_end_offsets(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None or not assigned:
+            return
+        try:
+            # Bounded: this runs inside the rebalance, before fetching resumes.
+            async with asyncio.timeout(_END_OFFSETS_TIMEOUT_S):
+                ends = await consumer.end_offsets(list(assigned))
+        except _END_OFFSETS_FAILURES as exc:
+            # Only a shortcut is lost: every record counts as possibly seen.
+            self._log.warning("end_offsets_unknown", exception_type=type(exc).__name__)
+            return
+        for tp in assigned:
+            if (end := ends.get(tp)) is not None:
+                self._fresh_from[tp] = end
 
     def _require_started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -338,4 +368,4 @@ class _Listener(ConsumerRebalanceListener):
         await self._owner._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._owner._on_assigned(assigned)
+        await self._owner._on_assigned(assigned)

@@ -33,9 +33,15 @@ class InboundRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers
+    unseen: bool = False
+    """True only when no consumer can have read this record before: written after its
+    partition was assigned to this consumer, and handed over for the first time (not a
+    retry). A handler may then skip looking up what an earlier delivery left behind."""
 
     @classmethod
-    def from_consumer_record(cls, record: ConsumerRecord[bytes, bytes]) -> InboundRecord:
+    def from_consumer_record(
+        cls, record: ConsumerRecord[bytes, bytes], *, unseen: bool = False
+    ) -> InboundRecord:
         return cls(
             topic=record.topic,
             partition=record.partition,
@@ -44,6 +50,7 @@ class InboundRecord:
             key=record.key,
             value=record.value,
             headers=_headers(record.headers),
+            unseen=unseen,
         )
 
 

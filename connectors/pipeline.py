@@ -216,6 +216,11 @@ class RequestPipeline:
             self._count("other_provider")
             log.debug("request_for_another_provider", provider=envelope.provider)
             return Ack()
+        if record.unseen:
+            # Written after this connector took the partition and handed over for the first
+            # time: no earlier delivery can have stored a reply, so the store is not asked
+            # (a read on the path of every new request; issue #16).
+            return await self._handle_new(record, envelope, started, log)
         try:
             stored = await self._store.get(envelope.exchange_id)
         except ReplyStoreError as exc:

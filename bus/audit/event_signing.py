@@ -132,9 +132,17 @@ def event_signature(headers: Sequence[tuple[str, bytes | None]]) -> EventSignatu
 
 
 def check_event(
-    row: EventRow, signature: EventSignature | None, keys: MemberKeys
+    row: EventRow,
+    signature: EventSignature | None,
+    keys: MemberKeys,
+    *,
+    entry: bytes | None = None,
 ) -> EventCheck | None:
-    """None when ``row`` is signed by its actor, who may write its type; else why not."""
+    """None when ``row`` is signed by its actor, who may write its type; else why not.
+
+    ``entry``: ``leaf_entry(row)`` when the caller has it already (the indexer hashes it
+    into the tree too), so the canonical JSON is built once per event.
+    """
     for name in EVENT_FIELDS:
         value = getattr(row, name)
         if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
@@ -149,7 +157,7 @@ def check_event(
         (SIGNATURE_HEADER, signature.signature.encode("ascii")),
     ]
     try:
-        signer = keys.verify(headers, leaf_entry(row), at=row.time)
+        signer = keys.verify(headers, entry or leaf_entry(row), at=row.time)
     except RecordSignatureError as exc:
         return EventCheck(EventRejection(exc.reason.value), exc.detail)
     if signer.member == row.actor:

@@ -268,6 +268,7 @@ class AuditIndexer:
             consumer.seek(self._tp, state.next_offset)
             return
         items: list[tuple[int, EventRow]] = []
+        entries: list[bytes] = []  # each item's leaf entry: checked and hashed, built once
         skipped = 0
         decoded: list[tuple[InboundRecord, EventRow | None]] = []
         for consumed in records:
@@ -286,7 +287,8 @@ class AuditIndexer:
             if row is None or row.event_id in known or row.event_id in seen:
                 skipped += 1
                 continue
-            admission = self._gate.admit(record, row)
+            entry = leaf_entry(row)
+            admission = self._gate.admit(record, row, entry)
             if admission.quarantined is not None:
                 refused.append((record, admission.quarantined))
                 continue
@@ -294,11 +296,12 @@ class AuditIndexer:
             if admission.signature is not None:
                 signatures[record.offset] = admission.signature
             items.append((record.offset, row))
+            entries.append(entry)
         await self._gate.publish(refused)
         nodes.pending.clear()
         try:
-            for _, row in items:
-                tree.append(leaf_hash(leaf_entry(row)))
+            for entry in entries:
+                tree.append(leaf_hash(entry))
             next_offset = records[-1].offset + 1
             self._state = await self._index.append(
                 start_offset=state.next_offset,

@@ -57,12 +57,13 @@ class EventGate:
         self._producer = producer
         self.topic = check_kafka_topic_name(audit_topic + QUARANTINE_SUFFIX)
 
-    def admit(self, record: InboundRecord, row: EventRow) -> Admission:
-        """Whether ``row`` (decoded from ``record``) may become a leaf."""
+    def admit(self, record: InboundRecord, row: EventRow, entry: bytes) -> Admission:
+        """Whether ``row`` (decoded from ``record``; ``entry``: its leaf entry) may become
+        a leaf."""
         signature = event_signature(record.headers)
         if self._keys is None:
             return Admission(signature)
-        problem = check_event(row, signature, self._keys)
+        problem = check_event(row, signature, self._keys, entry=entry)
         if problem is None:
             return Admission(signature)
         _log.warning("audit_event_quarantined", offset=record.offset, reason=problem.reason.value)

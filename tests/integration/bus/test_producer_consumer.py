@@ -172,3 +172,43 @@ async def test_graceful_stop_finishes_in_flight_work_before_committing(
 
     assert finished == [delivery.offset]
     assert (await committed_offsets(settings, group))[1] == delivery.offset + 1
+
+
+async def test_only_records_written_after_assignment_are_unseen_and_never_on_a_retry(
+    settings: KafkaSettings, topics: BusTopics
+) -> None:
+    """A record already in the partition when it was assigned may have been handled by an
+    earlier owner: not unseen. One written after it: unseen, on its first attempt only."""
+    seen: list[tuple[bytes, bool]] = []
+
+    async def handler(record: InboundRecord) -> Outcome:
+        seen.append((record.value or b"", record.unseen))
+        if record.value == b"after-retried" and record.unseen:
+            return Retry("once more", delay_s=0.01)
+        return Ack()
+
+    group = f"g-{topics.request.service}"
+    async with BusProducer(settings) as producer:
+        await producer.send(topics.request, b"before", partition=0)
+        consumer = BusConsumer(
+            settings,
+            topics=[topics.request],
+            group_id=group,
+            handler=handler,
+            dead_letters=DeadLetterPublisher(producer),
+        )
+        await consumer.start()
+        try:
+            await wait_for(lambda: len(seen) == 1, timeout_s=20, what="the earlier record")
+            await producer.send(topics.request, b"after", partition=0)
+            await producer.send(topics.request, b"after-retried", partition=0)
+            await wait_for(lambda: len(seen) == 4, timeout_s=20, what="the later records")
+        finally:
+            await consumer.stop()
+
+    assert seen == [
+        (b"before", False),
+        (b"after", True),
+        (b"after-retried", True),
+        (b"after-retried", False),
+    ]

@@ -89,6 +89,26 @@ async def test_a_redelivered_request_gets_the_stored_reply_without_a_second_call
     assert h.audit.records[-1].reason == "replayed from the reply store"
 
 
+async def test_an_unseen_request_skips_the_reply_store_and_a_seen_one_reads_it() -> None:
+    """Unseen (written after assignment, first attempt): answered without a store read,
+    even with the store down. The same record seen again: its stored reply is replayed."""
+    calls: list[str] = []
+
+    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
+        calls.append(ctx.exchange_id)
+        return Found(RESIDENCE)
+
+    h = harness(handler)
+    _, record = request_record()
+    h.store.fail = True  # a read would fail; an unseen record must not need one
+    assert await h.pipeline(dataclasses.replace(record, unseen=True)) == Ack()
+    h.store.fail = False
+    assert await h.pipeline(dataclasses.replace(record, unseen=True)) == Ack()
+    assert await h.pipeline(record) == Ack()
+    assert len(calls) == 2
+    assert h.audit.records[-1].reason == "replayed from the reply store"
+
+
 async def test_not_found_and_typed_errors_map_to_reply_statuses() -> None:
     """NotFound -> not_found; RequestRefusedError -> rejected with its code."""
 
