@@ -18,6 +18,7 @@
         │   ├── UnknownConsentError       404  UNKNOWN_CONSENT
         │   └── UnknownOppositionError    404  UNKNOWN_OPPOSITION
         ├── MethodNotAllowedError         405  METHOD_NOT_ALLOWED
+        ├── NotAcceptableError            406  NOT_ACCEPTABLE (no format the Accept header allows)
         ├── GoneError                     410  GONE (a retired endpoint; says where to go)
         ├── IdempotencyConflictError      409  IDEMPOTENCY_CONFLICT
         ├── PayloadTooLargeError          413  PAYLOAD_TOO_LARGE
@@ -54,6 +55,7 @@ __all__ = [
     "IdempotencyConflictError",
     "InvalidRequestError",
     "MethodNotAllowedError",
+    "NotAcceptableError",
     "NotFoundError",
     "OppositionActiveError",
     "PayloadTooLargeError",
@@ -190,6 +192,14 @@ class MethodNotAllowedError(GatewayError):
     code = "METHOD_NOT_ALLOWED"
     status = 405
     title = "Method not allowed"
+
+
+class NotAcceptableError(GatewayError):
+    """The ``Accept`` header rules out every format the resource is served in."""
+
+    code = "NOT_ACCEPTABLE"
+    status = 406
+    title = "Not acceptable"
 
 
 class GoneError(GatewayError):

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from bus import check_code, check_text
 from gateway.consent.subjects import normalise_subject, subject_pseudonym
 from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
-from gateway.json_body import json_pointer, load_json_object
+from gateway.json_body import field_problems, load_json_object
 
 __all__ = [
     "BATCH_KEY_PREFIX",
@@ -114,10 +114,7 @@ def parse_exchange_request(body: bytes) -> tuple[ExchangeRequest, dict[str, Any]
     try:
         request = ExchangeRequest.model_validate(document)
     except pydantic.ValidationError as exc:
-        problems = [
-            FieldProblem(json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
-            for err in exc.errors()
-        ]
+        problems = field_problems(exc)
         raise InvalidRequestError(
             f"{len(problems)} problem(s) in the exchange request", problems
         ) from None

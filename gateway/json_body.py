@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+import pydantic
+
 from gateway.errors import FieldProblem, InvalidRequestError
 
-__all__ = ["MAX_DEPTH", "json_pointer", "load_json_object"]
+__all__ = ["MAX_DEPTH", "field_problems", "json_pointer", "load_json_object"]
 
 MAX_DEPTH: Final = 32
 """No request of ours nests deeper; a deeper body is refused before it is parsed."""
@@ -87,3 +89,20 @@ def load_json_object(body: bytes) -> dict[str, Any]:
 def json_pointer(loc: tuple[int | str, ...]) -> str:
     """RFC 6901 pointer of a pydantic error location."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+# pydantic names the model class for a non-object where an object is wanted ("a valid
+# dictionary or instance of BatchItemModel"): say what the caller must send instead.
+_PLAIN_MESSAGES: Final = {"model_type": "expected an object", "dict_type": "expected an object"}
+
+
+def field_problems(exc: pydantic.ValidationError, prefix: str = "") -> list[FieldProblem]:
+    """One problem per pydantic error, pointed at by ``prefix`` + its location."""
+    return [
+        FieldProblem(
+            prefix + json_pointer(err["loc"]),
+            _PLAIN_MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, "),
+        )
+        # ``input`` left out: it would echo what the caller sent (a subject's identifier).
+        for err in exc.errors(include_input=False, include_url=False)
+    ]

@@ -18,7 +18,7 @@ from gateway.batches.records import ItemStatus
 from gateway.batches.request import parse_batch_request
 from gateway.batches.results import csv_header, csv_line, decode_cursor, ndjson_line
 from gateway.batches.service import BatchService, batch_json
-from gateway.errors import InvalidRequestError, PayloadTooLargeError
+from gateway.errors import InvalidRequestError, NotAcceptableError, PayloadTooLargeError
 from gateway.exchange_request import check_content_type, parse_idempotency_key
 from gateway.exchanges_api import CALLER_HEADERS
 from gateway.settings import BatchSettings
@@ -104,22 +104,47 @@ async def _delete_batch(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
-def _wants_csv(accept: str) -> bool:
-    """CSV when ``text/csv`` is acceptable and NDJSON is not preferred before it."""
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    for kind in kinds:
-        if kind in ("application/x-ndjson", "application/jsonl", "application/json"):
+_NDJSON_RANGES: Final = frozenset(
+    {"application/x-ndjson", "application/jsonl", "application/json", "application/*", "*/*"}
+)
+_CSV_RANGES: Final = frozenset({"text/csv", "text/*"})
+
+
+def _wants_csv(accept: str | None) -> bool:
+    """CSV or NDJSON by ``Accept`` (RFC 9110 12.5.1): the acceptable range with the highest
+    weight wins, the earlier one on a tie; no header means NDJSON. A header that allows
+    neither is answered 406, never with a format the caller said it cannot read."""
+    if accept is None or not accept.strip():
+        return False
+    ranges: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")):
+        kind, *params = (piece.strip().lower() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # a malformed weight does not make a range acceptable
+        if weight > 0:
+            ranges.append((-weight, position, kind))
+    for _, _, kind in sorted(ranges):
+        if kind in _NDJSON_RANGES:
             return False
-        if kind == "text/csv":
+        if kind in _CSV_RANGES:
             return True
-    return False
+    raise NotAcceptableError(
+        "the results are served as application/x-ndjson or text/csv; the Accept header"
+        " allows neither"
+    )
 
 
 async def _get_results(request: web.Request) -> web.StreamResponse:
     service = request.app[_SERVICE_KEY]
     batch = await service.get(current_member(request), request.match_info["id"])
     after = decode_cursor(request.query.get("cursor"))
-    as_csv = _wants_csv(request.headers.get("Accept", ""))
+    as_csv = _wants_csv(request.headers.get("Accept"))
     response = web.StreamResponse(status=200)
     response.content_type = "text/csv" if as_csv else "application/x-ndjson"
     response.charset = "utf-8"
@@ -333,6 +358,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                 "400": _problem("A cursor this API did not give out"),
                 "401": _problem("No valid credentials"),
                 "404": _problem("No such batch for this member"),
+                "406": _problem("The Accept header allows neither NDJSON nor CSV"),
                 "429": _problem("Rate limited (see Retry-After)"),
                 "503": _problem("The store is unavailable"),
             },

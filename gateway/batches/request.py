@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import FieldProblem, InvalidRequestError
 from gateway.exchange_request import ExchangeRequest
-from gateway.json_body import json_pointer, load_json_object
+from gateway.json_body import field_problems, load_json_object
 
 __all__ = [
     "ENVELOPE_FIELDS",
@@ -64,13 +64,6 @@ EnvelopeModel: type[BaseModel] = pydantic.create_model(
     items=(list[Any], Field(min_length=1)),
     **{name: _field(name) for name in ENVELOPE_FIELDS},
 )
-
-
-def _problems_of(exc: pydantic.ValidationError, prefix: str = "") -> list[FieldProblem]:
-    return [
-        FieldProblem(prefix + json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
-        for err in exc.errors()
-    ]
 
 
 class BatchProblems:
@@ -130,14 +123,14 @@ def parse_batch_request(body: bytes, *, max_items: int) -> ParsedBatch:
     try:
         envelope_model = EnvelopeModel.model_validate(document)
     except pydantic.ValidationError as exc:
-        problems.add(_problems_of(exc))
+        problems.add(field_problems(exc))
         envelope_ok = False
     items: list[dict[str, Any] | None] = []
     for index, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
         try:
             items.append(BatchItemModel.model_validate(raw).model_dump())
         except pydantic.ValidationError as exc:
-            problems.add(_problems_of(exc, f"/items/{index}"))
+            problems.add(field_problems(exc, f"/items/{index}"))
             items.append(None)
     if not envelope_ok:
         problems.raise_any()

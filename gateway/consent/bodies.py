@@ -20,7 +20,7 @@ from gateway.consent.records import Consent, EvidenceChannel, Opposition
 from gateway.consent.registry import ConsentGrant, OppositionGrant
 from gateway.consent.subjects import normalise_subject
 from gateway.errors import FieldProblem, InvalidRequestError, UnsupportedMediaTypeError
-from gateway.json_body import json_pointer, load_json_object
+from gateway.json_body import field_problems, load_json_object
 
 __all__ = [
     "ConsentBody",
@@ -128,11 +128,7 @@ def parse_body(content_type: str, body: bytes, model: type[_Model]) -> _Model:
     try:
         return model.model_validate(document)
     except pydantic.ValidationError as exc:
-        # ``input`` is left out on purpose: it would echo the subject's identifier.
-        problems = [
-            FieldProblem(json_pointer(err["loc"]), err["msg"].removeprefix("Value error, "))
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
+        problems = field_problems(exc)
         raise InvalidRequestError(f"{len(problems)} problem(s) in the body", problems) from None
 
 

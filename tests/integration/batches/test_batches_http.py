@@ -307,3 +307,37 @@ async def test_items_are_statuses_the_api_documents() -> None:
     """Every item status has a count in GET /v1/batches/{id} (none is left out)."""
     documented = set(OPENAPI_SCHEMAS["Batch"]["properties"]["counts"]["properties"])
     assert documented == {status.value for status in ItemStatus}
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "application/x-ndjson"),
+        ("*/*", "application/x-ndjson"),
+        ("text/csv", "text/csv"),
+        ("application/x-ndjson;q=0.5, text/csv", "text/csv"),
+        ("text/csv;q=0, application/*", "application/x-ndjson"),
+        ("application/xml", None),
+        ("text/csv;q=0", None),
+        ("text/csv;q=bad", None),
+    ],
+)
+async def test_results_follow_accept_and_refuse_what_it_rules_out(
+    running_gateway: Any, accept: str | None, expected: str | None
+) -> None:
+    """The weightiest acceptable format wins; a header that allows neither NDJSON nor CSV
+    is a 406 problem, not a body the caller said it cannot read."""
+    gw = running_gateway
+    status, _, body = await _post(gw, batch_body(gw, ["FOUND-1"]))
+    assert status == 202
+    headers = gw.headers() if accept is None else gw.headers(Accept=accept)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{gw.base_url}/v1/batches/{body['id']}/results", headers=headers) as reply,
+    ):
+        text = await reply.text()
+        if expected is None:
+            assert reply.status == 406, text
+            assert json.loads(text)["code"] == "NOT_ACCEPTABLE"
+        else:
+            assert (reply.status, reply.content_type) == (200, expected), text

@@ -85,6 +85,14 @@ def test_every_bad_item_is_listed_by_pointer() -> None:
     assert "5 problem(s)" in str(error)
 
 
+def test_an_item_that_is_not_an_object_says_so_in_the_callers_words() -> None:
+    """Not "a valid dictionary or instance of BatchItemModel": no class of ours is named."""
+    parsed = parse_batch_request(json.dumps(_body(items=[1, "a", None, []])).encode(), max_items=9)
+    assert {(p.pointer, p.message) for p in parsed.problems.listed} == {
+        (f"/items/{i}", "expected an object") for i in range(4)
+    }
+
+
 def test_too_many_items_is_refused_before_validating_them() -> None:
     """A batch over the limit is one problem at /items."""
     error = _refusal(_body(items=[{"subject": "x"}] * 11), max_items=10)
