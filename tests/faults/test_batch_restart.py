@@ -20,7 +20,6 @@ answered must end found.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -28,7 +27,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.faults.reconcile import audit_events, audit_mark, get_json, registry_mismatch
+from tests.faults.batches import (
+    batch_results,
+    finished,
+    residence_batch,
+    sent_at_least,
+    submit_batch,
+    wait_batch,
+)
+from tests.faults.reconcile import audit_events, audit_mark, registry_mismatch
 from tests.faults.report import CaseReport
 from tests.faults.system import System
 
@@ -37,73 +44,20 @@ pytestmark = pytest.mark.timeout(240)
 _ITEMS_BEFORE_KILL = 60
 
 
-def _batch(system: System) -> dict[str, Any]:
-    return {
-        "service": "register.residence-certificate",
-        "version": "1",
-        "purpose": "social-benefits",
-        "official": "funcionaria-0042",
-        "items": [
-            {
-                "subject": person.document_number,
-                "item_ref": f"person-{index}",
-                "data": {
-                    "document_type": person.document_type,
-                    "document_number": person.document_number,
-                },
-            }
-            for index, person in enumerate(system.people)
-        ],
-    }
-
-
-async def _batch_state(system: System, batch_id: str) -> dict[str, Any] | None:
-    status, body = await get_json(system, f"/v1/batches/{batch_id}")
-    return body if status == 200 else None
-
-
-async def _results(system: System, batch_id: str) -> list[dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {system.keys['TOWN']}"}
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-        session.get(f"{system.url}/v1/batches/{batch_id}/results", headers=headers) as r,
-    ):
-        assert r.status == 200
-        return [json.loads(line) for line in (await r.text()).splitlines()]
-
-
 async def test_gateway_sigkill_mid_batch(system: System, case: CaseReport) -> None:
     """SIGKILL the gateway with a batch a fifth done; after the restart the batch
     finishes, every item reconciled, nothing sent twice."""
     mark = await audit_mark(system)
-    headers = {"Authorization": f"Bearer {system.keys['TOWN']}", "Idempotency-Key": "batch-1"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{system.url}/v1/batches", json=_batch(system), headers=headers) as r,
-    ):
-        assert r.status == 202, await r.text()
-        batch_id = (await r.json())["id"]
+    batch_id = await submit_batch(system, residence_batch(system), "batch-1")
     case.sent = len(system.people)
-    deadline = time.monotonic() + 60
-    while True:
-        state = await _batch_state(system, batch_id)
-        assert state is not None
-        done = state["counts"]["found"] + state["counts"]["sent"]
-        if done >= _ITEMS_BEFORE_KILL:
-            break
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.1)
+    await wait_batch(system, batch_id, sent_at_least(_ITEMS_BEFORE_KILL), timeout_s=60)
     system.kill_gateway()
     killed_at = time.monotonic()
-    while True:  # restarted by interop dev; the batch taken over once the lease expired
-        state = await _batch_state(system, batch_id)
-        if state is not None and state["state"] == "finished":
-            break
-        assert time.monotonic() < killed_at + 120, state
-        await asyncio.sleep(0.5)
+    # Restarted by interop dev; the batch taken over once the lease expired.
+    await wait_batch(system, batch_id, finished, timeout_s=120, poll_s=0.5)
     case.ready_s = time.monotonic() - killed_at
     case.notes.append(f"batch finished {case.ready_s:.0f}s after the kill")
-    lines = await _results(system, batch_id)
+    lines = await batch_results(system, batch_id)
     assert [line["index"] for line in lines] == list(range(len(system.people)))
     ids = [line["exchange_id"] for line in lines]
     assert None not in ids
