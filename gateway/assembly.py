@@ -253,6 +253,7 @@ def build_gateway(
         retention=timedelta(days=settings.exchanges.result_retention_days),
         interval_s=settings.exchanges.retention_interval_s,
         clock=utc_now,
+        batches=batch_store,
     )
     return Gateway(
         audit=audit_parts(

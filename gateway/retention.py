@@ -6,6 +6,10 @@ can fetch it and an idempotent retry can be answered; after that ``RetentionSwee
 erases it, in batches, on every replica (the store hands each row to one sweeper). The
 exchange's record stays (status, metadata, digests: what auditors need); ``GET
 /v1/exchanges/{id}`` then answers it with ``data: null`` and ``result_erased: true``.
+
+A finished batch goes with its items' results: past the same retention after it finished,
+the batch and its items (statuses, exchange ids, the caller's item references) are deleted
+and ``GET /v1/batches/{id}`` answers 404. The items' exchanges stay, like any other.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from typing import Final
 import structlog
 
 from bus import PeriodicTask
+from gateway.batches.records import BatchStore
 from gateway.store.base import ExchangeStore
 
 __all__ = ["RetentionSweep"]
 
 _log = structlog.get_logger(__name__)
 _BATCH: Final = 1000
+_BATCHES: Final = 100  # batches per transaction: each takes up to 10,000 items with it
 
 
 class RetentionSweep:
@@ -35,8 +41,10 @@ class RetentionSweep:
         retention: timedelta,
         interval_s: float,
         clock: Callable[[], datetime],
+        batches: BatchStore | None = None,
     ) -> None:
         self._store = store
+        self._batches = batches
         self._retention = retention
         self._clock = clock
         self._loop = PeriodicTask(
@@ -55,7 +63,8 @@ class RetentionSweep:
         await self._loop.stop()
 
     async def run_once(self) -> int:
-        """Erase every result past retention (batch by batch); how many."""
+        """Erase every result past retention (batch by batch), then purge the batches
+        finished before it; how many results."""
         cutoff = self._clock() - self._retention
         total = 0
         while (erased := await self._store.erase_results(cutoff, limit=_BATCH)) > 0:
@@ -64,4 +73,15 @@ class RetentionSweep:
                 break
         if total:
             _log.info("results_erased", count=total, retention_days=self._retention.days)
+        if self._batches is not None:
+            await self._purge_batches(self._batches, cutoff)
         return total
+
+    async def _purge_batches(self, batches: BatchStore, cutoff: datetime) -> None:
+        purged = 0
+        while (count := await batches.purge_finished(cutoff, limit=_BATCHES)) > 0:
+            purged += count
+            if count < _BATCHES:
+                break
+        if purged:
+            _log.info("batches_purged", count=purged, retention_days=self._retention.days)

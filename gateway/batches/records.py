@@ -152,6 +152,10 @@ class BatchStore(Protocol):
     async def count_active(self) -> int:
         """How many batches are not finished (a gauge for operators)."""
 
+    async def purge_finished(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` batches finished before ``before``, with their items;
+        how many batches."""
+
 
 def item_from_row(row: Any) -> BatchItem:
     """An item from a ``batch_items`` row of either store (``sqlite3.Row`` or

@@ -286,3 +286,18 @@ class PostgresBatchStore(PostgresStore):
                 "SELECT count(*) FROM batches WHERE finished_at IS NULL"
             )
         return int(value)
+
+    async def purge_finished(self, before: datetime, *, limit: int) -> int:
+        """Batches finished before ``before`` (oldest first), items first, one statement;
+        rows another replica is purging are skipped, not waited for."""
+        with self._database.translate("purge finished batches"):
+            value = await self._database.pool.fetchval(
+                "WITH chosen AS (SELECT id FROM batches WHERE finished_at < $1 "
+                "ORDER BY finished_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+                "items AS (DELETE FROM batch_items WHERE batch_id IN (SELECT id FROM chosen)), "
+                "purged AS (DELETE FROM batches WHERE id IN (SELECT id FROM chosen) "
+                "RETURNING 1) SELECT count(*) FROM purged",
+                before,
+                limit,
+            )
+        return int(value)

@@ -323,3 +323,29 @@ class SqliteBatchStore(SqliteStore):
                 "SELECT count(*) FROM batches WHERE finished_at IS NULL"
             )
         return int(next(iter(rows))[0])
+
+    async def purge_finished(self, before: datetime, *, limit: int) -> int:
+        """Batches finished before ``before`` (oldest first), items first, one transaction."""
+        chosen = (
+            "SELECT id FROM batches WHERE finished_at IS NOT NULL AND finished_at < ? "
+            "ORDER BY finished_at, id LIMIT ?"
+        )
+        params = (_time(before), limit)
+        async with self._db("purge finished batches") as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    f"DELETE FROM batch_items WHERE batch_id IN ({chosen})",  # noqa: S608
+                    params,
+                )
+                cursor = await db.execute(
+                    f"DELETE FROM batches WHERE id IN ({chosen})",  # noqa: S608
+                    params,
+                )
+                purged = cursor.rowcount
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+        return int(purged)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway import retention as retention_module
 from gateway.batches.records import BatchRecord, BatchStore, ItemStatus, NewItem
 from gateway.batches.store_postgres import PostgresBatchStore
 from gateway.batches.store_sqlite import SqliteBatchStore
+from gateway.retention import RetentionSweep
 from gateway.store.sqlite import SqliteExchangeStore
 
 T0 = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
@@ -153,6 +155,63 @@ async def test_cancel_takes_only_pending_items(
     stored = await store.get(batch.id)
     assert stored is not None
     assert stored.cancelled_at == T0  # the first cancel's time stays
+
+
+async def test_finished_batches_past_the_cutoff_are_purged_with_their_items(
+    opened: Callable[[], Awaitable[BatchStore]],
+) -> None:
+    """Only batches finished before the cutoff go, oldest first and at most ``limit`` at
+    a time, with their items; a running batch and a recent one stay; the key is free."""
+    store = await opened()
+    old = [(await store.create(_batch(n, key=f"k-{n}"), _items()))[0] for n in range(3)]
+    recent, _ = await store.create(_batch(3), _items())
+    running, _ = await store.create(_batch(4), _items())
+    for n, batch in enumerate([*old, recent]):
+        assert await store.cancel(batch.id, T0) == 3
+        assert await store.finish_if_done(batch.id, T0 + timedelta(days=n if n < 3 else 40))
+    cutoff = T0 + timedelta(days=30)
+    assert await store.purge_finished(cutoff, limit=2) == 2
+    assert await store.get(old[0].id) is None
+    assert await store.get(old[1].id) is None
+    assert await store.get(old[2].id) is not None
+    assert await store.purge_finished(cutoff, limit=2) == 1
+    assert await store.purge_finished(cutoff, limit=2) == 0
+    for batch in old:
+        assert await store.get(batch.id) is None
+        assert await store.items_page(batch.id, after=-1, limit=10) == []
+    for batch in (recent, running):
+        assert await store.get(batch.id) is not None
+        assert len(await store.items_page(batch.id, after=-1, limit=10)) == 3
+    again, created = await store.create(_batch(9, key="k-0"), _items())
+    assert created
+    assert again.id != old[0].id
+
+
+async def test_the_retention_sweep_purges_finished_batches_in_rounds(
+    opened: Callable[[], Awaitable[BatchStore]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``RetentionSweep.run_once`` purges every batch finished past the exchanges' result
+    retention, round after round (2 per round here), and keeps a recent one."""
+    monkeypatch.setattr(retention_module, "_BATCHES", 2)
+    store = await opened()
+    batches = [(await store.create(_batch(n), _items(1)))[0] for n in range(6)]
+    for n, batch in enumerate(batches):
+        await store.cancel(batch.id, T0)
+        assert await store.finish_if_done(batch.id, T0 + timedelta(days=40 if n == 5 else 0))
+    exchanges = SqliteExchangeStore(tmp_path / "exchanges.db")
+    await exchanges.open()
+    try:
+        sweep = RetentionSweep(
+            store=exchanges,
+            retention=timedelta(days=30),
+            interval_s=60,
+            clock=lambda: T0 + timedelta(days=31),
+            batches=store,
+        )
+        await sweep.run_once()
+    finally:
+        await exchanges.close()
+    assert [await store.get(b.id) is None for b in batches] == [True] * 5 + [False]
 
 
 async def test_leases_go_to_one_owner_and_pass_on_when_they_expire(
