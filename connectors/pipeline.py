@@ -93,6 +93,9 @@ _UNVERIFIED: Final = frozenset(
 )
 """Refusals before the signature held: the record's claims are not the gateway's."""
 _STORE_ATTEMPTS = 3
+_SEEN_MAX: Final = 50_000
+"""Exchange ids remembered within their deadlines (see ``_first_sight``); past this many
+the store is asked again, as for any record."""
 
 
 class EnvelopeVerifier(Protocol):
@@ -198,6 +201,10 @@ class RequestPipeline:
         self._subject_fields = tuple(served.subject_fields)
         self._reply_margin_s = reply_margin_s
         self._clock = clock
+        # Exchange ids this process took up, each until its deadline: an unseen record
+        # whose id is here is a second copy of a request (a duplicate produce), answered
+        # from the store like any redelivery.
+        self._seen: dict[str, datetime] = {}
 
     async def __call__(self, record: InboundRecord) -> Outcome:
         started = time.monotonic()
@@ -216,10 +223,11 @@ class RequestPipeline:
             self._count("other_provider")
             log.debug("request_for_another_provider", provider=envelope.provider)
             return Ack()
-        if record.unseen:
-            # Written after this connector took the partition and handed over for the first
-            # time: no earlier delivery can have stored a reply, so the store is not asked
-            # (a read on the path of every new request; issue #16).
+        if record.unseen and self._first_sight(envelope, now):
+            # Written after this connector took the partition, handed over for the first
+            # time, and no other copy of the exchange was taken up here: no earlier delivery
+            # can have stored a reply, so the store is not asked (a read on the path of
+            # every new request; issue #16).
             return await self._handle_new(record, envelope, started, log)
         try:
             stored = await self._store.get(envelope.exchange_id)
@@ -236,6 +244,21 @@ class RequestPipeline:
             log.info("request_replayed_from_store", reply_status=stored.status.value)
             return await self._deliver(envelope, value, plan, started, log, replayed=True)
         return await self._handle_new(record, envelope, started, log)
+
+    def _first_sight(self, envelope: Envelope, now: datetime) -> bool:
+        """True the first time this process takes up ``envelope``'s exchange. Ids are kept
+        until their deadline: a later copy is refused as late before it gets here."""
+        seen = self._seen
+        while seen:  # roughly in deadline order: drop the expired from the front
+            oldest = next(iter(seen))
+            if seen[oldest] > now:
+                break
+            del seen[oldest]
+        exchange_id = envelope.exchange_id
+        if exchange_id in seen or envelope.deadline is None or len(seen) >= _SEEN_MAX:
+            return False
+        seen[exchange_id] = envelope.deadline
+        return True
 
     async def _replay_late(self, record: InboundRecord, started: float) -> Outcome | None:
         """A request redelivered after its deadline (the connector died between answering

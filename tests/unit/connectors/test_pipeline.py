@@ -89,9 +89,11 @@ async def test_a_redelivered_request_gets_the_stored_reply_without_a_second_call
     assert h.audit.records[-1].reason == "replayed from the reply store"
 
 
-async def test_an_unseen_request_skips_the_reply_store_and_a_seen_one_reads_it() -> None:
-    """Unseen (written after assignment, first attempt): answered without a store read,
-    even with the store down. The same record seen again: its stored reply is replayed."""
+async def test_an_unseen_request_skips_the_reply_store_and_its_copies_read_it() -> None:
+    """Unseen (written after assignment, first attempt, its exchange new to this process):
+    answered without a store read, even with the store down. Any later copy of the same
+    exchange, unseen or not, is looked up: answered afresh while nothing is stored (the
+    first reply could not be kept), then replayed once a reply is stored."""
     calls: list[str] = []
 
     async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
@@ -100,13 +102,18 @@ async def test_an_unseen_request_skips_the_reply_store_and_a_seen_one_reads_it()
 
     h = harness(handler)
     _, record = request_record()
-    h.store.fail = True  # a read would fail; an unseen record must not need one
-    assert await h.pipeline(dataclasses.replace(record, unseen=True)) == Ack()
+    unseen = dataclasses.replace(record, unseen=True)
+    h.store.fail = True  # a read would fail; the first unseen copy must not need one
+    assert await h.pipeline(unseen) == Ack()
+    assert len(calls) == 1
     h.store.fail = False
-    assert await h.pipeline(dataclasses.replace(record, unseen=True)) == Ack()
+    assert await h.pipeline(unseen) == Ack()  # a duplicate produce: the store is asked
+    assert len(calls) == 2
+    assert await h.pipeline(unseen) == Ack()
     assert await h.pipeline(record) == Ack()
     assert len(calls) == 2
-    assert h.audit.records[-1].reason == "replayed from the reply store"
+    reasons = [r.reason for r in h.audit.records if r.type is AuditEventType.RESPONDED]
+    assert reasons == [None, None, "replayed from the reply store", "replayed from the reply store"]
 
 
 async def test_not_found_and_typed_errors_map_to_reply_statuses() -> None:
