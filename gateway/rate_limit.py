@@ -21,7 +21,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -29,16 +28,11 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.auth import MEMBER_KEY
 from gateway.errors import RateLimitedError
 from gateway.members import Member
+from gateway.token_bucket import TokenBucket, check_bucket_settings
 
 __all__ = ["ManualClock", "RateLimiter", "rate_limit_middleware"]
 
 Clock = Callable[[], float]
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
 
 
 class RateLimiter:
@@ -52,10 +46,7 @@ class RateLimiter:
         *,
         max_buckets: int = 10_000,
     ) -> None:
-        if not rate_per_s > 0:
-            raise ValueError("rate_per_s must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
+        check_bucket_settings(rate_per_s, burst)
         if max_buckets < 1:
             raise ValueError("max_buckets must be at least 1")
         self.rate_per_s = rate_per_s
@@ -63,7 +54,7 @@ class RateLimiter:
         self._clock = clock
         self._max_buckets = max_buckets
         # Least recently used first, so idle buckets are found at the front.
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._refill_s = burst / rate_per_s  # an untouched bucket is full after this long
 
     def __len__(self) -> int:
@@ -76,16 +67,13 @@ class RateLimiter:
         self._evict_idle(now)
         bucket = self._buckets.get(member_id)
         if bucket is None:
-            bucket = _Bucket(tokens=float(self.burst), updated=now)
+            bucket = TokenBucket.full(self.burst, now)
             self._buckets[member_id] = bucket
             if len(self._buckets) > self._max_buckets:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(member_id)
-            # max(): a clock that steps back must not drain the bucket.
-            elapsed = max(0.0, now - bucket.updated)
-            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_s)
-            bucket.updated = now
+            bucket.refill(now, self.rate_per_s, self.burst)
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return

@@ -16,15 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from gateway.token_bucket import TokenBucket, check_bucket_settings
 
 __all__ = ["ProviderPacer"]
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
 
 
 class ProviderPacer:
@@ -33,24 +28,20 @@ class ProviderPacer:
     def __init__(
         self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if not rate_per_s > 0:
-            raise ValueError("rate_per_s must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
+        check_bucket_settings(rate_per_s, burst)
         self.rate_per_s = rate_per_s
         self.burst = burst
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def reserve(self, provider: str) -> float:
         """Take the provider's next token; seconds to wait before using it (0: now)."""
         now = self._clock()
         bucket = self._buckets.get(provider)
         if bucket is None:
-            bucket = self._buckets[provider] = _Bucket(float(self.burst), now)
-        refilled = bucket.tokens + (now - bucket.updated) * self.rate_per_s
-        bucket.tokens = min(float(self.burst), refilled) - 1.0
-        bucket.updated = now
+            bucket = self._buckets[provider] = TokenBucket.full(self.burst, now)
+        bucket.refill(now, self.rate_per_s, self.burst)
+        bucket.tokens -= 1.0
         return 0.0 if bucket.tokens >= 0 else -bucket.tokens / self.rate_per_s
 
     def cancel(self, provider: str) -> None:
