@@ -23,6 +23,7 @@ from gateway.consent.bodies import parse_body
 from gateway.errors import ForbiddenError, GoneError, ServiceUnavailableError
 from gateway.http_server import read_body
 from gateway.members import Role
+from gateway.openapi_parts import SECURED, problem
 
 __all__ = [
     "ACCESSES_PATH",
@@ -109,8 +110,6 @@ def _access(event: IndexedEvent) -> dict[str, Any]:
     }
 
 
-_PROBLEM: Final = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
 OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     "AccessesQuery": {
         "type": "object",
@@ -129,7 +128,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "post": {
             "tags": ["audit"],
             "summary": "Who received data about this subject, when and why (role citizen-portal)",
-            "security": [{"apiKey": []}, {"mutualTLS": []}],
+            "security": SECURED,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -141,11 +140,11 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "description": "The accesses, oldest first",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                "400": {"description": "Invalid body", "content": _PROBLEM},
-                "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
-                "403": {"description": "The caller lacks the role", "content": _PROBLEM},
-                "415": {"description": "Not application/json", "content": _PROBLEM},
-                "503": {"description": "The audit index is unavailable", "content": _PROBLEM},
+                "400": problem("Invalid body"),
+                "401": problem("Unknown or missing credentials"),
+                "403": problem("The caller lacks the role"),
+                "415": problem("Not application/json"),
+                "503": problem("The audit index is unavailable"),
             },
         }
     },

@@ -58,6 +58,7 @@ from gateway.errors import (
     ServiceUnavailableError,
 )
 from gateway.members import Member, Role
+from gateway.openapi_parts import SECURED, problem
 from gateway.settings import GatewaySettings
 
 __all__ = [
@@ -319,13 +320,11 @@ async def _consistency(request: web.Request) -> web.StreamResponse:
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
-_PROBLEM: Final = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
 _COMMON_ERRORS: Final = {
-    "400": {"description": "Invalid parameters", "content": _PROBLEM},
-    "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
-    "403": {"description": "The caller lacks the role", "content": _PROBLEM},
-    "503": {"description": "The audit index or checkpoint is unavailable", "content": _PROBLEM},
+    "400": problem("Invalid parameters"),
+    "401": problem("Unknown or missing credentials"),
+    "403": problem("The caller lacks the role"),
+    "503": problem("The audit index or checkpoint is unavailable"),
 }
 
 
@@ -363,7 +362,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["audit"],
             "summary": "Audit events in log order (role auditor); JSON or CSV",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 _query("subject", "The subject's identifier (pseudonymised by the gateway)"),
                 *(_query(n, f"Exact {n}") for n in _EVENT_FILTERS),
@@ -401,7 +400,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["audit"],
             "summary": "The latest signed checkpoint (C2SP tlog-checkpoint, signed note)",
-            "security": _SECURED,
+            "security": SECURED,
             "responses": {
                 "200": {
                     "description": "The note",
@@ -415,7 +414,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["audit"],
             "summary": "The event and its inclusion proof in the tree of size tree_size",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}},
                 _query("tree_size", "Tree size (default: the latest checkpoint's)", "integer"),
@@ -425,7 +424,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "description": "Event, leaf index, tree size and proof (base64 hashes)",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                "404": {"description": "No such event", "content": _PROBLEM},
+                "404": problem("No such event"),
                 **_COMMON_ERRORS,
             },
         }
@@ -434,7 +433,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["audit"],
             "summary": "Consistency proof between two tree sizes",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 _query("from", "The older size", "integer"),
                 _query("to", "The newer size", "integer"),

@@ -22,6 +22,7 @@ from contracts.registry import request_subject, response_subject
 from gateway.auth import current_member
 from gateway.errors import ForbiddenError, UnknownServiceError, UnknownVersionError
 from gateway.members import Member
+from gateway.openapi_parts import SECURED, problem
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "add_catalogue_routes", "resolve_version"]
 
@@ -135,9 +136,6 @@ async def _service_version(request: web.Request) -> web.Response:
     )
 
 
-_PROBLEM: Final = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
-
 OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     "VersionSummary": {
         "type": "object",
@@ -213,7 +211,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["catalogue"],
             "summary": "The services this caller may use",
-            "security": _SECURED,
+            "security": SECURED,
             "responses": {
                 "200": {
                     "description": "The caller's catalogue",
@@ -232,7 +230,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                         }
                     },
                 },
-                "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
+                "401": problem("Unknown or missing credentials"),
             },
         }
     },
@@ -240,7 +238,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
         "get": {
             "tags": ["catalogue"],
             "summary": "One version of a service with its schemas (MAJOR = newest minor)",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {"name": "service", "in": "path", "required": True, "schema": {"type": "string"}},
                 {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -254,9 +252,9 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                         }
                     },
                 },
-                "401": {"description": "Unknown or missing credentials", "content": _PROBLEM},
-                "403": {"description": "No access right for this service", "content": _PROBLEM},
-                "404": {"description": "Unknown service or version", "content": _PROBLEM},
+                "401": problem("Unknown or missing credentials"),
+                "403": problem("No access right for this service"),
+                "404": problem("Unknown service or version"),
             },
         }
     },

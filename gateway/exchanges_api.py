@@ -29,6 +29,7 @@ from gateway.exchange_states import GATEWAY_FAILURES
 from gateway.exchanges import ExchangeService, Resolved, Submitted
 from gateway.http_server import read_body
 from gateway.metrics import GatewayMetrics
+from gateway.openapi_parts import SECURED, problem
 from gateway.settings import ExchangeSettings
 from gateway.store.base import ExchangeRecord, ExchangeStatus
 
@@ -193,14 +194,6 @@ async def _get_exchange(request: web.Request) -> web.StreamResponse:
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
-
 
 _EXCHANGE_REF: Final = {"$ref": "#/components/schemas/Exchange"}
 _CODE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$"
@@ -271,7 +264,6 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     },
 }
 
-_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
 
 OPENAPI_PATHS: Final[dict[str, Any]] = {
     EXCHANGES_PATH: {
@@ -279,7 +271,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "tags": ["exchanges"],
             "summary": "Ask a provider for data about a subject",
             "operationId": "createExchange",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {
                     "name": "Prefer",
@@ -306,17 +298,17 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "headers": {"Location": {"schema": {"type": "string"}}},
                     "content": {"application/json": {"schema": _EXCHANGE_REF}},
                 },
-                "400": _problem("Malformed request or data (every problem with a pointer)"),
-                "401": _problem("No valid credentials"),
-                "403": _problem("No access right for this service and purpose"),
-                "404": _problem("Unknown service, version or provider"),
-                "409": _problem("Idempotency-Key reused with another body"),
-                "413": _problem("Body too large"),
-                "415": _problem("Not application/json"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "502": _problem("The provider answered with an error"),
-                "503": _problem("The bus or the store is unavailable"),
-                "504": _problem("The deadline passed while waiting"),
+                "400": problem("Malformed request or data (every problem with a pointer)"),
+                "401": problem("No valid credentials"),
+                "403": problem("No access right for this service and purpose"),
+                "404": problem("Unknown service, version or provider"),
+                "409": problem("Idempotency-Key reused with another body"),
+                "413": problem("Body too large"),
+                "415": problem("Not application/json"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "502": problem("The provider answered with an error"),
+                "503": problem("The bus or the store is unavailable"),
+                "504": problem("The deadline passed while waiting"),
             },
         }
     },
@@ -325,7 +317,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "tags": ["exchanges"],
             "summary": "Status and result of an exchange this member started",
             "operationId": "getExchange",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
@@ -334,10 +326,10 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "description": "The exchange",
                     "content": {"application/json": {"schema": _EXCHANGE_REF}},
                 },
-                "401": _problem("No valid credentials"),
-                "404": _problem("No such exchange for this member"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "401": problem("No valid credentials"),
+                "404": problem("No such exchange for this member"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         }
     },

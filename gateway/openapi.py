@@ -25,6 +25,7 @@ from gateway import (
 )
 from gateway.batches import api as batches_api
 from gateway.consent import api as consent_api
+from gateway.openapi_parts import SECURED
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
 __all__ = ["EXAMPLE_SUBJECT", "OPENAPI_PATH", "exchange_examples", "openapi_document"]
@@ -129,7 +130,7 @@ def _document() -> dict[str, Any]:
                 },
             },
         },
-        "security": [{"apiKey": []}, {"mutualTLS": []}],
+        "security": SECURED,
     }
 
 

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import ServiceUnavailableError
 from gateway.metrics import GatewayMetrics
+from gateway.openapi_parts import problem
 
 __all__ = [
     "OPENAPI_PATHS",
@@ -144,10 +145,7 @@ OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
     }
 }
 
-_PROBLEM_503: Final = {
-    "description": "Not ready: the broker or the store does not answer",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
+_PROBLEM_503: Final = problem("Not ready: the broker or the store does not answer")
 
 OPENAPI_PATHS: Final[dict[str, Any]] = {
     "/healthz": {

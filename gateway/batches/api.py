@@ -21,6 +21,7 @@ from gateway.batches.service import BatchService, batch_json
 from gateway.errors import InvalidRequestError, NotAcceptableError, PayloadTooLargeError
 from gateway.exchange_request import check_content_type, parse_idempotency_key
 from gateway.exchanges_api import CALLER_HEADERS
+from gateway.openapi_parts import SECURED, problem
 from gateway.settings import BatchSettings
 from gateway.store.base import ExchangeStore
 
@@ -167,18 +168,9 @@ async def _get_results(request: web.Request) -> web.StreamResponse:
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
-
 
 _CODE: Final = {"type": "string", "maxLength": 128, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$"}
 _BATCH_REF: Final = {"$ref": "#/components/schemas/Batch"}
-_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
 _ID_PARAM: Final = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 OPENAPI_SCHEMAS: Final[dict[str, Any]] = {
@@ -265,7 +257,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "tags": ["batches"],
             "summary": "Ask one service about many subjects; each item is its own exchange",
             "operationId": "createBatch",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 *CALLER_HEADERS,
             ],
@@ -281,15 +273,15 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                     "headers": {"Location": {"schema": {"type": "string"}}},
                     "content": {"application/json": {"schema": _BATCH_REF}},
                 },
-                "400": _problem("Invalid batch: every bad item listed by pointer (capped)"),
-                "401": _problem("No valid credentials"),
-                "403": _problem("No access right for this service and purpose"),
-                "404": _problem("Unknown service, version or provider"),
-                "409": _problem("Idempotency-Key reused with another body"),
-                "413": _problem("Body too large"),
-                "415": _problem("Not application/json"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "400": problem("Invalid batch: every bad item listed by pointer (capped)"),
+                "401": problem("No valid credentials"),
+                "403": problem("No access right for this service and purpose"),
+                "404": problem("Unknown service, version or provider"),
+                "409": problem("Idempotency-Key reused with another body"),
+                "413": problem("Body too large"),
+                "415": problem("Not application/json"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         }
     },
@@ -298,34 +290,34 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "tags": ["batches"],
             "summary": "Counts by status and progress of a batch this member submitted",
             "operationId": "getBatch",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [_ID_PARAM],
             "responses": {
                 "200": {
                     "description": "The batch",
                     "content": {"application/json": {"schema": _BATCH_REF}},
                 },
-                "401": _problem("No valid credentials"),
-                "404": _problem("No such batch for this member"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "401": problem("No valid credentials"),
+                "404": problem("No such batch for this member"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         },
         "delete": {
             "tags": ["batches"],
             "summary": "Cancel the items not sent yet (sent ones finish)",
             "operationId": "cancelBatch",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [_ID_PARAM],
             "responses": {
                 "200": {
                     "description": "The batch after the cancel; cancelled_now says how many",
                     "content": {"application/json": {"schema": _BATCH_REF}},
                 },
-                "401": _problem("No valid credentials"),
-                "404": _problem("No such batch for this member"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "401": problem("No valid credentials"),
+                "404": problem("No such batch for this member"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         },
     },
@@ -334,7 +326,7 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
             "tags": ["batches"],
             "summary": "One line per item (NDJSON, or CSV by Accept), resumable by cursor",
             "operationId": "getBatchResults",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 _ID_PARAM,
                 {
@@ -355,12 +347,12 @@ OPENAPI_PATHS: Final[dict[str, Any]] = {
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                "400": _problem("A cursor this API did not give out"),
-                "401": _problem("No valid credentials"),
-                "404": _problem("No such batch for this member"),
-                "406": _problem("The Accept header allows neither NDJSON nor CSV"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "400": problem("A cursor this API did not give out"),
+                "401": problem("No valid credentials"),
+                "404": problem("No such batch for this member"),
+                "406": problem("The Accept header allows neither NDJSON nor CSV"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         }
     },

@@ -22,6 +22,7 @@ from gateway.consent.bodies import (
 )
 from gateway.consent.registry import ConsentRegistry
 from gateway.http_server import read_body
+from gateway.openapi_parts import SECURED, problem
 
 __all__ = [
     "CONSENTS_PATH",
@@ -108,18 +109,8 @@ def _optional_subject(request: web.Request) -> str | None:
 
 
 # -- OpenAPI -------------------------------------------------------------------------------
-_SECURED: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"mutualTLS": []}]
 _TIME: Final = {"type": ["string", "null"], "format": "date-time"}
 _CODES: Final = {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string"}}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
 
 
 def _json(ref: str, description: str, **extra: Any) -> dict[str, Any]:
@@ -213,7 +204,7 @@ def _collection(kind: str, title: str, who: str) -> dict[str, Any]:
             "tags": ["consent"],
             "summary": f"Record a {title} ({who})",
             "operationId": f"create{item}",
-            "security": _SECURED,
+            "security": SECURED,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -224,20 +215,20 @@ def _collection(kind: str, title: str, who: str) -> dict[str, Any]:
                 "201": _json(
                     item, f"The {title}", headers={"Location": {"schema": {"type": "string"}}}
                 ),
-                "400": _problem("Malformed body, wrong check letter, bad scope (with pointers)"),
-                "401": _problem("No valid credentials"),
-                "403": _problem(f"This member may not record this {title}"),
-                "413": _problem("Body too large"),
-                "415": _problem("Not application/json"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store or the audit trail is unavailable"),
+                "400": problem("Malformed body, wrong check letter, bad scope (with pointers)"),
+                "401": problem("No valid credentials"),
+                "403": problem(f"This member may not record this {title}"),
+                "413": problem("Body too large"),
+                "415": problem("Not application/json"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store or the audit trail is unavailable"),
             },
         },
         "get": {
             "tags": ["consent"],
             "summary": f"The {kind} of a subject that this member may see",
             "operationId": f"list{item}s",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {"name": "subject", "in": "query", "required": True, "schema": {"type": "string"}}
             ],
@@ -259,11 +250,11 @@ def _collection(kind: str, title: str, who: str) -> dict[str, Any]:
                         }
                     },
                 },
-                "400": _problem("Missing or invalid subject"),
-                "401": _problem("No valid credentials"),
-                "403": _problem(f"This member may not read {kind}"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store is unavailable"),
+                "400": problem("Missing or invalid subject"),
+                "401": problem("No valid credentials"),
+                "403": problem(f"This member may not read {kind}"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store is unavailable"),
             },
         },
     }
@@ -276,7 +267,7 @@ def _revocation(title: str) -> dict[str, Any]:
             "tags": ["consent"],
             "summary": f"Revoke a {title} (kept, marked revoked; effective at once)",
             "operationId": f"revoke{item}",
-            "security": _SECURED,
+            "security": SECURED,
             "parameters": [
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
                 {
@@ -292,12 +283,12 @@ def _revocation(title: str) -> dict[str, Any]:
             ],
             "responses": {
                 "200": _json(item, f"The revoked {title}"),
-                "400": _problem("The portal named no subject, or an invalid one"),
-                "401": _problem("No valid credentials"),
-                "403": _problem(f"This member may not revoke {title}s"),
-                "404": _problem(f"No such {title} visible to this member"),
-                "429": _problem("Rate limited (see Retry-After)"),
-                "503": _problem("The store or the audit trail is unavailable"),
+                "400": problem("The portal named no subject, or an invalid one"),
+                "401": problem("No valid credentials"),
+                "403": problem(f"This member may not revoke {title}s"),
+                "404": problem(f"No such {title} visible to this member"),
+                "429": problem("Rate limited (see Retry-After)"),
+                "503": problem("The store or the audit trail is unavailable"),
             },
         }
     }
