@@ -18,12 +18,13 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from benchmarks.errors import BenchError
 
-__all__ = ["READY", "Child", "announce_ready", "cpu_ms_of"]
+__all__ = ["READY", "Child", "SharedServer", "announce_ready", "cpu_ms_of", "cpu_ms_of_tree"]
 
 READY: Final = "READY"
 _CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
@@ -36,16 +37,61 @@ def announce_ready(info: dict[str, Any] | None = None, *, out: TextIO = sys.stdo
     out.flush()
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its ")".
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def cpu_ms_of(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far, in milliseconds (Linux ``/proc``)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError as exc:
-        raise BenchError(f"cannot read the CPU time of process {pid}: {exc}") from exc
-    # The command name (field 2) may hold spaces and parentheses: split after its ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise BenchError(f"cannot read the CPU time of process {pid}: it is gone")
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) * 1000.0 / _CLOCK_TICKS
+
+
+def cpu_ms_of_tree(pid: int) -> float:
+    """CPU time of ``pid``, of the children it has reaped and of its live descendants, in
+    milliseconds: PostgreSQL's work is done by backends the postmaster forks, one per
+    connection. A backend that exits between two readings moves from "live descendant"
+    to the postmaster's reaped-children time, so a difference of two readings holds."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total = cpu_ms_of(pid)
+    root = _stat_fields(pid)
+    if root is not None:  # the time of children it reaped (cutime, cstime)
+        total += (int(root[13]) + int(root[14])) * 1000.0 / _CLOCK_TICKS
+    pending = list(children.get(pid, []))
+    while pending:
+        child = pending.pop()
+        fields = _stat_fields(child)
+        if fields is not None:
+            total += sum(int(f) for f in fields[11:15]) * 1000.0 / _CLOCK_TICKS
+        pending.extend(children.get(child, []))
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class SharedServer:
+    """A server every scenario uses (a Kafka node, PostgreSQL) and the bench started:
+    its CPU per exchange is reported too, since on one machine it competes with the
+    parts under test. The scenarios run one at a time, so a run's difference is that
+    run's (plus the idle polling of the others' consumers)."""
+
+    name: str
+    pid: int
+    with_descendants: bool = False
+
+    def cpu_ms(self) -> float:
+        return cpu_ms_of_tree(self.pid) if self.with_descendants else cpu_ms_of(self.pid)
 
 
 class Child:

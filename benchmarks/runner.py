@@ -134,6 +134,8 @@ async def _run_scenarios(
     launcher = Launcher(logs, options.profile_dir)
     try:
         scenarios = await _start_all(dep, launcher)
+        for scenario in scenarios:
+            scenario.shared = dep.target.shared_servers
         progress("all processes ready")
         await _measure(scenarios, options, progress)
     finally:

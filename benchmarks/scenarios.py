@@ -20,7 +20,7 @@ import aiohttp
 from benchmarks.closed_loop import LoadCommand, LoadReport
 from benchmarks.deployment import PARTITIONS, Deployment, GatewaySpec
 from benchmarks.direct_registry import RESIDENCE_PATH
-from benchmarks.processes import Child
+from benchmarks.processes import Child, SharedServer
 from benchmarks.registry_data import document_numbers
 from benchmarks.roles import KAFKA_ENV
 from devservers.ports import free_server_port
@@ -76,13 +76,19 @@ class Scenario:
     load: Child
     servers: list[Child]
     runs: dict[int, list[RunFigures]] = field(default_factory=dict)
+    shared: tuple[SharedServer, ...] = ()
+    """The broker's nodes and PostgreSQL, when the bench started them."""
+
+    def _cpu_ms(self) -> dict[str, float]:
+        cpu = {child.name: child.cpu_ms() for child in self.servers}
+        return cpu | {server.name: server.cpu_ms() for server in self.shared}
 
     async def measure(self, concurrency: int, duration_s: float, *, keep: bool) -> RunFigures:
         """One closed-loop run; recorded under ``concurrency`` when ``keep`` (else warm-up)."""
-        before = {child.name: child.cpu_ms() for child in self.servers}
+        before = self._cpu_ms()
         command = LoadCommand(concurrency=concurrency, duration_s=duration_s)
         answer = await self.load.ask(command.model_dump(), timeout_s=duration_s + 60)
-        after = {child.name: child.cpu_ms() for child in self.servers}
+        after = self._cpu_ms()
         report = LoadReport.model_validate(answer)
         per = max(report.ok, 1)
         cpu = {name: (after[name] - before[name]) / per for name in before}

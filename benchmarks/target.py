@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from benchmarks.processes import SharedServer
 from bus import KafkaSettings
 from devservers.broker_auth import SCRAM_MECHANISM, BrokerAuth, new_password
 from devservers.kafka import KafkaRunner
@@ -64,6 +65,8 @@ class BenchTarget:
     auth: BrokerAuth | None = field(default=None, repr=False)
     postgres_dsn: str | None = field(default=None, repr=False)
     """A superuser DSN: the run creates its own databases on this server and drops them."""
+    shared_servers: tuple[SharedServer, ...] = ()
+    """The servers this run started (broker nodes, PostgreSQL), measured like the parts."""
 
     @property
     def store(self) -> Store:
@@ -135,6 +138,7 @@ def start_target(
     cannot be combined with ``auth``). ``postgres_dsn``: a running server's superuser DSN.
     """
     broker_auth = new_broker_auth() if auth else None
+    shared: list[SharedServer] = []
     if bootstrap is None:
         data = _temporary_dir(stack, "bench-kafka-")
         if nodes == 1:
@@ -143,22 +147,28 @@ def start_target(
             broker = runner.start(port=free_server_port(), controller_port=free_server_port())
             stack.callback(runner.stop)
             bootstrap = broker.bootstrap_servers
+            shared.append(SharedServer("broker", broker.pid))
         else:
             cluster = KafkaCluster(data, nodes=nodes, auth=broker_auth)
             progress(f"starting a private {nodes}-node Kafka cluster ({_auth_words(broker_auth)})")
             # Registered before start: a cluster half up when start fails still stops.
             stack.callback(cluster.stop)
-            bootstrap = cluster.start().bootstrap_servers
+            running = cluster.start()
+            bootstrap = running.bootstrap_servers
+            shared += [SharedServer(f"broker-{i + 1}", n.pid) for i, n in enumerate(running.nodes)]
     if store == "postgres" and postgres_dsn is None:
         runner_pg = PostgresRunner(_temporary_dir(stack, "bench-pg-"))
         progress("starting a private PostgreSQL server")
         stack.callback(runner_pg.stop)
         postgres_dsn = runner_pg.start().dsn
+        if (postmaster := runner_pg.postmaster_pid()) is not None:
+            shared.append(SharedServer("postgres", postmaster, with_descendants=True))
     return BenchTarget(
         bootstrap=bootstrap,
         nodes=nodes,
         auth=broker_auth,
         postgres_dsn=postgres_dsn if store == "postgres" else None,
+        shared_servers=tuple(shared),
     )
 
 

@@ -159,6 +159,12 @@ class PostgresRunner:
         self._run([str(bin_dir / "pg_ctl"), "-D", str(self._cluster), "-m", mode, "-w", "stop"])
         self._state.unlink(missing_ok=True)
 
+    def postmaster_pid(self) -> int | None:
+        """The running server's main process (its backends are its children), if any."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self._cluster / "postmaster.pid").read_text().splitlines()[0])
+        return None
+
     # -- internals -----------------------------------------------------------------------
     def _running(self) -> RunningPostgres | None:
         if not self._state.exists():
