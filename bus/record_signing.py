@@ -28,10 +28,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bus.ed25519 import SIGNATURE_BYTES, Ed25519Signer, ed25519_valid
 from bus.envelope import Envelope
 from bus.envelope_headers import KEY_ID_HEADER, SIGNATURE_HEADER, canonical_signing_bytes
 from bus.errors import BusError
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 _RAW_KEY_BYTES: Final = 32
-_SIGNATURE_BYTES: Final = 64
 
 KeyLookup = Callable[[str], Ed25519PublicKey | None]
 """Key id -> the public key to verify with, or None when the key is not trusted."""
@@ -190,6 +190,7 @@ class RecordSigner:
     def __init__(self, key_id: str, private_key: Ed25519PrivateKey) -> None:
         self.key_id = check_key_id(key_id)
         self._key = private_key
+        self._signer = Ed25519Signer(private_key)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -202,7 +203,7 @@ class RecordSigner:
         to claim another key.
         """
         named = envelope.model_copy(update={"key_id": self.key_id, "signature": None})
-        signature = self._key.sign(named.signing_bytes(value))
+        signature = self._signer.sign(named.signing_bytes(value))
         return named.model_copy(update={"signature": _encode_signature(signature).decode()})
 
     def sign_headers(
@@ -212,7 +213,7 @@ class RecordSigner:
         ``value`` (any earlier key id or signature header is replaced)."""
         kept = [(n, v) for n, v in headers if n not in (KEY_ID_HEADER, SIGNATURE_HEADER)]
         named = [*kept, (KEY_ID_HEADER, self.key_id.encode("ascii"))]
-        signature = self._key.sign(canonical_signing_bytes(named, value))
+        signature = self._signer.sign(canonical_signing_bytes(named, value))
         return [*named, (SIGNATURE_HEADER, _encode_signature(signature))]
 
 
@@ -245,7 +246,7 @@ def _decode_signature(raw: bytes) -> bytes:
         raise RecordSignatureError(
             SignatureFailure.BAD_SIGNATURE, "the signature is not base64url"
         ) from None
-    if len(signature) != _SIGNATURE_BYTES:
+    if len(signature) != SIGNATURE_BYTES:
         raise RecordSignatureError(SignatureFailure.BAD_SIGNATURE, "the signature is not 64 bytes")
     return signature
 
@@ -275,10 +276,9 @@ def verify_record_signature(
         raise RecordSignatureError(
             SignatureFailure.UNKNOWN_KEY, "the record is signed with a key this side does not trust"
         )
-    try:
-        key.verify(_decode_signature(signature_raw), canonical_signing_bytes(headers, value))
-    except InvalidSignature:
+    signature = _decode_signature(signature_raw)
+    if not ed25519_valid(key, signature, canonical_signing_bytes(headers, value)):
         raise RecordSignatureError(
             SignatureFailure.BAD_SIGNATURE, "the signature does not match the headers and value"
-        ) from None
+        )
     return key_id
