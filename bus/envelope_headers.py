@@ -172,6 +172,29 @@ def is_signed_header(name: str) -> bool:
     return name in _SIGNED_NAMES or name.startswith(_SIGNED_PREFIXES)
 
 
+_PACK_NAME_LENGTH: Final = struct.Struct(">H").pack
+_PACK_VALUE_LENGTH: Final = struct.Struct(">I").pack
+_NO_VALUE_BYTES: Final = _PACK_VALUE_LENGTH(_NO_VALUE)
+_NAME_PREFIXES: dict[str, bytes] = {}
+"""Header name -> its encoded (length, name): a record has a dozen signed headers, and
+every exchange signs and checks six records. Bounded: names come from records too."""
+_MAX_NAME_PREFIXES: Final = 256
+
+
+def _name_prefix(name: str) -> bytes:
+    prefix = _NAME_PREFIXES.get(name)
+    if prefix is None:
+        encoded = name.encode("utf-8", "surrogateescape")
+        prefix = _PACK_NAME_LENGTH(len(encoded) & 0xFFFF) + encoded
+        if len(_NAME_PREFIXES) < _MAX_NAME_PREFIXES:
+            _NAME_PREFIXES[name] = prefix
+    return prefix
+
+
+def _signing_order(header: tuple[str, bytes | None]) -> tuple[str, bool, bytes]:
+    return header[0], header[1] is None, header[1] or b""
+
+
 def canonical_signing_bytes(headers: Sequence[tuple[str, bytes | None]], value: bytes) -> bytes:
     """The bytes a request signature covers, computed from the raw record headers.
 
@@ -182,16 +205,16 @@ def canonical_signing_bytes(headers: Sequence[tuple[str, bytes | None]], value: 
     is encoded with the length 0xFFFFFFFF and no bytes (distinct from an empty value);
     duplicates stay in, so a duplicated header never verifies.
     """
+    signed = [header for header in headers if is_signed_header(header[0])]
+    signed.sort(key=_signing_order)
     parts = [_SIGNING_DOMAIN]
-    signed = [(n, v) for n, v in headers if is_signed_header(n)]
-    for name, raw in sorted(signed, key=lambda h: (h[0], h[1] is None, h[1] or b"")):
-        encoded = name.encode("utf-8", "surrogateescape")
-        parts += [struct.pack(">H", len(encoded) & 0xFFFF), encoded]
+    for name, raw in signed:
+        parts.append(_name_prefix(name))
         if raw is None:
-            parts.append(struct.pack(">I", _NO_VALUE))
+            parts.append(_NO_VALUE_BYTES)
         else:
-            parts += [struct.pack(">I", len(raw)), raw]
-    parts += [struct.pack(">Q", len(value)), value]
+            parts += (_PACK_VALUE_LENGTH(len(raw)), raw)
+    parts += (struct.pack(">Q", len(value)), value)
     return b"".join(parts)
 
 

@@ -121,8 +121,11 @@ def truncate_to_millis(moment: datetime) -> datetime:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds: ``2026-05-09T10:11:12.345Z``."""
-    utc = truncate_to_millis(moment)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("must be timezone-aware")
+    # isoformat rounds nothing: timespec="milliseconds" cuts, as truncate_to_millis does,
+    # and costs a third of strftime (two of these per record header set).
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:

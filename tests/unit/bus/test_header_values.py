@@ -26,6 +26,21 @@ def test_time_is_formatted_as_rfc3339_utc_milliseconds() -> None:
     assert format_time(moment) == "2026-05-09T10:11:12.345Z"
 
 
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+    )
+)
+def test_the_time_text_is_what_strftime_wrote(moment: datetime) -> None:
+    """The header text of a time is part of what signatures cover: formatting it faster
+    (isoformat) must give the text the earlier strftime form gave, for any offset."""
+    utc = moment.astimezone(UTC)
+    expected = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    assert format_time(moment) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
