@@ -71,3 +71,32 @@ def test_configure_logging_renders_json_and_routes_stdlib_logs(
     assert lines[1]["event"] == "broker b1 is slow"
     assert lines[1]["logger"] == "aiokafka"
     assert lines[1]["level"] == "warning"
+    assert lines[0]["logger"] == "bus.test"
+    assert lines[0]["level"] == "info"
+    # Ours and the libraries' lines carry the same standard keys.
+    standard = {"event", "level", "logger", "timestamp"}
+    assert set(lines[0]) == standard | {"offset", "redacted"}
+    assert set(lines[1]) == standard
+
+
+def test_our_lines_follow_the_current_stderr_and_the_configured_level(
+    restore_logging: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Our lines are written by structlog itself, not through a stdlib handler: a logger
+    used once keeps writing to whatever ``sys.stderr`` is now, lines below the level are
+    dropped before any processor runs, and an exception's trace is rendered into the line."""
+    configure_logging(json=True, level="WARNING")
+    log = structlog.get_logger("bus.levels")
+    log.info("dropped")
+    log.warning("kept", attempt=2)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log.exception("failed")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["event"] for line in lines] == ["kept", "failed"]
+    assert lines[0]["attempt"] == 2
+    assert "RuntimeError: boom" in lines[1]["exception"]
+    assert lines[1]["level"] == "error"
+    with pytest.raises(ValueError, match="unknown log level"):
+        configure_logging(json=True, level="LOUD")
