@@ -312,13 +312,10 @@ _HEADER_ORDER: Final = (
     *(h for h in HEADER_FOR_FIELD.values() if h.startswith("interop_") and h != SIGNATURE_HEADER),
     SIGNATURE_HEADER,
 )
+_FIELD_BY_HEADER: Final = {header: field for field, header in HEADER_FOR_FIELD.items()}
 _FIELD_OF_HEADER: Final = tuple(
-    (
-        header,
-        None if header == "ce_specversion" else "ce_type" if header == "ce_type" else field,
-    )
+    (header, "ce_type" if header == "ce_type" else _FIELD_BY_HEADER.get(header))
     for header in _HEADER_ORDER
-    for field in [next((f for f, h in HEADER_FOR_FIELD.items() if h == header), header)]
 )
 """(header, the field it carries) in header order; ``ce_type`` is made from three fields
 and ``ce_specversion`` from none (None)."""

@@ -43,6 +43,58 @@ def test_request_headers_are_the_documented_set() -> None:
     assert "interop_status" not in headers
 
 
+def test_every_field_maps_to_a_known_header_list() -> None:
+    """A fixed vector, written by the encoder before it was made faster (commit 65be359):
+    the headers are what signatures cover, so their text and order must not change."""
+    envelope = Envelope.model_validate(
+        {
+            "exchange_id": "01a24939-5395-7101-a071-aa11db744b33",
+            "source": "es.ayto-alcala",
+            "service": "register.residence-certificate",
+            "major": 1,
+            "kind": MessageKind.REQUEST,
+            "time": datetime(2026, 12, 6, 3, 4, 5, 678901, tzinfo=UTC),
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "provider": "es.ine.padron",
+            "purpose": "social-benefits",
+            "procedure": "proc-1",
+            "legal_basis": "Ley 39/2015 art. 28",
+            "consent_ref": "consent-9",
+            "subject_ref": "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE",
+            "subject_binding": "YmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9v",
+            "field_key": "enc-1:" + "A" * 24,
+            "deadline": datetime(2026, 12, 6, 3, 4, 15, 678901, tzinfo=UTC),
+            "reply_topic": "interop.rep.gw.a",
+            "reply_partition": 2,
+            "key_id": "gw-1",
+            "signature": "c2lnbmF0dXJl",
+        }
+    )
+    assert envelope.to_headers() == [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"01a24939-5395-7101-a071-aa11db744b33"),
+        ("ce_source", b"es.ayto-alcala"),
+        ("ce_type", b"register.residence-certificate.v1.request"),
+        ("ce_time", b"2026-12-06T03:04:05.678Z"),
+        ("content-type", b"application/avro"),
+        ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("interop_provider", b"es.ine.padron"),
+        ("interop_purpose", b"social-benefits"),
+        ("interop_procedure", b"proc-1"),
+        ("interop_legal_basis", b"Ley 39/2015 art. 28"),
+        ("interop_consent_ref", b"consent-9"),
+        ("interop_subject_ref", b"Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE"),
+        ("interop_subject_binding", b"YmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9v"),
+        ("interop_field_key", b"enc-1:AAAAAAAAAAAAAAAAAAAAAAAA"),
+        ("interop_deadline", b"2026-12-06T03:04:15.678Z"),
+        ("interop_reply_topic", b"interop.rep.gw.a"),
+        ("interop_reply_partition", b"2"),
+        ("interop_key_id", b"gw-1"),
+        ("interop_signature", b"c2lnbmF0dXJl"),
+    ]
+    assert Envelope.from_headers(envelope.to_headers()) == envelope
+
+
 def test_request_and_reply_round_trip_through_headers() -> None:
     """from_headers(to_headers(e)) == e for a request and for its reply."""
     request = request_envelope()
