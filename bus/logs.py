@@ -76,8 +76,13 @@ class _StderrLogger:
 
     def msg(self, message: str) -> None:
         stream = sys.stderr
-        stream.write(message + "\n")
-        stream.flush()
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            # A closed or broken stderr (a collector gone, a pipe closed): the line is lost,
+            # the work that logged it goes on, as with a stdlib handler.
+            return
 
     debug = info = warning = warn = error = err = critical = fatal = exception = log = msg
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus import envelope_headers
 from bus.envelope_headers import SIGNATURE_HEADER, canonical_signing_bytes
 
 _DOMAIN = b"interop-bus envelope signing v1\n"
@@ -68,3 +69,13 @@ def test_a_known_record_encodes_to_known_bytes() -> None:
     assert hashlib.sha256(encoded).hexdigest() == (
         "1bfdace1347e9cb8fde52ce555383f5e393dd8cd1e1d035a5663c3da83e55bd8"
     )
+
+
+def test_hostile_header_names_cannot_grow_the_name_cache() -> None:
+    """Header names come from records anyone with write access produced: thousands of
+    distinct signed-looking names leave the encoder's name cache bounded, and every
+    encoding still matches the reference."""
+    for n in range(2_000):
+        headers = [(f"interop_x{n}", b"v"), ("ce_id", b"1")]
+        assert canonical_signing_bytes(headers, b"") == _reference(headers, b"")
+    assert len(envelope_headers._NAME_PREFIXES) <= envelope_headers._MAX_NAME_PREFIXES

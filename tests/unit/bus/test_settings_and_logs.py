@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 import pytest
 import structlog
@@ -100,3 +102,15 @@ def test_our_lines_follow_the_current_stderr_and_the_configured_level(
     assert lines[1]["level"] == "error"
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging(json=True, level="LOUD")
+
+
+def test_a_broken_stderr_loses_the_line_not_the_work(
+    restore_logging: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing to a closed stream (a log collector gone) must not fail the exchange that
+    logged: the stdlib handler swallowed such errors, and our direct writer does too."""
+    configure_logging(json=True)
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stderr", closed)
+    structlog.get_logger("bus.broken").info("still_working", step=1)  # does not raise
