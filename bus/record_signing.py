@@ -202,9 +202,16 @@ class RecordSigner:
         The key id is set first, so the signature covers it: a record cannot be re-labelled
         to claim another key.
         """
+        return self.sign_with_digest(envelope, value)[0]
+
+    def sign_with_digest(self, envelope: Envelope, value: bytes) -> tuple[Envelope, str]:
+        """``sign``, and the ``request_digest`` of the result, from one computation of the
+        signed bytes (the gateway stores the digest a reply must name)."""
         named = envelope.model_copy(update={"key_id": self.key_id, "signature": None})
-        signature = self._signer.sign(named.signing_bytes(value))
-        return named.model_copy(update={"signature": _encode_signature(signature).decode()})
+        signed_bytes = named.signing_bytes(value)
+        signature = self._signer.sign(signed_bytes)
+        signed = named.model_copy(update={"signature": _encode_signature(signature).decode()})
+        return signed, hashlib.sha256(signed_bytes).hexdigest()
 
     def sign_headers(
         self, headers: Sequence[tuple[str, bytes]], value: bytes

@@ -29,6 +29,7 @@ from bus.envelope import Envelope
 from bus.errors import RequestTimeoutError
 from bus.ids import MemberId
 from bus.producer import BusProducer
+from bus.record_signing import request_digest
 from bus.records import Delivery
 from bus.reply_router import Reply, ReplyRouter, ReplySink
 from bus.request_signing import RequestSigner
@@ -170,14 +171,22 @@ class Requester:
         request digest a reply binds to is computed from (``request_digest``)."""
         return envelope if self._signer is None else self._signer.sign(envelope, value)
 
+    def sign_with_digest(self, envelope: Envelope, value: bytes) -> tuple[Envelope, str]:
+        """``sign`` and the ``request_digest`` of its result, the signed bytes computed once."""
+        if self._signer is None:
+            return envelope, request_digest(envelope, value)
+        return self._signer.sign_with_digest(envelope, value)
+
     async def send(self, request: OutboundRequest, envelope: Envelope, value: bytes) -> Delivery:
         """Write the request (keyed by subject pseudonym, else exchange id); the reply goes
         to the router's sink and to a waiter registered with ``router.expect``.
 
         With a signer, the request is signed here, over the exact headers and value that
-        are written (see ``bus/request_signing.py``)."""
+        are written (see ``bus/request_signing.py``), unless it was signed already
+        (``sign``, as the gateway does before it stores the exchange): signing is
+        deterministic, so a second signature would be the same bytes at the same cost."""
         key = request.record_key(envelope.exchange_id)
-        if self._signer is not None:
+        if self._signer is not None and envelope.signature is None:
             envelope = self._signer.sign(envelope, value)
         return await self._producer.send(
             request.topic, value, key=key, headers=envelope.to_headers()

@@ -33,7 +33,6 @@ from bus import (
     subject_binding,
     trace_id_of,
 )
-from bus import request_digest as sent_request_digest
 from bus.audit import AuditEventType, AuditRecord, AuditWriteError, payload_digest
 from contracts import (
     Catalogue,
@@ -257,11 +256,11 @@ class ExchangeService:
             now=now,
         )
         value = encoded.value
-        # Signed now (signing is deterministic, ``send`` writes these very bytes), so the
-        # stored exchange names the request record a verified reply must answer. The
+        # Signed now (``send`` writes it as it is, not signing it again), so the stored
+        # exchange names the request record a verified reply must answer. The
         # subject binding (the connector re-checks the data against it) and the wrapped
         # field key are signed with the envelope.
-        envelope = self._requester.sign(
+        envelope, sent_digest = self._requester.sign_with_digest(
             envelope.model_copy(
                 update={
                     "subject_binding": subject_binding(
@@ -290,7 +289,7 @@ class ExchangeService:
             consent_ref=outbound.consent_ref,
             idempotency_key=idempotency_key,
             traceparent=envelope.traceparent,
-            sent_digest=sent_request_digest(envelope, value),
+            sent_digest=sent_digest,
         )
         if self._writes is not None:  # partitions known to refuse: 503 before storing
             self._writes.check(outbound.topic.name, outbound.record_key(record.id))
