@@ -34,7 +34,6 @@ from bus import (
     parse_member_id,
     parse_service_id,
     public_key_text,
-    request_digest,
     uuid7,
 )
 from bus.audit import EventRow, check_event, event_signature, sign_event
@@ -99,7 +98,7 @@ def _one_exchange(
     gateway: RecordSigner, provider: RecordSigner, keys: MemberKeys, verifier: RequestVerifier
 ) -> None:
     now = datetime.now(UTC)
-    request = gateway.sign(
+    request, sent = gateway.sign_with_digest(
         Envelope.new_request(
             source=parse_member_id("es.ayto-alcala"),
             service=parse_service_id(_SERVICE),
@@ -113,14 +112,13 @@ def _one_exchange(
         ),
         _VALUE,
     )
-    sent = request_digest(request, _VALUE)
     record = InboundRecord(
         f"interop.req.{_SERVICE}.v1", 0, 0, 0, None, _VALUE, tuple(request.to_headers())
     )
-    received = verifier.verify(record, now=now)
+    received, digest = verifier.verify_with_digest(record, now=now)
     reply = signed_reply_envelope(
         received,
-        _VALUE,
+        digest,
         ReplyPlan(ReplyStatus.OK, value=_VALUE),
         member=parse_member_id(_PROVIDER),
         signer=provider,

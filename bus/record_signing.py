@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
@@ -44,7 +45,9 @@ __all__ = [
     "RecordSigner",
     "SignatureFailure",
     "SigningKeyError",
+    "VerifiedSignature",
     "check_key_id",
+    "check_record_signature",
     "load_private_key",
     "load_private_key_file",
     "load_public_key",
@@ -268,6 +271,28 @@ def verify_record_signature(
     headers: Sequence[tuple[str, bytes | None]], value: bytes, lookup: KeyLookup
 ) -> str:
     """The key id that signed ``headers`` and ``value``; else ``RecordSignatureError``."""
+    return check_record_signature(headers, value, lookup).key_id
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature:
+    """A record's signature that verified: by which key, over which bytes."""
+
+    key_id: str
+    signed_bytes: bytes
+    """``canonical_signing_bytes(headers, value)``: what the signature covers."""
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of the signed bytes: a request's ``request_digest``, the one its
+        signer computed, without encoding the parsed envelope's headers again."""
+        return hashlib.sha256(self.signed_bytes).hexdigest()
+
+
+def check_record_signature(
+    headers: Sequence[tuple[str, bytes | None]], value: bytes, lookup: KeyLookup
+) -> VerifiedSignature:
+    """``verify_record_signature``, keeping the bytes the signature covers."""
     signature_raw = _single_header(headers, SIGNATURE_HEADER)
     key_id_raw = _single_header(headers, KEY_ID_HEADER)
     if signature_raw is None and key_id_raw is None:
@@ -284,8 +309,9 @@ def verify_record_signature(
             SignatureFailure.UNKNOWN_KEY, "the record is signed with a key this side does not trust"
         )
     signature = _decode_signature(signature_raw)
-    if not ed25519_valid(key, signature, canonical_signing_bytes(headers, value)):
+    signed_bytes = canonical_signing_bytes(headers, value)
+    if not ed25519_valid(key, signature, signed_bytes):
         raise RecordSignatureError(
             SignatureFailure.BAD_SIGNATURE, "the signature does not match the headers and value"
         )
-    return key_id
+    return VerifiedSignature(key_id, signed_bytes)

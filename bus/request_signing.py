@@ -47,11 +47,11 @@ from bus.record_signing import (
     SignatureFailure,
     SigningKeyError,
     check_key_id,
+    check_record_signature,
     load_private_key,
     load_private_key_file,
     load_public_key,
     public_key_text,
-    verify_record_signature,
 )
 from bus.records import InboundRecord
 from bus.topics import RequestTopic, parse_topic
@@ -158,19 +158,26 @@ class RequestVerifier:
 
     def verify(self, record: InboundRecord, *, now: datetime) -> Envelope:
         """The record's envelope once every check passed; else ``RequestRejectedError``."""
+        return self.verify_with_digest(record, now=now)[0]
+
+    def verify_with_digest(self, record: InboundRecord, *, now: datetime) -> tuple[Envelope, str]:
+        """``verify``, and the request's ``request_digest`` (the SHA-256 of the bytes its
+        signature covers, which the gateway stored and a reply must name), taken from the
+        check instead of encoding the parsed envelope's headers again."""
         if record.value is None:
             raise RequestRejectedError(RejectReason.MALFORMED_ENVELOPE, "the record has no value")
         try:
-            key_id = verify_record_signature(record.headers, record.value, self._keys.get)
+            verified = check_record_signature(record.headers, record.value, self._keys.get)
         except RecordSignatureError as exc:
             raise RequestRejectedError(_REASON_OF_FAILURE[exc.reason], exc.detail) from None
+        key_id = verified.key_id
         envelope = self._envelope(record)
         if self._key_windows is not None and not self._key_windows(key_id, envelope.time):
             raise RequestRejectedError(
                 RejectReason.UNKNOWN_KEY, f"key {key_id} is not valid at the request's time"
             )
         self._check_claims(envelope, now)
-        return envelope
+        return envelope, verified.digest
 
     @staticmethod
     def _envelope(record: InboundRecord) -> Envelope:

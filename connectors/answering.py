@@ -32,7 +32,7 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from bus import Envelope, MemberId, RecordSigner, ReplyStatus, request_digest
+from bus import Envelope, MemberId, RecordSigner, ReplyStatus
 from connectors.adapters.base import (
     Found,
     LegacyError,
@@ -92,19 +92,20 @@ class ReplyPlan:
 
 def signed_reply_envelope(
     request: Envelope,
-    request_value: bytes,
+    digest: str,
     plan: ReplyPlan,
     *,
     member: MemberId,
     signer: RecordSigner | None,
 ) -> Envelope:
     """The envelope of ``plan``'s reply to ``request``: bound to the request record by its
-    digest, signed over headers and value (unsigned only without a configured key)."""
+    digest (``request_digest``, as its signature check gives it), signed over headers and
+    value (unsigned only without a configured key)."""
     envelope = request.reply(
         source=member,
         status=plan.status,
         error_code=None if plan.status is ReplyStatus.OK else plan.error_code,
-        request_digest=request_digest(request, request_value),
+        request_digest=digest,
     )
     return envelope if signer is None else signer.sign(envelope, plan.value)
 

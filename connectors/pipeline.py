@@ -59,6 +59,7 @@ from bus import (
     Topic,
     TopicName,
     check_subject_binding,
+    request_digest,
     trace_id_of,
 )
 from bus.audit import AuditRecord, AuditTrail, AuditWriteError, unverified_record
@@ -99,9 +100,12 @@ the store is asked again, as for any record."""
 
 
 class EnvelopeVerifier(Protocol):
-    """``bus.request_signing.RequestVerifier``'s shape: the envelope, or RequestRejectedError."""
+    """``bus.request_signing.RequestVerifier``'s shape: the envelope and the request's
+    digest (what a reply must name), or RequestRejectedError."""
 
-    def verify(self, record: InboundRecord, *, now: datetime) -> Envelope: ...
+    def verify_with_digest(
+        self, record: InboundRecord, *, now: datetime
+    ) -> tuple[Envelope, str]: ...
 
 
 class ReplySender(Protocol):
@@ -145,6 +149,10 @@ class UnsignedEnvelopeCheck:
                 RejectReason.DEADLINE_PASSED, "the request's deadline has passed"
             )
         return envelope
+
+    def verify_with_digest(self, record: InboundRecord, *, now: datetime) -> tuple[Envelope, str]:
+        envelope = self.verify(record, now=now)
+        return envelope, request_digest(envelope, record.value or b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +219,7 @@ class RequestPipeline:
         now = self._clock()
         value = record.value or b""
         try:
-            envelope = self._verifier.verify(record, now=now)
+            envelope, digest = self._verifier.verify_with_digest(record, now=now)
         except RequestRejectedError as exc:
             if exc.reason is RejectReason.DEADLINE_PASSED:
                 replayed = await self._replay_late(record, started)
@@ -228,7 +236,7 @@ class RequestPipeline:
             # time, and no other copy of the exchange was taken up here: no earlier delivery
             # can have stored a reply, so the store is not asked (a read on the path of
             # every new request; issue #16).
-            return await self._handle_new(record, envelope, started, log)
+            return await self._handle_new(record, envelope, digest, started, log)
         try:
             stored = await self._store.get(envelope.exchange_id)
         except ReplyStoreError as exc:
@@ -242,8 +250,8 @@ class RequestPipeline:
         if stored is not None:
             plan = ReplyPlan(stored.status, stored.error_code, stored.value)
             log.info("request_replayed_from_store", reply_status=stored.status.value)
-            return await self._deliver(envelope, value, plan, started, log, replayed=True)
-        return await self._handle_new(record, envelope, started, log)
+            return await self._deliver(envelope, value, digest, plan, started, log, replayed=True)
+        return await self._handle_new(record, envelope, digest, started, log)
 
     def _first_sight(self, envelope: Envelope, now: datetime) -> bool:
         """True the first time this process takes up ``envelope``'s exchange. Ids are kept
@@ -270,7 +278,7 @@ class RequestPipeline:
         if claimed is None or claimed.deadline is None:
             return None
         try:
-            envelope = self._verifier.verify(
+            envelope, digest = self._verifier.verify_with_digest(
                 record, now=claimed.deadline - timedelta(milliseconds=1)
             )
             stored = await self._store.get(envelope.exchange_id)
@@ -281,16 +289,19 @@ class RequestPipeline:
         log = _log.bind(**envelope.log_context(), partition=record.partition, offset=record.offset)
         log.info("late_request_replayed_from_store", reply_status=stored.status.value)
         plan = ReplyPlan(stored.status, stored.error_code, stored.value)
-        return await self._deliver(envelope, record.value or b"", plan, started, log, replayed=True)
+        value = record.value or b""
+        return await self._deliver(envelope, value, digest, plan, started, log, replayed=True)
 
     async def _handle_new(
         self,
         record: InboundRecord,
         envelope: Envelope,
+        digest: str,
         started: float,
         log: structlog.typing.FilteringBoundLogger,
     ) -> Outcome:
-        """A request this connector has not answered yet: decode, audit, answer, reply."""
+        """A request this connector has not answered yet: decode, audit, answer, reply.
+        ``digest``: the request's digest from its signature check, which the reply names."""
         value = record.value or b""
         try:
             decoded = self._codec.decode(
@@ -298,10 +309,10 @@ class RequestPipeline:
             )
         except CodecError as exc:
             log.warning("request_undecodable", error_code=exc.code)
-            return await self._reject(envelope, value, REQUEST_UNDECODABLE, exc.code, log)
+            return await self._reject(envelope, value, digest, REQUEST_UNDECODABLE, exc.code, log)
         datum, refusal = self._admit_data(envelope, decoded.datum, log)
         if refusal is not None:
-            return await self._reject(envelope, value, *refusal, log)
+            return await self._reject(envelope, value, digest, *refusal, log)
         # DELIVERED is written while the registry answers: nothing leaves this connector
         # before it is acknowledged (the reply waits for it below), and the registry's
         # time no longer adds to the audit write's on every request.
@@ -320,7 +331,7 @@ class RequestPipeline:
             # reply would be replayed from the store with no DELIVERED in the log).
             return Retry(f"audit: {failure.code}", delay_s=0.5)
         plan = await self._keep(envelope.exchange_id, plan, log)
-        return await self._deliver(envelope, value, plan, started, log, replayed=False)
+        return await self._deliver(envelope, value, digest, plan, started, log, replayed=False)
 
     # -- steps -------------------------------------------------------------------------
     def _admit_data(
@@ -400,13 +411,14 @@ class RequestPipeline:
         self,
         envelope: Envelope,
         request: bytes,
+        digest: str,
         plan: ReplyPlan,
         started: float,
         log: structlog.typing.FilteringBoundLogger,
         *,
         replayed: bool,
     ) -> Outcome:
-        undelivered = await self._send(envelope, request, plan, log)
+        undelivered = await self._send(envelope, digest, plan, log)
         if undelivered is not None:
             return undelivered
         latency_ms = int((time.monotonic() - started) * 1000)
@@ -429,14 +441,14 @@ class RequestPipeline:
     async def _send(
         self,
         request: Envelope,
-        request_value: bytes,
+        digest: str,
         plan: ReplyPlan,
         log: structlog.typing.FilteringBoundLogger,
     ) -> Outcome | None:
         if request.reply_topic is None:  # pragma: no cover - a request envelope has one
             return DeadLetter("request without reply topic", "BUS_ENVELOPE_HEADER_MISSING")
         envelope = signed_reply_envelope(
-            request, request_value, plan, member=self._member, signer=self._signer
+            request, digest, plan, member=self._member, signer=self._signer
         )
         try:
             await self._sender.send(
@@ -507,6 +519,7 @@ class RequestPipeline:
         self,
         envelope: Envelope,
         value: bytes,
+        digest: str,
         code: str,
         detail: str | None,
         log: structlog.typing.FilteringBoundLogger,
@@ -519,7 +532,7 @@ class RequestPipeline:
         if (failed := await self._record(step, log)) is not None:
             return failed
         plan = await self._keep(envelope.exchange_id, ReplyPlan(ReplyStatus.REJECTED, code), log)
-        if (undelivered := await self._send(envelope, value, plan, log)) is not None:
+        if (undelivered := await self._send(envelope, digest, plan, log)) is not None:
             return undelivered
         self._count("dead_lettered")
         return DeadLetter(f"the request is refused ({reason})", detail or code)

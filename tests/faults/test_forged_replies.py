@@ -28,6 +28,7 @@ from bus import (
     kafka_client_security,
     load_private_key,
     parse_member_id,
+    request_digest,
 )
 from connectors.answering import ReplyPlan, signed_reply_envelope
 from contracts import Codec, json_to_avro, load_catalogue
@@ -90,12 +91,9 @@ async def _forge(
     )
     member = parse_member_id(_FORGER)
     plan = ReplyPlan(ReplyStatus.OK, value=value)
-    unsigned = signed_reply_envelope(
-        envelope, request.value or b"", plan, member=member, signer=None
-    )
-    signed = signed_reply_envelope(
-        envelope, request.value or b"", plan, member=member, signer=signer
-    )
+    digest = request_digest(envelope, request.value or b"")  # the request it claims to answer
+    unsigned = signed_reply_envelope(envelope, digest, plan, member=member, signer=None)
+    signed = signed_reply_envelope(envelope, digest, plan, member=member, signer=signer)
     producer = AIOKafkaProducer(
         bootstrap_servers=forger.bootstrap_servers, **kafka_client_security(forger)
     )

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus import Envelope, InboundRecord, ReplyStatus, parse_service_id
+from bus import Envelope, InboundRecord, ReplyStatus, parse_service_id, request_digest
 from bus.request_signing import (
     RejectReason,
     RequestRejectedError,
@@ -68,6 +68,16 @@ def _reason(verifier: RequestVerifier, record: InboundRecord) -> RejectReason:
         verifier.verify(record, now=_now())
     assert caught.value.code == "BUS_REQUEST_REJECTED"
     return caught.value.reason
+
+
+def test_the_digest_from_the_check_is_the_one_the_gateway_stored() -> None:
+    """The connector names the request in its reply by the digest its signature check
+    computed; the gateway stored the digest of what it signed. They are the same, and
+    the same as ``request_digest`` of the parsed envelope (what was computed before)."""
+    signed, stored = SIGNER.sign_with_digest(request_envelope(), VALUE)
+    envelope, digest = _verifier().verify_with_digest(_record(signed), now=_now())
+    assert digest == stored == request_digest(envelope, VALUE)
+    assert envelope == signed
 
 
 def test_a_signed_request_verifies_and_yields_its_envelope() -> None:
