@@ -166,13 +166,9 @@ class Requester:
             traceparent=traceparent,
         )
 
-    def sign(self, envelope: Envelope, value: bytes) -> Envelope:
-        """``envelope`` as ``send`` will write it (signed when there is a signer): what the
-        request digest a reply binds to is computed from (``request_digest``)."""
-        return envelope if self._signer is None else self._signer.sign(envelope, value)
-
     def sign_with_digest(self, envelope: Envelope, value: bytes) -> tuple[Envelope, str]:
-        """``sign`` and the ``request_digest`` of its result, the signed bytes computed once."""
+        """``envelope`` as ``send`` will write it (signed when there is a signer), and the
+        ``request_digest`` a reply must name, from one computation of the signed bytes."""
         if self._signer is None:
             return envelope, request_digest(envelope, value)
         return self._signer.sign_with_digest(envelope, value)
@@ -183,7 +179,7 @@ class Requester:
 
         With a signer, the request is signed here, over the exact headers and value that
         are written (see ``bus/request_signing.py``), unless it was signed already
-        (``sign``, as the gateway does before it stores the exchange): signing is
+        (``sign_with_digest``, as the gateway does before it stores the exchange): signing is
         deterministic, so a second signature would be the same bytes at the same cost."""
         key = request.record_key(envelope.exchange_id)
         if self._signer is not None and envelope.signature is None:
