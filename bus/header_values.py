@@ -111,21 +111,23 @@ def check_base64url(value: str, *, max_length: int = MAX_SIGNATURE_LENGTH) -> st
     return value
 
 
-def truncate_to_millis(moment: datetime) -> datetime:
-    """``moment`` in UTC, cut to whole milliseconds (what the header form can carry)."""
+def _aware_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("must be timezone-aware")
-    utc = moment.astimezone(UTC)
+    return moment.astimezone(UTC)
+
+
+def truncate_to_millis(moment: datetime) -> datetime:
+    """``moment`` in UTC, cut to whole milliseconds (what the header form can carry)."""
+    utc = _aware_utc(moment)
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
 
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds: ``2026-05-09T10:11:12.345Z``."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("must be timezone-aware")
     # isoformat rounds nothing: timespec="milliseconds" cuts, as truncate_to_millis does,
     # and costs about half of strftime (two of these per record header set).
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    return _aware_utc(moment).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
