@@ -61,22 +61,22 @@ def cpu_ms_of_tree(pid: int) -> float:
     milliseconds: PostgreSQL's work is done by backends the postmaster forks, one per
     connection. A backend that exits between two readings moves from "live descendant"
     to the postmaster's reaped-children time, so a difference of two readings holds."""
+    stats: dict[int, list[str]] = {}
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            stats[int(entry.name)] = fields
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total = cpu_ms_of(pid)
-    root = _stat_fields(pid)
-    if root is not None:  # the time of children it reaped (cutime, cstime)
-        total += (int(root[13]) + int(root[14])) * 1000.0 / _CLOCK_TICKS
-    pending = list(children.get(pid, []))
+    if pid not in stats:
+        raise BenchError(f"cannot read the CPU time of process {pid}: it is gone")
+    ticks = 0
+    pending = [pid]
     while pending:
-        child = pending.pop()
-        fields = _stat_fields(child)
-        if fields is not None:
-            total += sum(int(f) for f in fields[11:15]) * 1000.0 / _CLOCK_TICKS
-        pending.extend(children.get(child, []))
-    return total
+        process = pending.pop()
+        # utime, stime and the time of the children it reaped (cutime, cstime)
+        ticks += sum(int(f) for f in stats[process][11:15])
+        pending.extend(children.get(process, []))
+    return ticks * 1000.0 / _CLOCK_TICKS
 
 
 @dataclass(frozen=True, slots=True)
