@@ -84,6 +84,22 @@ async def audit_events(system: System, from_index: int, **query: str) -> list[di
             return found
 
 
+async def audit_events_once_requested(
+    system: System, from_index: int, exchange_ids: set[str], *, timeout_s: float = 60.0
+) -> tuple[list[dict[str, Any]], float]:
+    """``audit_events`` from ``from_index`` once every one of ``exchange_ids`` has its
+    REQUESTED indexed, or after ``timeout_s`` (the caller's assertions then say what is
+    missing); and the seconds waited. The audit indexer runs apart and gathers its reads,
+    so the last exchanges' events may not be indexed when their batch says it finished."""
+    started = time.monotonic()
+    while True:
+        events = await audit_events(system, from_index)
+        requested = {e["exchange_id"] for e in events if e["type"] == "REQUESTED"}
+        if exchange_ids <= requested or time.monotonic() - started > timeout_s:
+            return events, time.monotonic() - started
+        await asyncio.sleep(0.5)
+
+
 async def final_states(system: System, ids: set[str]) -> dict[str, dict[str, Any]]:
     """GET each exchange until it is no longer pending (bounded)."""
     finals: dict[str, dict[str, Any]] = {}

@@ -31,7 +31,7 @@ from tests.faults.batches import (
     submit_batch,
     wait_batch,
 )
-from tests.faults.reconcile import audit_events, audit_mark, registry_mismatch
+from tests.faults.reconcile import audit_events_once_requested, audit_mark, registry_mismatch
 from tests.faults.report import CaseReport
 from tests.faults.system import System
 
@@ -102,14 +102,12 @@ async def test_a_batch_pauses_through_a_broker_outage_and_resumes(
     case.notes.append(f"timed out (in flight at the stop): {statuses['timed_out']}")
 
     # One REQUESTED per item's exchange, once the indexer has caught up with them all.
-    deadline = time.monotonic() + 60
-    while True:
-        events = await audit_events(system, mark, type="REQUESTED")
-        requested = Counter(e["exchange_id"] for e in events if e["exchange_id"] in set(ids))
-        if len(requested) == len(ids) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
-    assert set(requested) == set(ids), f"{len(set(ids) - set(requested))} without REQUESTED"
+    wanted = set(ids)
+    events, _waited_s = await audit_events_once_requested(system, mark, wanted)
+    requested = Counter(
+        e["exchange_id"] for e in events if e["type"] == "REQUESTED" and e["exchange_id"] in wanted
+    )
+    assert set(requested) == wanted, f"{len(wanted - set(requested))} without REQUESTED"
     twice = [exchange_id for exchange_id, n in requested.items() if n > 1]
     case.duplicated = len(twice)
     assert not twice, twice[:5]

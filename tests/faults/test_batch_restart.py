@@ -35,7 +35,11 @@ from tests.faults.batches import (
     submit_batch,
     wait_batch,
 )
-from tests.faults.reconcile import audit_events, audit_mark, registry_mismatch
+from tests.faults.reconcile import (
+    audit_events_once_requested,
+    audit_mark,
+    registry_mismatch,
+)
 from tests.faults.report import CaseReport
 from tests.faults.system import System
 
@@ -62,21 +66,14 @@ async def test_gateway_sigkill_mid_batch(system: System, case: CaseReport) -> No
     ids = [line["exchange_id"] for line in lines]
     assert None not in ids
     assert len(set(ids)) == len(ids), "an item with two exchanges, or two items with one"
-    # The audit indexer runs apart and gathers its reads (up to 250 ms): the last items'
-    # events may not be indexed yet when the batch says it is finished. Wait (bounded)
-    # until every exchange that ended found has its REQUESTED in the index, then reconcile.
+    # Reconciled once every exchange that ended found has its REQUESTED in the index.
     found_ids = {line["exchange_id"] for line in lines if line["status"] == "found"}
-    waited_from = time.monotonic()
-    while True:
-        events = await audit_events(system, mark)
-        requested = Counter(e["exchange_id"] for e in events if e["type"] == "REQUESTED")
-        missing = len(found_ids - set(requested))
-        if not missing or time.monotonic() > waited_from + 60:
-            break
-        await asyncio.sleep(0.5)
+    events, waited_s = await audit_events_once_requested(system, mark, found_ids)
+    requested = Counter(e["exchange_id"] for e in events if e["type"] == "REQUESTED")
+    missing = len(found_ids - set(requested))
     case.notes.append(
         f"audit index: {missing} found exchange(s) without REQUESTED after "
-        f"{time.monotonic() - waited_from:.1f}s of waiting"
+        f"{waited_s:.1f}s of waiting"
     )
     provider_saw = {e["exchange_id"] for e in events if e["type"] in ("DELIVERED", "RESPONDED")}
     unsent: list[str] = []
