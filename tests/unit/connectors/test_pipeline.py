@@ -22,7 +22,7 @@ from connectors.circuit import CircuitPolicy, CircuitState
 from connectors.errors import RequestRefusedError
 from connectors.reply_store import StoredReply
 from connectors.retry import RetryPolicy
-from connectors.sdk import Answer, HandlerContext
+from connectors.sdk import Answer, Handler, HandlerContext
 from tests.unit.connectors.fakes import (
     CODEC,
     RESIDENCE,
@@ -31,6 +31,16 @@ from tests.unit.connectors.fakes import (
     request_value,
     schema_id,
 )
+
+
+def _found_counting(calls: list[str]) -> Handler:
+    """A handler that answers Found and notes each exchange it was called for."""
+
+    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
+        calls.append(ctx.exchange_id)
+        return Found(RESIDENCE)
+
+    return handler
 
 
 def _types(records: list[AuditRecord]) -> list[AuditEventType]:
@@ -73,11 +83,7 @@ async def test_a_found_record_is_replied_ok_in_the_providers_response_schema() -
 async def test_a_redelivered_request_gets_the_stored_reply_without_a_second_call() -> None:
     """Same record twice: one handler call, two identical replies."""
     calls: list[str] = []
-
-    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
-        calls.append(ctx.exchange_id)
-        return Found(RESIDENCE)
-
+    handler = _found_counting(calls)
     h = harness(handler)
     _, record = request_record()
     assert await h.pipeline(record) == Ack()
@@ -95,11 +101,7 @@ async def test_an_unseen_request_skips_the_reply_store_and_its_copies_read_it() 
     exchange, unseen or not, is looked up: answered afresh while nothing is stored (the
     first reply could not be kept), then replayed once a reply is stored."""
     calls: list[str] = []
-
-    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
-        calls.append(ctx.exchange_id)
-        return Found(RESIDENCE)
-
+    handler = _found_counting(calls)
     h = harness(handler)
     _, record = request_record()
     unseen = dataclasses.replace(record, unseen=True)
@@ -396,11 +398,7 @@ async def test_a_reply_store_outage_does_not_hold_the_request_back() -> None:
     and acknowledged at once, never retried or dead-lettered for our store's sake; once
     the store is back, a redelivery is answered (and kept) like a new request."""
     calls: list[str] = []
-
-    async def handler(request: Mapping[str, Any], ctx: HandlerContext) -> Answer:
-        calls.append(ctx.exchange_id)
-        return Found(RESIDENCE)
-
+    handler = _found_counting(calls)
     h = harness(handler)
     _, record = request_record()
     h.store.fail = True
