@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -24,6 +23,7 @@ from aiokafka.errors import KafkaError
 from bus.errors import BrokerUnavailableError, BusError, TopicProvisioningError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
 from bus.kafka_security import connection_failure_reason, kafka_client_security
+from bus.log_throttle import quiet_client_errors
 from bus.settings import KafkaSettings
 from bus.topics import Topic
 
@@ -104,20 +104,13 @@ async def _describe(
     )
 
 
-@contextlib.contextmanager
-def quiet_connection_errors() -> Iterator[None]:
+def quiet_connection_errors() -> contextlib.AbstractContextManager[None]:
     """A refused connection is the expected answer of a probe; aiokafka logs it as an ERROR.
 
     The outcome is reported through the raised ``BrokerUnavailableError`` (or the
-    replication health's state) instead.
+    replication health's state) instead. Only the probe's own records are hidden.
     """
-    logger = logging.getLogger("aiokafka")
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
+    return quiet_client_errors()
 
 
 async def wait_for_cluster(
