@@ -39,7 +39,7 @@ from gateway.audit_parts import AuditParts
 from gateway.batches import BatchMetrics, BatchService, BatchStore, BatchWorker, open_batch_store
 from gateway.bus_write_gate import BusWriteGate
 from gateway.consent import ConsentRegistry, ConsentStore, open_consent_store
-from gateway.exchange_states import ExchangeStates, utc_now
+from gateway.exchange_states import ExchangeStates, exchange_owner, utc_now
 from gateway.exchanges import ExchangeKeys, ExchangeService, response_schemas
 from gateway.members import MemberDirectory, load_members_file
 from gateway.metrics import GatewayMetrics
@@ -158,16 +158,18 @@ def build_gateway(
         for listener in final_listeners:
             listener(record)
 
-    # The one owner of every move out of PENDING, with its audit event.
+    reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
+    # The one owner of every move out of PENDING, with its audit event. This replica owns
+    # the exchanges whose replies come back to its reply partitions.
     states = ExchangeStates(
         store=store,
         trail=trail,
         metrics=metrics,
         actor=settings.member_id,
+        owner=exchange_owner(reply_topic.name, settings.reply_partitions),
         on_owed=outbox.wake,
         on_final=on_final,
     )
-    reply_topic = ReplyTopic(parse_gateway_group_id(settings.gateway_group))
     gate = None
     if settings.verify_replies:
         gate = ReplyGate(

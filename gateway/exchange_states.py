@@ -18,8 +18,14 @@ Two rules decide how each transition meets the audit trail:
   audit partition has a new leader), this replica's time-outs leave the exchange PENDING,
   for up to ``REPLY_GRACE`` past its deadline: the reply router retries the reply until
   the trail takes it, so the exchange ends once, the reply's way, not COMPLETED *and*
-  TIMED_OUT. (Another replica's expiry does not know; a marker in the store would close
-  that gap.) An ending in flight is kept apart from a timeout by ``_ClosingGate`` (below).
+  TIMED_OUT. An ending in flight is kept apart from a timeout by ``_ClosingGate`` (below).
+* **Only the owner times an exchange out at its deadline.** Its replies come back to the
+  replica that sent it (its reply partitions, the exchange's ``owner``), and only that
+  replica knows whether one is being ended. Another replica sharing the store times it
+  out only ``OTHERS_GRACE`` past the deadline: after the owner's last chance to end it
+  with a reply read in time (``REPLY_GRACE``), with a minute to spare for clocks and
+  writes in flight. So a replica that died does not leave its exchanges PENDING for good,
+  and a live one is never overtaken while it ends one.
 * **A closing that releases no data is owed, never lost.** TIMED_OUT and the gateway's
   own FAILED are marked owed in the very statement that ends the exchange
   (``closing_owed``); ``gateway.audit_outbox.AuditOutbox`` writes them when the trail
@@ -55,6 +61,7 @@ from gateway.store.base import ExchangeRecord, ExchangeStatus, ExchangeStore
 __all__ = [
     "AUDIT_FAILED",
     "GATEWAY_FAILURES",
+    "OTHERS_GRACE",
     "REPLY_GRACE",
     "SEND_FAILED",
     "TIMED_OUT_REASON",
@@ -64,6 +71,7 @@ __all__ = [
     "OutboxWaker",
     "closing_event",
     "exchange_audit_record",
+    "exchange_owner",
     "utc_now",
 ]
 
@@ -75,14 +83,22 @@ GATEWAY_FAILURES: Final = frozenset({SEND_FAILED, AUDIT_FAILED})
 """Error codes of exchanges the gateway refused unsent: answered 503, never the provider's."""
 TIMED_OUT_REASON: Final = "the deadline passed without a reply"
 REPLY_GRACE: Final = timedelta(minutes=5)
+"""How long past its deadline a reply read in time may still end its exchange."""
+OTHERS_GRACE: Final = REPLY_GRACE + timedelta(minutes=1)
+"""How long past its deadline another replica's exchange is left to its owner."""
 # Records of sent exchanges kept in memory for their replies (beyond: read from the store).
 _MAX_REMEMBERED: Final = 100_000
-"""How long past its deadline a reply read in time may still end its exchange."""
 _log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 OutboxWaker = Callable[[], None]
 """Tells the outbox that a closing event is owed (it drains soon, not on its next tick)."""
+
+
+def exchange_owner(reply_topic: str, reply_partitions: Collection[int]) -> str:
+    """The ``owner`` a replica writes on its exchanges: where their replies come back
+    (partitions are disjoint across the replicas of a group)."""
+    return f"{reply_topic}:{','.join(str(p) for p in sorted(reply_partitions))}"
 
 
 def utc_now() -> datetime:
@@ -247,6 +263,7 @@ class ExchangeStates:
         trail: AuditTrail,
         metrics: GatewayMetrics,
         actor: str,
+        owner: str,
         on_owed: OutboxWaker,
         on_final: Callable[[ExchangeRecord], None],
         clock: Clock = utc_now,
@@ -255,6 +272,7 @@ class ExchangeStates:
         self._trail = trail
         self._metrics = metrics
         self._actor = actor
+        self._owner = owner
         self._on_owed = on_owed
         self._on_final = on_final
         self._clock = clock
@@ -272,6 +290,11 @@ class ExchangeStates:
     def actor(self) -> str:
         """The gateway's member id: the actor of every event this module writes."""
         return self._actor
+
+    @property
+    def owner(self) -> str:
+        """This replica, as the ``owner`` of the exchanges it sends (see the module)."""
+        return self._owner
 
     async def audit_denied(self, event: AuditRecord) -> bool:
         """DENIED (no exchange is created: the consent decision refused the request),
@@ -411,8 +434,11 @@ class ExchangeStates:
             self._final(ended)
 
     async def time_out(self, record: ExchangeRecord) -> ExchangeRecord | None:
-        """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile, or its
-        reply's ending was written unacknowledged (it stays PENDING for the reply)."""
+        """TIMED_OUT (closing owed) if still PENDING; None when it ended meanwhile, its
+        reply's ending was written unacknowledged (it stays PENDING for the reply), or it
+        is another replica's and not ``OTHERS_GRACE`` overdue (its owner ends it)."""
+        if record.owner != self._owner and self._clock() < record.deadline + OTHERS_GRACE:
+            return None
         async with self._gate.timing_out({record.id}):
             if record.id in self._sparing():
                 return None
@@ -428,8 +454,11 @@ class ExchangeStates:
 
     async def expire_overdue(self) -> int:
         """Every overdue PENDING exchange TIMED_OUT (closing owed); how many."""
+        now = self._clock()
         async with self._gate.timing_out(None):
-            expired = await self._store.expire_overdue(self._clock(), sparing=self._sparing())
+            expired = await self._store.expire_overdue(
+                now, sparing=self._sparing(), owner=self._owner, others_before=now - OTHERS_GRACE
+            )
         self._timed_out(expired)
         return len(expired)
 

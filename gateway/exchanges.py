@@ -290,6 +290,7 @@ class ExchangeService:
             idempotency_key=idempotency_key,
             traceparent=envelope.traceparent,
             sent_digest=sent_digest,
+            owner=self._states.owner,
         )
         if self._writes is not None:  # partitions known to refuse: 503 before storing
             self._writes.check(outbound.topic.name, outbound.record_key(record.id))

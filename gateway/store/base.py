@@ -57,6 +57,10 @@ class ExchangeRecord:
     sent_digest: str | None = None
     """SHA-256 (hex) of the signed bytes of the request record sent to the provider
     (``bus.record_signing.request_digest``): the provider's signed reply must name it."""
+    owner: str | None = None
+    """The replica that sent it and alone reads its reply (``<gateway group>:<reply
+    partitions>``); None for exchanges stored before owners were recorded. The other
+    replicas time it out only well past its deadline (``ExchangeStates``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +109,20 @@ class ExchangeStore(Protocol):
         set in the same statement, so a crash cannot separate the two."""
 
     async def expire_overdue(
-        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+        self,
+        now: datetime,
+        *,
+        limit: int = 1000,
+        sparing: Collection[str] = (),
+        owner: str | None = None,
+        others_before: datetime | None = None,
     ) -> list[ExchangeRecord]:
         """Mark up to ``limit`` PENDING exchanges whose deadline is before ``now`` as
         TIMED_OUT, their closing event owed, and return them (each exactly once, even
         across replicas). Exchanges in ``sparing`` stay PENDING (their reply's ending is
-        being written)."""
+        being written). With ``others_before``, an exchange whose ``owner`` is not
+        ``owner`` (or None) is marked only if its deadline is before ``others_before``
+        too."""
 
     async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:
         """Up to ``limit`` ended exchanges whose closing audit event is owed (timed out,

@@ -79,6 +79,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE exchanges ADD COLUMN closing_owed boolean NOT NULL DEFAULT false",
         "CREATE INDEX exchanges_closing_owed ON exchanges (completed_at) WHERE closing_owed",
     ),
+    # The replica that owns the exchange's reply; the others' expiry waits longer for it.
+    ("ALTER TABLE exchanges ADD COLUMN owner text",),
 )
 
 _INSERT = (
@@ -98,6 +100,7 @@ _EXPIRE = """
     WITH due AS (
         SELECT id FROM exchanges
         WHERE status = 'pending' AND deadline < $1 AND NOT (id = ANY($3::text[]))
+            AND (owner IS NOT DISTINCT FROM $4 OR deadline < $5)
         ORDER BY deadline
         LIMIT $2
         FOR UPDATE SKIP LOCKED
@@ -196,13 +199,22 @@ class PostgresExchangeStore(PostgresStore):
         return None if row is None else _record(row)
 
     async def expire_overdue(
-        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+        self,
+        now: datetime,
+        *,
+        limit: int = 1000,
+        sparing: Collection[str] = (),
+        owner: str | None = None,
+        others_before: datetime | None = None,
     ) -> list[ExchangeRecord]:
-        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``) TIMED_OUT
-        and return them."""
+        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``; another
+        owner's only if due before ``others_before``) TIMED_OUT and return them."""
         moment = utc(now, "now")
+        others = moment if others_before is None else utc(others_before, "others_before")
         with self._database.translate("expire overdue exchanges"):
-            rows = await self._database.pool.fetch(_EXPIRE, moment, limit, sorted(sparing))
+            rows = await self._database.pool.fetch(
+                _EXPIRE, moment, limit, sorted(sparing), owner, others
+            )
         return sorted((_record(row) for row in rows), key=lambda r: (r.deadline, r.id))
 
     async def owed_closings(self, *, limit: int = 500) -> list[ExchangeRecord]:

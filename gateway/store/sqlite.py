@@ -81,6 +81,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE exchanges ADD COLUMN closing_owed INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX exchanges_closing_owed ON exchanges (completed_at) WHERE closing_owed = 1",
     ),
+    # The replica that owns the exchange's reply; the others' expiry waits longer for it.
+    ("ALTER TABLE exchanges ADD COLUMN owner TEXT",),
 )
 
 _INSERT = (
@@ -98,6 +100,7 @@ _EXPIRE = (
     "UPDATE exchanges SET status = 'timed_out', completed_at = :now, closing_owed = 1 "
     "WHERE status = 'pending' AND id IN ("
     "SELECT id FROM exchanges WHERE status = 'pending' AND deadline < :now "
+    "AND (owner IS :owner OR deadline < :others_before) "
     "AND id NOT IN (SELECT value FROM json_each(:sparing)) "
     "ORDER BY deadline LIMIT :limit) RETURNING *"
 )
@@ -194,14 +197,25 @@ class SqliteExchangeStore(SqliteStore):
         return next((_record(row) for row in rows), None)
 
     async def expire_overdue(
-        self, now: datetime, *, limit: int = 1000, sparing: Collection[str] = ()
+        self,
+        now: datetime,
+        *,
+        limit: int = 1000,
+        sparing: Collection[str] = (),
+        owner: str | None = None,
+        others_before: datetime | None = None,
     ) -> list[ExchangeRecord]:
-        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``) TIMED_OUT
-        and return them."""
+        """Mark up to ``limit`` overdue PENDING exchanges (not in ``sparing``; another
+        owner's only if due before ``others_before``) TIMED_OUT and return them."""
+        now_text = _time(utc(now, "now"))
         params = {
-            "now": _time(utc(now, "now")),
+            "now": now_text,
             "limit": limit,
             "sparing": json.dumps(sorted(sparing)),
+            "owner": owner,
+            "others_before": (
+                now_text if others_before is None else _time(utc(others_before, "others_before"))
+            ),
         }
         with self._database.translate("expire overdue exchanges"):
             async with self._database.session() as db:

@@ -206,6 +206,35 @@ async def test_expire_overdue_spares_the_exchanges_it_is_told_to(store: Exchange
     assert [r.id for r in await store.expire_overdue(now)] == [spared.id]
 
 
+async def test_expire_overdue_leaves_another_owners_exchanges_until_told(
+    opened: Callable[[], Awaitable[ExchangeStore]],
+) -> None:
+    """A replica times out its own overdue exchanges; another owner's (and those with
+    no owner) only once their deadline is before ``others_before``. Two instances on one
+    database, the owner stored with the exchange."""
+    replica_a, replica_b = await opened(), await opened()
+    mine = _record(1, deadline=T0, owner="rep:0,1")
+    theirs = _record(2, deadline=T0, owner="rep:2,3")
+    unowned = _record(3, deadline=T0)
+    late_theirs = _record(4, deadline=T0 + timedelta(minutes=3), owner="rep:2,3")
+    for record in (mine, theirs, unowned, late_theirs):
+        await replica_a.create(record)
+    stored = await replica_b.get(theirs.id)
+    assert stored is not None
+    assert stored.owner == "rep:2,3"
+    now = T0 + timedelta(minutes=5)
+    grace = timedelta(minutes=6)
+    expired = await replica_b.expire_overdue(now, owner="rep:0,1", others_before=now - grace)
+    assert [r.id for r in expired] == [mine.id]
+    later = now + timedelta(minutes=2)
+    expired = await replica_b.expire_overdue(later, owner="rep:0,1", others_before=later - grace)
+    assert sorted(r.id for r in expired) == sorted([theirs.id, unowned.id])
+    assert all(r.status is ExchangeStatus.TIMED_OUT for r in expired)
+    still = await replica_a.get(late_theirs.id)
+    assert still is not None
+    assert still.status is ExchangeStatus.PENDING
+
+
 async def test_complete_unknown_is_none(store: ExchangeStore) -> None:
     """Completing an exchange that was never stored returns None."""
     assert await store.complete("nope", status=ExchangeStatus.COMPLETED, completed_at=T0) is None
@@ -506,7 +535,7 @@ async def test_sqlite_uses_wal_and_records_schema_version(tmp_path: Path) -> Non
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 3)]
+        assert db.execute("SELECT * FROM schema_version").fetchall() == [("exchanges", 4)]
     db.close()
 
 

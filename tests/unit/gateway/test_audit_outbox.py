@@ -23,6 +23,8 @@ from gateway.store.base import ExchangeRecord, ExchangeStatus
 from gateway.store.sqlite import SqliteExchangeStore
 
 ACTOR = "es.gateway"
+OWNER = "interop.rep.dev:0,1,2,3"
+"""The replica every helper's exchanges belong to (``_parts`` builds its states)."""
 NOW = datetime.now(UTC)
 
 
@@ -41,7 +43,7 @@ class SwitchableTrail:
         self.records.append(event)
 
 
-def _record(n: int, *, overdue: bool) -> ExchangeRecord:
+def _record(n: int, *, overdue: bool, owner: str | None = OWNER) -> ExchangeRecord:
     deadline = NOW - timedelta(seconds=1) if overdue else NOW + timedelta(minutes=5)
     return ExchangeRecord(
         id=f"0195a1b2-0000-7000-8000-{n:012d}",
@@ -55,6 +57,7 @@ def _record(n: int, *, overdue: bool) -> ExchangeRecord:
         request_digest="d" * 64,
         created_at=NOW - timedelta(seconds=10),
         deadline=deadline,
+        owner=owner,
     )
 
 
@@ -77,6 +80,7 @@ def _parts(
         trail=trail,
         metrics=metrics,
         actor=ACTOR,
+        owner=OWNER,
         on_owed=outbox.wake,
         on_final=lambda _record: None,
     )
