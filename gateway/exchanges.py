@@ -224,6 +224,13 @@ class ExchangeService:
         # Before any decision: the data must be about the person consent is decided for.
         check_data_subject(resolved.version, request.data, request.subject)
         subject_ref = subject_pseudonym(self._subject_key, request.subject)
+        if idempotency_key is not None:
+            # A retry is answered with the exchange it repeats, as a GET would be, before
+            # any new decision: consent revoked since then must not turn the exchange
+            # that happened into a DENIED that did not.
+            earlier = await self._store.get_by_idempotency_key(member.id, idempotency_key)
+            if earlier is not None:
+                return await self._replay(earlier, request_digest(document), wait_s, resolved)
         # Allowed: ``decision.reason`` is what the REQUESTED audit record carries.
         decision = await self.decide_consent(member, request, resolved, subject_ref, traceparent)
         data = self._encoder.validate(resolved.service.id, resolved.version, request.data)
@@ -295,15 +302,8 @@ class ExchangeService:
         if self._writes is not None:  # partitions known to refuse: 503 before storing
             self._writes.check(outbound.topic.name, outbound.record_key(record.id))
         outcome = await self._store.create(record)
-        if not outcome.created:
-            earlier = outcome.record
-            if earlier.request_digest != record.request_digest:
-                raise IdempotencyConflictError(
-                    "this Idempotency-Key was used for a different request body"
-                )
-            _log.info("exchange_replayed", exchange_id=earlier.id)
-            final = await self.wait(earlier, wait_s)
-            return Submitted(final, created=False, resolved=resolved)
+        if not outcome.created:  # a concurrent request with the key created it first
+            return await self._replay(outcome.record, record.request_digest, wait_s, resolved)
         with structlog.contextvars.bound_contextvars(**envelope.log_context()):
             future = self._waiters.register(record.id) if wait_s > 0 else None
             try:
@@ -325,6 +325,18 @@ class ExchangeService:
                 if future is not None:
                     self._waiters.discard(record.id, future)
         return Submitted(final, created=True, resolved=resolved, decision=decision)
+
+    async def _replay(
+        self, earlier: ExchangeRecord, digest: str, wait_s: float, resolved: Resolved
+    ) -> Submitted:
+        """The exchange an Idempotency-Key already names: 409 for another body."""
+        if earlier.request_digest != digest:
+            raise IdempotencyConflictError(
+                "this Idempotency-Key was used for a different request body"
+            )
+        _log.info("exchange_replayed", exchange_id=earlier.id)
+        final = await self.wait(earlier, wait_s)
+        return Submitted(final, created=False, resolved=resolved)
 
     # -- consent -----------------------------------------------------------------------
     async def decide_consent(

@@ -91,6 +91,11 @@ class ExchangeStore(Protocol):
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
         """The exchange, or None."""
 
+    async def get_by_idempotency_key(
+        self, requester: str, idempotency_key: str
+    ) -> ExchangeRecord | None:
+        """The exchange ``requester`` created with ``idempotency_key``, or None."""
+
     async def complete(
         self,
         exchange_id: str,

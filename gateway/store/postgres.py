@@ -145,11 +145,21 @@ class PostgresExchangeStore(PostgresStore):
             # does nothing; the SELECT after it sees the committed winner.
             if await pool.fetchrow(_INSERT, *params) is not None:
                 return CreateOutcome(record=record, created=True)
-            if record.idempotency_key is not None:
-                row = await pool.fetchrow(_BY_KEY, record.requester, record.idempotency_key)
-                if row is not None:
-                    return CreateOutcome(record=_record(row), created=False)
+        if record.idempotency_key is not None:
+            earlier = await self.get_by_idempotency_key(record.requester, record.idempotency_key)
+            if earlier is not None:
+                return CreateOutcome(record=earlier, created=False)
         raise ValueError(f"an exchange with id {record.id!r} already exists")
+
+    async def get_by_idempotency_key(
+        self, requester: str, idempotency_key: str
+    ) -> ExchangeRecord | None:
+        """The exchange ``requester`` created with ``idempotency_key``, or None."""
+        if "\x00" in requester + idempotency_key:  # create refuses NULs (see ``get``)
+            return None
+        with self._database.translate("read an exchange by idempotency key"):
+            row = await self._database.pool.fetchrow(_BY_KEY, requester, idempotency_key)
+        return None if row is None else _record(row)
 
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
         """The exchange, or None."""

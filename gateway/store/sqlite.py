@@ -143,14 +143,20 @@ class SqliteExchangeStore(SqliteStore):
             inserted = await self._database.write(_INSERT, params)
             if inserted.rowcount == 1:
                 return CreateOutcome(record=record, created=True)
-            if record.idempotency_key is not None:
-                async with self._database.session() as db:
-                    rows = await db.execute_fetchall(
-                        _BY_KEY, (record.requester, record.idempotency_key)
-                    )
-                for row in rows:
-                    return CreateOutcome(record=_record(row), created=False)
+        if record.idempotency_key is not None:
+            earlier = await self.get_by_idempotency_key(record.requester, record.idempotency_key)
+            if earlier is not None:
+                return CreateOutcome(record=earlier, created=False)
         raise ValueError(f"an exchange with id {record.id!r} already exists")
+
+    async def get_by_idempotency_key(
+        self, requester: str, idempotency_key: str
+    ) -> ExchangeRecord | None:
+        """The exchange ``requester`` created with ``idempotency_key``, or None."""
+        with self._database.translate("read an exchange by idempotency key"):
+            async with self._database.session() as db:
+                rows = await db.execute_fetchall(_BY_KEY, (requester, idempotency_key))
+        return next((_record(row) for row in rows), None)
 
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
         """The exchange, or None."""

@@ -88,6 +88,36 @@ async def test_revoking_a_consent_denies_the_very_next_request(gw: ConsentGatewa
     assert kinds[-1] is AuditEventType.DENIED
 
 
+async def test_a_retry_with_its_idempotency_key_replays_the_exchange_consent_revoked(
+    gw: ConsentGateway,
+) -> None:
+    """A POST allowed under a consent, then the consent revoked, then the same POST with
+    the same Idempotency-Key (a client retrying a lost answer): the same exchange is
+    answered as a replay, as a GET would show it. No new decision is made, so no DENIED
+    is audited for a request that was allowed. A new key is decided afresh: denied."""
+    subject = new_subject()
+    status, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, subject))
+    assert status == 201, consent
+    body = gw.exchange("explicit", subject, "social-benefits")
+    headers = gw.headers("town") | {"Idempotency-Key": f"retry-{subject}"}
+    url = f"{gw.base_url}/v1/exchanges"
+    status, _, first = await http("POST", url, headers=headers, json=body)
+    assert status == 202, first
+    status, _, _ = await gw.call(
+        "DELETE", f"/v1/consents/{consent['id']}", params={"subject": subject}
+    )
+    assert status == 200
+    status, replay_headers, again = await http("POST", url, headers=headers, json=body)
+    assert status in (200, 202), again
+    assert again["id"] == first["id"]
+    assert replay_headers["Idempotent-Replayed"] == "true"
+    assert AuditEventType.DENIED not in [r.type for r in gw.records(ref(subject))]
+    fresh = gw.headers("town") | {"Idempotency-Key": f"new-{subject}"}
+    status, _, problem = await http("POST", url, headers=fresh, json=body)
+    assert status == 403, problem
+    assert problem["code"] == "CONSENT_REQUIRED"
+
+
 async def test_a_consent_window_is_honoured(gw: ConsentGateway) -> None:
     """A consent valid only from tomorrow does not allow today's request."""
     subject = new_subject()

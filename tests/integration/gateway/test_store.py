@@ -150,6 +150,11 @@ async def test_idempotency_key_is_per_requester(store: ExchangeStore) -> None:
     assert (await store.create(_record(2, idempotency_key="k", requester="ES-OTHER"))).created
     assert (await store.create(_record(3))).created
     assert (await store.create(_record(4))).created
+    mine = await store.get_by_idempotency_key(_record(1).requester, "k")
+    theirs = await store.get_by_idempotency_key("ES-OTHER", "k")
+    assert (mine and mine.id, theirs and theirs.id) == (_record(1).id, _record(2).id)
+    assert await store.get_by_idempotency_key("ES-OTHER", "unused") is None
+    assert await store.get_by_idempotency_key("ES-OTHER", "k\x00") is None
 
 
 async def test_duplicate_id_is_refused(store: ExchangeStore) -> None:
