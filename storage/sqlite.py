@@ -37,12 +37,35 @@ _JOIN_TIMEOUT_S: Final = 5.0
 def create_private(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite opens it: SQLite gives its
     ``-wal``, ``-shm`` and journal files the database file's mode, and the file holds
-    personal data. An existing file is tightened the same way."""
+    personal data. An existing file is tightened the same way.
+
+    Never through a descriptor of the file itself: closing *any* descriptor of a file
+    drops every POSIX lock this process holds on it, SQLite's included. A gateway opens
+    its exchange, consent and batch stores on one file; opening and closing it here for
+    the second store silently unlocked the first, so another process's clean close took
+    itself for the last user, checkpointed and deleted the WAL, and this process's later
+    commits went to the deleted file: lost (``tests/unit/test_storage_sqlite.py``).
+    """
     if str(path) in ("", ":memory:"):
         return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    try:
+        os.chmod(path, 0o600)  # by path: no descriptor
+        return
+    except FileNotFoundError:
+        pass
+    # Created under a temporary name and linked into place, so no descriptor of ours is
+    # open on the file once another connection can find it; linking never replaces a
+    # file another store created meanwhile.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    with contextlib.suppress(FileNotFoundError):  # left by a process that died here
+        os.unlink(temporary)
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+    finally:
+        os.unlink(temporary)
 
 
 async def connect_sqlite(path: Path, *, busy_timeout_s: float) -> aiosqlite.Connection:

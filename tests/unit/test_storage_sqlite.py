@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from storage.sqlite import connect_sqlite
+from gateway.batches.store_sqlite import SqliteBatchStore
+from gateway.consent.store_sqlite import SqliteConsentStore
+from gateway.store.sqlite import SqliteExchangeStore
+from storage.sqlite import connect_sqlite, create_private
+from tests.unit.gateway.test_audit_outbox import _record
 
 
 def _aiosqlite_workers() -> list[threading.Thread]:
@@ -34,3 +42,84 @@ async def test_connection_uses_rows_autocommit_and_the_busy_timeout(tmp_path: Pa
         assert db.isolation_level is None
     finally:
         await db.close()
+
+
+_OTHER_PROCESS = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+db.execute("CREATE TABLE IF NOT EXISTS other_process (x)")
+db.execute("INSERT INTO other_process VALUES (1)")
+db.close()  # a clean close: SQLite checkpoints and deletes the WAL if it is the last user
+"""
+
+_READ_IDS = """
+import sqlite3, sys
+print(",".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT id FROM exchanges")))
+"""
+
+
+async def test_stores_sharing_a_file_keep_it_locked_for_other_processes(tmp_path: Path) -> None:
+    """A gateway opens its exchange, consent and batch stores on one file. Another process
+    then opens it, writes and closes cleanly (a second replica stopping, a CLI command).
+    The gateway's later commit must reach the file. Before, opening the file for the
+    second store (to make it 0600) closed a descriptor of it, which dropped this
+    process's SQLite locks: the other process's close deleted the WAL in use, and the
+    commit went to the deleted file (lost for every other reader, and at exit)."""
+    path = tmp_path / "gateway.db"
+    exchanges = SqliteExchangeStore(path)
+    consents, batches = SqliteConsentStore(path), SqliteBatchStore(path)
+    for store in (exchanges, consents, batches):
+        await store.open()
+    try:
+        await exchanges.create(_record(1, overdue=False))
+        await _python(_OTHER_PROCESS, path)
+        await exchanges.create(_record(2, overdue=False))
+        seen = await _python(_READ_IDS, path)
+        assert sorted(seen.split(",")) == [
+            _record(1, overdue=False).id,
+            _record(2, overdue=False).id,
+        ]
+        assert (tmp_path / "gateway.db-wal").exists()
+    finally:
+        for store in (batches, consents, exchanges):
+            await store.close()
+    assert _mode(path) == 0o600
+    assert _names(tmp_path) == ["gateway.db"]  # the last close removed the WAL
+
+
+async def _python(source: str, path: Path) -> str:
+    """Run ``source`` in another Python process with ``path``; its output."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", source, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
+def _names(folder: Path) -> list[str]:
+    """What the folder holds (no temporary file may be left beside a database)."""
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_an_existing_database_is_tightened_without_opening_it(tmp_path: Path) -> None:
+    """An existing file keeps its content and inode and becomes 0600; a new one is created
+    0600 and empty; nothing temporary is left beside them."""
+    existing = tmp_path / "old.db"
+    existing.write_bytes(b"kept")
+    existing.chmod(0o644)
+    inode = existing.stat().st_ino
+    create_private(existing)
+    create_private(tmp_path / "new.db")
+    assert (existing.read_bytes(), existing.stat().st_ino) == (b"kept", inode)
+    for name in ("old.db", "new.db"):
+        assert _mode(tmp_path / name) == 0o600
+    assert (tmp_path / "new.db").read_bytes() == b""
+    assert _names(tmp_path) == ["new.db", "old.db"]

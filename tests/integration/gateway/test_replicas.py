@@ -73,6 +73,7 @@ def _config(
     group: str,
     store: str,
     partitions: tuple[int, ...],
+    max_deadline_s: float = 60.0,
 ) -> tuple[Path, int]:
     port = free_port()
     config = {
@@ -84,7 +85,11 @@ def _config(
             "store_url": store,
             "members_file": str(folder / "members.yaml"),
             "catalogue_dir": str(cat.root),
-            "exchanges": {"expiry_interval_s": 0.2, "shutdown_timeout_s": 5},
+            "exchanges": {
+                "expiry_interval_s": 0.2,
+                "shutdown_timeout_s": 5,
+                "max_deadline_s": max_deadline_s,
+            },
         },
     }
     path = folder / f"{name}.yaml"
@@ -254,3 +259,88 @@ async def test_two_replicas_share_exchanges_and_replies(
     assert requested["exchange_id"] == sync["id"]
     assert requested["requester"] == "it.town"
     assert len(requested["trace_id"]) == 32
+
+
+async def test_only_the_replica_that_sent_an_exchange_times_it_out_at_its_deadline(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    store_url: str,
+) -> None:
+    """No provider answers; deadlines are 2 s. Replica A sends an exchange and stops.
+    Replica B's expiry (every 0.2 s) times out its own exchange at the deadline but leaves
+    A's PENDING well past it: only A reads A's replies, so only A knows whether one is
+    being ended. A restarted times its own overdue exchange out at once."""
+    domain = "it" + unique_name("d").rsplit("-", 1)[-1]
+    cat = make_catalogue(tmp_path / "catalogue", domain)
+    keys = write_members(tmp_path / "members.yaml", cat)
+    group = unique_name("gw")
+    await ensure_topics(
+        settings_for(kafka_bootstrap),
+        catalogue_topic_specs(
+            cat.catalogue,
+            gateway_groups=[parse_gateway_group_id(group)],
+            request_partitions=2,
+            reply_partitions=4,
+            replication_factor=1,
+        ),
+    )
+    common = {"bootstrap": kafka_bootstrap, "cat": cat, "group": group, "store": store_url}
+    config_a, port_a = _config(tmp_path, "a", partitions=(0, 1), max_deadline_s=2, **common)
+    config_b, port_b = _config(tmp_path, "b", partitions=(2, 3), max_deadline_s=2, **common)
+    auth = {"Authorization": f"Bearer {keys['town']}"}
+
+    def body() -> dict[str, Any]:
+        ident = f"FOUND-{uuid.uuid4().hex[:8]}"
+        return {
+            "service": cat.residence,
+            "version": "1",
+            "subject": ident,
+            "purpose": "social-benefits",
+            "official": "official-7",
+            "data": {"document_type": "DNI", "document_number": ident},
+        }
+
+    async def status_on(replica: Replica, exchange_id: str) -> str:
+        code, _, answer = await http(
+            "GET", f"{replica.base_url}/v1/exchanges/{exchange_id}", headers=auth
+        )
+        assert code == 200, answer
+        return str(answer["status"])
+
+    with _replica("b", config_b, port_b, tmp_path) as b:
+        await _ready(b)
+        with _replica("a", config_a, port_a, tmp_path) as a:
+            await _ready(a)
+            code, _, sent_by_a = await http(
+                "POST", f"{a.base_url}/v1/exchanges", json=body(), headers=auth
+            )
+            assert code == 202, sent_by_a
+            a.process.send_signal(signal.SIGTERM)
+            assert a.process.wait(timeout=30) == 0, a.log_text()[-2000:]
+        code, _, sent_by_b = await http(
+            "POST", f"{b.base_url}/v1/exchanges", json=body(), headers=auth
+        )
+        assert code == 202, sent_by_b
+        await poll_until(
+            lambda: status_on(b, sent_by_b["id"]),
+            lambda status: status == "timed_out",
+            timeout_s=20,
+            what="B's own exchange to time out at its deadline",
+        )
+        # B's deadline passed after A's, and B's expiry has run many times since.
+        assert await status_on(b, sent_by_a["id"]) == "pending"
+        with _replica("a2", config_a, port_a, tmp_path) as a:
+            await _ready(a)
+            await poll_until(
+                lambda: status_on(b, sent_by_a["id"]),
+                lambda status: status == "timed_out",
+                timeout_s=20,
+                what="A's exchange timed out by A, restarted",
+            )
+    timed_out_by_b = [
+        json.loads(line)
+        for line in b.log_text().splitlines()
+        if line.startswith("{") and "exchange_timed_out" in line
+    ]
+    assert [line["exchange_id"] for line in timed_out_by_b] == [sent_by_b["id"]]
