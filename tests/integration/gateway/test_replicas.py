@@ -4,7 +4,9 @@ one reply topic, each owning its own reply partitions.
 Requests go through either replica; a GET through the other one sees the exchange and its
 result, because the replica that receives the reply stores it. The processes' JSON logs
 carry exchange ids but never the subject's identifier or payload values, and SIGTERM
-shuts a replica down cleanly.
+shuts a replica down cleanly. Only the replica that sent an exchange times it out at its
+deadline (the SQLite variant of that case found the lost-commit bug of
+``storage.sqlite.create_private``).
 """
 
 from __future__ import annotations
@@ -126,6 +128,38 @@ def _replica(name: str, config: Path, port: int, folder: Path) -> Iterator[Repli
             process.wait(timeout=10)
 
 
+async def _group(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> tuple[TestCatalogue, dict[str, str], str]:
+    """A catalogue, its members' keys and a gateway group whose topics exist."""
+    domain = "it" + unique_name("d").rsplit("-", 1)[-1]
+    cat = make_catalogue(tmp_path / "catalogue", domain)
+    keys = write_members(tmp_path / "members.yaml", cat)
+    group = unique_name("gw")
+    await ensure_topics(
+        settings_for(kafka_bootstrap),
+        catalogue_topic_specs(
+            cat.catalogue,
+            gateway_groups=[parse_gateway_group_id(group)],
+            request_partitions=2,
+            reply_partitions=4,
+            replication_factor=1,
+        ),
+    )
+    return cat, keys, group
+
+
+def _residence_request(cat: TestCatalogue, ident: str) -> dict[str, Any]:
+    return {
+        "service": cat.residence,
+        "version": "1",
+        "subject": ident,
+        "purpose": "social-benefits",
+        "official": "official-7",
+        "data": {"document_type": "DNI", "document_number": ident},
+    }
+
+
 async def _ready(replica: Replica) -> None:
     async def probe() -> int:
         if replica.process.poll() is not None:
@@ -168,20 +202,7 @@ async def test_two_replicas_share_exchanges_and_replies(
     provider_for: Callable[[TestCatalogue], Any],
 ) -> None:
     """Through either replica, and GET through the other: same exchanges, same results."""
-    domain = "it" + unique_name("d").rsplit("-", 1)[-1]
-    cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat)
-    group = unique_name("gw")
-    await ensure_topics(
-        settings_for(kafka_bootstrap),
-        catalogue_topic_specs(
-            cat.catalogue,
-            gateway_groups=[parse_gateway_group_id(group)],
-            request_partitions=2,
-            reply_partitions=4,
-            replication_factor=1,
-        ),
-    )
+    cat, keys, group = await _group(kafka_bootstrap, tmp_path, unique_name)
     await provider_for(cat)
     common = {"bootstrap": kafka_bootstrap, "cat": cat, "group": group, "store": store_url}
     config_a, port_a = _config(tmp_path, "a", partitions=(0, 1), **common)
@@ -189,14 +210,7 @@ async def test_two_replicas_share_exchanges_and_replies(
     auth = {"Authorization": f"Bearer {keys['town']}"}
 
     def body(ident: str) -> dict[str, Any]:
-        return {
-            "service": cat.residence,
-            "version": "1",
-            "subject": ident,
-            "purpose": "social-benefits",
-            "official": "official-7",
-            "data": {"document_type": "DNI", "document_number": ident},
-        }
+        return _residence_request(cat, ident)
 
     with (
         _replica("a", config_a, port_a, tmp_path) as a,
@@ -271,35 +285,14 @@ async def test_only_the_replica_that_sent_an_exchange_times_it_out_at_its_deadli
     Replica B's expiry (every 0.2 s) times out its own exchange at the deadline but leaves
     A's PENDING well past it: only A reads A's replies, so only A knows whether one is
     being ended. A restarted times its own overdue exchange out at once."""
-    domain = "it" + unique_name("d").rsplit("-", 1)[-1]
-    cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat)
-    group = unique_name("gw")
-    await ensure_topics(
-        settings_for(kafka_bootstrap),
-        catalogue_topic_specs(
-            cat.catalogue,
-            gateway_groups=[parse_gateway_group_id(group)],
-            request_partitions=2,
-            reply_partitions=4,
-            replication_factor=1,
-        ),
-    )
+    cat, keys, group = await _group(kafka_bootstrap, tmp_path, unique_name)
     common = {"bootstrap": kafka_bootstrap, "cat": cat, "group": group, "store": store_url}
     config_a, port_a = _config(tmp_path, "a", partitions=(0, 1), max_deadline_s=2, **common)
     config_b, port_b = _config(tmp_path, "b", partitions=(2, 3), max_deadline_s=2, **common)
     auth = {"Authorization": f"Bearer {keys['town']}"}
 
     def body() -> dict[str, Any]:
-        ident = f"FOUND-{uuid.uuid4().hex[:8]}"
-        return {
-            "service": cat.residence,
-            "version": "1",
-            "subject": ident,
-            "purpose": "social-benefits",
-            "official": "official-7",
-            "data": {"document_type": "DNI", "document_number": ident},
-        }
+        return _residence_request(cat, f"FOUND-{uuid.uuid4().hex[:8]}")
 
     async def status_on(replica: Replica, exchange_id: str) -> str:
         code, _, answer = await http(
