@@ -58,7 +58,7 @@ class ExchangeRecord:
     """SHA-256 (hex) of the signed bytes of the request record sent to the provider
     (``bus.record_signing.request_digest``): the provider's signed reply must name it."""
     owner: str | None = None
-    """The replica that sent it and alone reads its reply (``<gateway group>:<reply
+    """The replica that sent it and alone reads its reply (``<reply topic>:<its
     partitions>``); None for exchanges stored before owners were recorded. The other
     replicas time it out only well past its deadline (``ExchangeStates``)."""
 
