@@ -1,4 +1,5 @@
-"""A connector and the gateway SIGKILLed under load (issue #14, items 5, 8, 9 and 11).
+"""A connector and the gateway SIGKILLed under load (issue #14, items 5, 8, 9 and 11), and
+the audit indexer restarted beside the gateway.
 
 ``interop dev`` restarts a child that dies and says so, naming it with its exit status;
 the restarted process must pick up where the dead one stopped: the connector rejoins at
@@ -10,7 +11,11 @@ expires anything, so exchanges answered in time end completed, not timed out.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,10 +28,12 @@ from tests.faults.system import Probe, System
 pytestmark = pytest.mark.timeout(240)
 
 
-async def _named_restart(system: System, child: str, timeout_s: float = 60) -> None:
+async def _named_restart(
+    system: System, child: str, timeout_s: float = 60, *, status: int = -9
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not any(
-        line.startswith(f"{child} exited with status -9") for line in system.output
+        line.startswith(f"{child} exited with status {status}") for line in system.output
     ) or not any(line.startswith(f"{child} restarted") for line in system.output):
         assert time.monotonic() < deadline, system.output[-5:]
         await asyncio.sleep(0.2)
@@ -71,3 +78,39 @@ async def test_gateway_sigkill_with_pending_exchanges(system: System, case: Case
     pending.answers += after.answers
     await reconcile(system, pending, case, mark=mark)
     assert case.first_success_s < 30
+
+
+async def test_the_audit_indexer_stopped_cleanly_loses_none_of_the_gateways_writes(
+    system: System, case: CaseReport
+) -> None:
+    """``interop dev`` runs the gateway and its audit indexer as two processes on one
+    SQLite file. The indexer is stopped with SIGTERM (it closes the file cleanly) and
+    restarted; every exchange made afterwards must be in that file as any other process
+    reads it, not only in the gateway's own view. (Before, the gateway's SQLite locks
+    were dropped as it opened its third store: the indexer's clean close deleted the WAL
+    the gateway was writing, and its later commits went to a deleted file.)"""
+    mark = await audit_mark(system)
+    load = Load(system, report=case)
+    await load.run(20, 4)
+    os.kill(system.pid_of("audit index --config"), signal.SIGTERM)
+    await _named_restart(system, "audit-indexer", status=0)
+    after = Load(system, report=case)
+    await after.run(40, 8)
+    made = [a.exchange_id for a in after.answers if a.accepted and a.exchange_id]
+    assert len(made) == 40, after.errors_by_code()
+    stored = await asyncio.to_thread(_statuses, system.state_dir / "gateway.db", made)
+    assert stored == dict.fromkeys(made, "completed")
+    case.notes.append(f"{len(made)} exchanges made after the restart, all in the file")
+    load.answers += after.answers
+    await reconcile(system, load, case, mark=mark)
+
+
+def _statuses(database: Path, exchange_ids: list[str]) -> dict[str, str]:
+    """The stored status of each exchange, read by this process (not the gateway)."""
+    marks = ",".join("?" for _ in exchange_ids)
+    with sqlite3.connect(database, timeout=30) as db:
+        rows = db.execute(
+            f"SELECT id, status FROM exchanges WHERE id IN ({marks})",  # noqa: S608
+            exchange_ids,
+        ).fetchall()
+    return dict(rows)
