@@ -221,7 +221,7 @@ class ConnectorSettings(BaseModel):
     """A stable name unique to this replica (a pod name): the connector then joins its
     consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
     crash it gets its partitions back at once instead of after the session timeout. Two
-    running replicas must never share it (the broker fences the second)."""
+    running replicas must never share it (the broker fences the one that joined first)."""
 
     @field_validator("audit_digest_key")
     @classmethod
