@@ -10,7 +10,6 @@ spec). Configs of existing topics are left alone (changing retention is a delibe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ __all__ = [
     "admin_client",
     "ensure_topics",
     "probe_cluster",
-    "quiet_connection_errors",
     "wait_for_cluster",
 ]
 
@@ -71,7 +69,9 @@ async def probe_cluster(target: KafkaSettings | str, *, timeout_s: float = 5.0) 
         target if isinstance(target, KafkaSettings) else KafkaSettings(bootstrap_servers=target)
     )
     request_timeout_ms = max(1000, int(timeout_s * 1000))
-    with quiet_connection_errors():
+    # A refused connection is the expected answer of a probe, which aiokafka logs as an
+    # ERROR; the raised BrokerUnavailableError reports it instead.
+    with quiet_client_errors():
         return await _describe(settings, request_timeout_ms, timeout_s)
 
 
@@ -102,15 +102,6 @@ async def _describe(
         controller_id=described.get("controller_id"),
         broker_count=len(brokers),
     )
-
-
-def quiet_connection_errors() -> contextlib.AbstractContextManager[None]:
-    """A refused connection is the expected answer of a probe; aiokafka logs it as an ERROR.
-
-    The outcome is reported through the raised ``BrokerUnavailableError`` (or the
-    replication health's state) instead. Only the probe's own records are hidden.
-    """
-    return quiet_client_errors()
 
 
 async def wait_for_cluster(

@@ -40,9 +40,9 @@ from aiokafka.protocol.admin import DescribeConfigsRequest
 from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import CollectorRegistry, Gauge
 
-from bus.admin import quiet_connection_errors
 from bus.kafka_errors import KAFKA_FAILURES
 from bus.kafka_security import kafka_client_security
+from bus.log_throttle import quiet_client_errors
 from bus.settings import KafkaSettings
 
 __all__ = ["BUS_TOPIC_PREFIX", "ReplicationHealth", "ReplicationState", "ReplicationStatus"]
@@ -194,7 +194,7 @@ class ReplicationHealth:
             **kafka_client_security(self._settings),
         )
         try:
-            with quiet_connection_errors():  # a dead broker is what this is here to see
+            with quiet_client_errors():  # a dead broker is what this is here to see
                 await client.bootstrap()
                 live = await _answering(client)
             if not live:
