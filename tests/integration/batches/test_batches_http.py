@@ -19,6 +19,7 @@ import pytest
 
 from gateway.batches.api import OPENAPI_SCHEMAS
 from gateway.batches.records import ItemStatus
+from gateway.batches.worker import _SENDERS
 from tests.integration.batches.conftest import FIGURES
 from tests.integration.batches.support import (
     batch_body,
@@ -274,7 +275,11 @@ async def test_cancel_stops_unsent_items_and_lets_sent_ones_finish(
         assert cancelled["cancelled_now"] > 150
         final = await wait_finished(gw, batch_id, timeout_s=30)
         counts = final["counts"]
-        assert counts["cancelled"] == cancelled["cancelled_now"]
+        # An item whose send had begun when the cancel arrived is counted in
+        # cancelled_now, then reported sent (docs/batches.md: its exchange exists); at
+        # most the worker's concurrent sends can be in that state.
+        raced = cancelled["cancelled_now"] - counts["cancelled"]
+        assert 0 <= raced <= _SENDERS, (cancelled["cancelled_now"], counts)
         assert counts["found"] + counts["cancelled"] == 200
         assert counts["pending"] == counts["sent"] == 0
         lines = await read_results(gw, batch_id)
