@@ -208,7 +208,8 @@ def event_query(query: MultiMapping[str], subject_key: bytes) -> tuple[EventFilt
         )
     subject = query.get("subject")
     where = EventFilter(
-        subject_ref=subject_ref(subject_key, subject, "/subject") if subject else None,
+        # Present but empty is a 400, as on the consent API: not a search of everyone.
+        subject_ref=subject_ref(subject_key, subject, "/subject") if subject is not None else None,
         types=types,
         since=query_time(query.get("since"), "since"),
         until=query_time(query.get("until"), "until"),
@@ -303,8 +304,10 @@ async def _consistency(request: web.Request) -> web.StreamResponse:
     old = _int(request, "from", default=None, low=1)
     new = _int(request, "to", default=None, low=1)
     if old is None or new is None:
+        missing = [name for name, value in (("from", old), ("to", new)) if value is None]
         raise InvalidRequestError(
-            "give both sizes: ?from=M&to=N", [FieldProblem("/from", "required")]
+            "give both sizes: ?from=M&to=N",
+            [FieldProblem(f"/{name}", "required") for name in missing],
         )
     state = await _guard(parts.index.state())
     if not old <= new <= state.tree_size:

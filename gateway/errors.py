@@ -23,6 +23,7 @@
         ├── IdempotencyConflictError      409  IDEMPOTENCY_CONFLICT
         ├── PayloadTooLargeError          413  PAYLOAD_TOO_LARGE
         ├── UnsupportedMediaTypeError     415  UNSUPPORTED_MEDIA_TYPE
+        ├── ClientClosedRequestError      499  CLIENT_CLOSED_REQUEST (nobody reads it; counted)
         ├── RateLimitedError              429  RATE_LIMITED (carries retry_after_s)
         ├── ProviderError                 502  PROVIDER_ERROR
         ├── ServiceUnavailableError       503  SERVICE_UNAVAILABLE (broker/store down; retriable)
@@ -46,6 +47,7 @@ from contracts.errors import InteropError
 
 __all__ = [
     "BusRefusingWritesError",
+    "ClientClosedRequestError",
     "ConsentRequiredError",
     "DeadlineExceededError",
     "FieldProblem",
@@ -228,6 +230,16 @@ class UnsupportedMediaTypeError(GatewayError):
     code = "UNSUPPORTED_MEDIA_TYPE"
     status = 415
     title = "Unsupported media type"
+
+
+class ClientClosedRequestError(GatewayError):
+    """The client closed its connection before its request body arrived. Nobody reads the
+    answer; it exists so the request is logged and counted as the client's doing (499, as
+    nginx counts it), never as a server fault (500)."""
+
+    code = "CLIENT_CLOSED_REQUEST"
+    status = 499
+    title = "Client closed the request"
 
 
 class RateLimitedError(GatewayError):

@@ -102,10 +102,10 @@ class ExchangeRequest(BaseModel):
     data: dict[str, Any]
 
 
-def check_content_type(content_type: str) -> None:
+def check_content_type(content_type: str, what: str = "the exchange request") -> None:
     """415 unless the body is JSON (``application/json``, any charset parameter)."""
     if content_type.lower() != "application/json":
-        raise UnsupportedMediaTypeError("send the exchange request as application/json")
+        raise UnsupportedMediaTypeError(f"send {what} as application/json")
 
 
 def parse_exchange_request(body: bytes) -> tuple[ExchangeRequest, dict[str, Any]]:

@@ -76,6 +76,10 @@ def load_json_object(body: bytes) -> dict[str, Any]:
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except ValueError as exc:
+        if "int_max_str_digits" in str(exc):  # Python's own wording names its internals
+            raise InvalidRequestError(
+                "the body is not acceptable JSON: a number has more than 4300 digits"
+            ) from None
         raise InvalidRequestError(f"the body is not acceptable JSON: {exc}") from None
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise InvalidRequestError("the body nests too deeply") from None
@@ -97,12 +101,17 @@ _PLAIN_MESSAGES: Final = {"model_type": "expected an object", "dict_type": "expe
 
 
 def field_problems(exc: pydantic.ValidationError, prefix: str = "") -> list[FieldProblem]:
-    """One problem per pydantic error, pointed at by ``prefix`` + its location."""
+    """One problem per pydantic error, pointed at by ``prefix`` + its location; a list's
+    length error left out when one of its items failed (``[1]`` where one text is needed
+    is one problem, not also "at least 1 item after validation, not 0")."""
+    # ``input`` left out: it would echo what the caller sent (a subject's identifier).
+    errors = exc.errors(include_input=False, include_url=False)
+    failed_items = {err["loc"][:-1] for err in errors if err["loc"]}
     return [
         FieldProblem(
             prefix + json_pointer(err["loc"]),
             _PLAIN_MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, "),
         )
-        # ``input`` left out: it would echo what the caller sent (a subject's identifier).
-        for err in exc.errors(include_input=False, include_url=False)
+        for err in errors
+        if not (err["type"] == "too_short" and err["loc"] in failed_items)
     ]

@@ -385,6 +385,10 @@ class MemberDirectory:
         and the timing of a lookup by *hash* tells an attacker at most how the hash of
         their own guess compares with stored hashes, which does not help find a key.
         """
+        # Keys we issue are URL-safe ASCII. Anything else (aiohttp hands undecodable header
+        # bytes over as surrogates, which cannot be hashed as UTF-8) names no member.
+        if not (key.isascii() and key.isprintable()):
+            return None
         owner = self._api_keys.get(hash_api_key(key))
         return None if owner is None else self._members[owner]
 

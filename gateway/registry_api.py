@@ -65,7 +65,7 @@ class RegistryView:
             return _SUBJECT_NOT_FOUND
         if version in {"latest", "-1"}:
             return versions[-1]
-        if not version.isdigit() or len(version) > _MAX_VERSION_DIGITS or int(version) < 1:
+        if not _ascii_number(version) or int(version) < 1:
             return _INVALID_VERSION
         number = int(version)
         return versions[number - 1] if number <= len(versions) else _VERSION_NOT_FOUND
@@ -107,10 +107,16 @@ def _error(status: int, code: int, message: str) -> web.Response:
     )
 
 
+def _ascii_number(text: str) -> bool:
+    # str.isdigit() also takes other scripts' digits (U+0661, Arabic-Indic one),
+    # which int() reads as 1.
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_VERSION_DIGITS
+
+
 def _schema_text(request: web.Request) -> str | web.Response:
     raw = request.match_info["id"]
     text = None
-    if raw.isdigit() and len(raw) <= _MAX_VERSION_DIGITS:
+    if _ascii_number(raw):
         text = _view(request).schema_text.get(SchemaId(int(raw)))
     if text is None:
         return _error(404, _SCHEMA_NOT_FOUND, "Schema not found")

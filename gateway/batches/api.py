@@ -8,7 +8,6 @@ submitted a batch may read or cancel it; for anyone else it does not exist (404)
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
 from aiohttp import web
@@ -18,9 +17,10 @@ from gateway.batches.records import ItemStatus
 from gateway.batches.request import parse_batch_request
 from gateway.batches.results import csv_header, csv_line, decode_cursor, ndjson_line
 from gateway.batches.service import BatchService, batch_json
-from gateway.errors import InvalidRequestError, NotAcceptableError, PayloadTooLargeError
+from gateway.errors import NotAcceptableError, PayloadTooLargeError
 from gateway.exchange_request import check_content_type, parse_idempotency_key
 from gateway.exchanges_api import CALLER_HEADERS
+from gateway.http_server import reading_body
 from gateway.openapi_parts import SECURED, problem
 from gateway.settings import BatchSettings
 from gateway.store.base import ExchangeStore
@@ -56,24 +56,19 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     """The body up to ``limit`` bytes (the app-wide limit does not apply to this route)."""
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(_BODY_TIMEOUT_S):
-            while chunk := await request.content.readany():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLargeError(
-                        f"the batch exceeds the configured limit of {limit} bytes"
-                    )
-                chunks.append(chunk)
-    except TimeoutError:
-        raise InvalidRequestError(
-            f"the request body did not arrive within {_BODY_TIMEOUT_S:g} s"
-        ) from None
+    async with reading_body(request, _BODY_TIMEOUT_S):
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"the batch exceeds the configured limit of {limit} bytes"
+                )
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
 async def _post_batch(request: web.Request) -> web.StreamResponse:
-    check_content_type(request.content_type)
+    check_content_type(request.content_type, "the batch")
     member = current_member(request)
     settings = request.app[_SETTINGS_KEY]
     key = parse_idempotency_key(request.headers.get("Idempotency-Key"))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from bus import check_code
 from gateway.consent.records import Consent, EvidenceChannel, Opposition
@@ -33,6 +33,7 @@ __all__ = [
 
 _DIGEST_RE: Final = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_ITEMS: Final = 50
+_MAX_TIME_TEXT: Final = 64
 
 
 def _code(value: str) -> str:
@@ -45,10 +46,26 @@ def _digest(value: str) -> str:
     return value
 
 
+def _iso_time(value: object) -> datetime:
+    # Only ISO 8601 text, as the OpenAPI document says: pydantic alone would also take a
+    # number, or a string of digits, as Unix time (seconds or milliseconds, its guess).
+    if not isinstance(value, str) or len(value) > _MAX_TIME_TEXT:
+        raise ValueError("must be an ISO 8601 time with a zone, as text (2026-05-09T10:00:00Z)")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            "must be an ISO 8601 time with a zone, as text (2026-05-09T10:00:00Z)"
+        ) from None
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a time zone (e.g. 2026-05-09T10:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-00:01
+        raise ValueError("must lie between years 1 and 9999 once in UTC") from None
 
 
 def _distinct(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -62,7 +79,7 @@ Codes = Annotated[
     tuple[Code, ...], Field(min_length=1, max_length=_MAX_ITEMS), AfterValidator(_distinct)
 ]
 Subject = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(normalise_subject)]
-Moment = Annotated[datetime, AfterValidator(_aware)]
+Moment = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_aware)]
 
 
 class EvidenceBody(BaseModel):

@@ -178,8 +178,10 @@ async def _consents(request: web.Request) -> web.StreamResponse:
 
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+    if not isinstance(value, str) or not value.strip():
         raise InvalidRequestError(f"choose a {name}")
+    if len(value) > 200:  # no choice offered is this long
+        raise InvalidRequestError(f"the {name} is too long (at most 200 characters)")
     return value.strip()
 
 

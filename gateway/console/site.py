@@ -23,6 +23,7 @@ import jinja2
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import MultiDictProxy
 
 from bus.audit import NoteVerifier
 from contracts import Catalogue
@@ -40,6 +41,7 @@ from gateway.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
+from gateway.http_server import reading_body
 from gateway.members import Member, MemberDirectory, Role
 
 __all__ = [
@@ -133,8 +135,40 @@ def new_console(
     if settings.demo_citizen_member is not None:
         router.add_get("/demo/citizen", _demo_page)
         router.add_post("/demo/citizen", _demo_sign_in)
-    router.add_static("/static/", _HERE / "static", append_version=False)
+    router.add_get("/static/{name}", _static)
     return app
+
+
+# The console's few files, read once. aiohttp's static route let a file name longer than
+# the file system allows escape as an OSError (a 500); a fixed table answers 404 instead.
+_STATIC_TYPES: Final = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+_STATIC: Final = {
+    path.name: (path.read_bytes(), _STATIC_TYPES[path.suffix])
+    for path in (_HERE / "static").iterdir()
+    if path.suffix in _STATIC_TYPES
+}
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    found = _STATIC.get(request.match_info["name"])
+    if found is None:
+        raise web.HTTPNotFound()
+    body, content_type = found
+    return web.Response(body=body, content_type=content_type, charset=None)
+
+
+async def read_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The posted form (aiohttp keeps it, so the page's handler reads it again for free);
+    400 when it is not text in its charset, which aiohttp raises as UnicodeDecodeError."""
+    try:
+        async with reading_body(request):
+            return await request.post()
+    except ValueError:
+        raise InvalidRequestError(
+            "the form could not be read: it is not text in its charset"
+        ) from None
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -207,7 +241,7 @@ async def _console_middleware(request: web.Request, handler: Handler) -> web.Str
     request[_LANG_KEY] = choose_language(request)
     try:
         if request.method == "POST":
-            form = await request.post()
+            form = await read_form(request)
             token = form.get(CSRF_FIELD)
             if session is None or not session.csrf_ok(token if isinstance(token, str) else None):
                 _log.info("console_csrf_refused", path=request.path)
@@ -337,8 +371,10 @@ async def _demo_page(request: web.Request) -> web.StreamResponse:
 
 def citizen_identifier(text: object) -> str:
     """A document number typed in a form, normalised (400 without echoing it)."""
-    if not isinstance(text, str) or not text.strip() or len(text) > 64:
+    if not isinstance(text, str) or not text.strip():
         raise InvalidRequestError("type a document number")
+    if len(text) > 64:
+        raise InvalidRequestError("the document number is too long (at most 64 characters)")
     try:
         return normalise_subject(text)
     except (InvalidSubjectError, ValueError):

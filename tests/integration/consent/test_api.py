@@ -252,6 +252,14 @@ async def test_oppositions_register_list_revoke_and_exempt_procedures(gw: Consen
         ({"evidence": {"channel": "pigeon", "digest": DIGEST}}, "/evidence/channel"),
         ({"valid_until": "2020-01-01T00:00:00Z"}, "/valid_until"),
         ({"valid_until": "2099-01-01T00:00:00"}, "/valid_until"),
+        # Out of range once in UTC (was a 500: OverflowError).
+        ({"valid_until": "9999-12-31T23:59:59-00:01"}, "/valid_until"),
+        ({"valid_from": "0001-01-01T00:00:00+01:00"}, "/valid_from"),
+        # Unix times, as numbers or digits, are not ISO 8601 (were read as seconds).
+        ({"valid_from": "1900000000"}, "/valid_from"),
+        ({"valid_until": 4102444800}, "/valid_until"),
+        ({"valid_until": True}, "/valid_until"),
+        ({"valid_until": "2099-01-01T00:00:00Z" + " " * 100}, "/valid_until"),
         ({"extra": 1}, "/extra"),
     ],
 )
@@ -264,6 +272,16 @@ async def test_bad_consents_get_400_with_a_pointer(
     assert status == 400, problem
     assert pointer in [e["pointer"] for e in problem["errors"]]
     assert "12345678" not in str(problem)
+
+
+async def test_a_bad_list_item_is_one_problem(gw: ConsentGateway) -> None:
+    """``services: [1]`` is named at its item only, without pydantic's follow-on "at least
+    1 item after validation" about the list; an empty list is still named itself."""
+    for services, pointers in (([1], ["/services/0"]), ([], ["/services"])):
+        body = consent_body(gw, "12345678Z") | {"services": services}
+        status, _, problem = await gw.call("POST", "/v1/consents", json=body)
+        assert status == 400, problem
+        assert [e["pointer"] for e in problem["errors"]] == pointers, problem
 
 
 async def test_a_wrong_check_letter_in_an_exchange_is_a_400(gw: ConsentGateway) -> None:

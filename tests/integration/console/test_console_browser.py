@@ -391,6 +391,32 @@ def test_form_without_its_csrf_token_is_refused(system: System) -> None:
     assert status == 303
 
 
+def test_unreadable_forms_and_unknown_files_are_plain_refusals(system: System) -> None:
+    """A form that is not UTF-8 (before any sign-in or CSRF check) is a 400 page, and a
+    file name too long for the file system under ``/static/`` a 404: both were 500s. The
+    console's own files are still served with their types."""
+
+    async def post_bytes(path: str, body: bytes) -> tuple[int, str, str]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{system.url}{path}", data=body, headers=headers) as response,
+        ):
+            return response.status, response.content_type, await response.text()
+
+    for path in ("/console/sign-in", "/console/demo/citizen", "/console/auditor/events"):
+        status, content_type, page = asyncio.run(post_bytes(path, b"api_key=\xff\xfe"))
+        assert (status, content_type) == (400, "text/html"), (path, page[:300])
+        assert "could not be read" in page
+    status, _, _ = asyncio.run(_get(f"{system.url}/console/static/{'a' * 300}"))
+    assert status == 404
+    for name, kind in (("console.css", "text/css"), ("favicon.svg", "image/svg+xml")):
+        status, headers, _ = asyncio.run(_get(f"{system.url}/console/static/{name}"))
+        assert (status, headers["Content-Type"].split(";")[0]) == (200, kind)
+    status, _, _ = asyncio.run(_get(f"{system.url}/console/static/..%2Fsite.py"))
+    assert status == 404
+
+
 def test_session_cookie_is_dead_after_sign_out(system: System) -> None:
     """The cookie is HttpOnly and SameSite=Strict; after sign-out the same cookie opens
     nothing (the session is gone on the server, not only in the browser)."""

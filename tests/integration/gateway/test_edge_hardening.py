@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import logging
 import time
@@ -43,8 +44,11 @@ def _cursor(document: str) -> str:
     return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
 
 
-async def _raw(port: int, request: bytes, *, timeout_s: float = 10.0) -> bytes:
-    """Send raw bytes, read the answer until the server closes or ``timeout_s``."""
+async def _raw(
+    port: int, request: bytes, *, timeout_s: float = 10.0, until_close: bool = False
+) -> bytes:
+    """Send raw bytes, read the answer's head (or, ``until_close``, all until the server
+    closes) within ``timeout_s``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
@@ -53,7 +57,7 @@ async def _raw(port: int, request: bytes, *, timeout_s: float = 10.0) -> bytes:
         async with asyncio.timeout(timeout_s):
             while chunk := await reader.read(65536):
                 chunks.append(chunk)
-                if b"\r\n\r\n" in b"".join(chunks):
+                if not until_close and b"\r\n\r\n" in b"".join(chunks):
                     break
         return b"".join(chunks)
     finally:
@@ -76,6 +80,7 @@ async def test_audit_queries_that_used_to_answer_500_are_400s_with_pointers(
         "since=9999-12-31T23:59:59-23:59": "/since",
         "until=0001-01-01T00:00:00%2B14:00": "/until",
         "from_index=9999999999999999999": "/from_index",
+        "subject=": "/subject",  # was ignored: a search of everyone
     }
     for query, pointer in cases.items():
         status, headers, problem = await http(
@@ -85,6 +90,13 @@ async def test_audit_queries_that_used_to_answer_500_are_400s_with_pointers(
         assert headers["Content-Type"].startswith("application/problem+json")
         assert [e["pointer"] for e in problem["errors"]] == [pointer], query
         assert "91052777" not in json.dumps(problem)
+    # The parameter missing is the one named (``to`` was reported as ``from``).
+    for query, pointers in (("from=1", ["/to"]), ("to=1", ["/from"]), ("", ["/from", "/to"])):
+        status, _, problem = await http(
+            "GET", f"{gw.base_url}/v1/audit/consistency?{query}", headers=auditor
+        )
+        assert status == 400, (query, problem)
+        assert [e["pointer"] for e in problem["errors"]] == pointers, query
 
 
 async def test_the_citizens_accesses_take_the_identifier_in_the_body(
@@ -194,6 +206,66 @@ async def test_an_announced_huge_body_is_refused_at_once(
     assert time.monotonic() - started < 3.0
 
 
+async def test_undecodable_credentials_and_bodies_are_problems_not_500s(
+    edge: tuple[RunningGateway, dict[str, str]],
+) -> None:
+    """Bytes that are not UTF-8 in the API key: 401. A gzip body that does not inflate:
+    400; a coding aiohttp would pass through as plain (``zzz``): 415. A client that closes
+    mid-body: counted 499, never 500. Each of these was a 500 any client could cause."""
+    gw, _ = edge
+    port = int(gw.base_url.rsplit(":", 1)[1])
+    answer = await _raw(
+        port, b"GET /v1/services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    auth = {"Authorization": f"Bearer {gw.api_key}", "Content-Type": "application/json"}
+    body = json.dumps(gw.body("FOUND-3")).encode()
+    for coding, payload, expected in (
+        ("gzip", b"not gzip", (400, "INVALID_REQUEST")),
+        ("deflate", b"xx", (400, "INVALID_REQUEST")),
+        ("zzz", body, (415, "UNSUPPORTED_MEDIA_TYPE")),
+        ("gzip, zzz", body, (415, "UNSUPPORTED_MEDIA_TYPE")),
+    ):
+        status, _, problem = await http(
+            "POST",
+            f"{gw.base_url}/v1/exchanges",
+            headers={**auth, "Content-Encoding": coding},
+            data=payload,
+        )
+        assert (status, problem["code"]) == expected, (coding, problem)
+    status, _, _ = await http(
+        "POST",
+        f"{gw.base_url}/v1/exchanges",
+        headers={**auth, "Content-Encoding": "gzip"},
+        data=gzip.compress(body),
+    )
+    assert status in (200, 202), status  # a body that does inflate is read as before
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"POST /v1/exchanges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gw.api_key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{".encode()
+    )
+    await writer.drain()
+    writer.write_eof()
+    async with asyncio.timeout(15):
+        await reader.read()
+    writer.close()
+    deadline = time.monotonic() + 15
+    while True:
+        _, _, text = await http("GET", f"{gw.base_url}/metrics")
+        counted = [
+            line
+            for line in str(text).splitlines()
+            if line.startswith("interop_gateway_http_requests_total") and '/v1/exchanges"' in line
+        ]
+        if any('status="499"' in line for line in counted):
+            break
+        assert time.monotonic() < deadline, counted
+        await asyncio.sleep(0.2)
+    assert not [line for line in counted if 'status="500"' in line], counted
+
+
 async def test_failed_authentications_are_throttled_per_address(
     edge: tuple[RunningGateway, dict[str, str]],
 ) -> None:
@@ -261,12 +333,14 @@ async def test_a_request_aiohttp_cannot_parse_is_a_problem_without_quotes(
             + "A" * 9000
             + "\r\n\r\n"
         ).encode(),
+        until_close=True,  # the problem closes the connection
     )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b" ")[1].startswith(b"4"), head
     assert b"application/problem+json" in head
-    if body:  # the problem may arrive after the head, in the same read or not
-        assert json.loads(body)["code"] == "MALFORMED_HTTP"
+    problem = json.loads(body)
+    assert problem["code"] == "MALFORMED_HTTP"
+    assert problem["detail"] == "the request line or a header is longer than 8190 bytes"
     assert secret.encode() not in answer
 
 

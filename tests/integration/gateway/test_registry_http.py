@@ -107,6 +107,9 @@ async def test_subjects_versions_and_schemas(registry_url: str) -> None:
         ("/subjects/interop.req.tax.income-band.v1-value/versions/0", 422, 42202),
         ("/subjects/interop.req.tax.income-band.v1-value/versions/-5", 422, 42202),
         ("/subjects/interop.req.tax.income-band.v1-value/versions/%27%20OR%201=1", 422, 42202),
+        # Digits of another script: int() reads U+0661 as 1, the API promises 1..2^31-1.
+        ("/subjects/interop.req.tax.income-band.v1-value/versions/%D9%A1", 422, 42202),
+        ("/schemas/ids/%D9%A1", 404, 40403),
     ],
 )
 async def test_errors_use_the_registry_format(

@@ -54,6 +54,14 @@ def test_malformed_json_is_invalid_request(raw: bytes) -> None:
         parse_exchange_request(raw)
 
 
+def test_a_number_too_long_to_convert_is_named_in_our_words() -> None:
+    """Python's own message names sys.set_int_max_str_digits(): not for a client."""
+    with pytest.raises(InvalidRequestError) as raised:
+        parse_exchange_request(b'{"a": ' + b"1" * 5000 + b"}")
+    assert raised.value.message.endswith("a number has more than 4300 digits")
+    assert "sys." not in raised.value.message
+
+
 def test_every_field_problem_is_reported_with_its_pointer() -> None:
     """Wrong types, a missing official and an unknown field are listed together."""
     body = {**VALID, "version": 1, "data": [], "colour": "blue"}
@@ -78,6 +86,8 @@ def test_content_type_must_be_json() -> None:
     for other in ("text/plain", "application/x-www-form-urlencoded", ""):
         with pytest.raises(UnsupportedMediaTypeError):
             check_content_type(other)
+    with pytest.raises(UnsupportedMediaTypeError, match="send the batch as application/json"):
+        check_content_type("text/plain", "the batch")
 
 
 def test_prefer_wait_is_parsed_and_capped() -> None:
