@@ -9,6 +9,8 @@
 * ``stop()`` stops fetching, lets in-flight handlers finish (bounded by ``drain_timeout_s``),
   commits, then leaves the group. On a rebalance, revoked partitions are drained and
   committed the same way before another member takes them over.
+* A failure no retry can cure (the broker fenced this member's ``group_instance_id``: another
+  process uses it) stops fetching and is handed to ``on_fatal``: the owner decides to stop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import structlog
@@ -24,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from bus.dead_letter import DeadLetterPublisher
-from bus.errors import BusError, ClientStateError
+from bus.errors import BusError, ClientStateError, InstanceFencedError
 from bus.kafka_errors import KAFKA_FAILURES, translate_kafka_error
 from bus.kafka_security import kafka_client_security
 from bus.offset_tracker import PartitionOffsets
@@ -60,6 +62,7 @@ class BusConsumer:
         max_retries: int = 3,
         drain_timeout_s: float = 30.0,
         group_instance_id: str | None = None,
+        on_fatal: Callable[[BusError], None] | None = None,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -83,6 +86,7 @@ class BusConsumer:
         # have handled it (InboundRecord.unseen). Missing: every record may have been seen.
         self._fresh_from: dict[TopicPartition, int] = {}
         self._group_instance_id = group_instance_id
+        self._on_fatal = on_fatal
         # Bumped on every rebalance callback: the rest of a batch fetched under an older
         # assignment is not dispatched (see _fetch_loop).
         self._generation = 0
@@ -175,6 +179,9 @@ class BusConsumer:
                 )
             except KAFKA_FAILURES as exc:
                 error = translate_kafka_error(exc, operation="fetching records")
+                if isinstance(error, InstanceFencedError):
+                    self._fenced(error)
+                    return
                 self._log.warning("fetch_failed", error_code=error.code, error=error.message)
                 await asyncio.sleep(1.0)
                 continue
@@ -193,6 +200,19 @@ class BusConsumer:
                     unseen = record.offset >= self._fresh_from.get(tp, _NEVER)
                     inbound = InboundRecord.from_consumer_record(record, unseen=unseen)
                     self._dispatch(tp, inbound)
+
+    def _fenced(self, error: InstanceFencedError) -> None:
+        # aiokafka keeps the fenced member id and rejoins with it, to be fenced again every
+        # second: this member will never consume again, and retrying it would only hide a
+        # misconfiguration. What it handled but did not commit goes to the other member.
+        self._log.error(
+            "consumer_fenced",
+            group_instance_id=self._group_instance_id,
+            error_code=error.code,
+            error=error.message,
+        )
+        if self._on_fatal is not None:
+            self._on_fatal(error)
 
     def _dispatch(self, tp: TopicPartition, record: InboundRecord) -> None:
         self._offsets.setdefault(tp, PartitionOffsets()).start(record.offset)

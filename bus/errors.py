@@ -16,7 +16,8 @@
         │   ├── KafkaAccessDeniedError     authentication or authorisation refused
         │   ├── RecordTooLargeError        the record exceeds the broker's or client's limit
         │   ├── PublishError               a record was not confirmed by the broker (retriable)
-        │   └── OffsetCommitError          an offset commit was refused (retriable: redelivery)
+        │   ├── OffsetCommitError          an offset commit was refused (retriable: redelivery)
+        │   └── InstanceFencedError        another consumer took this one's group.instance.id
         ├── TopicProvisioningError         a topic cannot be made to match its spec
         │   └── TopicChangeRefusedError    (bus.topic_apply) a change apply must not make
         ├── TopicsConfigError              (bus.provisioning) a topics file is invalid
@@ -50,6 +51,7 @@ __all__ = [
     "ClientStateError",
     "DuplicatedHeaderError",
     "EnvelopeError",
+    "InstanceFencedError",
     "InvalidIdentifierError",
     "InvalidNameError",
     "InvalidTopicNameError",
@@ -167,6 +169,14 @@ class OffsetCommitError(KafkaClientError):
 
     code = "BUS_OFFSET_COMMIT_FAILED"
     retriable = True
+
+
+class InstanceFencedError(KafkaClientError):
+    """The broker fenced this consumer (FENCED_INSTANCE_ID, KIP-345): a member with the same
+    ``group.instance.id`` joined after it. Two running processes share one static identity,
+    a misconfiguration that retrying cannot fix."""
+
+    code = "BUS_INSTANCE_FENCED"
 
 
 # -- administration and lifecycle -------------------------------------------------------

@@ -5,6 +5,10 @@ categories; ``tests/unit/bus/test_kafka_errors.py`` fails when aiokafka grows a 
 is not listed, so an upgrade cannot silently route a new failure to the wrong category.
 The bus calls :func:`translate_kafka_error` at each place it calls aiokafka
 (``raise translate_kafka_error(exc, ...) from exc``) and nowhere else.
+
+aiokafka 0.14's table of broker error codes stops at 79, so FENCED_INSTANCE_ID (82, KIP-345)
+would reach us as ``UnknownError`` and could not be told apart from any other surprise:
+this module teaches aiokafka that one code (:class:`FencedInstanceIdError`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from aiokafka import errors as ke
 from bus.errors import (
     BrokerUnavailableError,
     BusError,
+    InstanceFencedError,
     KafkaAccessDeniedError,
     KafkaClientError,
     OffsetCommitError,
@@ -26,6 +31,7 @@ from bus.errors import (
 __all__ = [
     "KAFKA_ERROR_CATEGORIES",
     "KAFKA_FAILURES",
+    "FencedInstanceIdError",
     "leaves_producer_usable",
     "translate_kafka_error",
 ]
@@ -176,6 +182,32 @@ _PRODUCER_STAYS_USABLE: Final = (*_TOO_LARGE, *_ACCESS_DENIED, ke.InvalidTopicEr
 """Failures about one record or our identity: a new producer would fail the same way."""
 
 
+class FencedInstanceIdError(ke.BrokerResponseError):
+    """Broker error 82, which aiokafka 0.14 does not know: a consumer with the same
+    ``group.instance.id`` joined the group after this one (KIP-345)."""
+
+    errno = 82
+    message = "FENCED_INSTANCE_ID"
+    description = "Another consumer joined the group with this consumer's group.instance.id."
+
+
+# aiokafka maps a response's error code through this table. Without the entry, code 82
+# becomes UnknownError; with it, aiokafka's own log says FENCED_INSTANCE_ID and the
+# KafkaError it raises from JoinGroup/SyncGroup (which carries only the repr of the
+# broker's error, not the error itself) names this class. setdefault: an aiokafka release
+# that defines the code itself keeps its own class (the unit test then says so).
+ke.kafka_errors.setdefault(FencedInstanceIdError.errno, FencedInstanceIdError)
+_FENCED_REPR: Final = repr(FencedInstanceIdError())
+
+
+def _is_fenced(exc: BaseException) -> bool:
+    # An OffsetCommit raises the broker's error as is; JoinGroup, SyncGroup and Heartbeat
+    # wrap it in a plain KafkaError whose text is the repr of the broker's error.
+    return isinstance(exc, FencedInstanceIdError) or (
+        isinstance(exc, ke.KafkaError) and _FENCED_REPR in str(exc)
+    )
+
+
 def leaves_producer_usable(exc: BaseException) -> bool:
     """Whether an idempotent producer can go on after ``exc`` failed one of its sends.
 
@@ -197,6 +229,11 @@ def translate_kafka_error(exc: BaseException, *, operation: str) -> BusError:
     """
     if isinstance(exc, BusError):
         return exc
+    if _is_fenced(exc):
+        return InstanceFencedError(
+            f"{operation}: the broker fenced this consumer (FENCED_INSTANCE_ID): another "
+            "running consumer joined the group with the same group.instance.id"
+        )
     if isinstance(exc, TimeoutError | ConnectionError):
         return BrokerUnavailableError(f"{operation}: the broker did not answer ({_name(exc)})")
     for klass in type(exc).__mro__:

@@ -221,7 +221,9 @@ class ConnectorSettings(BaseModel):
     """A stable name unique to this replica (a pod name): the connector then joins its
     consumer groups as a static member (``<instance_id>.<service>.v<major>``), so after a
     crash it gets its partitions back at once instead of after the session timeout. Two
-    running replicas must never share it (the broker fences the one that joined first)."""
+    running replicas must never share it: they take the partitions from each other in turn
+    and answer some requests twice, until the broker fences one (FENCED_INSTANCE_ID), which
+    then exits 1 naming this setting."""
 
     @field_validator("audit_digest_key")
     @classmethod

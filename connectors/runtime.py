@@ -9,7 +9,9 @@ read, so a misconfigured connector stops at once with a message naming the field
 * the gateway keys load; the reply store opens and migrates.
 
 Then, per service, a ``BusConsumer`` in the service's consumer group hands records to
-its ``RequestPipeline``; one idempotent producer writes replies and dead letters. The
+its ``RequestPipeline``; one idempotent producer writes replies and dead letters. A
+consumer that fails for good (another running connector shares ``instance_id``) ends the
+runtime's life: ``wait_failed()`` returns the error to exit with. The
 reply store is purged of replies older than the retention once an hour. ``stop()``
 stops fetching, lets in-flight requests finish (bounded by ``shutdown_timeout_s``),
 commits, then closes adapters, the producer and the store.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -33,10 +36,12 @@ from prometheus_client import CollectorRegistry
 from bus import (
     BrokerHealth,
     BusConsumer,
+    BusError,
     BusProducer,
     DeadLetterPublisher,
     FieldEncryptionError,
     FieldOpener,
+    InstanceFencedError,
     MemberKeys,
     MemberKeysError,
     RecordSigner,
@@ -82,6 +87,7 @@ from contracts import (
     SchemaId,
     load_catalogue,
 )
+from contracts.errors import InteropError
 from storage import parse_store_url
 
 __all__ = ["ConnectorRuntime", "ServedVersion", "connector_signer", "open_reply_store"]
@@ -180,6 +186,8 @@ class ConnectorRuntime:
         self._lag: LagMonitor | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._started = False
+        self._failure: InteropError | None = None
+        self._failed = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -252,6 +260,7 @@ class ConnectorRuntime:
                         if settings.instance_id is not None
                         else None
                     ),
+                    on_fatal=functools.partial(self._consumer_failed, served),
                 )
                 self._consumers.append(consumer)
             for consumer in self._consumers:
@@ -273,6 +282,26 @@ class ConnectorRuntime:
         """Until every service's consumer holds at least one partition (tests, readiness)."""
         for consumer in self._consumers:
             await consumer.wait_assigned(timeout_s)
+
+    async def wait_failed(self) -> InteropError:
+        """Until a service's consumer fails for good; the error the process should end with."""
+        await self._failed.wait()
+        assert self._failure is not None  # noqa: S101 - set before the event
+        return self._failure
+
+    def _consumer_failed(self, served: ServedVersion, error: BusError) -> None:
+        if self._failure is not None:
+            return  # the first failure is the one reported
+        self._failure = error
+        if isinstance(error, InstanceFencedError) and self._settings.instance_id is not None:
+            # The only way to get fenced: name the setting the operator has to change.
+            self._failure = ConnectorConfigError(
+                f"instance_id: another running connector uses {self._settings.instance_id!r}: "
+                f"the broker fenced this one from the {served.key} group {served.group_id} "
+                "(FENCED_INSTANCE_ID); give every replica its own instance_id"
+            )
+        _log.error("connector_failed", service=str(served.key), error_code=self._failure.code)
+        self._failed.set()
 
     async def stop(self) -> None:
         """Finish in-flight requests, commit, close everything (safe to call twice)."""
@@ -305,8 +334,8 @@ class ConnectorRuntime:
         """None when ready; else why not: the runtime is started, every service holds
         partitions, the broker answers (checked at most every few seconds) and the reply
         store answers. A connector that cannot take requests is not ready."""
-        if not self._started:
-            return "starting or stopping"
+        if (why := self._not_running()) is not None:
+            return why
         idle = [c for c in self._consumers if not c.assignment]
         if idle:
             return f"{len(idle)} service consumer(s) hold no partition yet"
@@ -320,6 +349,11 @@ class ConnectorRuntime:
         except ReplyStoreError as exc:
             return f"reply store: {exc.code}"
         return None
+
+    def _not_running(self) -> str | None:
+        if self._failure is not None:
+            return f"failed, stopping: {self._failure.code}"
+        return None if self._started else "starting or stopping"
 
     async def _start_ops(self) -> None:
         settings = self._settings

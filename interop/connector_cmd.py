@@ -5,7 +5,9 @@ Settings come from the YAML file (``kafka:`` and ``connector:``, the one root of
 connects (a bad field is one line naming it and the file).
 Audit records go to ``interop.audit`` through ``KafkaAuditTrail``. On SIGTERM the
 connector stops fetching, finishes the requests in flight (bounded by
-``shutdown_timeout_s``), commits their offsets and exits 0.
+``shutdown_timeout_s``), commits their offsets and exits 0. When it cannot go on (the
+broker fenced it: another running connector has its ``instance_id``) it stops the same
+way, then exits 1 with the error on one line.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import structlog
 from bus import BusProducer
 from bus.audit import KafkaAuditTrail
 from connectors import ConnectorRuntime, ConnectorSettings
+from contracts.errors import InteropError
 from interop.settings import SettingsError, load_settings
 
 __all__ = ["register", "serve"]
@@ -69,9 +72,22 @@ async def serve(settings: ConnectorSettings, *, stop: asyncio.Event | None = Non
     runtime = ConnectorRuntime(settings, audit=kafka_audit)
     try:
         await runtime.start()
-        await stop.wait()
+        failure = await _stopped_or_failed(stop, runtime)
         _log.info("connector_stopping")
+        if failure is not None:
+            raise failure  # after the graceful stop below: nothing handled is lost
     finally:
         await runtime.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+async def _stopped_or_failed(stop: asyncio.Event, runtime: ConnectorRuntime) -> InteropError | None:
+    """Wait for a stop signal or a failure the runtime cannot recover from (returned)."""
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(runtime.wait_failed())
+    done, pending = await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return failing.result() if failing in done else None

@@ -10,13 +10,14 @@ import pytest
 from bus import (
     BrokerUnavailableError,
     BusError,
+    InstanceFencedError,
     KafkaAccessDeniedError,
     KafkaClientError,
     OffsetCommitError,
     PublishError,
     RecordTooLargeError,
 )
-from bus.kafka_errors import KAFKA_ERROR_CATEGORIES, translate_kafka_error
+from bus.kafka_errors import KAFKA_ERROR_CATEGORIES, FencedInstanceIdError, translate_kafka_error
 
 
 def _aiokafka_exception_classes() -> set[type[BaseException]]:
@@ -82,3 +83,23 @@ def test_bus_errors_pass_through_unchanged() -> None:
     """Translating an already translated error returns it as is."""
     error = PublishError("x")
     assert translate_kafka_error(error, operation="y") is error
+
+
+def test_fenced_instance_id_is_known_to_aiokafka_and_translated() -> None:
+    """Code 82 (KIP-345), missing from aiokafka 0.14's table, maps to our class; whether
+    aiokafka raises it as is (OffsetCommit) or as the repr inside a plain KafkaError
+    (JoinGroup, SyncGroup, Heartbeat), it becomes a non-retriable InstanceFencedError."""
+    assert aiokafka.errors.for_code(82) is FencedInstanceIdError
+    wrapped = aiokafka.errors.KafkaError(repr(aiokafka.errors.for_code(82)()))
+    for exc in (FencedInstanceIdError(), wrapped):
+        translated = translate_kafka_error(exc, operation="fetching records")
+        assert type(translated) is InstanceFencedError
+        assert not translated.retriable
+        assert "FENCED_INSTANCE_ID" in translated.message
+    other = aiokafka.errors.KafkaError(repr(aiokafka.errors.UnknownError()))
+    assert type(translate_kafka_error(other, operation="x")) is KafkaClientError
+
+
+def test_aiokafka_does_not_define_fenced_instance_id_itself() -> None:
+    """Fails when an aiokafka upgrade knows code 82: then map its class instead of ours."""
+    assert not [c for c in _aiokafka_exception_classes() if getattr(c, "errno", None) == 82]
