@@ -41,7 +41,6 @@ from gateway.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 __all__ = [
     "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_HEADER_TIMEOUT_S",
-    "check_content_coding",
     "gateway_runner",
     "read_body",
     "reading_body",
@@ -144,7 +143,7 @@ async def reading_body(
     arrive within ``timeout_s`` or does not decode (400), a client gone mid-body (499).
     aiohttp raises the last two as bare exceptions, which would be answered, logged and
     counted as 500s: any client could raise the gateway's error rate at will."""
-    check_content_coding(request.headers.getall("Content-Encoding", []))
+    _check_content_coding(request.headers.getall("Content-Encoding", []))
     try:
         async with asyncio.timeout(timeout_s):
             yield
@@ -160,7 +159,7 @@ async def reading_body(
         raise ClientClosedRequestError("the client closed the connection mid-body") from None
 
 
-def check_content_coding(values: list[str]) -> None:
+def _check_content_coding(values: list[str]) -> None:
     """415 unless every ``Content-Encoding`` is one aiohttp decodes: it passes any other
     coding through as if the body were plain, so ``zzz`` would be read as JSON."""
     codings = [c.strip().lower() for value in values for c in value.split(",")]

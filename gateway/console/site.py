@@ -157,7 +157,7 @@ async def _static(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type=content_type, charset=None)
 
 
-async def read_form(
+async def _read_form(
     request: web.Request,
 ) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
     """The posted form (aiohttp keeps it, so the page's handler reads it again for free);
@@ -241,7 +241,7 @@ async def _console_middleware(request: web.Request, handler: Handler) -> web.Str
     request[_LANG_KEY] = choose_language(request)
     try:
         if request.method == "POST":
-            form = await read_form(request)
+            form = await _read_form(request)
             token = form.get(CSRF_FIELD)
             if session is None or not session.csrf_ok(token if isinstance(token, str) else None):
                 _log.info("console_csrf_refused", path=request.path)
