@@ -13,6 +13,12 @@ nobody's consent is registered under, and a request about the wrong person:
 * NIE: ``X``/``Y``/``Z`` + 7 digits + letter, the prefix read as 0/1/2;
 * NIF ``K``/``L``/``M`` (minors, non-residents without NIE): letter + 7 digits + letter.
 
+Each number is brought to its width: fewer digits are left-padded with zeros, and leading
+zeros beyond it are dropped (``001177200Z`` is ``01177200Z``, ``X133176Y`` is
+``X0133176Y``). Otherwise one person written with a zero too many or too few would fall
+through to "any other identifier", skip the check letter and be pseudonymised as a second
+person, whose oppositions and consents are not the citizen's.
+
 Any other identifier (a passport number, an EU national id) is accepted as 1 to 64 letters
 and digits once normalised. Nothing here logs or echoes an identifier: error messages say
 what is wrong, never the value.
@@ -39,9 +45,11 @@ __all__ = [
 
 _CHECK_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
 _SEPARATORS: Final = frozenset(" .-/\t")
-_DNI_RE: Final = re.compile(r"(?P<number>[0-9]{1,8})(?P<letter>[A-Z])")
-_NIE_RE: Final = re.compile(r"(?P<prefix>[XYZ])(?P<number>[0-9]{7})(?P<letter>[A-Z])")
-_KLM_RE: Final = re.compile(r"(?P<prefix>[KLM])(?P<number>[0-9]{7})(?P<letter>[A-Z])")
+# Extra leading zeros (``0*``) belong to the same number: ``001177200Z`` is ``01177200Z``,
+# not an "other" identifier that escapes the check letter and names a second person.
+_DNI_RE: Final = re.compile(r"0*(?P<number>[0-9]{1,8})(?P<letter>[A-Z])")
+_NIE_RE: Final = re.compile(r"(?P<prefix>[XYZ])0*(?P<number>[0-9]{1,7})(?P<letter>[A-Z])")
+_KLM_RE: Final = re.compile(r"(?P<prefix>[KLM])0*(?P<number>[0-9]{1,7})(?P<letter>[A-Z])")
 _OTHER_RE: Final = re.compile(r"[A-Z0-9]{1,64}")
 _NIE_PREFIX: Final = {"X": "0", "Y": "1", "Z": "2"}
 
@@ -67,11 +75,13 @@ def normalise_subject(text: str) -> str:
     if not compact:
         raise InvalidSubjectError("the subject identifier is empty")
     if (match := _NIE_RE.fullmatch(compact)) is not None:
-        _check(_NIE_PREFIX[match["prefix"]] + match["number"], match["letter"], "NIE")
-        return compact
+        number = match["number"].zfill(7)
+        _check(_NIE_PREFIX[match["prefix"]] + number, match["letter"], "NIE")
+        return match["prefix"] + number + match["letter"]
     if (match := _KLM_RE.fullmatch(compact)) is not None:
-        _check(match["number"], match["letter"], "NIF")
-        return compact
+        number = match["number"].zfill(7)
+        _check(number, match["letter"], "NIF")
+        return match["prefix"] + number + match["letter"]
     if (match := _DNI_RE.fullmatch(compact)) is not None:
         number = match["number"].zfill(8)
         _check(number, match["letter"], "DNI/NIF")
@@ -80,7 +90,7 @@ def normalise_subject(text: str) -> str:
         raise InvalidSubjectError(
             "a subject identifier is 1 to 64 letters and digits (separators are ignored)"
         )
-    if compact.isdigit() and len(compact) <= 8:
+    if compact.isdigit() and len(compact.lstrip("0")) <= 8:  # 0012345678 is a DNI too
         raise InvalidSubjectError("a DNI/NIF needs its check letter")
     return compact
 

@@ -274,6 +274,28 @@ async def test_bad_consents_get_400_with_a_pointer(
     assert "12345678" not in str(problem)
 
 
+async def test_an_opposition_holds_however_many_zeros_lead_the_identifier(
+    gw: ConsentGateway,
+) -> None:
+    """``00`` + a DNI is the same person: the opposition stands (403), and a wrong letter
+    behind the zeros is a 400. Both used to pass as "another identifier", unchecked and
+    pseudonymised as a second person, and the request went to the provider."""
+    subject = new_subject()
+    status, _, _ = await gw.call(
+        "POST", "/v1/oppositions", json={"subject": subject, "services": [gw.service("presumed")]}
+    )
+    assert status == 201
+    padded = "00" + subject
+    body = gw.exchange("presumed", padded, "social-benefits")
+    status, _, problem = await gw.call("POST", "/v1/exchanges", "town", json=body)
+    assert (status, problem["code"]) == (403, "OPPOSITION_ACTIVE"), problem
+    wrong_letter = padded[:-1] + ("A" if padded[-1] != "A" else "B")
+    body = gw.exchange("presumed", wrong_letter, "social-benefits")
+    status, _, problem = await gw.call("POST", "/v1/exchanges", "town", json=body)
+    assert status == 400, problem
+    assert not [r for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
+
+
 async def test_a_bad_list_item_is_one_problem(gw: ConsentGateway) -> None:
     """``services: [1]`` is named at its item only, without pydantic's follow-on "at least
     1 item after validation" about the list; an empty list is still named itself."""

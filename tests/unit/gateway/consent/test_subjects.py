@@ -24,6 +24,15 @@ LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
         ("Z1234567R", "Z1234567R"),
         ("K1234567L", "K1234567L"),
         ("PAB123456", "PAB123456"),  # a passport: no check letter to verify
+        # Zeros beyond the width are the same number, not another identifier (they were
+        # pseudonymised as a second person, escaping the citizen's opposition).
+        ("001177200Z", "01177200Z"),
+        ("0000000001177200Z", "01177200Z"),
+        ("X00133176Y", "X0133176Y"),
+        ("X133176Y", "X0133176Y"),  # an NIE written without its leading zero
+        ("L0001234567L", "L1234567L"),
+        ("k-0-1234567-l", "K1234567L"),
+        ("123456789Z", "123456789Z"),  # nine significant digits: not a DNI
     ],
 )
 def test_identifiers_normalise_to_one_form(written: str, normal: str) -> None:
@@ -31,7 +40,18 @@ def test_identifiers_normalise_to_one_form(written: str, normal: str) -> None:
     assert normalise_subject(written) == normal
 
 
-@pytest.mark.parametrize("wrong", ["12345678A", "X1234567A", "Y1234567L", "K1234567A", "00000000A"])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        "12345678A",
+        "X1234567A",
+        "Y1234567L",
+        "K1234567A",
+        "00000000A",
+        "001177200A",  # padded with a wrong letter: was accepted as another identifier
+        "X00133176A",
+    ],
+)
 def test_a_wrong_check_letter_is_refused(wrong: str) -> None:
     """A mistyped DNI/NIE is refused, and the message does not echo the identifier."""
     with pytest.raises(InvalidSubjectError, match="check letter") as caught:
@@ -39,7 +59,9 @@ def test_a_wrong_check_letter_is_refused(wrong: str) -> None:
     assert wrong not in str(caught.value)
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "--", "12345678", "ABC@123", "x" * 65, "1234\u202e5"])
+@pytest.mark.parametrize(
+    "bad", ["", "  ", "--", "12345678", "0012345678", "ABC@123", "x" * 65, "1234\u202e5"]
+)
 def test_malformed_identifiers_are_refused(bad: str) -> None:
     """Empty, letterless DNIs, symbols and over-long identifiers get a clear error."""
     with pytest.raises(InvalidSubjectError):
@@ -54,6 +76,16 @@ def test_every_dni_with_its_letter_is_accepted(number: int) -> None:
     wrong = LETTERS[(number + 1) % 23]
     with pytest.raises(InvalidSubjectError):
         normalise_subject(f"{number:08d}{wrong}")
+
+
+@given(st.integers(min_value=0, max_value=99_999_999), st.integers(min_value=1, max_value=8))
+def test_extra_leading_zeros_never_make_another_person(number: int, zeros: int) -> None:
+    """However many zeros lead a DNI, it is the same person (one pseudonym), and its check
+    letter is still verified."""
+    normal = f"{number:08d}{LETTERS[number % 23]}"
+    assert normalise_subject("0" * zeros + normal) == normal
+    with pytest.raises(InvalidSubjectError):
+        normalise_subject("0" * zeros + f"{number:08d}{LETTERS[(number + 1) % 23]}")
 
 
 def test_pseudonyms_depend_on_the_normal_form_and_the_key() -> None:
