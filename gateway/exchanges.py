@@ -245,8 +245,10 @@ class ExchangeService:
             procedure=request.procedure,
             legal_basis=request.legal_basis,
             # The consent the decision rests on travels with the request (connectors of
-            # explicit-consent services refuse a request without one).
-            consent_ref=decision.consent_ref or request.consent_ref,
+            # explicit-consent services refuse a request without one), and only that one:
+            # a reference the decision did not use (on a presumed or legal service, or
+            # naming another person's consent) would be audited as if it had counted.
+            consent_ref=decision.consent_ref,
             subject_ref=subject_ref,
             traceparent=_caller_trace(traceparent),
             source=parse_member_id(member.id),
@@ -373,7 +375,7 @@ class ExchangeService:
             purpose=request.purpose,
             procedure=request.procedure,
             legal_basis=request.legal_basis,
-            consent_ref=request.consent_ref,
+            consent_ref=decision.consent_ref,  # the subject's own cited consent, if any
             subject_ref=subject_ref,
             outcome="DENIED",
             reason=decision.reason.value,

@@ -55,7 +55,8 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Allowed or not, and why; ``consent_ref`` names the consent an allowance rests on."""
+    """Allowed or not, and why; ``consent_ref`` names the consent an allowance rests on,
+    or, in a denial, the subject's own consent the request cited and could not use."""
 
     allowed: bool
     reason: Reason
@@ -137,4 +138,8 @@ def _explicit(
         if state in states:
             reason = state_reason
             break
-    return Decision(False, reason, rule=DenyRule.CONSENT_REQUIRED)
+    # The cited consent is named in the denial only when it is this subject's and covers
+    # this request (revoked or expired, say): a reference to anyone else's consent would
+    # put it in the audit log beside this subject.
+    cited = consent_ref if any(c.id == consent_ref for c in in_scope) else None
+    return Decision(False, reason, rule=DenyRule.CONSENT_REQUIRED, consent_ref=cited)

@@ -140,6 +140,24 @@ async def test_citing_a_consent_of_another_subject_reads_as_absent(gw: ConsentGa
     assert status == 403
     assert problem["code"] == "CONSENT_REQUIRED"
     assert consent["id"] not in problem["detail"]
+    # Nor does the stranger's DENIED name the owner's consent (it did, beside the
+    # stranger's pseudonym).
+    [denied] = [r for r in gw.records(ref(stranger)) if r.type is AuditEventType.DENIED]
+    assert denied.consent_ref is None
+
+
+async def test_a_consent_ref_the_decision_did_not_use_is_neither_sent_nor_audited(
+    gw: ConsentGateway,
+) -> None:
+    """A presumed service decided without consent: a cited consent (here another
+    person's) is not recorded as if it had counted, in the exchange or its audit trail."""
+    owner, subject = new_subject(), new_subject()
+    _, _, consent = await gw.call("POST", "/v1/consents", json=consent_body(gw, owner))
+    body = gw.exchange("presumed", subject, "social-benefits", consent_ref=consent["id"])
+    status, _, accepted = await gw.call("POST", "/v1/exchanges", "town", json=body)
+    assert status == 202, accepted
+    [requested] = [r for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
+    assert (requested.reason, requested.consent_ref) == ("NO_OPPOSITION", None)
 
 
 async def test_a_consumer_records_a_paper_consent_for_itself_only(gw: ConsentGateway) -> None:

@@ -114,8 +114,10 @@ def test_a_cited_consent_must_be_the_usable_one() -> None:
     assert run(ConsentMode.EXPLICIT, consents=consents, consent_ref="c-1").allowed
     cited_revoked = run(ConsentMode.EXPLICIT, consents=consents, consent_ref="c-2")
     assert cited_revoked.reason is Reason.CONSENT_REVOKED
+    assert cited_revoked.consent_ref == "c-2"  # this subject's: the denial may name it
     unknown = run(ConsentMode.EXPLICIT, consents=consents, consent_ref="c-other-subject")
     assert unknown.reason is Reason.CONSENT_ABSENT
+    assert unknown.consent_ref is None  # not this subject's: never beside it in the log
 
 
 def test_revocation_wins_over_a_later_still_active_one() -> None:
