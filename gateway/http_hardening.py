@@ -6,9 +6,11 @@
   as is a repeated query parameter (except those documented as repeatable).
 * **A body larger than allowed is refused by its ``Content-Length``** before a byte of it
   is read (a 999,999,999-byte announcement with a tiny body is a 413 at once, not a wait).
-* **Failed authentications are throttled per client address**: after ``burst`` failures
-  the address gets 429 with ``Retry-After`` until its bucket refills, so API keys cannot
-  be guessed at line rate.
+* **Failed authentications are throttled per client address**: once an address has used
+  up its failures for the window, each further request *whose credentials fail* gets 429
+  with ``Retry-After`` instead of 401, so API keys cannot be guessed at line rate. A
+  request with good credentials is served: members behind one NAT or proxy share an
+  address, and anyone could otherwise lock them all out with 30 bad keys a minute.
 * **Responses say nothing about the server** (no aiohttp/Python version in ``Server``) and
   no API response is cached (``Cache-Control: no-store``): they carry personal data.
 """
@@ -134,9 +136,6 @@ def edge_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         check_single_values(request)
-        address = request.remote or "unknown"
-        if auth_failures is not None:
-            auth_failures.check(address)
         length = request.content_length
         limit = limits.get(request.path, max_body_bytes)
         if length is not None and length > limit:
@@ -145,6 +144,8 @@ def edge_middleware(
             )
         response = await handler(request)
         if auth_failures is not None and response.status == 401:
+            address = request.remote or "unknown"
+            auth_failures.check(address)  # used up: 429 rather than another 401
             auth_failures.failure(address)
         return response
 

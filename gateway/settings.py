@@ -57,7 +57,8 @@ class HttpSettings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Larger request bodies are answered 413 PAYLOAD_TOO_LARGE without being read."""
     auth_failures_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 30
-    """Failed authentications one client address may make per minute; then 429."""
+    """Failed authentications one client address may make per minute; then its failing
+    requests get 429 (good credentials from it are still served)."""
 
 
 class ExchangeSettings(BaseModel):

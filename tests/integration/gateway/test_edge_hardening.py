@@ -269,8 +269,9 @@ async def test_undecodable_credentials_and_bodies_are_problems_not_500s(
 async def test_failed_authentications_are_throttled_per_address(
     edge: tuple[RunningGateway, dict[str, str]],
 ) -> None:
-    """Ten unknown keys answer 401; then the address gets 429 with Retry-After, even with
-    a good key, until its window passes."""
+    """Ten unknown keys answer 401; then each failing key from the address gets 429 with
+    Retry-After until its window passes, while a good key from the same address (another
+    member behind the same NAT) is still served: it was locked out too."""
     gw, _ = edge
     statuses = []
     for attempt in range(12):
@@ -282,9 +283,13 @@ async def test_failed_authentications_are_throttled_per_address(
         statuses.append(status)
     assert statuses[:10] == [401] * 10
     assert statuses[10:] == [429, 429]
-    status, headers, problem = await http("GET", f"{gw.base_url}/v1/services", headers=gw.headers())
+    status, headers, problem = await http(
+        "GET", f"{gw.base_url}/v1/services", headers={"Authorization": "Bearer guess-12"}
+    )
     assert (status, problem["code"]) == (429, "RATE_LIMITED")
     assert int(headers["Retry-After"]) >= 1
+    status, _, _ = await http("GET", f"{gw.base_url}/v1/services", headers=gw.headers())
+    assert status == 200
 
 
 async def test_no_identifier_or_key_reaches_the_logs(
