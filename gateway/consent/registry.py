@@ -219,8 +219,18 @@ class ConsentRegistry:
                         "only presumed-consent services take oppositions",
                     )
                 )
+        # A requester that is no member (a typo, the wrong case) would be stored as an
+        # active opposition that never applies to anyone: refused, as a grantee is.
+        if self._member_ids is not None:
+            problems += [
+                FieldProblem(f"/requesters/{index}", "must be a member id")
+                for index, requester in enumerate(grant.requesters)
+                if requester not in self._member_ids
+            ]
         if problems:
-            raise InvalidRequestError("the opposition names services it cannot apply to", problems)
+            raise InvalidRequestError(
+                "the opposition names services or requesters it cannot apply to", problems
+            )
         opposition = Opposition(
             id=str(uuid7()),
             subject_ref=self.pseudonym(grant.subject),

@@ -314,6 +314,22 @@ async def test_an_opposition_holds_however_many_zeros_lead_the_identifier(
     assert not [r for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]
 
 
+async def test_an_opposition_names_members_only(gw: ConsentGateway) -> None:
+    """A requester that is no member (a typo, the wrong case) is a 400 at its item; it
+    was stored as an active opposition that applied to no one."""
+    subject = new_subject()
+    body = {"subject": subject, "services": [gw.service("presumed")]}
+    status, _, problem = await gw.call(
+        "POST", "/v1/oppositions", json=body | {"requesters": ["it.town", "IT.OTHER"]}
+    )
+    assert status == 400, problem
+    assert [e["pointer"] for e in problem["errors"]] == ["/requesters/1"]
+    status, _, opposition = await gw.call(
+        "POST", "/v1/oppositions", json=body | {"requesters": ["it.other"]}
+    )
+    assert (status, opposition["requesters"]) == (201, ["it.other"]), opposition
+
+
 async def test_a_bad_list_item_is_one_problem(gw: ConsentGateway) -> None:
     """``services: [1]`` is named at its item only, without pydantic's follow-on "at least
     1 item after validation" about the list; an empty list is still named itself."""
