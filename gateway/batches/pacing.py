@@ -9,6 +9,12 @@ with a bounded stream.
 
 ``reserve`` is pure arithmetic on an injectable clock (unit tests need no sleeps);
 ``acquire`` sleeps the reserved delay.
+
+**Members take turns.** ``acquire`` lets each member hold one reservation per provider at a
+time, its batches queueing behind each other for that turn. The provider's queue then holds
+one place per member, so tokens go round the members: a member with a hundred batches gets
+the share of a member with one, instead of a hundred shares (one member's batches could
+otherwise stall everyone else's for hours).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class ProviderPacer:
         self.burst = burst
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+        self._turns: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     def reserve(self, provider: str) -> float:
         """Take the provider's next token; seconds to wait before using it (0: now)."""
@@ -50,12 +57,23 @@ class ProviderPacer:
         if bucket is not None:
             bucket.tokens = min(float(self.burst), bucket.tokens + 1.0)
 
-    async def acquire(self, provider: str) -> None:
-        """Wait for the provider's next token."""
-        delay = self.reserve(provider)
-        if delay > 0:
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                self.cancel(provider)
-                raise
+    async def acquire(self, provider: str, member: str = "") -> None:
+        """Wait for the provider's next token, in ``member``'s turn (see the module)."""
+        key = (provider, member)
+        turn, waiting = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (turn, waiting + 1)
+        try:
+            async with turn:
+                delay = self.reserve(provider)
+                if delay > 0:
+                    try:
+                        await asyncio.sleep(delay)
+                    except asyncio.CancelledError:
+                        self.cancel(provider)
+                        raise
+        finally:
+            turn, waiting = self._turns[key]
+            if waiting == 1:
+                del self._turns[key]  # bounded: only members waiting now have an entry
+            else:
+                self._turns[key] = (turn, waiting - 1)

@@ -164,14 +164,18 @@ class PostgresBatchStore(PostgresStore):
         self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[BatchRecord]:
         """Take or renew leases (this owner's first, so a full page never drops one of
-        its own batches); rows locked by another claimer are skipped."""
+        its own batches); rows locked by another claimer are skipped. Members take turns,
+        as in the SQLite store."""
         with self._database.translate("claim batches"):
             rows = await self._database.pool.fetch(
                 "UPDATE batches SET owner = $1, lease_until = $2 WHERE id IN ("
-                "SELECT id FROM batches WHERE finished_at IS NULL AND (owner = $1 OR "
-                "owner IS NULL OR lease_until < $3) "
-                "ORDER BY CASE WHEN owner = $1 THEN 0 ELSE 1 END, created_at LIMIT $4 "
-                "FOR UPDATE SKIP LOCKED) RETURNING *",
+                "SELECT b.id FROM batches b JOIN (SELECT id, row_number() OVER "
+                "(PARTITION BY requester ORDER BY created_at, id) AS turn "
+                "FROM batches WHERE finished_at IS NULL) t ON t.id = b.id "
+                "WHERE b.finished_at IS NULL AND (b.owner = $1 OR "
+                "b.owner IS NULL OR b.lease_until < $3) "
+                "ORDER BY CASE WHEN b.owner = $1 THEN 0 ELSE 1 END, t.turn, b.created_at "
+                "LIMIT $4 FOR UPDATE OF b SKIP LOCKED) RETURNING *",
                 owner,
                 lease_until,
                 now,

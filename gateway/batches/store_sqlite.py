@@ -215,14 +215,18 @@ class SqliteBatchStore(SqliteStore):
         self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[BatchRecord]:
         """Take or renew leases (this owner's first, so a full page never drops one of
-        its own batches) of unfinished batches (one statement: one owner each)."""
+        its own batches) of unfinished batches (one statement: one owner each). Members
+        take turns (their first batches, then their second...): a member with more
+        batches than a page would otherwise keep every other member's out of it."""
         async with self._db("claim batches") as db:
             rows = await db.execute_fetchall(
                 "UPDATE batches SET owner = :owner, lease_until = :until WHERE id IN ("
-                "SELECT id FROM batches WHERE finished_at IS NULL AND (owner = :owner OR "
-                "owner IS NULL OR lease_until < :now) "
-                "ORDER BY CASE WHEN owner = :owner THEN 0 ELSE 1 END, created_at LIMIT :limit) "
-                "RETURNING *",
+                "SELECT id FROM (SELECT id, owner, lease_until, created_at, ROW_NUMBER() "
+                "OVER (PARTITION BY requester ORDER BY created_at, id) AS turn "
+                "FROM batches WHERE finished_at IS NULL) "
+                "WHERE owner = :owner OR owner IS NULL OR lease_until < :now "
+                "ORDER BY CASE WHEN owner = :owner THEN 0 ELSE 1 END, turn, created_at "
+                "LIMIT :limit) RETURNING *",
                 {"owner": owner, "until": _time(lease_until), "now": _time(now), "limit": limit},
             )
         return sorted((_batch(row) for row in rows), key=lambda b: (b.created_at, b.id))

@@ -273,7 +273,7 @@ class BatchWorker:
 
         try:
             for item in items:
-                await self.pacer.acquire(run.batch.provider)
+                await self.pacer.acquire(run.batch.provider, run.batch.requester)
                 if run.cancelled:
                     self.pacer.cancel(run.batch.provider)
                     break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -265,6 +266,21 @@ async def test_an_owner_renews_its_own_batches_first(
         _batch(1).id,
         _batch(2).id,
     ]
+
+
+async def test_members_take_turns_in_a_claim(
+    opened: Callable[[], Awaitable[BatchStore]],
+) -> None:
+    """Five batches of one member, then one of another: a page of three holds the other
+    member's (a member with more batches than a page kept everyone else's out)."""
+    store = await opened()
+    for n in range(5):
+        await store.create(_batch(n), _items(1))
+    late = replace(_batch(9), requester="it.getafe")
+    await store.create(late, _items(1))
+    until = T0 + timedelta(seconds=30)
+    claimed = await store.claim("r1", now=T0, lease_until=until, limit=3)
+    assert [b.id for b in claimed] == [_batch(0).id, _batch(1).id, late.id]
 
 
 async def test_batches_share_the_gateway_database(tmp_path: Path) -> None:

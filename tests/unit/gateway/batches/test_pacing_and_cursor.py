@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -59,6 +60,26 @@ def test_a_returned_token_is_usable_again_and_refill_is_capped() -> None:
     clock.now += 3600
     assert [pacer.reserve("p") for _ in range(2)] == [0.0, 0.0]
     assert pacer.reserve("p") > 0
+
+
+async def test_members_take_turns_however_many_batches_each_runs() -> None:
+    """Forty callers of one member queue first, five of another after them: tokens go
+    round the members, so the second member's five leave among the first dozen, not
+    after the forty (one member's batches stalled everyone else's)."""
+    pacer = ProviderPacer(400.0, 1)
+    order: list[str] = []
+
+    async def one(member: str) -> None:
+        await pacer.acquire("p", member)
+        order.append(member)
+
+    busy = [asyncio.create_task(one("town")) for _ in range(40)]
+    await asyncio.sleep(0)  # the town's callers are all queued before the other's
+    other = [asyncio.create_task(one("getafe")) for _ in range(5)]
+    await asyncio.gather(*busy, *other)
+    assert len(order) == 45
+    assert [i for i, member in enumerate(order) if member == "getafe"][-1] < 12, order
+    assert pacer._turns == {}  # no member waits: nothing kept
 
 
 def test_bad_pacer_settings_are_refused() -> None:
