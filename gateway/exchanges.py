@@ -359,6 +359,7 @@ class ExchangeService:
             consent_ref=request.consent_ref,
             subject_ref=subject_ref,
             now=now,
+            procedures_allowed=member.exempt_procedures(resolved.service.id),
         )
         if decision.allowed:
             return decision

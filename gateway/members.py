@@ -26,6 +26,8 @@ fixes the file in one round. Decisions (also in ``docs/gateway-auth.md``):
 * Purposes are always listed: there is no ``"*"``. Purpose limitation (GDPR art. 5.1.b)
   means a right is granted per purpose, and a purpose added to a service later must not
   silently widen every existing right.
+* A procedure that sets oppositions aside (``inspection``) is a right too
+  (``exempt_procedures``): a member names it only if it conducts such procedures.
 * Only consumers hold rights: providers answer, auditors and citizen portals read the
   audit log; none of them calls a service.
 * Every member that produces on the bus (``gateway``, ``provider``, ``citizen-portal``)
@@ -148,15 +150,20 @@ class AccessRight(pydantic.BaseModel):
 
     service: ServiceIdText
     purposes: tuple[NonBlank, ...] = pydantic.Field(min_length=1)
+    exempt_procedures: tuple[NonBlank, ...] = ()
+    """The procedures the service exempts from oppositions (``inspection``, say) that this
+    member conducts and may therefore name: an opposition is set aside only for a member
+    listed here. Otherwise any consumer could step around every opposition by writing
+    ``"procedure": "inspection"`` in its request."""
 
-    @pydantic.field_validator("purposes")
+    @pydantic.field_validator("purposes", "exempt_procedures")
     @classmethod
-    def _explicit_and_unique(cls, purposes: tuple[str, ...]) -> tuple[str, ...]:
-        if "*" in purposes:
-            raise ValueError("'*' is not allowed: list each purpose (purpose limitation)")
-        if len(set(purposes)) != len(purposes):
-            raise ValueError("a purpose is listed twice")
-        return purposes
+    def _explicit_and_unique(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in values:
+            raise ValueError("'*' is not allowed: list each one (purpose limitation)")
+        if len(set(values)) != len(values):
+            raise ValueError("an entry is listed twice")
+        return values
 
 
 class Member(pydantic.BaseModel):
@@ -184,6 +191,15 @@ class Member(pydantic.BaseModel):
         return any(
             right.service == service_id and (purpose is None or purpose in right.purposes)
             for right in self.rights
+        )
+
+    def exempt_procedures(self, service_id: str) -> frozenset[str]:
+        """The opposition-exempt procedures this member may name for ``service_id``."""
+        return frozenset(
+            procedure
+            for right in self.rights
+            if right.service == service_id
+            for procedure in right.exempt_procedures
         )
 
 
@@ -423,6 +439,13 @@ def _right_problems(entry: MemberEntry, catalogue: Catalogue, where: str) -> lis
                 problems.append(
                     f"{at}: purpose {purpose!r} is not allowed by {right.service} "
                     f"(allowed: {', '.join(allowed)})"
+                )
+        exempt = service.meta.opposition_exempt_procedures
+        for procedure in right.exempt_procedures:
+            if procedure not in exempt:
+                problems.append(
+                    f"{at}: {right.service} exempts no {procedure!r} procedure from "
+                    f"oppositions (it exempts: {', '.join(exempt) or 'none'})"
                 )
     return problems
 

@@ -283,8 +283,11 @@ class ConsentRegistry:
         consent_ref: str | None,
         subject_ref: str,
         now: datetime,
+        procedures_allowed: Collection[str] = (),
     ) -> Decision:
-        """The consent decision for one exchange (reads the registry only when needed)."""
+        """The consent decision for one exchange (reads the registry only when needed).
+        ``procedures_allowed``: the exempt procedures the requester's rights let it name;
+        only those set an opposition aside."""
         mode = service.meta.consent_mode
         consents: Sequence[Consent] = ()
         oppositions: Sequence[Opposition] = ()
@@ -301,7 +304,9 @@ class ConsentRegistry:
             consent_ref=consent_ref,
             consents=consents,
             oppositions=oppositions,
-            exempt_procedures=service.meta.opposition_exempt_procedures,
+            exempt_procedures=[
+                p for p in service.meta.opposition_exempt_procedures if p in procedures_allowed
+            ],
             now=now,
         )
 

@@ -137,11 +137,17 @@ def _members(path: Path, domain: str) -> dict[str, str]:
         {"service": f"{domain}.{_SOURCES[mode][1]}", "purposes": purposes}
         for mode, purposes in RIGHTS.items()
     ]
+    # The town conducts inspections (an opposition does not apply in them); the other
+    # consumer does not, so its "inspection" sets no opposition aside.
+    inspector = [
+        right | {"exempt_procedures": ["inspection"]} if mode == "presumed" else right
+        for mode, right in zip(RIGHTS, rights, strict=True)
+    ]
     keys: dict[str, str] = {}
     # The providers' signing keys: the gateway accepts only their signed replies.
     members: list[dict[str, Any]] = members_file_entries()
     for name, roles, member_rights in (
-        ("town", ["consumer"], rights),
+        ("town", ["consumer"], inspector),
         ("other", ["consumer"], rights),
         ("portal", ["citizen-portal"], []),
         ("auditor", ["auditor"], []),

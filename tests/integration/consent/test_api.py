@@ -234,6 +234,12 @@ async def test_oppositions_register_list_revoke_and_exempt_procedures(gw: Consen
     status, _, problem = await gw.call("POST", "/v1/exchanges", "town", json=body())
     assert (status, problem["code"]) == (403, "OPPOSITION_ACTIVE")
     assert subject not in str(problem)
+    # Only a member whose rights list the procedure may name it: any consumer could
+    # otherwise set every opposition aside by writing "inspection".
+    status, _, problem = await gw.call(
+        "POST", "/v1/exchanges", "other", json=body(procedure="inspection")
+    )
+    assert (status, problem["code"]) == (403, "OPPOSITION_ACTIVE")
     status, _, _ = await gw.call("POST", "/v1/exchanges", "town", json=body(procedure="inspection"))
     assert status == 202
     reasons = [r.reason for r in gw.records(ref(subject)) if r.type is AuditEventType.REQUESTED]

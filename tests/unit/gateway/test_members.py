@@ -300,6 +300,49 @@ def test_may_call_checks_service_and_purpose() -> None:
     assert not member.may_call("register.residence-certificate", "scholarship")
 
 
+def test_exempt_procedures_are_rights_checked_against_the_service() -> None:
+    """A member names the exempt procedures it conducts, per service; one the service does
+    not exempt is a start-up problem, and a member without the entry names none."""
+    problems = _problems(
+        _member(
+            "es.b",
+            rights=[
+                {
+                    "service": "register.residence-certificate",
+                    "purposes": ["social-benefits"],
+                    "exempt_procedures": ["inspection", "social-benefits"],
+                },
+                {
+                    "service": "tax.income-band",
+                    "purposes": ["scholarship"],
+                    "exempt_procedures": ["inspection"],
+                },
+            ],
+        ),
+    )
+    assert problems == (
+        "members[0] (es.b).rights[0]: register.residence-certificate exempts no "
+        "'social-benefits' procedure from oppositions (it exempts: sanctioning, inspection)",
+        "members[0] (es.b).rights[1]: tax.income-band exempts no 'inspection' procedure "
+        "from oppositions (it exempts: none)",
+    )
+    inspector = Member(
+        id="es.a",
+        name="A",
+        roles=frozenset({Role.CONSUMER}),
+        rights=(
+            AccessRight(
+                service="register.residence-certificate",
+                purposes=("social-benefits",),
+                exempt_procedures=("inspection",),
+            ),
+            AccessRight(service="tax.income-band", purposes=("scholarship",)),
+        ),
+    )
+    assert inspector.exempt_procedures("register.residence-certificate") == {"inspection"}
+    assert inspector.exempt_procedures("tax.income-band") == frozenset()
+
+
 def test_may_call_is_false_for_non_consumers_even_with_rights() -> None:
     """Defence in depth: a Member built by hand with rights but no consumer role calls nothing."""
     member = Member(
