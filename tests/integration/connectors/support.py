@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -178,3 +180,15 @@ async def make_world(
     )
     await ensure_topics(kafka, specs)
     return World(kafka, cat, group, Ed25519PrivateKey.generate(), tmp_path)
+
+
+def terminate(process: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM a connector process still running and wait for it (SIGKILL after 30 s)."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

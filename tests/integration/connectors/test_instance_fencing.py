@@ -34,7 +34,14 @@ from connectors import settings_file_document
 from devservers.kafka import KafkaRunner
 from tests.integration.bus.kafka_helpers import wait_for
 from tests.integration.conftest import free_port
-from tests.integration.connectors.support import DIGEST_KEY, KEY_ID, PROVIDER, World, make_world
+from tests.integration.connectors.support import (
+    DIGEST_KEY,
+    KEY_ID,
+    PROVIDER,
+    World,
+    make_world,
+    terminate,
+)
 from tests.integration.gateway.support import http
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -128,18 +135,6 @@ def _calls(calls_db: Path) -> Counter[str]:
         )
 
 
-def _stop(replica: Replica) -> None:
-    process = replica.process
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 async def _send(world: World, requester: Requester, sent: list[str], count: int) -> None:
     for _ in range(count):
         envelope = world.envelope(requester, deadline_s=120)
@@ -191,7 +186,7 @@ async def test_two_connectors_sharing_an_instance_id(
                 )
     finally:
         for replica in replicas:
-            _stop(replica)
+            terminate(replica.process)
         await asyncio.to_thread(runner.stop)
     broker_log = runner.broker_log.read_text(encoding="utf-8", errors="replace")
     codes = {r.name: r.process.returncode for r in replicas if r.process is not None}

@@ -19,7 +19,13 @@ import yaml
 from bus import BusProducer, ReplyStatus
 from connectors import settings_file_document
 from tests.integration.bus.kafka_helpers import wait_for
-from tests.integration.connectors.support import DIGEST_KEY, KEY_ID, PROVIDER, make_world
+from tests.integration.connectors.support import (
+    DIGEST_KEY,
+    KEY_ID,
+    PROVIDER,
+    make_world,
+    terminate,
+)
 
 REQUESTS = 2000
 ROOT = Path(__file__).resolve().parents[3]
@@ -141,12 +147,6 @@ async def test_sigkill_mid_load_loses_no_reply_and_calls_at_most_once_after_rest
         assert len(before) >= answered_before  # every answered exchange was a real call
     finally:
         for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(process)
     assert second is not None
     assert second.returncode == 0, log.read_text(encoding="utf-8")[-3000:]
