@@ -35,7 +35,12 @@ from bus.admin import (
 )
 from bus.broker_health import BrokerHealth, ProduceHealth
 from bus.consumer import BusConsumer
-from bus.dead_letter import DeadLetterPublisher, dead_letter_headers, dead_letter_topic_for
+from bus.dead_letter import (
+    DeadLetterPublisher,
+    dead_letter_copy,
+    dead_letter_headers,
+    dead_letter_topic_for,
+)
 from bus.envelope import Envelope
 from bus.envelope_headers import REQUEST_DIGEST_HEADER, MessageKind, ReplyStatus
 from bus.errors import (
@@ -241,6 +246,7 @@ __all__ = [
     "configure_logging",
     "create_acls",
     "current_encryption_key",
+    "dead_letter_copy",
     "dead_letter_headers",
     "dead_letter_topic_for",
     "delete_acls",

@@ -13,10 +13,21 @@ adds::
     interop_dlq_time         when it was dead-lettered, RFC 3339 UTC milliseconds
 
 Requests go to ``interop.dlq.<service>.v<major>``, derived from the request topic.
+
+**A copy always fits** (``dead_letter_copy``). The headers above make a copy larger than
+its original, so a record written just under the broker's size limit would have a copy
+over it: the write would fail on every retry and stall the partition behind it for good
+(the audit indexer and the gateway's reply router both retry a failed dead-letter write,
+so that they never lose the trace of a forgery). Past ``MAX_COPY_BYTES`` the copy keeps
+the original's value, or its headers, only as SHA-256 and size::
+
+    interop_dlq_value_sha256 / interop_dlq_value_bytes       the value left out
+    interop_dlq_headers_sha256 / interop_dlq_headers_count   the original headers left out
 """
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from datetime import UTC, datetime
 from typing import Final
@@ -29,13 +40,19 @@ from bus.topics import DeadLetterTopic, RequestTopic, parse_topic
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
+    "MAX_COPY_BYTES",
     "DeadLetterPublisher",
+    "dead_letter_copy",
     "dead_letter_headers",
     "dead_letter_topic_for",
     "sanitize_reason",
 ]
 
 DLQ_HEADER_PREFIX: Final = "interop_dlq_"
+MAX_COPY_BYTES: Final = 1_000_000
+"""Value and header bytes a dead-letter copy may hold: under the broker's and the
+producer's 1 MiB defaults, with room for the record's own framing."""
+_MAX_KEPT_HEADER_BYTES: Final = 256 * 1024
 
 
 def dead_letter_topic_for(source_topic: str) -> DeadLetterTopic:
@@ -81,6 +98,37 @@ def dead_letter_headers(
     return kept + [(DLQ_HEADER_PREFIX + name, text.encode()) for name, text in added.items()]
 
 
+def dead_letter_copy(
+    record: InboundRecord, *, reason: str, code: str, now: datetime | None = None
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The value and headers of ``record``'s dead-letter copy, at most ``MAX_COPY_BYTES``
+    together: what does not fit is kept as its digest and size (see the module)."""
+    headers = dead_letter_headers(record, reason=reason, code=code, now=now)
+    value = record.value if record.value is not None else b""
+    originals = [(n, v) for n, v in headers if not n.startswith(DLQ_HEADER_PREFIX)]
+    added = headers[len(originals) :]
+    if _size(originals) > _MAX_KEPT_HEADER_BYTES:
+        digest = hashlib.sha256()
+        for name, data in originals:
+            digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + data + b"\0")
+        added += [
+            (DLQ_HEADER_PREFIX + "headers_sha256", digest.hexdigest().encode()),
+            (DLQ_HEADER_PREFIX + "headers_count", str(len(originals)).encode()),
+        ]
+        originals = []
+    if len(value) + _size(originals) + _size(added) > MAX_COPY_BYTES:
+        added += [
+            (DLQ_HEADER_PREFIX + "value_sha256", hashlib.sha256(value).hexdigest().encode()),
+            (DLQ_HEADER_PREFIX + "value_bytes", str(len(value)).encode()),
+        ]
+        value = b""
+    return value, originals + added
+
+
+def _size(headers: list[tuple[str, bytes]]) -> int:
+    return sum(len(name) + len(value) for name, value in headers)
+
+
 class DeadLetterPublisher:
     """Writes dead-letter copies of records through a started ``BusProducer``."""
 
@@ -90,9 +138,5 @@ class DeadLetterPublisher:
     async def publish(self, record: InboundRecord, *, reason: str, code: str) -> Delivery:
         """Write the dead-letter copy and wait for the broker's confirmation."""
         topic = dead_letter_topic_for(record.topic)
-        return await self._producer.send(
-            topic,
-            record.value if record.value is not None else b"",
-            key=record.key,
-            headers=dead_letter_headers(record, reason=reason, code=code),
-        )
+        value, headers = dead_letter_copy(record, reason=reason, code=code)
+        return await self._producer.send(topic, value, key=record.key, headers=headers)

@@ -41,7 +41,7 @@ from bus import (
     RecordSignatureError,
     Reply,
     RequestTopic,
-    dead_letter_headers,
+    dead_letter_copy,
     parse_service_id,
 )
 from bus.audit import AuditTrail, unverified_record
@@ -213,11 +213,10 @@ class ReplyGate:
         if (service, major) not in self._dead_letter_services:
             log.warning("reply_not_dead_lettered", why="no such service in the catalogue")
             return
+        value, headers = dead_letter_copy(record, reason=problem.text, code=_DLQ_CODE)
         try:
             await self._producer.send(
-                RequestTopic(parse_service_id(service), major).dead_letter,
-                record.value or b"",
-                headers=dead_letter_headers(record, reason=problem.text, code=_DLQ_CODE),
+                RequestTopic(parse_service_id(service), major).dead_letter, value, headers=headers
             )
         except BusError as exc:
             log.warning("reply_dead_letter_failed", error_code=exc.code)

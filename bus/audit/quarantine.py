@@ -21,7 +21,7 @@ from bus.audit.errors import AuditWriteError
 from bus.audit.event import EventRow, format_time
 from bus.audit.event_signing import EventSignature, check_event, event_signature
 from bus.audit.index.store import QuarantinedEvent
-from bus.dead_letter import dead_letter_headers
+from bus.dead_letter import dead_letter_copy
 from bus.errors import BusError
 from bus.member_keys import MemberKeys
 from bus.producer import BusProducer
@@ -85,13 +85,9 @@ class EventGate:
         if self._producer is None:
             return
         for record, entry in refused:
+            value, headers = dead_letter_copy(record, reason=entry.reason, code=_CODE)
             try:
-                await self._producer.send(
-                    self.topic,
-                    record.value or b"",
-                    key=record.key,
-                    headers=dead_letter_headers(record, reason=entry.reason, code=_CODE),
-                )
+                await self._producer.send(self.topic, value, key=record.key, headers=headers)
             except BusError as exc:
                 raise AuditWriteError(
                     f"a quarantined audit record was not written to {self.topic} ({exc.code})"

@@ -88,9 +88,13 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
             outcome="CONSENT_REVOKED",
             reason="forged",
         )
-        oversized = dataclasses.replace(
-            unsigned, event_id=str(uuid7()), actor=GATEWAY_MEMBER, reason="x" * 900_000
-        )
+        # Just under the broker's 1 MiB limit: its quarantine copy, with the dead-letter
+        # headers added, would be over it, and the indexer retried that write for good,
+        # indexing nothing more (now the copy keeps the value's digest).
+        base = dataclasses.replace(unsigned, event_id=str(uuid7()), actor=GATEWAY_MEMBER, reason="")
+        signed_bytes = sum(len(n) + len(v) for n, v in sign_event(signer_of(GATEWAY_MEMBER), base))
+        pad = 1_048_200 - len(CODEC.encode(base)) - signed_bytes
+        oversized = dataclasses.replace(base, reason="x" * pad)
         content_type = [("content-type", b"application/avro")]
         await _produce(
             gw,
@@ -121,6 +125,9 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
         }
         parked = await read_topic(gw.kafka, topic + QUARANTINE_SUFFIX, count=3)
         assert {dict(r.headers)["interop_dlq_topic"].decode() for r in parked} == {topic}
+        [too_big] = [r for r in parked if "interop_dlq_value_bytes" in dict(r.headers)]
+        assert too_big.value == b""
+        assert int(dict(too_big.headers)["interop_dlq_value_bytes"]) > 1_040_000
         logged = await parts.index.events(EventFilter(), limit=100)
         assert len(logged) == 4
         assert not {e.row.event_id for e in logged} & {q.event_id for q in quarantined}

@@ -74,8 +74,9 @@ async def _get(gw: RunningGateway, exchange_id: str) -> dict[str, Any]:
 async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_exchange(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
-    """Five forgeries race the real reply: none accepted, each dead-lettered with its reason
-    and audited UNVERIFIED at its offset; the real reply completes the exchange."""
+    """Six forgeries race the real reply (one just under the broker's size limit): none
+    accepted, each dead-lettered with its reason and audited UNVERIFIED at its offset; the
+    real reply completes the exchange."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
         provider = gw.cat.catalogue.services[gw.cat.residence].meta.providers[0]
         reply_topic = gw.gateway.requester.router.reply_topic.name
@@ -137,6 +138,11 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
                 real_a.value or b"",
             ),
         ]
+        # Unsigned, and just under the broker's 1 MiB limit: its dead-letter copy, with
+        # the added headers, was over it, and the router retried that write for good.
+        unsigned = reply_of("es.tgss", None).to_headers()
+        huge = b"\0" * (1_048_200 - sum(len(n) + len(v) for n, v in unsigned))
+        forgeries.append(("UNSIGNED", unsigned, huge))
         assert member == request.provider
         async with BusProducer(gw.kafka) as producer:
             for _, headers, forged in forgeries:
@@ -152,6 +158,11 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
         reasons = [dict(r.headers)["interop_dlq_reason"].decode() for r in dead]
         assert sorted(r.split(":", 1)[0] for r in reasons) == sorted(f[0] for f in forgeries)
         assert {dict(r.headers)["interop_dlq_topic"].decode() for r in dead} == {reply_topic}
+        [too_big] = [r for r in dead if "interop_dlq_value_bytes" in dict(r.headers)]
+        assert (too_big.value, dict(too_big.headers)["interop_dlq_value_bytes"]) == (
+            b"",
+            str(len(huge)).encode(),
+        )
         offsets = {int(dict(r.headers)["interop_dlq_offset"]) for r in dead}
         assert len(offsets) == len(forgeries)
         # Still waiting: no forgery completed or failed it.
