@@ -34,9 +34,15 @@ from bus import (
     parse_member_id,
     parse_service_id,
     public_key_text,
-    uuid7,
 )
-from bus.audit import EventRow, check_event, event_signature, sign_event
+from bus.audit import (
+    AuditEventType,
+    EventRow,
+    check_event,
+    event_signature,
+    exchange_event_id,
+    sign_event,
+)
 from connectors.answering import ReplyPlan, signed_reply_envelope
 from contracts import ConsentMode
 from gateway.reply_verification import ReplyVerifier
@@ -70,7 +76,7 @@ def _setup() -> tuple[RecordSigner, RecordSigner, MemberKeys, RequestVerifier]:
 
 def _events(exchange_id: str) -> list[EventRow]:
     base = EventRow(
-        event_id=str(uuid7()),
+        event_id=exchange_event_id(_GATEWAY, exchange_id, AuditEventType.REQUESTED),
         type="REQUESTED",
         time=datetime.now(UTC),
         actor=_GATEWAY,
@@ -86,11 +92,17 @@ def _events(exchange_id: str) -> list[EventRow]:
         outcome="ALLOWED",
         trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
     )
+
+    def step(actor: str, kind: AuditEventType) -> EventRow:
+        # An exchange step's id is its actor's, exchange's and type's (as the bus writes it).
+        event_id = exchange_event_id(actor, exchange_id, kind)
+        return dataclasses.replace(base, event_id=event_id, type=kind.value, actor=actor)
+
     return [
         base,
-        dataclasses.replace(base, event_id=str(uuid7()), type="DELIVERED", actor=_PROVIDER),
-        dataclasses.replace(base, event_id=str(uuid7()), type="RESPONDED", actor=_PROVIDER),
-        dataclasses.replace(base, event_id=str(uuid7()), type="COMPLETED", outcome="OK"),
+        step(_PROVIDER, AuditEventType.DELIVERED),
+        step(_PROVIDER, AuditEventType.RESPONDED),
+        dataclasses.replace(step(_GATEWAY, AuditEventType.COMPLETED), outcome="OK"),
     ]
 
 

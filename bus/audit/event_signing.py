@@ -22,17 +22,24 @@ wrote it, offline, without the Avro bytes.
    of the gateway (REQUESTED, DENIED, COMPLETED, FAILED, TIMED_OUT) only by a gateway;
    the provider's steps (DELIVERED, RESPONDED, REJECTED) only by the exchange's provider
    itself; consent and opposition changes by a gateway or a citizen portal; UNVERIFIED
-   by a gateway or a provider (whoever refused the record).
+   by a gateway or a provider (whoever refused the record);
+5. ``WRONG_EVENT_ID``: an exchange step's id is not the one ``exchange_event_id`` gives
+   its actor, exchange and type, or another event carries such an id (a UUIDv5). The
+   indexer skips an id it has indexed (a writer's retry); these ids are predictable, so
+   a provider could otherwise write one of its own events under the id of the gateway's
+   coming COMPLETED and have the real one skipped as a retry.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from bus.audit.event import EVENT_FIELDS, EventRow, leaf_entry
+from bus.audit.trail import AuditEventType, exchange_event_id
 from bus.envelope_headers import CONTENT_TYPE_AVRO, KEY_ID_HEADER, SIGNATURE_HEADER
 from bus.member_keys import MemberKeys
 from bus.record_signing import RecordSignatureError, RecordSigner
@@ -76,6 +83,9 @@ _CONSENT_CHANGES: Final = frozenset(
 _CONSENT_ASKERS: Final = frozenset({"citizen-portal", "consumer"})
 # A provider's steps are about its own exchanges only: the event must name it as provider.
 _OWN_EXCHANGE_ONLY: Final = frozenset({"DELIVERED", "RESPONDED", "REJECTED"})
+_EXCHANGE_STEPS: Final = frozenset(
+    {"REQUESTED", "COMPLETED", "FAILED", "TIMED_OUT", "DELIVERED", "RESPONDED", "REJECTED"}
+)
 
 
 class EventRejection(StrEnum):
@@ -89,6 +99,7 @@ class EventRejection(StrEnum):
     KEY_NOT_VALID = "KEY_NOT_VALID"
     NOT_THE_ACTOR = "NOT_THE_ACTOR"
     ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
+    WRONG_EVENT_ID = "WRONG_EVENT_ID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,4 +193,28 @@ def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:
             EventRejection.ACTOR_NOT_ALLOWED,
             f"{row.actor} may write {row.type} only for its own exchanges",
         )
+    return _id_check(row)
+
+
+def _id_check(row: EventRow) -> EventCheck | None:
+    step = row.type in _EXCHANGE_STEPS and row.exchange_id is not None
+    if step:
+        expected = exchange_event_id(row.actor, row.exchange_id or "", AuditEventType(row.type))
+        if row.event_id != expected:
+            return EventCheck(
+                EventRejection.WRONG_EVENT_ID,
+                f"a {row.type} step's id is derived from its actor, exchange and type",
+            )
+        return None
+    try:
+        reserved = uuid.UUID(row.event_id).version == _STEP_ID_VERSION
+    except ValueError:
+        reserved = False
+    if reserved:
+        return EventCheck(
+            EventRejection.WRONG_EVENT_ID, "UUIDv5 ids are reserved for exchange steps"
+        )
     return None
+
+
+_STEP_ID_VERSION: Final = 5

@@ -23,6 +23,7 @@ from bus.audit.event import AuditEventCodec, EventRow
 from bus.audit.event_signing import sign_event
 from bus.audit.index import EventFilter
 from bus.audit.quarantine import QUARANTINE_SUFFIX
+from bus.audit.trail import AuditEventType, exchange_event_id
 from bus.ids import uuid7
 from interop.audit_cmd import run_verify
 from tests.integration.audit.support import ORIGIN, SIGNER, audited_gateway, wait_for_size
@@ -169,7 +170,7 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
         assert provider is not None
         responded = dataclasses.replace(
             requested,
-            event_id=str(uuid7()),
+            event_id=exchange_event_id(provider, done["id"], AuditEventType.RESPONDED),
             type="RESPONDED",
             actor=provider,
             outcome="OK",
@@ -186,3 +187,50 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
         assert code != 0, output
         assert "digests" in output, output
         assert done["id"] in output, output
+
+
+async def test_a_provider_cannot_take_the_id_of_the_gateways_coming_completed(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """Exchange-step ids are predictable. While an exchange waits, its provider writes one
+    of its own signed events under the id of the gateway's coming COMPLETED: it is
+    quarantined (WRONG_EVENT_ID), and the real COMPLETED is indexed when it comes. The
+    indexer skipped it as a writer's retry, and the citizen never saw the access."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
+        provider = gw.cat.catalogue.services[gw.cat.residence].meta.providers[0]
+        status, _, pending = await http(
+            "POST",
+            f"{gw.base_url}/v1/exchanges",
+            headers=gw.headers(Prefer="wait=0"),
+            json=gw.body(f"SLOW-{uuid7().hex[-8:]}"),
+        )
+        assert status == 202, pending
+        exchange_id = pending["id"]
+        requested = await poll_until(
+            lambda: parts.index.events(EventFilter(exchange_id=exchange_id), limit=10),
+            lambda found: len(found) >= 1,
+            timeout_s=20,
+            what="the REQUESTED event",
+        )
+        coming = exchange_event_id(GATEWAY_MEMBER, exchange_id, AuditEventType.COMPLETED)
+        squat = dataclasses.replace(
+            requested[0].row, event_id=coming, type="DELIVERED", actor=provider, outcome="OK"
+        )
+        await _produce(gw, [(CODEC.encode(squat), sign_event(signer_of(provider), squat))])
+        quarantined = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 1,
+            timeout_s=30,
+            what="the squatting event quarantined",
+        )
+        assert [(q.event_id, q.reason.split(":", 1)[0]) for q in quarantined] == [
+            (coming, "WRONG_EVENT_ID")
+        ]
+        gw.provider.release_slow.set()
+        own = await poll_until(
+            lambda: parts.index.events(EventFilter(exchange_id=exchange_id), limit=10),
+            lambda found: "COMPLETED" in {e.row.type for e in found},
+            timeout_s=30,
+            what="the real COMPLETED indexed",
+        )
+        assert [e.row.event_id for e in own if e.row.type == "COMPLETED"] == [coming]

@@ -17,6 +17,8 @@ from bus.audit.event_signing import (
     event_signature,
     sign_event,
 )
+from bus.audit.trail import AuditEventType, exchange_event_id
+from bus.ids import uuid7
 from bus.member_keys import MemberKey, MemberKeys
 from bus.record_signing import RecordSigner, public_key_text
 
@@ -51,7 +53,14 @@ def _row(**overrides: object) -> EventRow:
         outcome="OK",
         response_digest="r" * 64,
     )
-    return dataclasses.replace(row, **overrides)  # type: ignore[arg-type]
+    row = dataclasses.replace(row, **overrides)  # type: ignore[arg-type]
+    if "event_id" in overrides or row.exchange_id is None:
+        return row
+    if row.type not in AuditEventType.__members__:
+        return row
+    # An exchange step's id is its actor's, exchange's and type's (WRONG_EVENT_ID else).
+    step = AuditEventType(row.type)
+    return dataclasses.replace(row, event_id=exchange_event_id(row.actor, row.exchange_id, step))
 
 
 def _check(row: EventRow, signer: str | None = None) -> EventRejection | None:
@@ -163,3 +172,26 @@ def test_a_bounded_agreement_forgets_the_oldest_exchanges() -> None:
     newer = _row(type="RESPONDED", actor="es.aeat", exchange_id="ex-3", response_digest="f" * 64)
     assert agreement.add(newer)
     assert agreement.disagreeing() == ["ex-3"]
+
+
+def test_no_event_may_take_the_id_of_another_step() -> None:
+    """Exchange-step ids are predictable (UUIDv5 of actor, exchange and type). A provider
+    writing its DELIVERED, or an UNVERIFIED, under the id of the gateway's coming
+    COMPLETED would have the real one skipped as a retry: both are refused."""
+    exchange = "0190a0c4-0000-7000-8000-0000000000aa"
+    completed_id = exchange_event_id("interop.gateway", exchange, AuditEventType.COMPLETED)
+    squatting = _row(type="DELIVERED", actor="es.aeat", event_id=completed_id)
+    assert _check(squatting, "es.aeat") is EventRejection.WRONG_EVENT_ID
+    unverified = _row(
+        type="UNVERIFIED",
+        actor="es.aeat",
+        exchange_id=None,
+        requester=None,
+        provider=None,
+        service=None,
+        event_id=completed_id,
+    )
+    assert _check(unverified, "es.aeat") is EventRejection.WRONG_EVENT_ID
+    assert _check(dataclasses.replace(unverified, event_id=str(uuid7())), "es.aeat") is None
+    own = _row(type="DELIVERED", actor="es.aeat")  # its own step under its own id
+    assert _check(own, "es.aeat") is None
