@@ -361,6 +361,7 @@ class MemberDirectory:
                     f"{where}: holds rights but is not a consumer (rights are for consumers)"
                 )
             problems.extend(_right_problems(entry, catalogue, where))
+        problems.extend(_nested_ids(config))
         member_keys: MemberKeys | None = None
         try:
             member_keys = MemberKeys((e.id, e.roles, e.signing_keys) for e in config.members)
@@ -419,6 +420,21 @@ class MemberDirectory:
             cn = _subject_cn(der)
             owner = None if cn is None else self._subject_cns.get(cn)
         return None if owner is None else self._members[owner]
+
+
+def _nested_ids(config: MembersConfig) -> list[str]:
+    """Member ids that are a dotted prefix of another's (``es.ine`` of ``es.ine.padron``).
+    A provider's Kafka login may use the consumer groups ``interop.connector.<id>.*``, so
+    ``es.ine``'s would cover ``es.ine.padron``'s: it could join the register's connector
+    group, or commit its offsets and have its requests skipped."""
+    ids = sorted({entry.id for entry in config.members})
+    return [
+        f"member id {inner!r} is a prefix of {outer!r}: one's Kafka consumer groups "
+        f"(interop.connector.{inner}.*) would cover the other's; rename one"
+        for inner in ids
+        for outer in ids
+        if outer.startswith(inner + ".")
+    ]
 
 
 def _right_problems(entry: MemberEntry, catalogue: Catalogue, where: str) -> list[str]:

@@ -193,6 +193,16 @@ def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:
             EventRejection.ACTOR_NOT_ALLOWED,
             f"{row.actor} may write {row.type} only for its own exchanges",
         )
+    if row.type == "UNVERIFIED":
+        # It records where a record that failed verification was read, and nothing that
+        # record claimed: named fields would file it under someone's exchange or access
+        # list (a provider wrote one "by es.ayto-alcala" into another's exchange).
+        claimed = [name for name in _UNVERIFIED_SILENT if getattr(row, name) is not None]
+        if claimed:
+            return EventCheck(
+                EventRejection.ACTOR_NOT_ALLOWED,
+                f"an UNVERIFIED event names no exchange, member or subject ({claimed[0]})",
+            )
     return _id_check(row)
 
 
@@ -218,3 +228,8 @@ def _id_check(row: EventRow) -> EventCheck | None:
 
 
 _STEP_ID_VERSION: Final = 5
+_UNVERIFIED_SILENT: Final = tuple(
+    name
+    for name in EVENT_FIELDS
+    if name not in {"event_id", "type", "time", "actor", "outcome", "reason"}
+)

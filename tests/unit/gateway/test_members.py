@@ -300,6 +300,20 @@ def test_may_call_checks_service_and_purpose() -> None:
     assert not member.may_call("register.residence-certificate", "scholarship")
 
 
+def test_a_member_id_may_not_be_a_dotted_prefix_of_another() -> None:
+    """es.ine's connector groups (interop.connector.es.ine.*) would cover es.ine.padron's:
+    refused at start-up. es.ine-x is no dotted prefix, and is fine."""
+    problems = _problems(
+        _member("es.ine"),
+        _member("es.ine.padron"),
+        _member("es.ine-x"),
+    )
+    assert problems == (
+        "member id 'es.ine' is a prefix of 'es.ine.padron': one's Kafka consumer groups "
+        "(interop.connector.es.ine.*) would cover the other's; rename one",
+    )
+
+
 def test_exempt_procedures_are_rights_checked_against_the_service() -> None:
     """A member names the exempt procedures it conducts, per service; one the service does
     not exempt is a start-up problem, and a member without the entry names none."""

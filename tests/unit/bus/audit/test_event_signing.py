@@ -189,9 +189,32 @@ def test_no_event_may_take_the_id_of_another_step() -> None:
         requester=None,
         provider=None,
         service=None,
+        response_digest=None,
         event_id=completed_id,
     )
     assert _check(unverified, "es.aeat") is EventRejection.WRONG_EVENT_ID
     assert _check(dataclasses.replace(unverified, event_id=str(uuid7())), "es.aeat") is None
     own = _row(type="DELIVERED", actor="es.aeat")  # its own step under its own id
     assert _check(own, "es.aeat") is None
+
+
+def test_an_unverified_event_names_nothing_the_refused_record_claimed() -> None:
+    """Where the record was read and why, nothing more: a provider's UNVERIFIED filed under
+    another provider's exchange (with a requester to blame) is refused."""
+    bare = _row(
+        type="UNVERIFIED",
+        actor="es.aeat",
+        event_id=str(uuid7()),
+        exchange_id=None,
+        requester=None,
+        provider=None,
+        service=None,
+        response_digest=None,
+        outcome="UNVERIFIED",
+        reason="BAD_SIGNATURE at interop.rep.dev/1/2",
+    )
+    assert _check(bare, "es.aeat") is None
+    filed = dataclasses.replace(bare, exchange_id="0190a0c4-0000-7000-8000-0000000000aa")
+    assert _check(filed, "es.aeat") is EventRejection.ACTOR_NOT_ALLOWED
+    blaming = dataclasses.replace(bare, requester="es.ayto-alcala")
+    assert _check(blaming, "es.aeat") is EventRejection.ACTOR_NOT_ALLOWED
