@@ -52,7 +52,7 @@ from bus.records import Headers, InboundRecord
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic
 
-__all__ = ["Reply", "ReplyRouter", "ReplyRouterStats", "ReplySink"]
+__all__ = ["Reply", "ReplyRouter", "ReplyRouterStats", "ReplySink", "UnreadableSink"]
 
 _log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS: Final = 100
@@ -82,6 +82,10 @@ class Reply:
 
 ReplySink = Callable[[Reply], Awaitable[None]]
 """Async callback taking every valid reply before its waiter is woken (must be idempotent)."""
+UnreadableSink = Callable[[InboundRecord, str], Awaitable[None]]
+"""Async callback told of each record on the reply topic that is no reply at all (no
+readable envelope, or not a reply), with the reason code: whoever wrote it, it leaves a
+trace rather than vanishing."""
 
 
 @dataclass(slots=True)
@@ -110,6 +114,7 @@ class ReplyRouter:
         on_reply: ReplySink | None = None,
         offsets_group: str | None = None,
         sink_retry_s: float = 0.2,
+        on_unreadable: UnreadableSink | None = None,
     ) -> None:
         if not partitions or len(set(partitions)) != len(partitions):
             raise ValueError("a reply router needs distinct partitions")
@@ -120,6 +125,7 @@ class ReplyRouter:
         self.partitions: tuple[int, ...] = tuple(partitions)
         self._max_pending = max_pending or settings.max_pending_requests
         self._on_reply = on_reply
+        self._on_unreadable = on_unreadable
         self._offsets_group = offsets_group
         self._sink_retry_s = sink_retry_s
         self._pending: dict[ExchangeId, asyncio.Future[Reply]] = {}
@@ -370,10 +376,12 @@ class ReplyRouter:
         except EnvelopeError as exc:
             self._drop(log, "invalid_envelope", header=exc.header, error_code=exc.code)
             self.stats.dropped_invalid += 1
+            await self._unreadable(record, "INVALID_ENVELOPE", log)
             return True
         if envelope.kind is not MessageKind.REPLY:
             self._drop(log, "not_a_reply", exchange_id=envelope.exchange_id)
             self.stats.dropped_invalid += 1
+            await self._unreadable(record, "NOT_A_REPLY", log)
             return True
         reply = Reply(
             envelope,
@@ -421,6 +429,18 @@ class ReplyRouter:
                 continue
             self.stats.sunk += 1
             return True
+
+    async def _unreadable(
+        self, record: InboundRecord, reason: str, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        # Best effort, unlike the sink: a record that is no reply holds no exchange's
+        # outcome, so a failed trace is logged rather than allowed to stall the partition.
+        if self._on_unreadable is None:
+            return
+        try:
+            await self._on_unreadable(record, reason)
+        except Exception as exc:  # any failure: logged, and the partition goes on
+            log.warning("reply_unreadable_not_traced", exception_type=type(exc).__name__)
 
     def _drop(self, log: structlog.typing.FilteringBoundLogger, reason: str, **kw: str) -> None:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1

@@ -31,7 +31,7 @@ from bus.ids import MemberId
 from bus.producer import BusProducer
 from bus.record_signing import request_digest
 from bus.records import Delivery
-from bus.reply_router import Reply, ReplyRouter, ReplySink
+from bus.reply_router import Reply, ReplyRouter, ReplySink, UnreadableSink
 from bus.request_signing import RequestSigner
 from bus.settings import KafkaSettings
 from bus.topics import ReplyTopic, RequestTopic
@@ -82,6 +82,7 @@ class Requester:
         on_reply: ReplySink | None = None,
         offsets_group: str | None = None,
         signer: RequestSigner | None = None,
+        on_unreadable: UnreadableSink | None = None,
     ) -> None:
         self._settings = settings
         self._signer = signer
@@ -93,6 +94,7 @@ class Requester:
             partitions=reply_partitions,
             on_reply=on_reply,
             offsets_group=offsets_group,
+            on_unreadable=on_unreadable,
         )
         self._next_partition = itertools.cycle(self.router.partitions)
 

@@ -204,6 +204,7 @@ def build_gateway(
         on_reply=sink,
         offsets_group=settings.reply_offsets_group,
         signer=signer,
+        on_unreadable=gate.audit_unreadable if gate is not None else None,
     )
     # Looked at every 2 s at most: the write gate acts on it for every new exchange.
     replication = ReplicationHealth(kafka, registry=metrics.registry, ttl_s=_REPLICATION_TTL_S)

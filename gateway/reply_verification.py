@@ -195,6 +195,29 @@ class ReplyGate:
         )
         return False
 
+    async def audit_unreadable(self, record: InboundRecord, reason: str) -> None:
+        """The reply router's ``on_unreadable``: a record on the reply topic with no
+        readable envelope, or no reply, is audited UNVERIFIED where it was read. Not
+        dead-lettered: it names no service whose dead-letter topic could hold it."""
+        self._metrics.replies.labels("unverified").inc()
+        _log.warning(
+            "reply_unverified",
+            topic=self._reply_topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        await self._trail.record(
+            unverified_record(
+                actor=self._actor,
+                time=self._clock(),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=reason,
+            )
+        )
+
     async def _dead_letter(
         self,
         record: InboundRecord,

@@ -211,3 +211,43 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
 
 async def _async_value(value: Any) -> Any:
     return value
+
+
+async def test_a_record_on_the_reply_topic_that_is_no_reply_leaves_a_trace(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """A record with no envelope, and one whose envelope is a request: each audited
+    UNVERIFIED where it was read (they were dropped with an info line, without a trace),
+    and the partition goes on: the next exchange completes."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
+        reply_topic = gw.gateway.requester.router.reply_topic.name
+        pending = await _exchange(gw, f"SLOW-{uuid.uuid4().hex[:8]}", wait_s=0)
+        await poll_until(
+            lambda: _async_value([e.exchange_id for e in gw.provider.requests]),
+            lambda ids: pending["id"] in ids,
+            timeout_s=20,
+            what="the provider to receive the pending request",
+        )
+        request = next(e for e in gw.provider.requests if e.exchange_id == pending["id"])
+        async with BusProducer(gw.kafka) as producer:
+            for headers in ([], request.to_headers()):
+                await producer.send(
+                    reply_topic, b"\x00garbage", headers=headers, partition=request.reply_partition
+                )
+        unverified = await poll_until(
+            lambda: parts.index.events(EventFilter(types=("UNVERIFIED",)), limit=100),
+            lambda found: len(found) >= 2,
+            timeout_s=30,
+            what="two UNVERIFIED events",
+        )
+        codes = sorted((e.row.reason or "").split(" at ", 1)[0] for e in unverified)
+        assert codes == ["INVALID_ENVELOPE", "NOT_A_REPLY"], codes
+        assert all(e.row.exchange_id is None for e in unverified)
+        gw.provider.release_slow.set()
+        final = await poll_until(
+            lambda: _get(gw, pending["id"]),
+            lambda body: body["status"] != "pending",
+            timeout_s=20,
+            what="the real reply to complete the exchange",
+        )
+        assert final["status"] == "completed", final
