@@ -183,16 +183,8 @@ class ReplyGate:
             headers=reply.headers or tuple(reply.envelope.to_headers()),
         )
         await self._dead_letter(record, problem, reply, exchange, log)
-        await self._trail.record(
-            unverified_record(
-                actor=self._actor,
-                time=self._clock(),
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                reason=problem.reason.value,  # the code: the detail may quote the claims
-            )
-        )
+        # The code, not the detail: the detail may quote the record's claims.
+        await self._audit(record, problem.reason.value)
         return False
 
     async def audit_unreadable(self, record: InboundRecord, reason: str) -> None:
@@ -207,6 +199,9 @@ class ReplyGate:
             offset=record.offset,
             reason=reason,
         )
+        await self._audit(record, reason)
+
+    async def _audit(self, record: InboundRecord, reason: str) -> None:
         await self._trail.record(
             unverified_record(
                 actor=self._actor,
