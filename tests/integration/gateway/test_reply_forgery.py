@@ -63,6 +63,18 @@ async def _exchange(gw: RunningGateway, ident: str, wait_s: int) -> dict[str, An
     return dict(body)
 
 
+async def _pending(gw: RunningGateway) -> tuple[dict[str, Any], Any]:
+    """An exchange the provider holds (SLOW) until ``release_slow``, and its request."""
+    pending = await _exchange(gw, f"SLOW-{uuid.uuid4().hex[:8]}", wait_s=0)
+    await poll_until(
+        lambda: _async_value([e.exchange_id for e in gw.provider.requests]),
+        lambda ids: pending["id"] in ids,
+        timeout_s=20,
+        what="the provider to receive the pending request",
+    )
+    return pending, next(e for e in gw.provider.requests if e.exchange_id == pending["id"])
+
+
 async def _get(gw: RunningGateway, exchange_id: str) -> dict[str, Any]:
     status, _, body = await http(
         "GET", f"{gw.base_url}/v1/exchanges/{exchange_id}", headers=gw.headers()
@@ -86,14 +98,7 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
         replies = await read_topic(gw.kafka, reply_topic, count=1)
         real_a = next(r for r in replies if dict(r.headers).get("ce_id") == done["id"].encode())
         # Exchange B waits: the provider holds SLOW requests until released.
-        pending = await _exchange(gw, f"SLOW-{uuid.uuid4().hex[:8]}", wait_s=0)
-        await poll_until(
-            lambda: _async_value([e.exchange_id for e in gw.provider.requests]),
-            lambda ids: pending["id"] in ids,
-            timeout_s=20,
-            what="the provider to receive the pending request",
-        )
-        request = next(e for e in gw.provider.requests if e.exchange_id == pending["id"])
+        pending, request = await _pending(gw)
         value = _forged_value(gw)
         member = parse_member_id(provider)
 
@@ -221,14 +226,7 @@ async def test_a_record_on_the_reply_topic_that_is_no_reply_leaves_a_trace(
     and the partition goes on: the next exchange completes."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
         reply_topic = gw.gateway.requester.router.reply_topic.name
-        pending = await _exchange(gw, f"SLOW-{uuid.uuid4().hex[:8]}", wait_s=0)
-        await poll_until(
-            lambda: _async_value([e.exchange_id for e in gw.provider.requests]),
-            lambda ids: pending["id"] in ids,
-            timeout_s=20,
-            what="the provider to receive the pending request",
-        )
-        request = next(e for e in gw.provider.requests if e.exchange_id == pending["id"])
+        pending, request = await _pending(gw)
         async with BusProducer(gw.kafka) as producer:
             for headers in ([], request.to_headers()):
                 await producer.send(
