@@ -260,7 +260,11 @@ def build_gateway(
     )
     return Gateway(
         audit=audit_parts(
-            kafka, settings, member_keys=directory.member_keys, subject_key=subject_key
+            kafka,
+            settings,
+            member_keys=directory.member_keys,
+            subject_key=subject_key,
+            catalogue=catalogue,
         ),
         outbox=outbox,
         retention=retention,

@@ -39,6 +39,7 @@ from bus.audit import (
     MerkleError,
     encode_cursor,
 )
+from contracts import Catalogue
 from gateway.accesses_api import add_accesses_routes
 from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import (
@@ -90,10 +91,24 @@ class UnknownAuditEventError(NotFoundError):
     code = "UNKNOWN_AUDIT_EVENT"
 
 
+def providers_by_service(catalogue: Catalogue) -> dict[str, frozenset[str]]:
+    """Each service's providers, as the indexer checks a provider's steps against them."""
+    return {
+        service_id: frozenset(str(p) for p in service.meta.providers)
+        for service_id, service in catalogue.services.items()
+    }
+
+
 def audit_parts(
-    kafka: KafkaSettings, settings: GatewaySettings, *, member_keys: MemberKeys, subject_key: bytes
+    kafka: KafkaSettings,
+    settings: GatewaySettings,
+    *,
+    member_keys: MemberKeys,
+    subject_key: bytes,
+    catalogue: Catalogue | None = None,
 ) -> AuditParts:
-    """This replica's audit index and, when enabled here, its indexer (not yet started)."""
+    """This replica's audit index and, when enabled here, its indexer (not yet started).
+    With ``catalogue``, a provider's steps must name a service it provides."""
     audit = settings.audit
     index = AuditIndex(settings.store_url.get_secret_value())
     indexer = None
@@ -114,6 +129,7 @@ def audit_parts(
             batch_size=audit.indexer.batch_size,
             # Only events signed by their actor, who may write them, become leaves.
             member_keys=member_keys if audit.verify_events else None,
+            providers_of=None if catalogue is None else providers_by_service(catalogue),
         )
     return AuditParts(index, indexer, subject_key)
 

@@ -58,7 +58,13 @@ async def run_indexer(
         }
     )
     subject_key = settings.subject_hmac_key.get_secret_value().encode("utf-8")
-    parts = audit_parts(kafka, forced, member_keys=directory.member_keys, subject_key=subject_key)
+    parts = audit_parts(
+        kafka,
+        forced,
+        member_keys=directory.member_keys,
+        subject_key=subject_key,
+        catalogue=catalogue,
+    )
     indexer = parts.indexer
     assert indexer is not None  # noqa: S101 - enabled just above
     stop = stop or asyncio.Event()

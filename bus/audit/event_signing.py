@@ -21,8 +21,10 @@ wrote it, offline, without the Avro bytes.
 4. ``ACTOR_NOT_ALLOWED``: the actor's roles do not allow this event type: exchange steps
    of the gateway (REQUESTED, DENIED, COMPLETED, FAILED, TIMED_OUT) only by a gateway;
    the provider's steps (DELIVERED, RESPONDED, REJECTED) only by the exchange's provider
-   itself; consent and opposition changes by a gateway or a citizen portal; UNVERIFIED
-   by a gateway or a provider (whoever refused the record);
+   itself, and (where the catalogue is known, as in the indexer) for a service it
+   provides; consent and opposition changes by a gateway or a citizen portal; UNVERIFIED
+   by a gateway or a provider (whoever refused the record), naming no exchange, member,
+   service or subject;
 5. ``WRONG_EVENT_ID``: an exchange step's id is not the one ``exchange_event_id`` gives
    its actor, exchange and type, or another event carries such an id (a UUIDv5). The
    indexer skips an id it has indexed (a writer's retry); these ids are predictable, so
@@ -148,11 +150,14 @@ def check_event(
     keys: MemberKeys,
     *,
     entry: bytes | None = None,
+    providers_of: Mapping[str, frozenset[str]] | None = None,
 ) -> EventCheck | None:
     """None when ``row`` is signed by its actor, who may write its type; else why not.
 
     ``entry``: ``leaf_entry(row)`` when the caller has it already (the indexer hashes it
     into the tree too), so the canonical JSON is built once per event.
+    ``providers_of``: each service's providers (the catalogue's), when the caller knows
+    them: a provider's step for a service it does not provide is then refused.
     """
     for name in EVENT_FIELDS:
         value = getattr(row, name)
@@ -172,7 +177,7 @@ def check_event(
     except RecordSignatureError as exc:
         return EventCheck(EventRejection(exc.reason.value), exc.detail)
     if signer.member == row.actor:
-        return _actor_may_write(row, keys.roles(row.actor))
+        return _actor_may_write(row, keys.roles(row.actor), providers_of)
     recorded_for = (
         row.type in _CONSENT_CHANGES
         and "gateway" in keys.roles(signer.member)
@@ -183,7 +188,9 @@ def check_event(
     return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
 
 
-def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:
+def _actor_may_write(
+    row: EventRow, roles: frozenset[str], providers_of: Mapping[str, frozenset[str]] | None
+) -> EventCheck | None:
     if not _ALLOWED_ROLES.get(row.type, frozenset()) & roles:
         return EventCheck(
             EventRejection.ACTOR_NOT_ALLOWED, f"{row.actor} may not write {row.type} events"
@@ -192,6 +199,17 @@ def _actor_may_write(row: EventRow, roles: frozenset[str]) -> EventCheck | None:
         return EventCheck(
             EventRejection.ACTOR_NOT_ALLOWED,
             f"{row.actor} may write {row.type} only for its own exchanges",
+        )
+    if (
+        row.type in _OWN_EXCHANGE_ONLY
+        and providers_of is not None
+        and row.actor not in providers_of.get(row.service or "", frozenset())
+    ):
+        # Signed and its own, yet about a service it does not serve: a RESPONDED for a
+        # made-up exchange of another provider's service would put that in the log.
+        return EventCheck(
+            EventRejection.ACTOR_NOT_ALLOWED,
+            f"{row.actor} does not provide the service its {row.type} names",
         )
     if row.type == "UNVERIFIED":
         # It records where a record that failed verification was read, and nothing that

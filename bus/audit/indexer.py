@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -136,10 +136,16 @@ class AuditIndexer:
         codec: AuditEventCodec | None = None,
         batch_size: int = 500,
         member_keys: MemberKeys | None = None,
+        providers_of: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         # A producer only to write quarantined records to their topic.
         self._quarantine_producer = BusProducer(kafka) if member_keys is not None else None
-        self._gate = EventGate(member_keys, producer=self._quarantine_producer, audit_topic=topic)
+        self._gate = EventGate(
+            member_keys,
+            producer=self._quarantine_producer,
+            audit_topic=topic,
+            providers_of=providers_of,
+        )
         # The gateway's check that providers' RESPONDED digests match its own, as they land.
         self._digests = DigestAgreement(max_exchanges=_DIGEST_WATCH)
         self._kafka = kafka

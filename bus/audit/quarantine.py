@@ -11,6 +11,7 @@ indexer retry the batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -51,9 +52,15 @@ class EventGate:
     """
 
     def __init__(
-        self, keys: MemberKeys | None, *, producer: BusProducer | None, audit_topic: str
+        self,
+        keys: MemberKeys | None,
+        *,
+        producer: BusProducer | None,
+        audit_topic: str,
+        providers_of: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._keys = keys
+        self._providers_of = providers_of
         self._producer = producer
         self.topic = check_kafka_topic_name(audit_topic + QUARANTINE_SUFFIX)
 
@@ -63,7 +70,9 @@ class EventGate:
         signature = event_signature(record.headers)
         if self._keys is None:
             return Admission(signature)
-        problem = check_event(row, signature, self._keys, entry=entry)
+        problem = check_event(
+            row, signature, self._keys, entry=entry, providers_of=self._providers_of
+        )
         if problem is None:
             return Admission(signature)
         _log.warning("audit_event_quarantined", offset=record.offset, reason=problem.reason.value)

@@ -234,3 +234,36 @@ async def test_a_provider_cannot_take_the_id_of_the_gateways_coming_completed(
             what="the real COMPLETED indexed",
         )
         assert [e.row.event_id for e in own if e.row.type == "COMPLETED"] == [coming]
+
+
+async def test_a_provider_cannot_respond_for_a_service_it_does_not_provide(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """es.tgss, with its own key, writes a RESPONDED for a made-up exchange of the
+    register's service: quarantined (it was indexed, a signed lie in the log)."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
+        done = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
+        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        made_up = str(uuid7())
+        lie = dataclasses.replace(
+            requested,
+            event_id=exchange_event_id("es.tgss", made_up, AuditEventType.RESPONDED),
+            type="RESPONDED",
+            actor="es.tgss",
+            provider="es.tgss",
+            exchange_id=made_up,
+            outcome="OK",
+        )
+        await _produce(gw, [(CODEC.encode(lie), sign_event(signer_of("es.tgss"), lie))])
+        quarantined = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 1,
+            timeout_s=30,
+            what="the lie quarantined",
+        )
+        assert [(q.event_id, q.reason.split(":", 1)[0]) for q in quarantined] == [
+            (lie.event_id, "ACTOR_NOT_ALLOWED")
+        ]
+        assert (await parts.index.events(EventFilter(exchange_id=made_up), limit=10)) == []

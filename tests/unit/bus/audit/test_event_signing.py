@@ -218,3 +218,17 @@ def test_an_unverified_event_names_nothing_the_refused_record_claimed() -> None:
     assert _check(filed, "es.aeat") is EventRejection.ACTOR_NOT_ALLOWED
     blaming = dataclasses.replace(bare, requester="es.ayto-alcala")
     assert _check(blaming, "es.aeat") is EventRejection.ACTOR_NOT_ALLOWED
+
+
+def test_a_provider_step_must_name_a_service_it_provides() -> None:
+    """With the catalogue's providers known (the indexer's case), a provider's RESPONDED
+    for a service another provider serves is refused, however well signed."""
+    providers_of = {"tax.income-band": frozenset({"es.aeat"}), "register.x": frozenset({"es.ine"})}
+    own = _row(type="RESPONDED", actor="es.aeat")
+    foreign = _row(type="RESPONDED", actor="es.aeat", service="register.x")
+    for row, expected in ((own, None), (foreign, EventRejection.ACTOR_NOT_ALLOWED)):
+        headers = sign_event(SIGNERS["es.aeat"], row)
+        problem = check_event(row, event_signature(headers), KEYS, providers_of=providers_of)
+        assert (None if problem is None else problem.reason) is expected
+    # Offline (``interop audit verify`` without a catalogue) the rule is not applied.
+    assert _check(foreign, "es.aeat") is None
