@@ -18,7 +18,12 @@ failure with a ``Finding`` that names what failed:
    proves offline who wrote each step (``signature``);
 5. walking every event: for each exchange, the provider's RESPONDED digests agree with
    the gateway's REQUESTED (request) and COMPLETED (response) digests (``digests``): a
-   difference means what the provider answered is not what the requester got.
+   difference means what the provider answered is not what the requester got;
+6. walking every event: every exchange REQUESTED more than ``UNCLOSED_AFTER`` before the
+   log's latest event has its closing event, COMPLETED, FAILED or TIMED_OUT
+   (``unclosed``). The gateway owes one to every exchange by its deadline (at most
+   minutes); one missing an hour later was lost or kept out of the log, and the
+   citizen's access list would not show the exchange.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import binascii
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
 
 from bus.audit.checkpoint import Checkpoint, open_checkpoint
 from bus.audit.digest_agreement import DigestAgreement
@@ -228,6 +234,7 @@ class LogVerifier:
         events: list[Mapping[str, Any]] = []
         leaves: list[bytes] = []
         digests = DigestAgreement()
+        closings = _Closings()
         while len(events) < checkpoint.size:
             batch = await self._source.events_from(len(events), page)
             batch = [e for e in batch if isinstance(e.get("leaf_index"), int)]
@@ -235,12 +242,14 @@ class LogVerifier:
             if not batch:
                 return len(events), _missing(len(events), checkpoint.size)
             for event in batch:
-                finding = self._walked(event, len(events), checkpoint.size, leaves, digests)
+                finding = self._walked(
+                    event, len(events), checkpoint.size, leaves, digests, closings
+                )
                 if finding is not None:
                     return len(events), finding
                 events.append(event)
         if root(leaves) == checkpoint.root_hash:
-            return len(events), _digest_finding(digests.disagreeing())
+            return len(events), _digest_finding(digests.disagreeing()) or closings.finding()
         # Some event differs from what the log committed to: find the first one.
         for count, event in enumerate(events):
             finding = await self._inclusion(str(event.get("event_id")), checkpoint)
@@ -257,6 +266,7 @@ class LogVerifier:
         size: int,
         leaves: list[bytes],
         digests: DigestAgreement,
+        closings: _Closings,
     ) -> Finding | None:
         """One event of the full walk: in its place, well-formed, signed; its leaf kept."""
         if event["leaf_index"] != index:
@@ -272,7 +282,48 @@ class LogVerifier:
             )
         leaves.append(leaf_hash(leaf_entry(row)))
         digests.add(row)
+        closings.add(row)
         return self._signed(event, row, index)
+
+
+UNCLOSED_AFTER: Final = timedelta(hours=1)
+_CLOSING: Final = frozenset({"COMPLETED", "FAILED", "TIMED_OUT"})
+
+
+class _Closings:
+    """Which exchanges were REQUESTED, when, and which have a closing event."""
+
+    def __init__(self) -> None:
+        self._requested: dict[str, datetime] = {}
+        self._closed: set[str] = set()
+        self._latest: datetime | None = None
+
+    def add(self, row: EventRow) -> None:
+        self._latest = row.time if self._latest is None else max(self._latest, row.time)
+        if row.exchange_id is None:
+            return
+        if row.type == "REQUESTED":
+            self._requested.setdefault(row.exchange_id, row.time)
+        elif row.type in _CLOSING:
+            self._closed.add(row.exchange_id)
+
+    def finding(self) -> Finding | None:
+        if self._latest is None:
+            return None
+        before = self._latest - UNCLOSED_AFTER
+        unclosed = sorted(
+            exchange_id
+            for exchange_id, at in self._requested.items()
+            if at < before and exchange_id not in self._closed
+        )
+        if not unclosed:
+            return None
+        shown = ", ".join(unclosed[:_SHOWN]) + (" ..." if len(unclosed) > _SHOWN else "")
+        return Finding(
+            "unclosed",
+            f"{len(unclosed)} exchange(s) REQUESTED over an hour before the log's latest event"
+            f" with no COMPLETED, FAILED or TIMED_OUT: {shown}",
+        )
 
 
 def _missing(index: int, size: int) -> Finding:

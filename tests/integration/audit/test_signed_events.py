@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +267,29 @@ async def test_a_provider_cannot_respond_for_a_service_it_does_not_provide(
             (lie.event_id, "ACTOR_NOT_ALLOWED")
         ]
         assert (await parts.index.events(EventFilter(exchange_id=made_up), limit=10)) == []
+
+
+async def test_verify_names_an_exchange_left_without_its_closing_event(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """A REQUESTED two hours before the log's latest event, never closed (its COMPLETED
+    lost or kept out of the log): ``interop audit verify`` exits non-zero naming it."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
+        done = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
+        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        lost = str(uuid7())
+        orphan = dataclasses.replace(
+            requested,
+            event_id=exchange_event_id(GATEWAY_MEMBER, lost, AuditEventType.REQUESTED),
+            exchange_id=lost,
+            time=requested.time - timedelta(hours=2),
+        )
+        await _produce(gw, [(CODEC.encode(orphan), sign_event(signer_of(GATEWAY_MEMBER), orphan))])
+        await wait_for_size(parts.index, 3)
+        code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
+        assert code != 0, output
+        assert "unclosed" in output or "no COMPLETED, FAILED or TIMED_OUT" in output, output
+        assert lost in output, output
+        assert done["id"] not in output, output  # closed: not named
