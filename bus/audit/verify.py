@@ -316,13 +316,11 @@ class _Closings:
             for exchange_id, at in self._requested.items()
             if at < before and exchange_id not in self._closed
         )
-        if not unclosed:
-            return None
-        shown = ", ".join(unclosed[:_SHOWN]) + (" ..." if len(unclosed) > _SHOWN else "")
-        return Finding(
+        return _exchanges_finding(
             "unclosed",
-            f"{len(unclosed)} exchange(s) REQUESTED over an hour before the log's latest event"
-            f" with no COMPLETED, FAILED or TIMED_OUT: {shown}",
+            "REQUESTED over an hour before the log's latest event with no COMPLETED, FAILED"
+            " or TIMED_OUT",
+            unclosed,
         )
 
 
@@ -339,11 +337,16 @@ _SHOWN = 20
 
 def _digest_finding(exchange_ids: list[str]) -> Finding | None:
     """A ``digests`` finding naming the exchanges whose digests disagree, or None."""
+    return _exchanges_finding(
+        "digests",
+        "where the provider's RESPONDED digests differ from the gateway's",
+        exchange_ids,
+    )
+
+
+def _exchanges_finding(kind: str, what: str, exchange_ids: list[str]) -> Finding | None:
+    """A finding naming the first ``_SHOWN`` of ``exchange_ids``, or None if there are none."""
     if not exchange_ids:
         return None
     shown = ", ".join(exchange_ids[:_SHOWN]) + (" ..." if len(exchange_ids) > _SHOWN else "")
-    return Finding(
-        "digests",
-        f"{len(exchange_ids)} exchange(s) where the provider's RESPONDED digests differ from"
-        f" the gateway's: {shown}",
-    )
+    return Finding(kind, f"{len(exchange_ids)} exchange(s) {what}: {shown}")

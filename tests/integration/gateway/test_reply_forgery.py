@@ -75,6 +75,17 @@ async def _pending(gw: RunningGateway) -> tuple[dict[str, Any], Any]:
     return pending, next(e for e in gw.provider.requests if e.exchange_id == pending["id"])
 
 
+async def _released(gw: RunningGateway, exchange_id: str) -> dict[str, Any]:
+    """Let the provider answer what it holds; the exchange once it is no longer pending."""
+    gw.provider.release_slow.set()
+    return await poll_until(
+        lambda: _get(gw, exchange_id),
+        lambda body: body["status"] != "pending",
+        timeout_s=20,
+        what="the real reply to complete the exchange",
+    )
+
+
 async def _get(gw: RunningGateway, exchange_id: str) -> dict[str, Any]:
     status, _, body = await http(
         "GET", f"{gw.base_url}/v1/exchanges/{exchange_id}", headers=gw.headers()
@@ -194,13 +205,7 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
         assert all(e.row.exchange_id is None for e in unverified)
         assert all(e.row.requester is None and e.row.subject_ref is None for e in unverified)
 
-        gw.provider.release_slow.set()
-        final = await poll_until(
-            lambda: _get(gw, pending["id"]),
-            lambda body: body["status"] != "pending",
-            timeout_s=20,
-            what="the real reply to complete the exchange",
-        )
+        final = await _released(gw, pending["id"])
         assert final["status"] == "completed", final
         assert final["data"]["municipality_name"] == "Alcalá de Henares"
         # The exchange's own audit trail holds no trace of the forgeries.
@@ -241,11 +246,5 @@ async def test_a_record_on_the_reply_topic_that_is_no_reply_leaves_a_trace(
         codes = sorted((e.row.reason or "").split(" at ", 1)[0] for e in unverified)
         assert codes == ["INVALID_ENVELOPE", "NOT_A_REPLY"], codes
         assert all(e.row.exchange_id is None for e in unverified)
-        gw.provider.release_slow.set()
-        final = await poll_until(
-            lambda: _get(gw, pending["id"]),
-            lambda body: body["status"] != "pending",
-            timeout_s=20,
-            what="the real reply to complete the exchange",
-        )
+        final = await _released(gw, pending["id"])
         assert final["status"] == "completed", final
