@@ -58,8 +58,7 @@ class SqliteReplyStore(SqliteStore):
 
     async def get(self, exchange_id: str) -> StoredReply | None:
         with self._database.translate("read a reply"):
-            async with self._database.session() as db:
-                rows = list(await db.execute_fetchall(_GET, (exchange_id,)))
+            rows = await self._database.read(_GET, (exchange_id,))
         return _reply(rows[0]) if rows else None
 
     async def put(self, reply: StoredReply) -> StoredReply:
@@ -73,8 +72,7 @@ class SqliteReplyStore(SqliteStore):
         with self._database.translate("store a reply"):
             if (await self._database.write(_INSERT, params)).rowcount == 1:
                 return reply
-            async with self._database.session() as db:
-                rows = list(await db.execute_fetchall(_GET, (reply.exchange_id,)))
+            rows = await self._database.read(_GET, (reply.exchange_id,))
         if not rows:
             # The INSERT and this read are separate statements: a purge took the row
             # in between. Nothing is stored now; the caller's retry stores ours.

@@ -132,8 +132,7 @@ class SqliteConsentStore(SqliteStore):
     async def _select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
         query = f"SELECT * FROM {table} WHERE {column} = ? ORDER BY created_at, id"  # noqa: S608
         with self._database.translate(f"read {table}"):
-            async with self._database.session() as db:
-                rows = await db.execute_fetchall(query, (value,))
+            rows = await self._database.read(query, (value,))
         return [dict(zip(row.keys(), row, strict=True)) for row in rows]
 
     async def _revoke(self, table: str, row_id: str, at: datetime, by: str) -> list[dict[str, Any]]:

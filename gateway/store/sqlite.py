@@ -154,17 +154,13 @@ class SqliteExchangeStore(SqliteStore):
     ) -> ExchangeRecord | None:
         """The exchange ``requester`` created with ``idempotency_key``, or None."""
         with self._database.translate("read an exchange by idempotency key"):
-            async with self._database.session() as db:
-                rows = await db.execute_fetchall(_BY_KEY, (requester, idempotency_key))
+            rows = await self._database.read(_BY_KEY, (requester, idempotency_key))
         return next((_record(row) for row in rows), None)
 
     async def get(self, exchange_id: str) -> ExchangeRecord | None:
         """The exchange, or None."""
         with self._database.translate("read an exchange"):
-            async with self._database.session() as db:
-                rows = await db.execute_fetchall(
-                    "SELECT * FROM exchanges WHERE id = ?", (exchange_id,)
-                )
+            rows = await self._database.read("SELECT * FROM exchanges WHERE id = ?", (exchange_id,))
         return next((_record(row) for row in rows), None)
 
     async def complete(

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.batches.store_sqlite import SqliteBatchStore
 from gateway.consent.store_sqlite import SqliteConsentStore
+from gateway.errors import StoreUnavailableError
 from gateway.store.sqlite import SqliteExchangeStore
 from storage.sqlite import connect_sqlite, create_private
 from tests.unit.gateway.test_audit_outbox import _record
@@ -123,3 +124,65 @@ def test_an_existing_database_is_tightened_without_opening_it(tmp_path: Path) ->
         assert _mode(tmp_path / name) == 0o600
     assert (tmp_path / "new.db").read_bytes() == b""
     assert _names(tmp_path) == ["new.db", "old.db"]
+
+
+async def test_reads_run_on_the_loop_and_see_every_committed_write(tmp_path: Path) -> None:
+    """A lookup (``SqliteDatabase.read``) runs on the event loop's thread, not aiosqlite's
+    (the hand-off cost far more than the lookup, issue #16), and sees each write that was
+    acknowledged before it, the writer's connection being another one."""
+    store = SqliteExchangeStore(tmp_path / "gateway.db")
+    await store.open()
+    try:
+        threads: list[int] = []
+        reader = store._database._reader
+        assert reader is not None
+        reader.create_function("thread_of", 0, lambda: threads.append(threading.get_ident()))
+        await store._database.read("SELECT thread_of()")
+        assert threads == [threading.get_ident()]
+        for n in range(1, 4):
+            record = _record(n, overdue=False)
+            await store.create(record)
+            found = await store.get(record.id)
+            assert found is not None
+            assert found.id == record.id
+    finally:
+        await store.close()
+
+
+async def test_a_read_answered_busy_goes_to_the_connections_thread(tmp_path: Path) -> None:
+    """SQLite may answer a reader "busy" at once (a WAL file being recovered). The loop is
+    not held for the busy timeout: the statement is handed to aiosqlite's thread, which
+    waits it out. Any other error is the caller's (the store's own error, naming it)."""
+    store = SqliteExchangeStore(tmp_path / "gateway.db")
+    await store.open()
+    record = _record(1, overdue=False)
+    await store.create(record)
+
+    class _Refusing:
+        def __init__(self, code: int) -> None:
+            self.code = code
+            self.calls = 0
+
+        def execute(self, _sql: str, _params: object) -> sqlite3.Cursor:
+            self.calls += 1
+            error = sqlite3.OperationalError("refused")
+            error.sqlite_errorcode = self.code
+            raise error
+
+        def close(self) -> None:
+            pass
+
+    try:
+        busy = _Refusing(sqlite3.SQLITE_BUSY | 0x100)  # SQLITE_BUSY_RECOVERY
+        store._database._reader = busy  # type: ignore[assignment]
+        found = await store.get(record.id)
+        assert busy.calls == 1
+        assert found is not None
+        assert found.id == record.id
+        store._database._reader = _Refusing(sqlite3.SQLITE_IOERR)  # type: ignore[assignment]
+        with pytest.raises(StoreUnavailableError, match="could not read an exchange"):
+            await store.get(record.id)
+    finally:
+        await store.close()
+    with pytest.raises(StoreUnavailableError, match="is not open"):
+        await store.get(record.id)
