@@ -4,8 +4,8 @@ Payloads appear only as keyed digests (HMAC-SHA-256, hex) under the connector's 
 key: personal data has too little entropy to survive a guess against a plain hash.
 
 Each step has its one event id (``exchange_event_id``): a request redelivered after a
-crash and answered again from the reply store writes the same RESPONDED event, which the
-indexer keeps once.
+crash and answered again from the reply store writes the same DELIVERED and RESPONDED
+events, which the indexer keeps once each.
 """
 
 from __future__ import annotations

@@ -18,8 +18,11 @@
    the registry: refused like an undecodable one (``SUBJECT_MISMATCH``...).
 5. audit ``DELIVERED``; **answer** (``connectors.answering``: concurrency, breaker,
    retries, deadline, mapping, encoding).
-6. **store** the reply, then **produce** it to the topic and partition the envelope
-   names, then audit ``RESPONDED``; only then is the record acknowledged (committed).
+6. **store** the reply (while ``DELIVERED`` is being acknowledged), then, once it is,
+   **produce** it to the topic and partition the envelope names, then audit
+   ``RESPONDED``; only then is the record acknowledged (committed). A reply replayed
+   from the store (step 3) is preceded by ``DELIVERED`` again: it may have been kept
+   before its first ``DELIVERED`` was acknowledged.
 
 At-least-once: any failure before the acknowledgement leaves the record uncommitted or
 retried, and the next attempt finds the stored reply (step 3). An audit write that fails
@@ -213,6 +216,8 @@ class RequestPipeline:
         # whose id is here is a second copy of a request (a duplicate produce), answered
         # from the store like any redelivery.
         self._seen: dict[str, datetime] = {}
+        self._answering: dict[str, asyncio.Future[None]] = {}
+        """Exchanges being answered afresh in this process, each done when its try ends."""
 
     async def __call__(self, record: InboundRecord) -> Outcome:
         started = time.monotonic()
@@ -237,6 +242,12 @@ class RequestPipeline:
             # can have stored a reply, so the store is not asked (a read on the path of
             # every new request; issue #16).
             return await self._handle_new(record, envelope, digest, started, log)
+        answering = self._answering.get(envelope.exchange_id)
+        if answering is not None:
+            # Another copy of this exchange is being answered here: its reply is kept
+            # before it leaves, so once it is done the store has it, and the registry is
+            # not asked twice for two copies that arrive together.
+            await asyncio.shield(answering)
         try:
             stored = await self._store.get(envelope.exchange_id)
         except ReplyStoreError as exc:
@@ -302,6 +313,24 @@ class RequestPipeline:
     ) -> Outcome:
         """A request this connector has not answered yet: decode, audit, answer, reply.
         ``digest``: the request's digest from its signature check, which the reply names."""
+        exchange_id = envelope.exchange_id
+        done = asyncio.get_running_loop().create_future()
+        earlier = self._answering.setdefault(exchange_id, done)
+        try:
+            return await self._answer_new(record, envelope, digest, started, log)
+        finally:
+            if earlier is done:
+                del self._answering[exchange_id]
+            done.set_result(None)
+
+    async def _answer_new(
+        self,
+        record: InboundRecord,
+        envelope: Envelope,
+        digest: str,
+        started: float,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> Outcome:
         value = record.value or b""
         try:
             decoded = self._codec.decode(
@@ -313,24 +342,29 @@ class RequestPipeline:
         datum, refusal = self._admit_data(envelope, decoded.datum, log)
         if refusal is not None:
             return await self._reject(envelope, value, digest, *refusal, log)
-        # DELIVERED is written while the registry answers: nothing leaves this connector
-        # before it is acknowledged (the reply waits for it below), and the registry's
-        # time no longer adds to the audit write's on every request.
+        # DELIVERED is written while the registry answers, and the reply is kept while
+        # DELIVERED is still being acknowledged: nothing leaves this connector before it
+        # is (the reply waits for it below), and neither the registry's time nor the
+        # store's sync adds to the audit write's on every request (issue #16).
         delivered = asyncio.ensure_future(
             self._audit.record(self._steps.delivered(envelope, value, self._clock()))
         )
         try:
-            plan = await self._answerer.answer(datum, self._context(envelope))
-        finally:
-            audited = await asyncio.gather(delivered, return_exceptions=True)
-        if isinstance(failure := audited[0], BaseException):
-            if not isinstance(failure, AuditWriteError):
-                raise failure
-            log.warning("audit_write_failed", step="delivered", error_code=failure.code)
-            # Neither kept nor sent: the redelivery asks again, after its DELIVERED (a kept
-            # reply would be replayed from the store with no DELIVERED in the log).
-            return Retry(f"audit: {failure.code}", delay_s=0.5)
-        plan = await self._keep(envelope.exchange_id, plan, log)
+            answered = await self._answerer.answer(datum, self._context(envelope))
+        except BaseException:
+            await asyncio.gather(delivered, return_exceptions=True)
+            raise
+        kept = asyncio.ensure_future(self._keep(envelope.exchange_id, answered, log))
+        audited, plan = await asyncio.gather(delivered, kept, return_exceptions=True)
+        if isinstance(plan, BaseException):  # pragma: no cover - ``_keep`` does not raise
+            raise plan
+        if isinstance(audited, BaseException):
+            if not isinstance(audited, AuditWriteError):
+                raise audited
+            log.warning("audit_write_failed", step="delivered", error_code=audited.code)
+            # Not sent. The reply may be kept: the redelivery replays it after a DELIVERED
+            # of its own (``_deliver``), and the registry is not asked twice.
+            return Retry(f"audit: {audited.code}", delay_s=0.5)
         return await self._deliver(envelope, value, digest, plan, started, log, replayed=False)
 
     # -- steps -------------------------------------------------------------------------
@@ -418,6 +452,13 @@ class RequestPipeline:
         *,
         replayed: bool,
     ) -> Outcome:
+        if replayed:
+            # A kept reply may have been kept before its DELIVERED was acknowledged (the
+            # two are written side by side): DELIVERED first, again. Its id is the
+            # exchange step's own, so the audit index holds it once.
+            delivered = self._steps.delivered(envelope, request, self._clock())
+            if (failed := await self._record(delivered, log)) is not None:
+                return failed
         undelivered = await self._send(envelope, digest, plan, log)
         if undelivered is not None:
             return undelivered

@@ -139,7 +139,8 @@ async def test_not_found_and_typed_errors_map_to_reply_statuses() -> None:
 
 async def test_a_request_redelivered_after_its_deadline_is_replayed_from_the_store() -> None:
     """Answered, then the connector died before committing; the record comes back after its
-    deadline: the stored reply is sent again (RESPONDED, replayed), never REJECTED."""
+    deadline: the stored reply is sent again (after DELIVERED; RESPONDED, replayed), never
+    REJECTED."""
     h = harness(lambda _r, _c: asyncio.sleep(0, Found(RESIDENCE)))
     envelope, record = request_record(deadline_s=-1.0)
     stored = StoredReply(
@@ -149,7 +150,8 @@ async def test_a_request_redelivered_after_its_deadline_is_replayed_from_the_sto
     assert await h.pipeline(record) == Ack()
     [sent] = h.sender.sent
     assert (sent.value, sent.envelope.status) == (b"\x00stored", ReplyStatus.OK)
-    [responded] = h.audit.records
+    delivered, responded = h.audit.records
+    assert delivered.type is AuditEventType.DELIVERED
     assert (responded.type, responded.reason) == (
         AuditEventType.RESPONDED,
         "replayed from the reply store",
@@ -329,9 +331,10 @@ async def test_a_failed_reply_is_retried_and_then_served_from_the_store() -> Non
 
 
 async def test_an_audit_failure_is_retried_not_skipped() -> None:
-    """The audit trail refuses DELIVERED (written while the registry answers): Retry, and
-    nothing leaves the connector or is kept, so the redelivery is asked afresh, after a
-    DELIVERED of its own, instead of replayed from the store without one."""
+    """The audit trail refuses DELIVERED (written while the registry answers and the reply
+    is kept): Retry, and nothing leaves the connector. The redelivery replays the kept
+    reply without asking the registry again, after a DELIVERED of its own: no reply
+    leaves before its DELIVERED is in the log."""
     calls: list[int] = []
 
     async def handler(_r: Mapping[str, Any], _c: HandlerContext) -> Answer:
@@ -339,20 +342,30 @@ async def test_an_audit_failure_is_retried_not_skipped() -> None:
         return NotFound()
 
     h = harness(handler)
+    record = h.audit.record
 
     async def refuse(_event: AuditRecord) -> None:
         raise AuditWriteError("audit topic down")
 
     h.audit.record = refuse  # type: ignore[method-assign,assignment]
-    assert isinstance(await h.pipeline(request_record()[1]), Retry)
+    _, request = request_record()
+    assert isinstance(await h.pipeline(request), Retry)
     assert calls == [1]
     assert h.sender.sent == []
-    assert h.store.replies == {}
+    assert h.audit.records == []
+    h.audit.record = record  # type: ignore[method-assign]
+    assert await h.pipeline(request) == Ack()
+    assert calls == [1]
+    [sent] = h.sender.sent
+    assert sent.envelope.status is ReplyStatus.NOT_FOUND
+    assert _types(h.audit.records) == [AuditEventType.DELIVERED, AuditEventType.RESPONDED]
+    assert h.audit.records[-1].reason == "replayed from the reply store"
 
 
 async def test_delivered_is_acknowledged_before_the_reply_leaves() -> None:
-    """The registry is asked while DELIVERED is being written, but the reply waits for
-    DELIVERED's acknowledgement: nothing leaves before its audit event is in the log."""
+    """The registry is asked, and its reply kept, while DELIVERED is being written, but
+    the reply waits for DELIVERED's acknowledgement: nothing leaves before its audit event
+    is in the log."""
     asked = asyncio.Event()
     release = asyncio.Event()
 
@@ -369,13 +382,15 @@ async def test_delivered_is_acknowledged_before_the_reply_leaves() -> None:
         await record(event)
 
     h.audit.record = slow  # type: ignore[method-assign]
-    handling = asyncio.ensure_future(h.pipeline(request_record()[1]))
+    envelope, request = request_record()
+    handling = asyncio.ensure_future(h.pipeline(request))
     async with asyncio.timeout(5):
         await asked.wait()
     for _ in range(50):  # let the pipeline run on as far as it can (no timed wait)
         await asyncio.sleep(0)
     assert not handling.done()
     assert h.sender.sent == []  # the registry answered; DELIVERED is not acknowledged
+    assert envelope.exchange_id in h.store.replies  # kept meanwhile
     release.set()
     assert isinstance(await handling, Ack)
     assert len(h.sender.sent) == 1
