@@ -51,6 +51,7 @@ __all__ = [
     "EventCheck",
     "EventRejection",
     "EventSignature",
+    "as_requested",
     "check_event",
     "event_signature",
     "sign_event",
@@ -102,6 +103,7 @@ class EventRejection(StrEnum):
     NOT_THE_ACTOR = "NOT_THE_ACTOR"
     ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
     WRONG_EVENT_ID = "WRONG_EVENT_ID"
+    NOT_AS_REQUESTED = "NOT_AS_REQUESTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,48 @@ def check_event(
     if recorded_for:
         return None
     return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
+
+
+_AFTER_THE_REQUEST: Final = frozenset({"DELIVERED", "RESPONDED"})
+"""A provider's steps taken only once a request passed its signature check: the gateway
+wrote (and had acknowledged) the exchange's REQUESTED before the request left, and the
+audit topic is one total order, so the REQUESTED is always indexed before them."""
+_AS_REQUESTED: Final = (
+    "requester",
+    "provider",
+    "service",
+    "purpose",
+    "procedure",
+    "legal_basis",
+    "consent_ref",
+    "subject_ref",
+)
+"""What a provider's step repeats from the signed request, hence from its REQUESTED."""
+
+
+def as_requested(row: EventRow, requested: EventRow | None) -> EventCheck | None:
+    """None unless ``row`` is a DELIVERED or RESPONDED that names what its exchange's
+    REQUESTED (``requested``; None if the log has none) does not.
+
+    A provider's signed step is checked against its key and its own service by
+    ``check_event``; this is the rest: its requester, subject and purpose are the ones the
+    gateway recorded. Without it a provider could write, under its own name, an access by
+    any town hall to any citizen's record, and the citizen's access list would show it.
+    """
+    if row.type not in _AFTER_THE_REQUEST:
+        return None
+    if requested is None:
+        return EventCheck(
+            EventRejection.NOT_AS_REQUESTED,
+            f"a {row.type} step for an exchange the log has no REQUESTED for",
+        )
+    for name in _AS_REQUESTED:
+        if (getattr(row, name) or None) != (getattr(requested, name) or None):
+            return EventCheck(
+                EventRejection.NOT_AS_REQUESTED,
+                f"the {row.type} step's {name} is not its exchange's REQUESTED one",
+            )
+    return None
 
 
 def _actor_may_write(

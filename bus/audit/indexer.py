@@ -276,16 +276,10 @@ class AuditIndexer:
         items: list[tuple[int, EventRow]] = []
         entries: list[bytes] = []  # each item's leaf entry: checked and hashed, built once
         skipped = 0
-        decoded: list[tuple[InboundRecord, EventRow | None]] = []
-        for consumed in records:
-            record = InboundRecord.from_consumer_record(consumed)
-            try:
-                decoded.append((record, self._codec.decode(record.value)))
-            except MalformedAuditEventError as exc:
-                _log.warning("audit_record_skipped", offset=record.offset, error_code=exc.code)
-                decoded.append((record, None))
+        decoded = self._decode(records)
         ids = [row.event_id for _, row in decoded if row is not None]
         known = await self._index.known_event_ids(ids)
+        requested = await self._requested_events(decoded, known)
         seen: set[str] = set()
         signatures: dict[int, EventSignature] = {}
         refused: list[tuple[InboundRecord, QuarantinedEvent]] = []
@@ -294,10 +288,12 @@ class AuditIndexer:
                 skipped += 1
                 continue
             entry = leaf_entry(row)
-            admission = self._gate.admit(record, row, entry)
+            admission = self._gate.admit(record, row, entry, requested=requested)
             if admission.quarantined is not None:
                 refused.append((record, admission.quarantined))
                 continue
+            if requested is not None and row.type == "REQUESTED" and row.exchange_id:
+                requested.setdefault(row.exchange_id, row)  # its steps may follow in the batch
             seen.add(row.event_id)
             if admission.signature is not None:
                 signatures[record.offset] = admission.signature
@@ -330,6 +326,38 @@ class AuditIndexer:
         self.stats.skipped += skipped
         self.stats.quarantined += len(refused)
         await self._maybe_checkpoint(force_interval=False)
+
+    def _decode(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> list[tuple[InboundRecord, EventRow | None]]:
+        """Each record with its event, or None when it holds none (skipped, logged)."""
+        decoded: list[tuple[InboundRecord, EventRow | None]] = []
+        for consumed in records:
+            record = InboundRecord.from_consumer_record(consumed)
+            try:
+                decoded.append((record, self._codec.decode(record.value)))
+            except MalformedAuditEventError as exc:
+                _log.warning("audit_record_skipped", offset=record.offset, error_code=exc.code)
+                decoded.append((record, None))
+        return decoded
+
+    async def _requested_events(
+        self, decoded: Sequence[tuple[InboundRecord, EventRow | None]], known: set[str]
+    ) -> dict[str, EventRow] | None:
+        """The indexed REQUESTED of each exchange a new provider step of the batch names
+        (``EventGate.admit`` checks the step against it); None when events are not
+        checked. One query per batch, and none for a batch without such steps."""
+        if not self._gate.checks:
+            return None
+        exchanges = {
+            row.exchange_id
+            for _, row in decoded
+            if row is not None
+            and row.type in ("DELIVERED", "RESPONDED")
+            and row.exchange_id
+            and row.event_id not in known
+        }
+        return await self._index.requested_events(sorted(exchanges))
 
     def _watch_digests(self, items: Sequence[tuple[int, EventRow]]) -> None:
         for offset, row in items:

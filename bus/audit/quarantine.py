@@ -20,7 +20,7 @@ import structlog
 
 from bus.audit.errors import AuditWriteError
 from bus.audit.event import EventRow, format_time
-from bus.audit.event_signing import EventSignature, check_event, event_signature
+from bus.audit.event_signing import EventSignature, as_requested, check_event, event_signature
 from bus.audit.index.store import QuarantinedEvent
 from bus.dead_letter import dead_letter_copy
 from bus.errors import BusError
@@ -64,15 +64,31 @@ class EventGate:
         self._producer = producer
         self.topic = check_kafka_topic_name(audit_topic + QUARANTINE_SUFFIX)
 
-    def admit(self, record: InboundRecord, row: EventRow, entry: bytes) -> Admission:
+    @property
+    def checks(self) -> bool:
+        """Whether events are checked at all (``keys`` given)."""
+        return self._keys is not None
+
+    def admit(
+        self,
+        record: InboundRecord,
+        row: EventRow,
+        entry: bytes,
+        *,
+        requested: Mapping[str, EventRow] | None = None,
+    ) -> Admission:
         """Whether ``row`` (decoded from ``record``; ``entry``: its leaf entry) may become
-        a leaf."""
+        a leaf. ``requested``: the REQUESTED event of each exchange a provider's step of
+        this batch names, as far as the log has one (``as_requested``); None: not checked.
+        """
         signature = event_signature(record.headers)
         if self._keys is None:
             return Admission(signature)
         problem = check_event(
             row, signature, self._keys, entry=entry, providers_of=self._providers_of
         )
+        if problem is None and requested is not None:
+            problem = as_requested(row, requested.get(row.exchange_id or ""))
         if problem is None:
             return Admission(signature)
         _log.warning("audit_event_quarantined", offset=record.offset, reason=problem.reason.value)

@@ -324,6 +324,26 @@ class AuditIndex:
                 )
                 return {r.event_id for r in rows}
 
+    async def requested_events(self, exchange_ids: Sequence[str]) -> dict[str, EventRow]:
+        """The REQUESTED event of each of ``exchange_ids`` that has one in the index (the
+        first, should a gateway's retry have written two)."""
+        if not exchange_ids:
+            return {}
+        c = t.events.c
+        query = (
+            sa.select(t.events)
+            .where(c.type == "REQUESTED", c.exchange_id.in_(exchange_ids))
+            .order_by(c.seq)
+        )
+        with _translate("look up REQUESTED events"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        found: dict[str, EventRow] = {}
+        for r in rows:
+            row = _indexed(r._mapping).row
+            found.setdefault(row.exchange_id or "", row)
+        return found
+
     async def save_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store a signed checkpoint (a second one for the same size is ignored)."""
         with _translate("store a checkpoint"):

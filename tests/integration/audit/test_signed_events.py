@@ -293,3 +293,59 @@ async def test_verify_names_an_exchange_left_without_its_closing_event(
         assert "unclosed" in output or "no COMPLETED, FAILED or TIMED_OUT" in output, output
         assert lost in output, output
         assert done["id"] not in output, output  # closed: not named
+
+
+async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The register's provider, with its own key and for its own service, writes a
+    RESPONDED for a real exchange naming another citizen, and a DELIVERED for an exchange
+    nobody requested. Both are quarantined (NOT_AS_REQUESTED): they were indexed, so the
+    other citizen's access list showed an access that never happened."""
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
+        done = await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
+        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        provider = requested.provider
+        assert provider is not None
+        stranger = "another-citizens-pseudonym"
+        other_subject = dataclasses.replace(
+            requested,
+            event_id=exchange_event_id(provider, done["id"], AuditEventType.RESPONDED),
+            type="RESPONDED",
+            actor=provider,
+            subject_ref=stranger,
+            outcome="OK",
+        )
+        made_up = str(uuid7())
+        unrequested = dataclasses.replace(
+            requested,
+            event_id=exchange_event_id(provider, made_up, AuditEventType.DELIVERED),
+            type="DELIVERED",
+            actor=provider,
+            exchange_id=made_up,
+            outcome="DELIVERED",
+        )
+        await _produce(
+            gw,
+            [
+                (CODEC.encode(lie), sign_event(signer_of(provider), lie))
+                for lie in (other_subject, unrequested)
+            ],
+        )
+        quarantined = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 2,
+            timeout_s=30,
+            what="both lies quarantined",
+        )
+        assert sorted((q.event_id, q.reason.split(":", 1)[0]) for q in quarantined) == sorted(
+            [
+                (other_subject.event_id, "NOT_AS_REQUESTED"),
+                (unrequested.event_id, "NOT_AS_REQUESTED"),
+            ]
+        )
+        assert await parts.index.events(EventFilter(subject_ref=stranger), limit=10) == []
+        assert await parts.index.events(EventFilter(exchange_id=made_up), limit=10) == []
+        assert (await parts.index.state()).tree_size == 2

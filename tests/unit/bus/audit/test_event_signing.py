@@ -13,6 +13,7 @@ from bus.audit.event import EventRow
 from bus.audit.event_signing import (
     MAX_FIELD_CHARS,
     EventRejection,
+    as_requested,
     check_event,
     event_signature,
     sign_event,
@@ -232,3 +233,48 @@ def test_a_provider_step_must_name_a_service_it_provides() -> None:
         assert (None if problem is None else problem.reason) is expected
     # Offline (``interop audit verify`` without a catalogue) the rule is not applied.
     assert _check(foreign, "es.aeat") is None
+
+
+def test_a_provider_step_must_name_what_its_exchange_was_requested_for() -> None:
+    """A DELIVERED or RESPONDED repeats what the signed request said, hence its REQUESTED:
+    a step naming another requester, subject or purpose (an access the citizen's list
+    would show), or an exchange the log has no REQUESTED for, is refused; the field is
+    named, never its value. A gateway's own steps and a REJECTED (written for records
+    that failed their checks, whatever they claim) are not compared."""
+    requested = _row(
+        type="REQUESTED",
+        outcome="ALLOWED",
+        response_digest=None,
+        subject_ref="subject-a",
+        purpose="social-benefits",
+        consent_ref=None,
+    )
+    step = _row(
+        type="RESPONDED", actor="es.aeat", subject_ref="subject-a", purpose="social-benefits"
+    )
+    assert as_requested(step, requested) is None
+    # An empty text and no value are the same (the gateway stores "" for no subject).
+    assert as_requested(dataclasses.replace(step, procedure=""), requested) is None
+    lies = {
+        "requester": "es.ayto-madrid",
+        "subject_ref": "subject-b",
+        "purpose": "inspection",
+        "service": "tax.other",
+        "procedure": "P-1",
+        "legal_basis": "law-x",
+        "consent_ref": "consent-9",
+    }
+    for name, value in lies.items():
+        problem = as_requested(dataclasses.replace(step, **{name: value}), requested)
+        assert problem is not None, name
+        assert problem.reason is EventRejection.NOT_AS_REQUESTED
+        assert name in problem.text
+        assert str(value) not in problem.text
+    for kind in ("DELIVERED", "RESPONDED"):
+        missing = as_requested(dataclasses.replace(step, type=kind), None)
+        assert missing is not None
+        assert missing.reason is EventRejection.NOT_AS_REQUESTED
+    for kind in ("REJECTED", "COMPLETED", "REQUESTED"):
+        other = dataclasses.replace(step, type=kind, requester="es.ayto-madrid")
+        assert as_requested(other, requested) is None
+        assert as_requested(other, None) is None
