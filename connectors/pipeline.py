@@ -32,8 +32,9 @@ is retried the same way, so no reply goes unaudited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -303,6 +304,19 @@ class RequestPipeline:
         value = record.value or b""
         return await self._deliver(envelope, value, digest, plan, started, log, replayed=True)
 
+    @contextlib.contextmanager
+    def _answering_here(self, exchange_id: str) -> Iterator[None]:
+        """Marks ``exchange_id`` as being answered afresh in this process until the block
+        ends, for a copy of it that arrives meanwhile to wait on (``__call__``)."""
+        done = asyncio.get_running_loop().create_future()
+        earlier = self._answering.setdefault(exchange_id, done)
+        try:
+            yield
+        finally:
+            if earlier is done:
+                del self._answering[exchange_id]
+            done.set_result(None)
+
     async def _handle_new(
         self,
         record: InboundRecord,
@@ -313,59 +327,44 @@ class RequestPipeline:
     ) -> Outcome:
         """A request this connector has not answered yet: decode, audit, answer, reply.
         ``digest``: the request's digest from its signature check, which the reply names."""
-        exchange_id = envelope.exchange_id
-        done = asyncio.get_running_loop().create_future()
-        earlier = self._answering.setdefault(exchange_id, done)
-        try:
-            return await self._answer_new(record, envelope, digest, started, log)
-        finally:
-            if earlier is done:
-                del self._answering[exchange_id]
-            done.set_result(None)
-
-    async def _answer_new(
-        self,
-        record: InboundRecord,
-        envelope: Envelope,
-        digest: str,
-        started: float,
-        log: structlog.typing.FilteringBoundLogger,
-    ) -> Outcome:
-        value = record.value or b""
-        try:
-            decoded = self._codec.decode(
-                value, self._request_id, header_names=[name for name, _ in record.headers]
+        with self._answering_here(envelope.exchange_id):
+            value = record.value or b""
+            try:
+                decoded = self._codec.decode(
+                    value, self._request_id, header_names=[name for name, _ in record.headers]
+                )
+            except CodecError as exc:
+                log.warning("request_undecodable", error_code=exc.code)
+                return await self._reject(
+                    envelope, value, digest, REQUEST_UNDECODABLE, exc.code, log
+                )
+            datum, refusal = self._admit_data(envelope, decoded.datum, log)
+            if refusal is not None:
+                return await self._reject(envelope, value, digest, *refusal, log)
+            # DELIVERED is written while the registry answers, and the reply is kept while
+            # DELIVERED is still being acknowledged: nothing leaves this connector before it
+            # is (the reply waits for it below), and neither the registry's time nor the
+            # store's sync adds to the audit write's on every request (issue #16).
+            delivered = asyncio.ensure_future(
+                self._audit.record(self._steps.delivered(envelope, value, self._clock()))
             )
-        except CodecError as exc:
-            log.warning("request_undecodable", error_code=exc.code)
-            return await self._reject(envelope, value, digest, REQUEST_UNDECODABLE, exc.code, log)
-        datum, refusal = self._admit_data(envelope, decoded.datum, log)
-        if refusal is not None:
-            return await self._reject(envelope, value, digest, *refusal, log)
-        # DELIVERED is written while the registry answers, and the reply is kept while
-        # DELIVERED is still being acknowledged: nothing leaves this connector before it
-        # is (the reply waits for it below), and neither the registry's time nor the
-        # store's sync adds to the audit write's on every request (issue #16).
-        delivered = asyncio.ensure_future(
-            self._audit.record(self._steps.delivered(envelope, value, self._clock()))
-        )
-        try:
-            answered = await self._answerer.answer(datum, self._context(envelope))
-        except BaseException:
-            await asyncio.gather(delivered, return_exceptions=True)
-            raise
-        kept = asyncio.ensure_future(self._keep(envelope.exchange_id, answered, log))
-        audited, plan = await asyncio.gather(delivered, kept, return_exceptions=True)
-        if isinstance(plan, BaseException):  # pragma: no cover - ``_keep`` does not raise
-            raise plan
-        if isinstance(audited, BaseException):
-            if not isinstance(audited, AuditWriteError):
-                raise audited
-            log.warning("audit_write_failed", step="delivered", error_code=audited.code)
-            # Not sent. The reply may be kept: the redelivery replays it after a DELIVERED
-            # of its own (``_deliver``), and the registry is not asked twice.
-            return Retry(f"audit: {audited.code}", delay_s=0.5)
-        return await self._deliver(envelope, value, digest, plan, started, log, replayed=False)
+            try:
+                answered = await self._answerer.answer(datum, self._context(envelope))
+            except BaseException:
+                await asyncio.gather(delivered, return_exceptions=True)
+                raise
+            kept = asyncio.ensure_future(self._keep(envelope.exchange_id, answered, log))
+            audited, plan = await asyncio.gather(delivered, kept, return_exceptions=True)
+            if isinstance(plan, BaseException):  # pragma: no cover - ``_keep`` does not raise
+                raise plan
+            if isinstance(audited, BaseException):
+                if not isinstance(audited, AuditWriteError):
+                    raise audited
+                log.warning("audit_write_failed", step="delivered", error_code=audited.code)
+                # Not sent. The reply may be kept: the redelivery replays it after a DELIVERED
+                # of its own (``_deliver``), and the registry is not asked twice.
+                return Retry(f"audit: {audited.code}", delay_s=0.5)
+            return await self._deliver(envelope, value, digest, plan, started, log, replayed=False)
 
     # -- steps -------------------------------------------------------------------------
     def _admit_data(
