@@ -34,6 +34,8 @@ wrote it, offline, without the Avro bytes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +56,8 @@ __all__ = [
     "as_requested",
     "check_event",
     "event_signature",
+    "is_step_after_the_request",
+    "request_fingerprint",
     "sign_event",
 ]
 
@@ -205,6 +209,19 @@ _AS_REQUESTED: Final = (
     "subject_ref",
 )
 """What a provider's step repeats from the signed request, hence from its REQUESTED."""
+
+
+def request_fingerprint(row: EventRow) -> bytes:
+    """16 bytes that stand for what ``as_requested`` compares: a REQUESTED's fingerprint
+    equals its steps' (``interop audit verify`` keeps one per exchange of the whole log,
+    not the events)."""
+    fields = [getattr(row, name) or "" for name in _AS_REQUESTED]
+    return hashlib.blake2b(json.dumps(fields).encode(), digest_size=16).digest()
+
+
+def is_step_after_the_request(row: EventRow) -> bool:
+    """Whether ``row`` is a provider's DELIVERED or RESPONDED (``as_requested``'s steps)."""
+    return row.type in _AFTER_THE_REQUEST
 
 
 def as_requested(row: EventRow, requested: EventRow | None) -> EventCheck | None:

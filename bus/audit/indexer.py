@@ -48,7 +48,7 @@ from bus.audit.event import (
     format_time,
     leaf_entry,
 )
-from bus.audit.event_signing import EventSignature
+from bus.audit.event_signing import EventSignature, is_step_after_the_request
 from bus.audit.index.proofs import NodeKey
 from bus.audit.index.store import (
     AuditIndex,
@@ -353,7 +353,7 @@ class AuditIndexer:
             row.exchange_id
             for _, row in decoded
             if row is not None
-            and row.type in ("DELIVERED", "RESPONDED")
+            and is_step_after_the_request(row)
             and row.exchange_id
             and row.event_id not in known
         }

@@ -40,7 +40,12 @@ from bus.audit.checkpoint import Checkpoint, open_checkpoint
 from bus.audit.digest_agreement import DigestAgreement
 from bus.audit.errors import MalformedAuditEventError, NoteError
 from bus.audit.event import EventRow, leaf_entry, row_from_json
-from bus.audit.event_signing import EventSignature, check_event
+from bus.audit.event_signing import (
+    EventSignature,
+    check_event,
+    is_step_after_the_request,
+    request_fingerprint,
+)
 from bus.audit.merkle import leaf_hash, root, verify_consistency, verify_inclusion
 from bus.audit.note_keys import NoteVerifier
 from bus.member_keys import MemberKeys
@@ -234,7 +239,7 @@ class LogVerifier:
         events: list[Mapping[str, Any]] = []
         leaves: list[bytes] = []
         digests = DigestAgreement()
-        closings = _Closings()
+        closings = _Closings(check_steps=self._keys is not None)
         while len(events) < checkpoint.size:
             batch = await self._source.events_from(len(events), page)
             batch = [e for e in batch if isinstance(e.get("leaf_index"), int)]
@@ -291,29 +296,48 @@ _CLOSING: Final = frozenset({"COMPLETED", "FAILED", "TIMED_OUT"})
 
 
 class _Closings:
-    """Which exchanges were REQUESTED, when, and which have a closing event."""
+    """Which exchanges were REQUESTED, when and for what, and which have a closing event.
 
-    def __init__(self) -> None:
-        self._requested: dict[str, datetime] = {}
+    ``check_steps`` (with the members' keys, as the indexer checks): a provider's
+    DELIVERED or RESPONDED must repeat its exchange's REQUESTED, which the log holds
+    before it (``bus.audit.event_signing.as_requested``); a fingerprint of each REQUESTED
+    is kept, not the event."""
+
+    def __init__(self, *, check_steps: bool = False) -> None:
+        self._requested: dict[str, tuple[datetime, bytes]] = {}
         self._closed: set[str] = set()
         self._latest: datetime | None = None
+        self._check_steps = check_steps
+        self._not_as_requested: dict[str, None] = {}
 
     def add(self, row: EventRow) -> None:
         self._latest = row.time if self._latest is None else max(self._latest, row.time)
         if row.exchange_id is None:
             return
         if row.type == "REQUESTED":
-            self._requested.setdefault(row.exchange_id, row.time)
+            self._requested.setdefault(row.exchange_id, (row.time, request_fingerprint(row)))
         elif row.type in _CLOSING:
             self._closed.add(row.exchange_id)
+        elif self._check_steps and is_step_after_the_request(row):
+            requested = self._requested.get(row.exchange_id)
+            if requested is None or requested[1] != request_fingerprint(row):
+                self._not_as_requested[row.exchange_id] = None
 
     def finding(self) -> Finding | None:
         if self._latest is None:
             return None
+        lies = _exchanges_finding(
+            "not_as_requested",
+            "with a provider step that is not what the exchange's REQUESTED says (another"
+            " requester, subject, purpose...) or that has no REQUESTED before it",
+            list(self._not_as_requested),
+        )
+        if lies is not None:
+            return lies
         before = self._latest - UNCLOSED_AFTER
         unclosed = sorted(
             exchange_id
-            for exchange_id, at in self._requested.items()
+            for exchange_id, (at, _) in self._requested.items()
             if at < before and exchange_id not in self._closed
         )
         return _exchanges_finding(
