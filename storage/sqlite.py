@@ -134,10 +134,10 @@ class SqliteDatabase:
             db = await connect_sqlite(self.path, busy_timeout_s=self._busy_timeout_s)
             try:
                 await self._set_up(db)
+                self._reader = _loop_reader(self.path)
             except BaseException:
                 await db.close()
                 raise
-            self._reader = _loop_reader(self.path)
             self._db = db
             self._writer = SqliteWriter(db)
             self._writer.start()
