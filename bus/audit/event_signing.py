@@ -231,7 +231,8 @@ def as_requested(row: EventRow, requested: EventRow | None) -> EventCheck | None
     A provider's signed step is checked against its key and its own service by
     ``check_event``; this is the rest: its requester, subject and purpose are the ones the
     gateway recorded. Without it a provider could write, under its own name, an access by
-    any town hall to any citizen's record, and the citizen's access list would show it.
+    any town hall to any citizen's record, and an auditor searching the log by that
+    citizen would find it.
     """
     if row.type not in _AFTER_THE_REQUEST:
         return None

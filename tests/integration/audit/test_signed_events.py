@@ -300,8 +300,8 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
 ) -> None:
     """The register's provider, with its own key and for its own service, writes a
     RESPONDED for a real exchange naming another citizen, and a DELIVERED for an exchange
-    nobody requested. Both are quarantined (NOT_AS_REQUESTED): they were indexed, so the
-    other citizen's access list showed an access that never happened."""
+    nobody requested. Both are quarantined (NOT_AS_REQUESTED): they were indexed, so an
+    auditor searching the log by the other citizen found an access that never happened."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
         done = await _completed_exchange(gw)
         await wait_for_size(parts.index, 2)
