@@ -194,10 +194,11 @@ def check_event(
     return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
 
 
-_AFTER_THE_REQUEST: Final = frozenset({"DELIVERED", "RESPONDED"})
-"""A provider's steps taken only once a request passed its signature check: the gateway
-wrote (and had acknowledged) the exchange's REQUESTED before the request left, and the
-audit topic is one total order, so the REQUESTED is always indexed before them."""
+_AFTER_THE_REQUEST: Final = frozenset({"DELIVERED", "RESPONDED", "REJECTED"})
+"""A provider's steps, each taken only once a request passed its signature check (a record
+that fails it is audited UNVERIFIED, naming nothing it claims): the gateway wrote (and had
+acknowledged) the exchange's REQUESTED before the request left, and the audit topic is
+one total order, so the REQUESTED is always indexed before them."""
 _AS_REQUESTED: Final = (
     "requester",
     "provider",
@@ -220,13 +221,14 @@ def request_fingerprint(row: EventRow) -> bytes:
 
 
 def is_step_after_the_request(row: EventRow) -> bool:
-    """Whether ``row`` is a provider's DELIVERED or RESPONDED (``as_requested``'s steps)."""
+    """Whether ``row`` is a provider's DELIVERED, RESPONDED or REJECTED (``as_requested``'s
+    steps)."""
     return row.type in _AFTER_THE_REQUEST
 
 
 def as_requested(row: EventRow, requested: EventRow | None) -> EventCheck | None:
-    """None unless ``row`` is a DELIVERED or RESPONDED that names what its exchange's
-    REQUESTED (``requested``; None if the log has none) does not.
+    """None unless ``row`` is a provider's DELIVERED, RESPONDED or REJECTED that names what
+    its exchange's REQUESTED (``requested``; None if the log has none) does not.
 
     A provider's signed step is checked against its key and its own service by
     ``check_event``; this is the rest: its requester, subject and purpose are the ones the

@@ -299,7 +299,7 @@ class _Closings:
     """Which exchanges were REQUESTED, when and for what, and which have a closing event.
 
     ``check_steps`` (with the members' keys, as the indexer checks): a provider's
-    DELIVERED or RESPONDED must repeat its exchange's REQUESTED, which the log holds
+    DELIVERED, RESPONDED or REJECTED must repeat its exchange's REQUESTED, which the log holds
     before it (``bus.audit.event_signing.as_requested``); a fingerprint of each REQUESTED
     is kept, not the event."""
 

@@ -299,9 +299,10 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
     """The register's provider, with its own key and for its own service, writes a
-    RESPONDED for a real exchange naming another citizen, and a DELIVERED for an exchange
-    nobody requested. Both are quarantined (NOT_AS_REQUESTED): they were indexed, so an
-    auditor searching the log by the other citizen found an access that never happened."""
+    RESPONDED for a real exchange naming another citizen, a REJECTED for it naming another
+    town hall, and a DELIVERED for an exchange nobody requested. All are quarantined
+    (NOT_AS_REQUESTED): they were indexed, so an auditor searching the log by the other
+    citizen found an access that never happened."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
         done = await _completed_exchange(gw)
         await wait_for_size(parts.index, 2)
@@ -318,6 +319,14 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
             subject_ref=stranger,
             outcome="OK",
         )
+        other_requester = dataclasses.replace(
+            requested,
+            event_id=exchange_event_id(provider, done["id"], AuditEventType.REJECTED),
+            type="REJECTED",
+            actor=provider,
+            requester="es.ayto-madrid",
+            outcome="REJECTED",
+        )
         made_up = str(uuid7())
         unrequested = dataclasses.replace(
             requested,
@@ -331,20 +340,18 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
             gw,
             [
                 (CODEC.encode(lie), sign_event(signer_of(provider), lie))
-                for lie in (other_subject, unrequested)
+                for lie in (other_subject, other_requester, unrequested)
             ],
         )
         quarantined = await poll_until(
             parts.index.quarantined,
-            lambda found: len(found) >= 2,
+            lambda found: len(found) >= 3,
             timeout_s=30,
-            what="both lies quarantined",
+            what="the three lies quarantined",
         )
         assert sorted((q.event_id, q.reason.split(":", 1)[0]) for q in quarantined) == sorted(
-            [
-                (other_subject.event_id, "NOT_AS_REQUESTED"),
-                (unrequested.event_id, "NOT_AS_REQUESTED"),
-            ]
+            (lie.event_id, "NOT_AS_REQUESTED")
+            for lie in (other_subject, other_requester, unrequested)
         )
         assert await parts.index.events(EventFilter(subject_ref=stranger), limit=10) == []
         assert await parts.index.events(EventFilter(exchange_id=made_up), limit=10) == []

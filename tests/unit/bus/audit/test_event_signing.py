@@ -236,11 +236,11 @@ def test_a_provider_step_must_name_a_service_it_provides() -> None:
 
 
 def test_a_provider_step_must_name_what_its_exchange_was_requested_for() -> None:
-    """A DELIVERED or RESPONDED repeats what the signed request said, hence its REQUESTED:
-    a step naming another requester, subject or purpose (an access the citizen's list
-    would show), or an exchange the log has no REQUESTED for, is refused; the field is
-    named, never its value. A gateway's own steps and a REJECTED (written for records
-    that failed their checks, whatever they claim) are not compared."""
+    """A DELIVERED, RESPONDED or REJECTED repeats what the signed request said, hence its
+    REQUESTED (a record whose signature fails is audited UNVERIFIED instead): a step naming
+    another requester, subject or purpose (an access an auditor's search would show), or
+    an exchange the log has no REQUESTED for, is refused; the field is named, never its
+    value. A gateway's own steps are not compared."""
     requested = _row(
         type="REQUESTED",
         outcome="ALLOWED",
@@ -270,11 +270,13 @@ def test_a_provider_step_must_name_what_its_exchange_was_requested_for() -> None
         assert problem.reason is EventRejection.NOT_AS_REQUESTED
         assert name in problem.text
         assert str(value) not in problem.text
-    for kind in ("DELIVERED", "RESPONDED"):
+    for kind in ("DELIVERED", "RESPONDED", "REJECTED"):
         missing = as_requested(dataclasses.replace(step, type=kind), None)
         assert missing is not None
         assert missing.reason is EventRejection.NOT_AS_REQUESTED
-    for kind in ("REJECTED", "COMPLETED", "REQUESTED"):
+        other = as_requested(dataclasses.replace(step, type=kind, requester="x"), requested)
+        assert other is not None
+    for kind in ("COMPLETED", "FAILED", "REQUESTED"):
         other = dataclasses.replace(step, type=kind, requester="es.ayto-madrid")
         assert as_requested(other, requested) is None
         assert as_requested(other, None) is None
