@@ -268,12 +268,17 @@ class ProviderError(GatewayError):
 
 
 class ServiceUnavailableError(GatewayError):
-    """The broker or the store does not answer; trying again later may succeed."""
+    """The broker or the store does not answer; trying again later may succeed.
+
+    ``Retry-After: 5`` is a hint, not a promise: the gateway notices the broker's or the
+    store's return within a few seconds (readiness, the producer's back-off), and a client
+    told nothing retried at once, or gave up."""
 
     code = "SERVICE_UNAVAILABLE"
     status = 503
     title = "Service unavailable"
     retriable = True
+    retry_after_s = 5
 
 
 class StoreUnavailableError(ServiceUnavailableError):

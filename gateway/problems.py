@@ -9,6 +9,7 @@ answered as a bare 500 problem that reveals nothing (and is a bug to fix).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -26,7 +27,13 @@ from gateway.errors import (
 )
 from gateway.redaction import safe_path
 
-__all__ = ["PROBLEM_CONTENT_TYPE", "PROBLEM_TYPE_BASE", "error_middleware", "problem_response"]
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "PROBLEM_TYPE_BASE",
+    "ServerFailureLog",
+    "error_middleware",
+    "problem_response",
+]
 
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
 # Problem type URIs name the stable code; they are identifiers, not necessarily links.
@@ -81,12 +88,45 @@ def _from_http_exception(exc: web.HTTPException) -> GatewayError | None:
     return None
 
 
+class ServerFailureLog:
+    """Logs the gateway's own failures (5xx problems) for operators, with the message the
+    caller does not see (a store's driver text, say): the first of each code at once, then
+    at most one line per code every ``window_s``, saying how many it stood for. A store
+    refusing every write answered 900 requests 503 with no line in the log."""
+
+    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def failed(self, error: GatewayError) -> None:
+        now, code = self._clock(), error.code
+        last = self._last.get(code)
+        if last is not None and now - last < self._window_s:
+            self._suppressed[code] = self._suppressed.get(code, 0) + 1
+            return
+        self._last[code] = now
+        _log.warning(
+            "request_failed",
+            error_code=code,
+            status=error.status,
+            error=error.message,
+            suppressed=self._suppressed.pop(code, 0),
+        )
+
+
+_FAILURES = ServerFailureLog()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a problem response; never a stack trace, never HTML."""
     try:
         return await handler(request)
     except GatewayError as error:
+        if error.status >= 500:
+            _FAILURES.failed(error)
         return problem_response(error, instance=safe_path(request))
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -32,6 +32,9 @@ from storage.sqlite_writer import SqliteWriter, WriteResult
 __all__ = ["SqliteDatabase", "SqliteStore", "connect_sqlite", "create_private"]
 
 _JOIN_TIMEOUT_S: Final = 5.0
+_WRITES_GRACE_S: Final = 3.0
+"""How long every write must have failed before ``ping`` says so (as the gateway's audit
+trail check does): one failed transaction is a blip."""
 
 
 def create_private(path: Path) -> None:
@@ -205,10 +208,16 @@ class SqliteDatabase:
             return list(await db.execute_fetchall(sql, params))
 
     async def ping(self) -> None:
-        """Run a trivial query; the store's error if the file is closed or broken."""
+        """Run a trivial query; the store's error if the file is closed or broken, or if
+        every write has failed for ``_WRITES_GRACE_S`` (a file made read-only or a full
+        disk still answers the query)."""
         with self.translate("answer a ping"):
             async with self.session() as db:
                 await db.execute_fetchall("SELECT 1")
+        writer = self._writer
+        failing = None if writer is None else writer.failing(_WRITES_GRACE_S)
+        if failing is not None:
+            raise self._error(f"{self._name} {str(self.path)!r}: {failing}")
 
     async def _set_up(self, db: aiosqlite.Connection) -> None:
         """Switch to WAL and migrate, retrying while another process does the same.

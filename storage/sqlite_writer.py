@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,14 +50,51 @@ class _Write:
 class SqliteWriter:
     """Applies the writes of one aiosqlite connection in group-committed transactions."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
+        self._clock = clock
         self._queue: list[_Write] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.transactions = 0
         """Transactions begun so far (writes per transaction = how much grouping paid)."""
+        self._failing_since: float | None = None
+        self._last_failure: tuple[float, str] | None = None
+
+    def failing(self, grace_s: float) -> str | None:
+        """Why writes fail, when every transaction has failed for ``grace_s`` or more and
+        the last one less than ``grace_s`` ago (a blip is not an outage; a store left
+        alone since its last failure is not judged on it); else None. ``ping`` cannot
+        tell: a store refusing every write still answers ``SELECT 1``."""
+        since, last = self._failing_since, self._last_failure
+        if since is None or last is None:
+            return None
+        now = self._clock()
+        if now - since < grace_s or now - last[0] >= grace_s:
+            return None
+        return f"writes have failed for {now - since:.0f} s ({last[1]})"
+
+    def _record(self, outcomes: Sequence[WriteResult | Exception]) -> None:
+        # A statement's own error (a constraint) says nothing about the store; any other
+        # error (read-only file, disk full, I/O error, a lock never released) does.
+        failure = next(
+            (
+                o
+                for o in outcomes
+                if isinstance(o, Exception) and not isinstance(o, sqlite3.IntegrityError)
+            ),
+            None,
+        )
+        if failure is None:
+            self._failing_since = None
+            return
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        self._last_failure = (now, f"{type(failure).__name__}: {failure}")
 
     def start(self) -> None:
         self._closing = False
@@ -99,6 +137,7 @@ class SqliteWriter:
                         )
                     except Exception as exc:  # the connection itself failed
                         outcomes = [exc] * len(batch)
+                    self._record(outcomes)
                     _settle(batch, outcomes)
                     batch = []
                 if self._closing:

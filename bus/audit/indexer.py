@@ -167,6 +167,9 @@ class AuditIndexer:
         self._last_checkpoint_size = -1
         self._last_checkpoint_at = 0.0
         self._tp = TopicPartition(topic, 0)
+        self.failing: str | None = None
+        """The error code of the last round when it failed (the index or the audit topic
+        could not be read or written); None once a round went through (readiness)."""
         self._assigned = asyncio.Event()
         self.stats = IndexerStats()
 
@@ -238,9 +241,11 @@ class AuditIndexer:
                 if records and self._state is not None:
                     await self._append(consumer, records)
                 await self._maybe_checkpoint(force_interval=True)
+                self.failing = None
             except KAFKA_FAILURES as exc:
                 error = translate_kafka_error(exc, operation="reading the audit topic")
                 _log.warning("audit_fetch_failed", error_code=error.code)
+                self.failing = error.code
                 await self._pause()
             except IndexConflictError:
                 self.stats.conflicts += 1
@@ -251,10 +256,12 @@ class AuditIndexer:
                     # The database is down too: the next round reloads (no tree loaded is
                     # a conflict again). Escaping here ended this loop for good, leaving
                     # the process up and the index frozen (seen with PostgreSQL crashed).
-                    _log.warning("audit_index_failed", error_code=exc.code)
+                    _log.warning("audit_index_failed", error_code=exc.code, error=exc.message)
+                    self.failing = exc.code
                     await self._pause()
             except AuditError as exc:  # the database blinked: reload and try again
-                _log.warning("audit_index_failed", error_code=exc.code)
+                _log.warning("audit_index_failed", error_code=exc.code, error=exc.message)
+                self.failing = exc.code
                 await self._pause()
                 with contextlib.suppress(AuditError):
                     await self._reload_and_seek(consumer)

@@ -186,3 +186,20 @@ async def test_a_read_answered_busy_goes_to_the_connections_thread(tmp_path: Pat
         await store.close()
     with pytest.raises(StoreUnavailableError, match="is not open"):
         await store.get(record.id)
+
+
+async def test_a_ping_fails_while_every_write_fails(tmp_path: Path) -> None:
+    """``SELECT 1`` answers on a store that refuses every write (a read-only file, a full
+    disk): the ping also asks the writer, so readiness says so (an outage found from
+    outside: /readyz stayed 200 while every exchange got 503)."""
+    store = SqliteExchangeStore(tmp_path / "gateway.db")
+    await store.open()
+    try:
+        await store.ping()
+        writer = store._database._writer
+        assert writer is not None
+        writer.failing = lambda _grace_s: "writes have failed for 4 s (OperationalError: x)"  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailableError, match="writes have failed for 4 s"):
+            await store.ping()
+    finally:
+        await store.close()

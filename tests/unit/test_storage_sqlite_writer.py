@@ -116,3 +116,35 @@ async def test_an_error_that_ends_the_transaction_fails_the_whole_batch(
     assert after.rowcount == 1
     rows = await db.execute_fetchall("SELECT id FROM t ORDER BY id")
     assert [r[0] for r in rows] == [13]
+
+
+async def test_writes_failing_past_the_grace_are_reported_a_constraint_is_not(
+    db: aiosqlite.Connection,
+) -> None:
+    """A store that refuses every write still answers ``SELECT 1``: the writer says so
+    once every transaction has failed for the grace period and the last failure is
+    recent. A statement's own constraint error, one failure, or a success say nothing."""
+    now = [1000.0]
+    writer = SqliteWriter(db, clock=lambda: now[0])
+    writer.start()
+    try:
+        await writer.write("INSERT INTO t (id, v) VALUES (?, 'a')", (1,))
+        with pytest.raises(sqlite3.IntegrityError):
+            await writer.write("INSERT INTO t (id, v) VALUES (?, 'a')", (1,))
+        assert writer.failing(3.0) is None
+        with pytest.raises(sqlite3.OperationalError):
+            await writer.write("INSERT INTO missing (id) VALUES (?)", (2,))
+        assert writer.failing(3.0) is None  # a blip
+        now[0] += 3.5
+        with pytest.raises(sqlite3.OperationalError):
+            await writer.write("INSERT INTO missing (id) VALUES (?)", (3,))
+        reason = writer.failing(3.0)
+        assert reason is not None
+        assert reason.startswith("writes have failed for 4 s (OperationalError: no such table")
+        now[0] += 3.0
+        assert writer.failing(3.0) is None  # nothing tried since: not judged on it
+        await writer.write("INSERT INTO t (id, v) VALUES (?, 'a')", (4,))
+        now[0] += 10.0
+        assert writer.failing(3.0) is None
+    finally:
+        await writer.stop()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 
+import structlog.testing
+
 from gateway.errors import (
     BusRefusingWritesError,
+    NotFoundError,
     RateLimitedError,
     ServiceUnavailableError,
     StoreUnavailableError,
 )
-from gateway.problems import problem_body, problem_response
+from gateway.problems import ServerFailureLog, problem_body, problem_response
 
 _CAUSE = (
     "the PostgreSQL exchange store postgresql://interop:***@10.0.0.7:5432/gateway could "
@@ -46,10 +49,34 @@ def test_refusing_partitions_answer_503_with_retry_after() -> None:
     assert response.headers["Retry-After"] == "1"
 
 
-def test_retry_after_only_where_the_error_says_when() -> None:
-    """429 keeps its Retry-After; a plain 503 has none (it cannot know when)."""
+def test_retry_after_where_the_error_says_when() -> None:
+    """429 keeps its Retry-After; a plain 503 (the broker or the audit trail down) hints
+    5 s, which is when the gateway's own checks look again; a 4xx has none."""
     limited = problem_response(RateLimitedError("slow down", 7))
     plain = problem_response(ServiceUnavailableError("the broker does not answer"))
+    refused = problem_response(NotFoundError("no such exchange"))
     assert limited.headers["Retry-After"] == "7"
-    assert "Retry-After" not in plain.headers
+    assert plain.headers["Retry-After"] == "5"
+    assert "Retry-After" not in refused.headers
     assert json.loads(plain.text or "")["detail"] == "the broker does not answer"
+
+
+def test_server_failures_are_logged_with_the_operators_message_throttled_per_code() -> None:
+    """A 5xx is logged with the message callers do not see (the store's driver text):
+    the first of a code at once, then one line per code per window, counting the rest."""
+    now = [100.0]
+    failures = ServerFailureLog(window_s=5.0, clock=lambda: now[0])
+    store = StoreUnavailableError("store 'gateway.db' could not create: readonly database")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            failures.failed(store)
+        failures.failed(ServiceUnavailableError("the audit trail is unavailable"))
+        now[0] += 5.0
+        failures.failed(store)
+    lines = [(e["error_code"], e["suppressed"], e["error"]) for e in logs]
+    assert lines == [
+        ("STORE_UNAVAILABLE", 0, "store 'gateway.db' could not create: readonly database"),
+        ("SERVICE_UNAVAILABLE", 0, "the audit trail is unavailable"),
+        ("STORE_UNAVAILABLE", 2, "store 'gateway.db' could not create: readonly database"),
+    ]
+    assert {e["event"] for e in logs} == {"request_failed"}
