@@ -153,6 +153,20 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
         assert all(e["signature"] for e in served["events"])
 
 
+def _step(requested: EventRow, kind: AuditEventType, **changes: Any) -> EventRow:
+    """The provider's ``kind`` step built from its exchange's REQUESTED, with its id
+    derived as the bus derives it (a lie about another field must not fail on its id)."""
+    provider = requested.provider or ""
+    exchange_id = changes.get("exchange_id", requested.exchange_id) or ""
+    return dataclasses.replace(
+        requested,
+        event_id=exchange_event_id(provider, exchange_id, kind),
+        type=kind.value,
+        actor=provider,
+        **changes,
+    )
+
+
 async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_differ(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
@@ -168,14 +182,8 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
         requested = next(e.row for e in events if e.row.type == "REQUESTED")
         provider = requested.provider
         assert provider is not None
-        responded = dataclasses.replace(
-            requested,
-            event_id=exchange_event_id(provider, done["id"], AuditEventType.RESPONDED),
-            type="RESPONDED",
-            actor=provider,
-            outcome="OK",
-            reason=None,
-            response_digest="0" * 64,
+        responded = _step(
+            requested, AuditEventType.RESPONDED, outcome="OK", reason=None, response_digest="0" * 64
         )
         await _produce(gw, [(CODEC.encode(responded), sign_event(signer_of(provider), responded))])
         await wait_for_size(parts.index, 3)
@@ -311,30 +319,15 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
         provider = requested.provider
         assert provider is not None
         stranger = "another-citizens-pseudonym"
-        other_subject = dataclasses.replace(
-            requested,
-            event_id=exchange_event_id(provider, done["id"], AuditEventType.RESPONDED),
-            type="RESPONDED",
-            actor=provider,
-            subject_ref=stranger,
-            outcome="OK",
+        other_subject = _step(
+            requested, AuditEventType.RESPONDED, subject_ref=stranger, outcome="OK"
         )
-        other_requester = dataclasses.replace(
-            requested,
-            event_id=exchange_event_id(provider, done["id"], AuditEventType.REJECTED),
-            type="REJECTED",
-            actor=provider,
-            requester="es.ayto-madrid",
-            outcome="REJECTED",
+        other_requester = _step(
+            requested, AuditEventType.REJECTED, requester="es.ayto-madrid", outcome="REJECTED"
         )
         made_up = str(uuid7())
-        unrequested = dataclasses.replace(
-            requested,
-            event_id=exchange_event_id(provider, made_up, AuditEventType.DELIVERED),
-            type="DELIVERED",
-            actor=provider,
-            exchange_id=made_up,
-            outcome="DELIVERED",
+        unrequested = _step(
+            requested, AuditEventType.DELIVERED, exchange_id=made_up, outcome="DELIVERED"
         )
         await _produce(
             gw,
