@@ -94,9 +94,15 @@ class ServerFailureLog:
     at most one line per code every ``window_s``, saying how many it stood for. A store
     refusing every write answered 900 requests 503 with no line in the log."""
 
-    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        log: Any = None,
+    ) -> None:
         self._window_s = window_s
         self._clock = clock
+        self._log = _log if log is None else log
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -107,7 +113,7 @@ class ServerFailureLog:
             self._suppressed[code] = self._suppressed.get(code, 0) + 1
             return
         self._last[code] = now
-        _log.warning(
+        self._log.warning(
             "request_failed",
             error_code=code,
             status=error.status,
