@@ -153,10 +153,20 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
         assert all(e["signature"] for e in served["events"])
 
 
+async def _requested_of_completed(
+    gw: RunningGateway, parts: Any
+) -> tuple[dict[str, Any], EventRow]:
+    """A completed exchange, once the index holds its two events, and its REQUESTED."""
+    done = await _completed_exchange(gw)
+    await wait_for_size(parts.index, 2)
+    events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
+    return done, next(e.row for e in events if e.row.type == "REQUESTED")
+
+
 def _step(requested: EventRow, kind: AuditEventType, **changes: Any) -> EventRow:
     """The provider's ``kind`` step built from its exchange's REQUESTED, with its id
     derived as the bus derives it (a lie about another field must not fail on its id)."""
-    provider = requested.provider or ""
+    provider = changes.get("provider", requested.provider) or ""
     exchange_id = changes.get("exchange_id", requested.exchange_id) or ""
     return dataclasses.replace(
         requested,
@@ -174,12 +184,9 @@ async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_diffe
     one: the log is intact, but the gateway's indexer flags it and ``interop audit verify``
     exits non-zero naming the exchange."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
-        done = await _completed_exchange(gw)
-        await wait_for_size(parts.index, 2)
+        done, requested = await _requested_of_completed(gw, parts)
         code, output = await _verify(gw, extra["auditor"], tmp_path / "members.yaml")
         assert code == 0, output
-        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
-        requested = next(e.row for e in events if e.row.type == "REQUESTED")
         provider = requested.provider
         assert provider is not None
         responded = _step(
@@ -250,16 +257,11 @@ async def test_a_provider_cannot_respond_for_a_service_it_does_not_provide(
     """es.tgss, with its own key, writes a RESPONDED for a made-up exchange of the
     register's service: quarantined (it was indexed, a signed lie in the log)."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
-        done = await _completed_exchange(gw)
-        await wait_for_size(parts.index, 2)
-        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
-        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        _, requested = await _requested_of_completed(gw, parts)
         made_up = str(uuid7())
-        lie = dataclasses.replace(
+        lie = _step(
             requested,
-            event_id=exchange_event_id("es.tgss", made_up, AuditEventType.RESPONDED),
-            type="RESPONDED",
-            actor="es.tgss",
+            AuditEventType.RESPONDED,
             provider="es.tgss",
             exchange_id=made_up,
             outcome="OK",
@@ -283,10 +285,7 @@ async def test_verify_names_an_exchange_left_without_its_closing_event(
     """A REQUESTED two hours before the log's latest event, never closed (its COMPLETED
     lost or kept out of the log): ``interop audit verify`` exits non-zero naming it."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, extra, parts):
-        done = await _completed_exchange(gw)
-        await wait_for_size(parts.index, 2)
-        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
-        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        done, requested = await _requested_of_completed(gw, parts)
         lost = str(uuid7())
         orphan = dataclasses.replace(
             requested,
@@ -312,10 +311,7 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
     (NOT_AS_REQUESTED): they were indexed, so an auditor searching the log by the other
     citizen found an access that never happened."""
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
-        done = await _completed_exchange(gw)
-        await wait_for_size(parts.index, 2)
-        events = await parts.index.events(EventFilter(exchange_id=done["id"]), limit=10)
-        requested = next(e.row for e in events if e.row.type == "REQUESTED")
+        _, requested = await _requested_of_completed(gw, parts)
         provider = requested.provider
         assert provider is not None
         stranger = "another-citizens-pseudonym"
