@@ -34,6 +34,7 @@ from bus.admin import (
     wait_for_cluster,
 )
 from bus.broker_health import BrokerHealth, ProduceHealth
+from bus.broker_wait import BrokerWait, start_when_broker_answers, unless_stopped
 from bus.consumer import BusConsumer
 from bus.dead_letter import (
     DeadLetterPublisher,
@@ -157,6 +158,7 @@ __all__ = [
     "AuditTopic",
     "BrokerHealth",
     "BrokerUnavailableError",
+    "BrokerWait",
     "BusConsumer",
     "BusError",
     "BusProducer",
@@ -279,8 +281,10 @@ __all__ = [
     "probe_cluster",
     "public_key_text",
     "request_digest",
+    "start_when_broker_answers",
     "subject_binding",
     "trace_id_of",
+    "unless_stopped",
     "uuid7",
     "wait_for_cluster",
 ]

@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from bus import (
     BrokerHealth,
+    BrokerWait,
     BusConsumer,
     BusError,
     BusProducer,
@@ -57,6 +58,7 @@ from bus import (
     load_public_key,
     parse_member_id,
     parse_service_id,
+    start_when_broker_answers,
 )
 from bus.audit import AuditTrail
 from connectors.adapters.base import Adapter, Found, LegacyError, NotFound
@@ -188,6 +190,7 @@ class ConnectorRuntime:
         self._started = False
         self._failure: InteropError | None = None
         self._failed = asyncio.Event()
+        self._broker_wait = BrokerWait()
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -199,7 +202,12 @@ class ConnectorRuntime:
         plans = [self._resolve(i, svc, catalogue, lock) for i, svc in enumerate(settings.services)]
         try:
             await self._store.open()
-            await self._producer.start()
+            # Health first: while the broker is not up yet, /readyz says so and /healthz
+            # keeps the process from being restarted for it (bus/broker_wait.py).
+            await self._start_health()
+            await start_when_broker_answers(
+                self._producer.start, component="connector", wait=self._broker_wait
+            )
             audit = self._audit_factory(self._producer)
             digest_key = settings.audit_digest_key.get_secret_value().encode()
             for index, (config, served) in enumerate(zip(settings.services, plans, strict=True)):
@@ -353,6 +361,8 @@ class ConnectorRuntime:
     def _not_running(self) -> str | None:
         if self._failure is not None:
             return f"failed, stopping: {self._failure.code}"
+        if self._broker_wait.waiting:
+            return self._broker_wait.describe()
         return None if self._started else "starting or stopping"
 
     async def _start_ops(self) -> None:
@@ -361,6 +371,9 @@ class ConnectorRuntime:
         self._lag = LagMonitor(settings.kafka, targets, self.metrics)
         self._lag.start()
         self._purge_task = asyncio.create_task(self._purge_loop(), name="connector-purge")
+
+    async def _start_health(self) -> None:
+        settings = self._settings
         if settings.health.enabled:
             self.health = HealthServer(
                 host=settings.health.host,

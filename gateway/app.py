@@ -11,13 +11,16 @@ error middleware answers 413. aiohttp's parser errors reach the logs only throug
 
 Lifecycle (``cleanup_ctx``): open the store, start the producer, start the reply router
 (its partitions assigned and positioned before the first request can be sent), start the
-expiry loop. Shutdown: the runner stops accepting connections; ``on_shutdown`` releases
-waiting callers (they answer 202 with the exchange as it stands); in-flight handlers get
-the runner's shutdown timeout; then the router, the producer and the store are closed.
+expiry loop. With no broker at start, the Kafka side starts in the background while only
+health is served (``gateway/bus_startup.py``). Shutdown: the runner stops accepting
+connections; ``on_shutdown`` releases waiting callers (they answer 202 with the exchange
+as it stands); in-flight handlers get the runner's shutdown timeout; then the router, the
+producer and the store are closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -33,6 +36,7 @@ from gateway.audit_api import add_audit
 from gateway.auth import auth_middleware
 from gateway.batches import add_batch_routes
 from gateway.batches.api import BATCHES_PATH
+from gateway.bus_startup import StartStep, startup_gate_middleware
 from gateway.catalogue_api import add_catalogue_routes
 from gateway.consent import add_consent_routes
 from gateway.console.mount import CONSOLE_PREFIX, mount_console
@@ -96,6 +100,9 @@ def create_app(
             ),
             body_limits={BATCHES_PATH: settings.batches.max_body_bytes},
         ),
+        # Before authentication: while no broker has answered since start-up, nothing
+        # but health is served, and a member's key is not checked for nothing.
+        startup_gate_middleware(gateway.startup, open_paths=OPS_PATHS),
         auth_middleware(gateway.directory, is_public=is_public),
     ]
     limits = settings.rate_limit
@@ -120,6 +127,7 @@ def create_app(
     add_registry_routes(app, catalogue=gateway.catalogue, lock=gateway.lock)
 
     async def broker() -> None:
+        gateway.startup.check()
         await probe_cluster(kafka, timeout_s=_PROBE_TIMEOUT_S)
 
     async def store_ping() -> None:
@@ -189,30 +197,47 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         await gateway.consent_store.open()
         await gateway.batch_store.open()
-        await gateway.producer.start()
-        try:
-            await gateway.requester.start()
-            gateway.outbox.start()  # first what an earlier run still owed
-            gateway.expiry.start()
-            gateway.retention.start()
-            if gateway.batch_worker is not None:
-                gateway.batch_worker.start()  # once requests can be sent
+        async with contextlib.AsyncExitStack() as running:
+            running.push_async_callback(gateway.replication.close)  # /readyz may open it
+            # With no broker yet, this returns and the rest starts in the background
+            # (gateway/bus_startup.py); what did start is stopped in reverse order.
+            await gateway.startup.start(_bus_steps(gateway), running)
             try:
                 yield
             finally:
-                if gateway.batch_worker is not None:
-                    await gateway.batch_worker.stop()  # leases released for the others
-                await gateway.replication.close()
-                await gateway.expiry.stop()
-                await gateway.retention.stop()
-                await gateway.requester.stop()
-                await gateway.outbox.stop()  # before the producer: it writes with it
-        finally:
-            await gateway.producer.stop()
+                await gateway.startup.stop()
     finally:
         await gateway.batch_store.close()
         await gateway.consent_store.close()
         await gateway.store.close()
+
+
+def _bus_steps(gateway: Gateway) -> list[StartStep]:
+    """The replica's Kafka side in two steps, each resumable after "no broker"."""
+
+    async def producer(running: contextlib.AsyncExitStack) -> None:
+        await gateway.producer.start()
+        running.push_async_callback(gateway.producer.stop)
+
+    async def services(running: contextlib.AsyncExitStack) -> None:
+        await gateway.requester.start()
+        gateway.outbox.start()  # first what an earlier run still owed
+        gateway.expiry.start()
+        gateway.retention.start()
+        if gateway.batch_worker is not None:
+            gateway.batch_worker.start()  # once requests can be sent
+        running.push_async_callback(_stop_services, gateway)
+
+    return [producer, services]
+
+
+async def _stop_services(gateway: Gateway) -> None:
+    if gateway.batch_worker is not None:
+        await gateway.batch_worker.stop()  # leases released for the others
+    await gateway.expiry.stop()
+    await gateway.retention.stop()
+    await gateway.requester.stop()
+    await gateway.outbox.stop()  # before the producer: it writes with it
 
 
 async def _release_waiters(app: web.Application) -> None:

@@ -9,7 +9,7 @@ batches, and the loops that run beside them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -37,6 +37,7 @@ from gateway.audit_api import audit_parts
 from gateway.audit_outbox import AuditOutbox
 from gateway.audit_parts import AuditParts
 from gateway.batches import BatchMetrics, BatchService, BatchStore, BatchWorker, open_batch_store
+from gateway.bus_startup import BusStartup
 from gateway.bus_write_gate import BusWriteGate
 from gateway.consent import ConsentRegistry, ConsentStore, open_consent_store
 from gateway.exchange_states import ExchangeStates, exchange_owner, utc_now
@@ -85,6 +86,8 @@ class Gateway:
     batches: BatchService
     batch_worker: BatchWorker | None
     """Sends batch items (None when ``batches.enabled`` is false)."""
+    startup: BusStartup = field(default_factory=BusStartup)
+    """Whether the Kafka side has started (it waits for a broker that was not up)."""
 
 
 def request_signer(settings: SigningSettings) -> RequestSigner:

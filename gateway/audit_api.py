@@ -17,16 +17,19 @@ base64. The indexer runs in the gateway process unless ``audit.indexer.enabled``
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
+import structlog
 from aiohttp import web
 from multidict import MultiMapping
 
-from bus import KafkaSettings, MemberKeys
+from bus import BrokerUnavailableError, KafkaSettings, MemberKeys, start_when_broker_answers
 from bus.audit import (
     EVENT_FIELDS,
     AuditError,
@@ -40,6 +43,7 @@ from bus.audit import (
     encode_cursor,
 )
 from contracts import Catalogue
+from contracts.errors import InteropError
 from gateway.accesses_api import add_accesses_routes
 from gateway.audit_parts import AUDIT_KEY, AuditParts
 from gateway.audit_query import (
@@ -76,6 +80,7 @@ __all__ = [
     "search_events",
 ]
 
+_log = structlog.get_logger(__name__)
 _MAX_LIMIT: Final = 1000
 _DEFAULT_LIMIT: Final = 100
 _EVENT_FILTERS: Final = ("requester", "provider", "service", "purpose", "outcome", "exchange_id")
@@ -148,17 +153,38 @@ def add_audit(app: web.Application, parts: AuditParts) -> None:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     parts = app[AUDIT_KEY]
+    indexer = parts.indexer
     await parts.index.open()
     try:
-        if parts.indexer is not None:
-            await parts.indexer.start()
+        starting: asyncio.Task[None] | None = None
+        if indexer is not None:
+            try:
+                await indexer.start()  # any other error stops the replica at start
+            except BrokerUnavailableError:
+                # As the gateway's own Kafka side does (gateway/bus_startup.py): the
+                # replica serves health while the indexer waits for the broker.
+                starting = asyncio.create_task(
+                    start_when_broker_answers(indexer.start, component="audit-indexer"),
+                    name="audit-indexer-startup",
+                )
+                starting.add_done_callback(_log_start_failure)
         try:
             yield
         finally:
-            if parts.indexer is not None:
-                await parts.indexer.stop()
+            if starting is not None:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await starting
+            if indexer is not None:
+                await indexer.stop()
     finally:
         await parts.index.close()
+
+
+def _log_start_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        code = exc.code if isinstance(exc, InteropError) else type(exc).__name__
+        _log.error("audit_indexer_start_failed", error_code=code, error=str(exc))
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -28,7 +28,8 @@
         ├── ProviderError                 502  PROVIDER_ERROR
         ├── ServiceUnavailableError       503  SERVICE_UNAVAILABLE (broker/store down; retriable)
         │   ├── StoreUnavailableError     503  STORE_UNAVAILABLE (the gateway's database)
-        │   └── BusRefusingWritesError    503  BUS_REFUSING_WRITES (too few in-sync replicas)
+        │   ├── BusRefusingWritesError    503  BUS_REFUSING_WRITES (too few in-sync replicas)
+        │   └── GatewayStartingError      503  GATEWAY_STARTING (no broker yet since start-up)
         └── DeadlineExceededError         504  DEADLINE_EXCEEDED (retriable)
 
 The ``code`` is the machine-readable contract with back-office systems: it appears as the
@@ -53,6 +54,7 @@ __all__ = [
     "FieldProblem",
     "ForbiddenError",
     "GatewayError",
+    "GatewayStartingError",
     "GoneError",
     "IdempotencyConflictError",
     "InvalidRequestError",
@@ -317,3 +319,12 @@ class DeadlineExceededError(GatewayError):
     status = 504
     title = "Deadline exceeded"
     retriable = True
+
+
+class GatewayStartingError(ServiceUnavailableError):
+    """This replica started while the broker did not answer and is still waiting for it
+    (``bus/broker_wait.py``): nothing is stored or sent; retry, here or at another
+    replica. Its ``/readyz`` is 503 meanwhile, so a load balancer sends nothing here."""
+
+    code = "GATEWAY_STARTING"
+    title = "Gateway starting"

@@ -23,7 +23,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bus import BusError, KafkaSettings, probe_cluster
+from bus import (
+    BrokerWait,
+    BusError,
+    KafkaSettings,
+    probe_cluster,
+    start_when_broker_answers,
+    unless_stopped,
+)
 from bus.audit import AuditIndexer
 from contracts.catalogue import load_catalogue
 from gateway.audit_api import audit_parts
@@ -73,13 +80,16 @@ async def run_indexer(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     health: web.AppRunner | None = None
+    wait = BrokerWait()
     await parts.index.open()
     try:
-        await indexer.start()
-        if health_port is not None:
-            health = await _serve_health(indexer, kafka, health_host, health_port)
-        _log.info("audit_indexer_process_started", health_port=health_port)
-        await stop.wait()
+        if health_port is not None:  # first: it says why while the broker is not up yet
+            health = await _serve_health(indexer, kafka, health_host, health_port, wait)
+        starting = start_when_broker_answers(indexer.start, component="audit-indexer", wait=wait)
+        started, _ = await unless_stopped(starting, stop)
+        if started:
+            _log.info("audit_indexer_process_started", health_port=health_port)
+            await stop.wait()
     finally:
         if health is not None:
             await health.cleanup()
@@ -91,7 +101,7 @@ async def run_indexer(
 
 
 async def _serve_health(
-    indexer: AuditIndexer, kafka: KafkaSettings, host: str, port: int
+    indexer: AuditIndexer, kafka: KafkaSettings, host: str, port: int, wait: BrokerWait
 ) -> web.AppRunner:
     registry = CollectorRegistry()
     gauges = {
@@ -111,6 +121,10 @@ async def _serve_health(
         # Assigned is not enough: with the broker gone or the index refusing writes the
         # partition stays assigned while nothing is indexed (found from outside: 200
         # through an 80 s broker outage and 23 failed batches).
+        if wait.waiting:
+            return web.json_response(
+                {"status": "not ready", "checks": {"broker": wait.describe()}}, status=503
+            )
         checks: dict[str, str] = {}
         try:
             await indexer.wait_assigned(_ASSIGN_WAIT_S)

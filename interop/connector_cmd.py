@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from bus import BusProducer
+from bus import BusProducer, unless_stopped
 from bus.audit import KafkaAuditTrail
 from connectors import ConnectorRuntime, ConnectorSettings
 from contracts.errors import InteropError
@@ -71,7 +71,10 @@ async def serve(settings: ConnectorSettings, *, stop: asyncio.Event | None = Non
 
     runtime = ConnectorRuntime(settings, audit=kafka_audit)
     try:
-        await runtime.start()
+        started, _ = await unless_stopped(runtime.start(), stop)  # it may wait for the broker
+        if not started:
+            _log.info("connector_stopping")
+            return
         failure = await _stopped_or_failed(stop, runtime)
         _log.info("connector_stopping")
         if failure is not None:

@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.app import create_app
+from bus import unless_stopped
+from gateway.app import GATEWAY_KEY, create_app
 from gateway.auth import server_ssl_context
 from gateway.http_server import gateway_runner
 from interop.settings import InteropSettings, SettingsError, load_settings
@@ -75,10 +76,15 @@ async def serve(settings: InteropSettings, *, stop: asyncio.Event | None = None)
             gateway_group=gateway.gateway_group,
             reply_partitions=list(gateway.reply_partitions),
         )
-        await stop.wait()
+        # A start that waited for the broker and then found something else wrong (the
+        # reply partitions missing...) ends the process, as it would have at once.
+        startup = app[GATEWAY_KEY].startup
+        start_failed, _ = await unless_stopped(startup.failed.wait(), stop)
         _log.info("gateway_stopping")
     finally:
         await runner.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     _log.info("gateway_stopped")
+    if start_failed and startup.failure is not None:
+        raise startup.failure

@@ -198,13 +198,18 @@ class AuditIndexer:
         try:
             if self._quarantine_producer is not None:
                 await self._quarantine_producer.start()
-            await consumer.start()
-            consumer.subscribe([self._topic], listener=_Listener(self))
-        except KAFKA_FAILURES as exc:
+            try:
+                await consumer.start()
+                consumer.subscribe([self._topic], listener=_Listener(self))
+            except KAFKA_FAILURES as exc:
+                raise translate_kafka_error(exc, operation="starting the audit indexer") from exc
+        except BaseException:
+            # Also when the quarantine producer found no broker: the consumer built above
+            # must be closed, or every attempt of a process waiting for its broker leaks one.
             await consumer.stop()
             if self._quarantine_producer is not None:
                 await self._quarantine_producer.stop()
-            raise translate_kafka_error(exc, operation="starting the audit indexer") from exc
+            raise
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(consumer), name="audit-indexer")
         _log.info("audit_indexer_started", topic=self._topic, group=self._group_id)

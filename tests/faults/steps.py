@@ -10,7 +10,14 @@ from typing import Final
 from tests.faults.load import Load
 from tests.faults.system import Probe, System
 
-__all__ = ["after_answers", "process_lines_per_s", "ready_again", "retry_unsent", "until_success"]
+__all__ = [
+    "after_answers",
+    "named_restart",
+    "process_lines_per_s",
+    "ready_again",
+    "retry_unsent",
+    "until_success",
+]
 
 _RETRY_PAUSE_S: Final = 1.0
 
@@ -21,6 +28,22 @@ async def after_answers(load: Load, count: int, timeout_s: float = 60) -> None:
     while len(load.answers) < count:
         assert time.monotonic() < deadline, f"only {len(load.answers)} answers"
         await asyncio.sleep(0.05)
+
+
+async def named_restart(
+    system: System, child: str, timeout_s: float = 60, *, status: int = -9, since: int = 0
+) -> None:
+    """Until ``interop dev`` has said (in its output from line ``since`` on) that ``child``
+    exited with ``status`` and that it restarted it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        said = system.output[since:]
+        if any(line.startswith(f"{child} exited with status {status}") for line in said) and any(
+            line.startswith(f"{child} restarted") for line in said
+        ):
+            return
+        assert time.monotonic() < deadline, said[-5:]
+        await asyncio.sleep(0.2)
 
 
 async def ready_again(probe: Probe, since: float, timeout_s: float = 60) -> float:

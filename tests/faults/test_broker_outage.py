@@ -1,4 +1,5 @@
-"""The broker stopped under load, 10 s and 60 s (issue #14, items 1, 2, 3, 4, 6 and 8).
+"""The broker stopped under load, 10 s and 60 s (issue #14, items 1, 2, 3, 4, 6 and 8), and
+the processes restarted while it is down.
 
 ``interop kafka stop`` mid-load, the outage, ``interop kafka start`` on the same port and
 data directory, as an operator would. While the broker is down a POST is refused as the
@@ -11,8 +12,11 @@ REQUESTED is closed even if its closing event was due while the trail was down.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
+import aiohttp
 import pytest
 
 from tests.faults.load import Load
@@ -20,6 +24,7 @@ from tests.faults.reconcile import audit_mark, reconcile
 from tests.faults.report import CaseReport
 from tests.faults.steps import (
     after_answers,
+    named_restart,
     process_lines_per_s,
     ready_again,
     retry_unsent,
@@ -103,3 +108,71 @@ async def test_broker_stopped_for_sixty_seconds(system: System, case: CaseReport
     assert case.first_success_s < 30
     assert case.ready_s is not None
     assert case.ready_s < 30
+
+
+async def test_processes_restarted_while_the_broker_is_down(
+    system: System, case: CaseReport
+) -> None:
+    """The broker stopped, then the gateway, the register's connector and the audit indexer
+    SIGKILLed: ``interop dev`` restarts them with no broker to find. Each must stay up
+    (before, each ended at once with BROKER_UNAVAILABLE and was restarted again and
+    again): alive, not ready, the gateway refusing exchanges with 503
+    ``GATEWAY_STARTING`` and ``Retry-After``. Once the broker is back, all are ready
+    with no further restart, the refused keys proceed when retried, and everything
+    reconciles."""
+    mark = await audit_mark(system)
+    output_before = len(system.output)
+    await asyncio.to_thread(system.kafka, "stop")
+    down_at = time.monotonic()
+    system.kill_gateway()
+    system.kill_connector("padron")
+    os.kill(system.pid_of("audit index --config"), signal.SIGKILL)
+    for child in ("gateway", "connector-padron", "audit-indexer"):
+        await named_restart(system, child, since=output_before)
+    load = Load(system, report=case)
+    async with aiohttp.ClientSession() as http:
+        alive = await _status_within(http, f"{system.url}/healthz", 200)
+        case.notes.append(f"restarted gateway alive {alive:.1f}s after the kill, no broker")
+        for url in (f"{system.url}/readyz", system.connector_ready_url("padron")):
+            await _status_within(http, url, 503)  # listening (just restarted), not ready
+        async with http.post(f"{system.url}/v1/exchanges", json={}) as response:
+            body = await response.json(content_type=None)
+            assert (response.status, body["code"]) == (503, "GATEWAY_STARTING"), body
+            assert response.headers["Retry-After"] == "5"
+    await load.run(6, 3)
+    assert {a.problem_code for a in load.answers} == {"GATEWAY_STARTING"}, load.errors_by_code()
+    refused_while_starting = {a.key for a in load.answers}
+    await asyncio.sleep(max(0.0, down_at + 15 - time.monotonic()))  # the outage goes on
+    await asyncio.to_thread(system.kafka, "start")
+    back_at = time.monotonic()
+    async with Probe(f"{system.url}/readyz") as gateway_ready:
+        case.ready_s = await ready_again(gateway_ready, back_at)
+    case.first_success_s = await until_success(load, back_at)
+    retried = await retry_unsent(load)
+    case.notes.append(f"{retried} keys refused while starting, retried with the same key")
+    await load.run(30, 6)
+    exits = [
+        line
+        for line in system.output[output_before:]
+        if "exited with status" in line and "exited with status -9" not in line
+    ]
+    assert not exits, f"a process restarted without a broker did not stay up: {exits}"
+    assert refused_while_starting <= load.accepted().keys(), load.errors_by_code()
+    await reconcile(system, load, case, mark=mark)
+    assert case.ready_s < 30
+
+
+async def _status_within(
+    http: aiohttp.ClientSession, url: str, status: int, timeout_s: float = 60
+) -> float:
+    """Seconds until ``url`` answers ``status`` (a process restarted moments ago)."""
+    started = time.monotonic()
+    while True:
+        try:
+            async with http.get(url) as response:
+                if response.status == status:
+                    return time.monotonic() - started
+        except aiohttp.ClientError:
+            pass  # not listening yet
+        assert time.monotonic() - started < timeout_s, f"{url} never answered {status}"
+        await asyncio.sleep(0.2)

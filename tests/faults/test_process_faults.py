@@ -22,21 +22,10 @@ import pytest
 from tests.faults.load import Load
 from tests.faults.reconcile import audit_mark, reconcile
 from tests.faults.report import CaseReport
-from tests.faults.steps import after_answers, ready_again, until_success
+from tests.faults.steps import after_answers, named_restart, ready_again, until_success
 from tests.faults.system import Probe, System
 
 pytestmark = pytest.mark.timeout(240)
-
-
-async def _named_restart(
-    system: System, child: str, timeout_s: float = 60, *, status: int = -9
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not any(
-        line.startswith(f"{child} exited with status {status}") for line in system.output
-    ) or not any(line.startswith(f"{child} restarted") for line in system.output):
-        assert time.monotonic() < deadline, system.output[-5:]
-        await asyncio.sleep(0.2)
 
 
 async def test_connector_sigkill_mid_load(system: System, case: CaseReport) -> None:
@@ -52,7 +41,7 @@ async def test_connector_sigkill_mid_load(system: System, case: CaseReport) -> N
         killed_at = time.monotonic()
         await running
         case.first_success_s = await until_success(load, killed_at)
-        await _named_restart(system, "connector-padron")
+        await named_restart(system, "connector-padron")
         case.ready_s = await ready_again(ready, killed_at)
     case.notes.append("readyz 200 = the restarted connector's")
     await reconcile(system, load, case, mark=mark)
@@ -73,7 +62,7 @@ async def test_gateway_sigkill_with_pending_exchanges(system: System, case: Case
         killed_at = time.monotonic()
         after = Load(system, report=case)
         case.first_success_s = await until_success(after, killed_at)
-        await _named_restart(system, "gateway")
+        await named_restart(system, "gateway")
         case.ready_s = await ready_again(ready, killed_at)
     pending.answers += after.answers
     await reconcile(system, pending, case, mark=mark)
@@ -93,7 +82,7 @@ async def test_the_audit_indexer_stopped_cleanly_loses_none_of_the_gateways_writ
     load = Load(system, report=case)
     await load.run(20, 4)
     os.kill(system.pid_of("audit index --config"), signal.SIGTERM)
-    await _named_restart(system, "audit-indexer", status=0)
+    await named_restart(system, "audit-indexer", status=0)
     after = Load(system, report=case)
     await after.run(40, 8)
     made = [a.exchange_id for a in after.answers if a.accepted and a.exchange_id]
@@ -115,7 +104,7 @@ async def test_the_audit_indexer_sigkilled_mid_load(system: System, case: CaseRe
     running = asyncio.create_task(load.run(160, 8, rate_per_s=30))
     await after_answers(load, 40)
     os.kill(system.pid_of("audit index --config"), signal.SIGKILL)
-    await _named_restart(system, "audit-indexer")
+    await named_restart(system, "audit-indexer")
     await running
     accepted = [a for a in load.answers if a.accepted]
     assert len(accepted) == 160, load.errors_by_code()  # the gateway never noticed

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from bus import KafkaSettings
+from bus.broker_wait import BrokerWait
 from devservers.ports import free_server_port
 from gateway.indexer_process import _serve_health
 
@@ -28,7 +29,7 @@ class _Indexer:
 
 async def _readyz(kafka: KafkaSettings, indexer: _Indexer) -> tuple[int, dict[str, Any]]:
     port = free_server_port()
-    runner = await _serve_health(indexer, kafka, "127.0.0.1", port)  # type: ignore[arg-type]
+    runner = await _serve_health(indexer, kafka, "127.0.0.1", port, BrokerWait())  # type: ignore[arg-type]
     try:
         async with (
             aiohttp.ClientSession() as session,
