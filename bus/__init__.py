@@ -103,6 +103,7 @@ from bus.member_keys import (
 )
 from bus.outcomes import Ack, DeadLetter, Outcome, RecordHandler, Retry
 from bus.periodic import PeriodicTask
+from bus.process_gc import freeze_startup_objects
 from bus.producer import BusProducer
 from bus.provisioning import (
     TopicsConfig,
@@ -259,6 +260,7 @@ __all__ = [
     "encryption_key_text",
     "ensure_topics",
     "format_time",
+    "freeze_startup_objects",
     "kafka_client_security",
     "kafka_principal",
     "load_encryption_private_key",

@@ -27,6 +27,7 @@ from bus import (
     BrokerWait,
     BusError,
     KafkaSettings,
+    freeze_startup_objects,
     probe_cluster,
     start_when_broker_answers,
     unless_stopped,
@@ -89,6 +90,7 @@ async def run_indexer(
         started, _ = await unless_stopped(starting, stop)
         if started:
             _log.info("audit_indexer_process_started", health_port=health_port)
+            freeze_startup_objects("audit-indexer")
             await stop.wait()
     finally:
         if health is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from bus import BusProducer, unless_stopped
+from bus import BusProducer, freeze_startup_objects, unless_stopped
 from bus.audit import KafkaAuditTrail
 from connectors import ConnectorRuntime, ConnectorSettings
 from contracts.errors import InteropError
@@ -75,6 +75,7 @@ async def serve(settings: ConnectorSettings, *, stop: asyncio.Event | None = Non
         if not started:
             _log.info("connector_stopping")
             return
+        freeze_startup_objects("connector")
         failure = await _stopped_or_failed(stop, runtime)
         _log.info("connector_stopping")
         if failure is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from bus import unless_stopped
+from bus import freeze_startup_objects, unless_stopped
 from gateway.app import GATEWAY_KEY, create_app
 from gateway.auth import server_ssl_context
 from gateway.http_server import gateway_runner
@@ -76,6 +76,7 @@ async def serve(settings: InteropSettings, *, stop: asyncio.Event | None = None)
             gateway_group=gateway.gateway_group,
             reply_partitions=list(gateway.reply_partitions),
         )
+        freeze_startup_objects("gateway")
         # A start that waited for the broker and then found something else wrong (the
         # reply partitions missing...) ends the process, as it would have at once.
         startup = app[GATEWAY_KEY].startup
