@@ -228,7 +228,9 @@ def build_gateway(
         keys=ExchangeKeys(subject=subject_key, digest=digest_key),
         consents=consents,
         states=states,
-        writes=BusWriteGate(replication, audit_topic=settings.audit.topic),
+        writes=BusWriteGate(
+            replication, audit_topic=settings.audit.topic, produce_health=producer.health
+        ),
     )
     # Batches live in the exchange store's database, in their own tables.
     batch_store = open_batch_store(settings.store_url.get_secret_value())
