@@ -131,6 +131,7 @@ from bus.requester import OutboundRequest, Requester
 from bus.responder import ReplyHandler, ReplyOutcome, Responder
 from bus.settings import KafkaSettings
 from bus.subject_binding import SubjectMismatch, check_subject_binding, subject_binding
+from bus.tasks import cancel_and_wait
 from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
 from bus.topics import (
     AUDIT_TOPIC,
@@ -241,6 +242,7 @@ __all__ = [
     "admin_client",
     "apply_acls",
     "apply_topics",
+    "cancel_and_wait",
     "catalogue_topic_specs",
     "check_code",
     "check_key_id",

@@ -15,13 +15,13 @@ error, and the process still ends with it at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import structlog
 
 from bus.errors import BrokerUnavailableError
+from bus.tasks import cancel_and_wait
 
 __all__ = ["BrokerWait", "start_when_broker_answers", "unless_stopped"]
 
@@ -100,7 +100,5 @@ async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[bool,
         stopping.cancel()
     if task.done():
         return True, task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
     return False, None

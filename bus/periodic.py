@@ -9,10 +9,11 @@ that loop, once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
+
+from bus.tasks import cancel_and_wait
 
 __all__ = ["PeriodicTask"]
 
@@ -47,10 +48,7 @@ class PeriodicTask:
     async def stop(self) -> None:
         """Cancel the loop and wait for it (safe to call twice, or before ``start``)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         if self._before is not None:

@@ -29,7 +29,13 @@ import structlog
 from aiohttp import web
 from multidict import MultiMapping
 
-from bus import BrokerUnavailableError, KafkaSettings, MemberKeys, start_when_broker_answers
+from bus import (
+    BrokerUnavailableError,
+    KafkaSettings,
+    MemberKeys,
+    cancel_and_wait,
+    start_when_broker_answers,
+)
 from bus.audit import (
     EVENT_FIELDS,
     AuditError,
@@ -171,10 +177,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            if starting is not None:
-                starting.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await starting
+            with contextlib.suppress(Exception):  # its failure was logged when it ended
+                await cancel_and_wait(starting)
             if indexer is not None:
                 await indexer.stop()
     finally:

@@ -31,7 +31,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from bus import BrokerUnavailableError, BrokerWait, start_when_broker_answers
+from bus import BrokerUnavailableError, BrokerWait, cancel_and_wait, start_when_broker_answers
 from contracts.errors import InteropError
 from gateway.errors import GatewayStartingError
 
@@ -103,10 +103,7 @@ class BusStartup:
     async def stop(self) -> None:
         """Give up a background start still waiting (safe to call twice)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def check(self) -> None:
         """Raise ``GatewayStartingError`` until every step has run."""

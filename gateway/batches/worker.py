@@ -31,6 +31,7 @@ from typing import Final
 
 import structlog
 
+from bus import cancel_and_wait
 from gateway.batches.metrics import BatchMetrics
 from gateway.batches.pacing import ProviderPacer
 from gateway.batches.records import BatchItem, BatchRecord, BatchStore, ItemStatus
@@ -131,10 +132,7 @@ class BatchWorker:
     async def stop(self) -> None:
         """Stop every run and give the leases up (another replica may go on at once)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         runs = list(self._runs.items())
         for _, (_, run_task) in runs:
             run_task.cancel()
