@@ -13,7 +13,7 @@ garbage collector. Two causes:
   also walking the exchanges in flight. Reference counting already frees almost
   everything an exchange makes; the cycles left wait for a pass every 7,000 instead.
 
-Together: 0.3% of the CPU instead of 7-9%. Reference counting frees everything as before;
+Together: 0.1-0.5% of the CPU instead of 7-9%. Reference counting frees everything as before;
 a cycle among the frozen objects would never be reclaimed, and start-up makes none that
 does not live as long as the process.
 """
