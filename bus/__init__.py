@@ -34,7 +34,12 @@ from bus.admin import (
     wait_for_cluster,
 )
 from bus.broker_health import BrokerHealth, ProduceHealth
-from bus.broker_wait import BrokerWait, start_when_broker_answers, unless_stopped
+from bus.broker_wait import (
+    BrokerWait,
+    start_or_keep_trying,
+    start_when_broker_answers,
+    unless_stopped,
+)
 from bus.consumer import BusConsumer
 from bus.dead_letter import (
     DeadLetterPublisher,
@@ -285,6 +290,7 @@ __all__ = [
     "probe_cluster",
     "public_key_text",
     "request_digest",
+    "start_or_keep_trying",
     "start_when_broker_answers",
     "subject_binding",
     "trace_id_of",

@@ -23,11 +23,13 @@ import structlog
 from bus.errors import BrokerUnavailableError
 from bus.tasks import cancel_and_wait
 
-__all__ = ["BrokerWait", "start_when_broker_answers", "unless_stopped"]
+__all__ = ["BrokerWait", "start_or_keep_trying", "start_when_broker_answers", "unless_stopped"]
 
 _log = structlog.get_logger(__name__)
 _FIRST_RETRY_S: Final = 0.5
 _MAX_RETRY_S: Final = 10.0
+_FIRST_ATTEMPT_S: Final = 5.0
+"""How long a process's start-up waits for the first attempt before serving without it."""
 
 T = TypeVar("T")
 
@@ -84,6 +86,56 @@ async def start_when_broker_answers(
             log.info("broker_answered", component=component, attempts=wait.attempts + 1)
         wait.last_error = None
         return started
+
+
+async def start_or_keep_trying(
+    start: Callable[[], Awaitable[None]],
+    *,
+    component: str,
+    wait: BrokerWait,
+    within_s: float = _FIRST_ATTEMPT_S,
+    first_retry_s: float = _FIRST_RETRY_S,
+) -> asyncio.Task[None] | None:
+    """One attempt, waited for up to ``within_s``: None when it started; its error when
+    it failed otherwise than "no broker". Else a task that finishes that attempt and
+    keeps trying (``start_when_broker_answers``); the caller goes on meanwhile.
+
+    The bound is for a broker that accepts connections and never answers (stopped with
+    SIGSTOP, or hung): an attempt then lasts the client's request timeout (30 s), and a
+    process that waited for it would not answer its own health checks meanwhile."""
+    first = asyncio.ensure_future(start())
+    try:
+        await asyncio.wait({first}, timeout=within_s)
+    except BaseException:
+        first.cancel()
+        raise
+    if first.done() and not isinstance(first.exception(), BrokerUnavailableError):
+        first.result()  # started, or a configuration error raised at once
+        return None
+    if not first.done():
+        wait.last_error = f"no answer from the broker within {within_s:g}s"
+
+    async def keep_trying() -> None:
+        try:
+            await first
+            return
+        except BrokerUnavailableError as exc:
+            wait.attempts += 1
+            wait.last_error = str(exc)
+            _log.warning(
+                "waiting_for_broker",
+                component=component,
+                attempt=wait.attempts,
+                retry_in_s=first_retry_s,
+                error_code=exc.code,
+                error=str(exc),
+            )
+        await asyncio.sleep(first_retry_s)
+        await start_when_broker_answers(
+            start, component=component, wait=wait, first_retry_s=first_retry_s
+        )
+
+    return asyncio.create_task(keep_trying(), name=f"{component}-startup")
 
 
 async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[bool, T | None]:

@@ -100,6 +100,9 @@ class BusProducer:
             reason = await connection_failure_reason(self._settings)
             operation = f"starting the producer ({reason})" if reason else "starting the producer"
             raise translate_kafka_error(exc, operation=operation) from exc
+        except BaseException:
+            await producer.stop()  # cancelled mid-start (stopped while the broker hangs)
+            raise
         return producer
 
     async def stop(self) -> None:

@@ -188,6 +188,9 @@ class ReplyRouter:
         except KAFKA_FAILURES as exc:
             await consumer.stop()
             raise translate_kafka_error(exc, operation=f"assigning {topic}") from exc
+        except BaseException:
+            await consumer.stop()  # cancelled mid-start (stopped while the broker hangs)
+            raise
         self._consumer = consumer
         self._behind = {tp: end for tp, end in ends.items() if positions[tp] < end}
         if not self._behind:

@@ -30,11 +30,11 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from bus import (
-    BrokerUnavailableError,
+    BrokerWait,
     KafkaSettings,
     MemberKeys,
     cancel_and_wait,
-    start_when_broker_answers,
+    start_or_keep_trying,
 )
 from bus.audit import (
     EVENT_FIELDS,
@@ -164,15 +164,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         starting: asyncio.Task[None] | None = None
         if indexer is not None:
-            try:
-                await indexer.start()  # any other error stops the replica at start
-            except BrokerUnavailableError:
-                # As the gateway's own Kafka side does (gateway/bus_startup.py): the
-                # replica serves health while the indexer waits for the broker.
-                starting = asyncio.create_task(
-                    start_when_broker_answers(indexer.start, component="audit-indexer"),
-                    name="audit-indexer-startup",
-                )
+            # As the gateway's own Kafka side does (gateway/bus_startup.py): with no broker
+            # the replica serves health while the indexer waits for it; any other error
+            # stops the replica at start.
+            starting = await start_or_keep_trying(
+                indexer.start, component="audit-indexer", wait=BrokerWait()
+            )
+            if starting is not None:
                 starting.add_done_callback(_log_start_failure)
         try:
             yield

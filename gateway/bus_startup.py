@@ -6,7 +6,8 @@ refused" and recovery to its supervisor's back-off, with no word on why (found f
 outside: a gateway restarted during a broker outage). Now the first attempt runs during
 start-up as before, so a replica next to a live broker is fully started before it takes
 a request, and a configuration error still stops it at once. When the broker does not
-answer, the replica listens anyway:
+answer (refused at once, or no answer within 5 s: a hung broker), the replica listens
+anyway:
 
 - ``/healthz`` is 200 (the process is alive; restarting it would not bring the broker);
 - ``/readyz`` is 503 naming the wait;
@@ -31,7 +32,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from bus import BrokerUnavailableError, BrokerWait, cancel_and_wait, start_when_broker_answers
+from bus import BrokerWait, cancel_and_wait, start_or_keep_trying
 from contracts.errors import InteropError
 from gateway.errors import GatewayStartingError
 
@@ -48,32 +49,33 @@ _COMPONENT: Final = "gateway"
 class BusStartup:
     """Whether this replica's Kafka side has started, and the background start if not."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, first_attempt_s: float | None = None) -> None:
         self.wait = BrokerWait()
         self.ready = asyncio.Event()
         """Set once every step has run."""
         self.failure: Exception | None = None
         """Set with ``failed``: the error the process should end with."""
         self.failed = asyncio.Event()
+        self._first_attempt_s = first_attempt_s
         self._done = 0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, steps: Sequence[StartStep], running: contextlib.AsyncExitStack) -> None:
-        """Run ``steps`` in order; when one finds no broker, return and go on in the
-        background. Any other error is raised (the replica does not start)."""
-        try:
-            await self._run(steps, running)
-        except BrokerUnavailableError as exc:
-            self.wait.attempts, self.wait.last_error = 1, str(exc)
-            _log.warning(
-                "gateway_waiting_for_broker",
-                error_code=exc.code,
-                error=str(exc),
-                detail="serving /healthz; /readyz and every other request answer 503 until then",
-            )
-            self._task = asyncio.create_task(
-                self._in_background(steps, running), name="gateway-bus-startup"
-            )
+        """Run ``steps`` in order; when the broker does not answer (at once, or within a
+        few seconds), return and go on in the background. Any other error is raised (the
+        replica does not start)."""
+        within = {} if self._first_attempt_s is None else {"within_s": self._first_attempt_s}
+        trying = await start_or_keep_trying(
+            lambda: self._run(steps, running), component=_COMPONENT, wait=self.wait, **within
+        )
+        if trying is None:
+            return
+        _log.warning(
+            "gateway_waiting_for_broker",
+            error=self.wait.last_error,
+            detail="serving /healthz; /readyz and every other request answer 503 until then",
+        )
+        self._task = asyncio.create_task(self._in_background(trying), name="gateway-bus-startup")
 
     async def _run(self, steps: Sequence[StartStep], running: contextlib.AsyncExitStack) -> None:
         while self._done < len(steps):
@@ -85,13 +87,11 @@ class BusStartup:
     def started(self) -> bool:
         return self.ready.is_set()
 
-    async def _in_background(
-        self, steps: Sequence[StartStep], running: contextlib.AsyncExitStack
-    ) -> None:
+    async def _in_background(self, trying: asyncio.Task[None]) -> None:
         try:
-            await start_when_broker_answers(
-                lambda: self._run(steps, running), component=_COMPONENT, wait=self.wait
-            )
+            await trying
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             self.failure = exc
             code = exc.code if isinstance(exc, InteropError) else type(exc).__name__

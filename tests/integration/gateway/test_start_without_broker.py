@@ -79,3 +79,36 @@ async def test_a_gateway_started_before_its_broker_serves_health_and_refuses_the
         await asyncio.wait_for(runner.cleanup(), timeout=15)  # a stop is not held up
     with sqlite3.connect(tmp_path / "gateway.db") as db:
         assert db.execute("SELECT count(*) FROM exchanges").fetchone() == (0,)
+
+
+async def test_a_gateway_whose_broker_hangs_listens_within_seconds(
+    tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """A broker that takes connections and never answers (SIGSTOPped): the first attempt
+    would last the client's 30 s request timeout. The replica listens after 5 s anyway,
+    not ready, and stops cleanly while the attempt still hangs."""
+    port = free_port()
+    hung = await asyncio.start_server(_never_answer, "127.0.0.1", port)
+    kafka = settings_for(f"127.0.0.1:{port}", client_id="interop-gateway-it")
+    cat = make_catalogue(tmp_path / "catalogue", "ithung")
+    write_members(tmp_path / "members.yaml", cat)
+    settings = gateway_settings(tmp_path, cat, unique_name("gw"))
+    app = create_app(kafka, settings, registry=CollectorRegistry())
+    runner = gateway_runner(app, shutdown_timeout=5)
+    try:
+        await asyncio.wait_for(runner.setup(), timeout=15)  # before: the 30 s timeout
+        base = f"http://{settings.http.host}:{settings.http.port}"
+        await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+        status, _, body = await http("GET", f"{base}/healthz")
+        assert status == 200, body
+        status, _, body = await http("GET", f"{base}/readyz")
+        assert status == 503, body
+        assert app[GATEWAY_KEY].startup.wait.waiting
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=15)
+        hung.close()
+
+
+async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # takes what the client sends, answers nothing, until it hangs up
+    writer.close()

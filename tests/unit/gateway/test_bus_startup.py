@@ -74,3 +74,46 @@ async def test_an_error_at_start_other_than_no_broker_is_raised_at_once() -> Non
         with pytest.raises(UnknownPartitionError):
             await startup.start(_steps([], {"producer": [missing]}), running)
     assert not startup.failed.is_set()
+
+
+async def test_a_first_attempt_that_hangs_is_left_to_the_background() -> None:
+    """A broker that accepts connections and never answers (SIGSTOP): the first attempt
+    would last the client's request timeout. Start-up goes on after ``first_attempt_s``,
+    readiness says it waits, and the same attempt ends the wait when it succeeds."""
+    answer = asyncio.Event()
+    log: list[str] = []
+
+    async def hanging(running: contextlib.AsyncExitStack) -> None:
+        log.append("producer")
+        await answer.wait()
+        running.callback(log.append, "stop producer")
+
+    startup = BusStartup(first_attempt_s=0.05)
+    async with contextlib.AsyncExitStack() as running:
+        await asyncio.wait_for(startup.start([hanging], running), timeout=5)
+        assert not startup.started
+        assert startup.wait.waiting
+        with pytest.raises(GatewayStartingError):
+            startup.check()
+        answer.set()
+        await asyncio.wait_for(startup.ready.wait(), timeout=5)
+        await startup.stop()
+    assert log == ["producer", "stop producer"]  # the one attempt, not a second
+
+
+async def test_a_stop_during_a_hanging_first_attempt_cancels_it() -> None:
+    cancelled = asyncio.Event()
+
+    async def hanging(running: contextlib.AsyncExitStack) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    startup = BusStartup(first_attempt_s=0.05)
+    async with contextlib.AsyncExitStack() as running:
+        await startup.start([hanging], running)
+        await asyncio.wait_for(startup.stop(), timeout=5)
+    assert cancelled.is_set()
+    assert not startup.failed.is_set()
