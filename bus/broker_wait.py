@@ -49,6 +49,21 @@ class BrokerWait:
     def describe(self) -> str:
         return f"waiting for the Kafka broker since start-up ({self.attempts} attempts)"
 
+    def failed(
+        self, exc: BrokerUnavailableError, *, component: str, retry_in_s: float, log: Any
+    ) -> None:
+        """One more attempt found no broker: counted, kept for readiness, logged."""
+        self.attempts += 1
+        self.last_error = str(exc)
+        log.warning(
+            "waiting_for_broker",
+            component=component,
+            attempt=self.attempts,
+            retry_in_s=retry_in_s,
+            error_code=exc.code,
+            error=str(exc),
+        )
+
 
 async def start_when_broker_answers(
     start: Callable[[], Awaitable[T]],
@@ -69,16 +84,7 @@ async def start_when_broker_answers(
         try:
             started = await start()
         except BrokerUnavailableError as exc:
-            wait.attempts += 1
-            wait.last_error = str(exc)
-            log.warning(
-                "waiting_for_broker",
-                component=component,
-                attempt=wait.attempts,
-                retry_in_s=delay,
-                error_code=exc.code,
-                error=str(exc),
-            )
+            wait.failed(exc, component=component, retry_in_s=delay, log=log)
             await asyncio.sleep(delay)
             delay = min(2 * delay, max_retry_s)
             continue
@@ -120,16 +126,7 @@ async def start_or_keep_trying(
             await first
             return
         except BrokerUnavailableError as exc:
-            wait.attempts += 1
-            wait.last_error = str(exc)
-            _log.warning(
-                "waiting_for_broker",
-                component=component,
-                attempt=wait.attempts,
-                retry_in_s=first_retry_s,
-                error_code=exc.code,
-                error=str(exc),
-            )
+            wait.failed(exc, component=component, retry_in_s=first_retry_s, log=_log)
         await asyncio.sleep(first_retry_s)
         await start_when_broker_answers(
             start, component=component, wait=wait, first_retry_s=first_retry_s
