@@ -38,6 +38,7 @@ from tests.integration.gateway.support import (
     RunningGateway,
     gateway_settings,
     make_catalogue,
+    setup_started,
     write_members,
 )
 
@@ -200,7 +201,7 @@ async def audited_gateway(
         await provider.start(producer, unique("provider"))
         app = create_app(kafka, settings, registry=CollectorRegistry())
         runner = gateway_runner(app, shutdown_timeout=5)
-        await runner.setup()
+        await setup_started(runner, app)
         try:
             await web.TCPSite(runner, settings.http.host, settings.http.port).start()
             yield (

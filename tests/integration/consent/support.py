@@ -36,7 +36,7 @@ from gateway.settings import GatewaySettings
 from tests.integration.bus.kafka_helpers import settings_for
 from tests.integration.conftest import free_port
 from tests.integration.gateway.support import DIGEST_KEY as CONNECTOR_DIGEST_KEY
-from tests.integration.gateway.support import HMAC_KEY, http
+from tests.integration.gateway.support import HMAC_KEY, http, setup_started
 from tests.integration.member_signing import key_id_of, members_file_entries, private_key_of
 
 __all__ = ["ConsentGateway", "start_consent_gateway"]
@@ -204,7 +204,7 @@ async def start_consent_gateway(
     trail = MemoryAuditTrail()
     app = create_app(kafka, settings, registry=CollectorRegistry(), trail=trail)
     runner = gateway_runner(app, shutdown_timeout=5)
-    await runner.setup()
+    await setup_started(runner, app)
     try:
         await web.TCPSite(runner, settings.http.host, settings.http.port).start()
         yield ConsentGateway(

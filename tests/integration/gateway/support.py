@@ -293,6 +293,14 @@ def gateway_settings(
     return GatewaySettings.model_validate(values)
 
 
+async def setup_started(runner: web.AppRunner, app: web.Application, timeout_s: float = 60) -> None:
+    """``runner.setup()``, then until the gateway's Kafka side has started. Start-up waits
+    5 s for its first attempt (``gateway/bus_startup.py``); on a loaded machine it may take
+    longer, and the replica would answer 503 ``GATEWAY_STARTING`` until it has."""
+    await runner.setup()
+    await asyncio.wait_for(app[GATEWAY_KEY].startup.ready.wait(), timeout=timeout_s)
+
+
 @asynccontextmanager
 async def start_gateway(
     kafka_bootstrap: str,
@@ -327,7 +335,7 @@ async def start_gateway(
             await provider.start(producer, unique("provider"))
         app = create_app(kafka, settings, registry=CollectorRegistry())
         runner = gateway_runner(app, shutdown_timeout=5)
-        await runner.setup()
+        await setup_started(runner, app)
         try:
             await web.TCPSite(runner, settings.http.host, settings.http.port).start()
             yield RunningGateway(

@@ -28,6 +28,7 @@ from tests.integration.gateway.support import (
     http,
     make_catalogue,
     poll_until,
+    setup_started,
     write_members,
 )
 
@@ -63,7 +64,7 @@ async def test_replies_written_while_the_gateway_was_down_complete_their_exchang
     async def serve() -> web.AppRunner:
         app = create_app(kafka, settings, registry=CollectorRegistry())
         runner = gateway_runner(app, shutdown_timeout=5)
-        await runner.setup()
+        await setup_started(runner, app)
         await web.TCPSite(runner, settings.http.host, settings.http.port).start()
         return runner
 
