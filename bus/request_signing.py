@@ -19,7 +19,9 @@ length-prefixed) and names its key in ``interop_key_id``, which the signature co
    (``BAD_SIGNATURE``): a flipped byte anywhere is a bad signature, not a parse error;
 4. the headers form a request envelope addressed to the record's topic
    (``MALFORMED_ENVELOPE``, ``WRONG_TOPIC``);
-5. the claims: the deadline has not passed (``DEADLINE_PASSED``), the service is known
+5. the claims: the deadline has not passed (``DEADLINE_PASSED``), it lies at most
+   ``bus.signed_time.MAX_REQUEST_LIFETIME`` after ``ce_time``, which is not ahead of the
+   clock (``WRONG_TIME``), the service is known
    (``UNKNOWN_SERVICE``), an ``explicit`` service's request cites a consent
    (``MISSING_CONSENT_REF``), a ``legal`` one cites an allowed legal basis
    (``MISSING_LEGAL_BASIS``).
@@ -54,6 +56,7 @@ from bus.record_signing import (
     public_key_text,
 )
 from bus.records import InboundRecord
+from bus.signed_time import request_time_problem
 from bus.topics import RequestTopic, parse_topic
 from contracts import Catalogue, ConsentMode
 
@@ -85,6 +88,9 @@ class RejectReason(StrEnum):
     UNKNOWN_SERVICE = "UNKNOWN_SERVICE"
     MISSING_CONSENT_REF = "MISSING_CONSENT_REF"
     MISSING_LEGAL_BASIS = "MISSING_LEGAL_BASIS"
+    WRONG_TIME = "WRONG_TIME"
+    """No deadline, one too far after ``ce_time``, or a ``ce_time`` ahead of the clock
+    (``bus.signed_time``): what a key past its window would need to forge."""
 
 
 _REASON_OF_FAILURE: Final = {
@@ -208,6 +214,12 @@ class RequestVerifier:
             raise RequestRejectedError(
                 RejectReason.DEADLINE_PASSED, "the request's deadline has passed"
             )
+        # The key window was checked at ce_time, which the signer wrote; the deadline
+        # bounds how old that time can be (a retired gateway key cannot date a request
+        # back into its window and still have it served).
+        problem = request_time_problem(envelope.time, envelope.deadline, now)
+        if problem is not None:
+            raise RequestRejectedError(RejectReason.WRONG_TIME, problem)
         mode = self._modes.get(envelope.service)
         if mode is None:
             raise RequestRejectedError(

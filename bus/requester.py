@@ -34,6 +34,7 @@ from bus.records import Delivery
 from bus.reply_router import Reply, ReplyRouter, ReplySink, UnreadableSink
 from bus.request_signing import RequestSigner
 from bus.settings import KafkaSettings
+from bus.signed_time import MAX_REQUEST_LIFETIME_S
 from bus.topics import ReplyTopic, RequestTopic
 from bus.traceparent import TraceParent, child_traceparent, new_traceparent
 
@@ -129,8 +130,9 @@ class Requester:
         bound is reached; the producer's ``BusError``s when the request is not written.
         """
         timeout = timeout_s if timeout_s is not None else self._settings.default_request_timeout_s
-        if timeout <= 0:
-            raise ValueError("timeout_s must be positive")
+        if not 0 < timeout <= MAX_REQUEST_LIFETIME_S:
+            # Connectors refuse a longer deadline (``bus.signed_time``).
+            raise ValueError(f"timeout_s must be positive and at most {MAX_REQUEST_LIFETIME_S}")
         envelope = self.new_envelope(
             request, deadline=datetime.now(UTC) + timedelta(seconds=timeout)
         )

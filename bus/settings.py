@@ -14,6 +14,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from bus.signed_time import MAX_REQUEST_LIFETIME_S
+
 __all__ = ["KafkaSecurityProtocol", "KafkaSettings", "SaslMechanism"]
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -68,7 +70,7 @@ class KafkaSettings(BaseModel):
 
     # Request-reply: the deadline of a request when the caller gives none, and how many
     # requests one requester may have waiting for a reply at once.
-    default_request_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    default_request_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_LIFETIME_S)] = 10.0
     """Deadline of a request-reply call when the caller gives none."""
     max_pending_requests: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """Requests one requester may have waiting for a reply at once."""

@@ -94,9 +94,12 @@ _UNVERIFIED: Final = frozenset(
         RejectReason.UNKNOWN_KEY,
         RejectReason.BAD_SIGNATURE,
         RejectReason.MALFORMED_ENVELOPE,
+        RejectReason.WRONG_TIME,
     }
 )
-"""Refusals before the signature held: the record's claims are not the gateway's."""
+"""Refusals before the signature held, or when it held only for a time the record states
+and cannot have (``WRONG_TIME``: a retired key dating a request back into its window): the
+record's claims are not the gateway's."""
 _STORE_ATTEMPTS = 3
 _SEEN_MAX: Final = 50_000
 """Exchange ids remembered within their deadlines (see ``_first_sight``); past this many

@@ -12,7 +12,10 @@ passes ``ReplyVerifier.check``; the first failure wins:
    ``interop_provider`` and ``ce_source`` (``NOT_THE_PROVIDER``); service and major
    version are the exchange's (``WRONG_SERVICE``); ``interop_request_digest`` equals the
    digest of the request record the gateway sent (``WRONG_REQUEST``: a real reply replayed
-   onto another exchange, or a reply to an older request).
+   onto another exchange, or a reply to an older request); ``ce_time`` is not before the
+   exchange was created, nor ahead of the clock (``WRONG_TIME``, ``bus.signed_time``: the
+   key window of step 1 is checked at ``ce_time``, which the signer writes, so a provider
+   key retired before the exchange began cannot answer it by dating its reply back).
 
 A reply that fails is *unverified*: ``ReplyGate.admit`` dead-letters it (with its reason,
 to the dead-letter topic of the exchange's service, or of the claimed service for an
@@ -43,6 +46,7 @@ from bus import (
     RequestTopic,
     dead_letter_copy,
     parse_service_id,
+    reply_time_problem,
 )
 from bus.audit import AuditTrail, unverified_record
 from gateway.metrics import GatewayMetrics
@@ -65,6 +69,7 @@ class ReplyRejection(StrEnum):
     NOT_THE_PROVIDER = "NOT_THE_PROVIDER"
     WRONG_SERVICE = "WRONG_SERVICE"
     WRONG_REQUEST = "WRONG_REQUEST"
+    WRONG_TIME = "WRONG_TIME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +87,11 @@ class UnverifiedReply:
 class ReplyVerifier:
     """Checks a reply's signature and its binding to the stored exchange (pure)."""
 
-    def __init__(self, keys: MemberKeys) -> None:
+    def __init__(
+        self, keys: MemberKeys, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._keys = keys
+        self._clock = clock
 
     def check(self, reply: Reply, exchange: ExchangeRecord | None) -> UnverifiedReply | None:
         """None when ``reply`` is the signed answer of ``exchange``'s provider to the request
@@ -102,10 +110,12 @@ class ReplyVerifier:
                 ReplyRejection.NOT_THE_PROVIDER,
                 f"signed by {signer.member}, the exchange's provider is {exchange.provider}",
             )
-        return _binding_problem(reply, exchange)
+        return _binding_problem(reply, exchange, self._clock())
 
 
-def _binding_problem(reply: Reply, exchange: ExchangeRecord) -> UnverifiedReply | None:
+def _binding_problem(
+    reply: Reply, exchange: ExchangeRecord, now: datetime
+) -> UnverifiedReply | None:
     """What the signed reply claims, against the stored exchange."""
     envelope = reply.envelope
     provider = exchange.provider
@@ -128,6 +138,9 @@ def _binding_problem(reply: Reply, exchange: ExchangeRecord) -> UnverifiedReply 
             ReplyRejection.WRONG_REQUEST,
             f"{REQUEST_DIGEST_HEADER} does not name the request sent for this exchange",
         )
+    late = reply_time_problem(envelope.time, exchange.created_at, now)
+    if late is not None:
+        return UnverifiedReply(ReplyRejection.WRONG_TIME, late)
     return None
 
 

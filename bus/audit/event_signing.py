@@ -47,6 +47,7 @@ from bus.audit.trail import AuditEventType, exchange_event_id
 from bus.envelope_headers import CONTENT_TYPE_AVRO, KEY_ID_HEADER, SIGNATURE_HEADER
 from bus.member_keys import MemberKeys
 from bus.record_signing import RecordSignatureError, RecordSigner
+from bus.signed_time import step_time_problem
 
 __all__ = [
     "MAX_FIELD_CHARS",
@@ -249,6 +250,11 @@ def as_requested(row: EventRow, requested: EventRow | None) -> EventCheck | None
                 EventRejection.NOT_AS_REQUESTED,
                 f"the {row.type} step's {name} is not its exchange's REQUESTED one",
             )
+    # The signature was checked against the key's window at the step's own time, which
+    # the provider wrote: dated before its REQUESTED, a key retired earlier would pass.
+    early = step_time_problem(row.time, requested.time)
+    if early is not None:
+        return EventCheck(EventRejection.NOT_AS_REQUESTED, f"{row.type}: {early}")
     return None
 
 

@@ -49,6 +49,7 @@ from bus.audit.event_signing import (
 from bus.audit.merkle import leaf_hash, root, verify_consistency, verify_inclusion
 from bus.audit.note_keys import NoteVerifier
 from bus.member_keys import MemberKeys
+from bus.signed_time import step_time_problem
 
 __all__ = ["Finding", "LogSource", "LogVerifier", "Report"]
 
@@ -320,7 +321,11 @@ class _Closings:
             self._closed.add(row.exchange_id)
         elif self._check_steps and is_step_after_the_request(row):
             requested = self._requested.get(row.exchange_id)
-            if requested is None or requested[1] != request_fingerprint(row):
+            if (
+                requested is None
+                or requested[1] != request_fingerprint(row)
+                or step_time_problem(row.time, requested[0]) is not None
+            ):
                 self._not_as_requested[row.exchange_id] = None
 
     def finding(self) -> Finding | None:
@@ -329,7 +334,8 @@ class _Closings:
         lies = _exchanges_finding(
             "not_as_requested",
             "with a provider step that is not what the exchange's REQUESTED says (another"
-            " requester, subject, purpose...) or that has no REQUESTED before it",
+            " requester, subject, purpose..., or dated before it) or that has no REQUESTED"
+            " before it",
             list(self._not_as_requested),
         )
         if lies is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,16 +150,19 @@ async def audited_gateway(
     kafka_bootstrap: str,
     tmp_path: Path,
     unique: Callable[[str], str],
+    *,
+    extra_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[tuple[RunningGateway, dict[str, str], AuditParts]]:
     """``start_gateway``'s gateway, with its own audit topic and signing key, plus members
     ``it.auditor`` (role auditor) and ``it.portal`` (citizen-portal); yields their keys
-    and the app's audit parts (index, indexer)."""
+    and the app's audit parts (index, indexer). ``extra_keys``: more signing keys per
+    member, as ``write_members`` takes them."""
     kafka = settings_for(kafka_bootstrap, client_id="interop-audit-it")
     topic = await create_audit_topic(kafka, unique("audit"))
     domain = "it" + unique("d").rsplit("-", 1)[-1]
     cat = make_catalogue(tmp_path / "catalogue", domain)
-    keys = write_members(tmp_path / "members.yaml", cat)
+    keys = write_members(tmp_path / "members.yaml", cat, extra_keys=extra_keys)
     members = yaml.safe_load((tmp_path / "members.yaml").read_text(encoding="utf-8"))
     extra: dict[str, str] = {}
     for name, role in (("auditor", "auditor"), ("portal", "citizen-portal")):

@@ -18,18 +18,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from bus import BusProducer
 from bus.audit.event import AuditEventCodec, EventRow
 from bus.audit.event_signing import sign_event
 from bus.audit.index import EventFilter
 from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, exchange_event_id
+from bus.header_values import format_time
 from bus.ids import uuid7
+from bus.record_signing import RecordSigner, public_key_text
 from interop.audit_cmd import run_verify
 from tests.integration.audit.support import ORIGIN, SIGNER, audited_gateway, wait_for_size
 from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import RunningGateway, http, poll_until
-from tests.integration.member_signing import GATEWAY_MEMBER, signer_of
+from tests.integration.member_signing import GATEWAY_MEMBER, PROVIDERS, signer_of
 
 SUBJECT = "FOUND-SIGNED-1"  # document number and subject of every exchange here
 CODEC = AuditEventCodec()
@@ -175,6 +179,56 @@ def _step(requested: EventRow, kind: AuditEventType, **changes: Any) -> EventRow
         actor=provider,
         **changes,
     )
+
+
+async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The provider's key of last year, retired yesterday, is still listed. Signed with
+    it and dated two days back (inside its window), a RESPONDED for a real exchange is
+    older than the exchange's REQUESTED: quarantined (NOT_AS_REQUESTED, "dated before"),
+    not indexed. The same step signed now with the provider's current key is indexed."""
+    now = datetime.now(UTC)
+    provider = PROVIDERS[0]
+    retired = RecordSigner(f"{provider}-it-0", Ed25519PrivateKey.generate())
+    old_keys = {
+        provider: [
+            {
+                "key_id": retired.key_id,
+                "public_key": public_key_text(retired.public_key),
+                "not_before": format_time(now - timedelta(days=400)),
+                "not_after": format_time(now - timedelta(days=1)),
+            }
+        ]
+    }
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
+        gw,
+        _,
+        parts,
+    ):
+        _, requested = await _requested_of_completed(gw, parts)
+        assert requested.provider == provider
+        backdated = _step(
+            requested, AuditEventType.RESPONDED, time=now - timedelta(days=2), outcome="OK"
+        )
+        await _produce(gw, [(CODEC.encode(backdated), sign_event(retired, backdated))])
+        [quarantined] = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 1,
+            timeout_s=30,
+            what="the backdated step quarantined",
+        )
+        assert quarantined.event_id == backdated.event_id
+        assert quarantined.reason.startswith("NOT_AS_REQUESTED")
+        assert "dated before its exchange's REQUESTED" in quarantined.reason
+        assert quarantined.key_id == retired.key_id
+        honest = dataclasses.replace(backdated, time=now)
+        await _produce(gw, [(CODEC.encode(honest), sign_event(signer_of(provider), honest))])
+        await wait_for_size(parts.index, 3)
+        steps = await parts.index.events(
+            EventFilter(exchange_id=requested.exchange_id, types=("RESPONDED",)), limit=10
+        )
+        assert [e.row.time for e in steps] == [now]
 
 
 async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_differ(

@@ -17,10 +17,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bus.audit.trail import MemoryAuditTrail
+from bus import BusProducer, Envelope, RequestTopic, new_exchange_id, parse_service_id
+from bus.audit.trail import AuditEventType, MemoryAuditTrail
 from bus.envelope_headers import KEY_ID_HEADER
 from bus.header_values import format_time
-from bus.record_signing import private_key_text, public_key_text
+from bus.record_signing import RecordSigner, private_key_text, public_key_text
 from connectors import ConnectorRuntime, ConnectorSettings
 from tests.integration.bus.kafka_helpers import read_topic, wait_for
 from tests.integration.connectors.support import DIGEST_KEY, PROVIDER
@@ -36,7 +37,15 @@ NEW_KEY = Ed25519PrivateKey.generate()
 NEW_KEY_ID = f"{PROVIDER}-it-2"
 
 
-def _connector(gw: RunningGateway, tmp_path: Path, group: str, key_id: str, key: str) -> Any:
+def _connector(
+    gw: RunningGateway,
+    tmp_path: Path,
+    group: str,
+    key_id: str,
+    key: str,
+    *,
+    audit: MemoryAuditTrail | None = None,
+) -> Any:
     settings = ConnectorSettings.model_validate(
         {
             "member_id": PROVIDER,
@@ -57,7 +66,8 @@ def _connector(gw: RunningGateway, tmp_path: Path, group: str, key_id: str, key:
             ],
         }
     )
-    return ConnectorRuntime(settings, audit=lambda _producer: MemoryAuditTrail())
+    trail = audit if audit is not None else MemoryAuditTrail()
+    return ConnectorRuntime(settings, audit=lambda _producer: trail)
 
 
 async def _exchanges(gw: RunningGateway, stop: asyncio.Event, out: list[tuple[int, str]]) -> None:
@@ -122,3 +132,90 @@ async def test_a_connector_switches_keys_without_a_failed_exchange(
     assert {r for r in results} == {(200, "completed")}, results
     key_ids = {dict(r.headers)[KEY_ID_HEADER].decode() for r in replies}
     assert key_ids == {key_id_of(PROVIDER), NEW_KEY_ID}
+
+
+async def test_a_retired_gateway_key_cannot_date_a_request_back_into_its_window(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The gateway's old key, retired yesterday, is still listed (as rotation leaves it).
+    Whoever kept its private key signs a copy of a real request, dated two days back (in
+    the old window) with a deadline still ahead: the connector refuses it as
+    ``REQUEST_WRONG_TIME``, dead-letters it and audits it UNVERIFIED, never under the
+    exchange it names; dated now, the same key is ``UNKNOWN_KEY``. Real exchanges go on."""
+    now = datetime.now(UTC)
+    retired = Ed25519PrivateKey.generate()
+    retired_id = f"{GATEWAY_MEMBER}-it-0"
+    keys = {
+        GATEWAY_MEMBER: [
+            {
+                "key_id": retired_id,
+                "public_key": public_key_text(retired.public_key()),
+                "not_before": format_time(now - timedelta(days=400)),
+                "not_after": format_time(now - timedelta(days=1)),
+            }
+        ]
+    }
+    async with start_gateway(
+        kafka_bootstrap, tmp_path, unique_name, with_provider=False, extra_keys=keys
+    ) as gw:
+        audit = MemoryAuditTrail()
+        connector = _connector(
+            gw,
+            tmp_path,
+            unique_name("retired-key-connector"),
+            key_id_of(PROVIDER),
+            private_key_of(PROVIDER),
+            audit=audit,
+        )
+        await connector.start()
+        try:
+            await connector.wait_assigned(timeout_s=30)
+            status, _, served = await http(
+                "POST",
+                f"{gw.base_url}/v1/exchanges",
+                headers=gw.headers(Prefer="wait=15"),
+                json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
+            )
+            assert (status, served["status"]) == (200, "completed"), served
+            topic = RequestTopic(parse_service_id(gw.cat.residence), 1)
+            [genuine] = await read_topic(gw.kafka, topic.name, count=1)
+            signer = RecordSigner(retired_id, retired)
+            forged_ids = []
+            async with BusProducer(gw.kafka) as producer:
+                for dated in (now - timedelta(days=2), now):
+                    envelope = Envelope.from_headers(genuine.headers).model_copy(
+                        update={
+                            "exchange_id": new_exchange_id(),
+                            "time": dated,
+                            "deadline": now + timedelta(seconds=60),
+                            "key_id": None,
+                            "signature": None,
+                        }
+                    )
+                    forged_ids.append(envelope.exchange_id)
+                    signed = signer.sign(envelope, genuine.value or b"")
+                    await producer.send(
+                        topic.name, genuine.value or b"", headers=signed.to_headers()
+                    )
+            parked = await read_topic(gw.kafka, topic.dead_letter.name, count=2)
+            status, _, after = await http(
+                "POST",
+                f"{gw.base_url}/v1/exchanges",
+                headers=gw.headers(Prefer="wait=15"),
+                json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
+            )
+            assert (status, after["status"]) == (200, "completed"), after
+        finally:
+            await connector.stop()
+    codes = [dict(p.headers)["interop_dlq_error_code"] for p in parked]
+    assert codes == [b"REQUEST_WRONG_TIME", b"REQUEST_UNKNOWN_KEY"]
+    reasons = [dict(p.headers)["interop_dlq_reason"].decode() for p in parked]
+    assert "3600 s after the request's time" in reasons[0]
+    unverified = [r for r in audit.records if r.type is AuditEventType.UNVERIFIED]
+    assert sorted((r.reason or "").split(" at ")[0] for r in unverified) == [
+        "UNKNOWN_KEY",
+        "WRONG_TIME",
+    ]
+    assert all(r.exchange_id is None and r.subject_ref is None for r in unverified)
+    touched = {r.exchange_id for r in audit.records}
+    assert not touched & set(forged_ids)  # neither was delivered, answered or rejected

@@ -1,10 +1,11 @@
 """Issue #13's forged replies, on the real broker against a real gateway and provider.
 
-While an exchange waits for its provider (a SLOW request the provider holds), five replies
+While an exchange waits for its provider (a SLOW request the provider holds), forged replies
 race the real one onto the gateway's reply partition: a forged signature, an unsigned
 reply copying the request's headers, a reply signed by another provider, a real reply of
-another exchange re-pointed at this one, and that same reply re-signed with the right key
-but still naming the other request. None is accepted: each is dead-lettered with its
+another exchange re-pointed at this one, that same reply re-signed with the right key
+but still naming the other request, and a reply signed with the provider's retired key,
+dated back into that key's window. None is accepted: each is dead-lettered with its
 reason and audited as an UNVERIFIED record (topic, partition, offset, never under the
 exchange it claims); the exchange keeps waiting, and the provider's real reply completes
 it with the real data.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bus import BusProducer, Envelope, ReplyStatus, parse_member_id
 from bus.audit.index import EventFilter
 from bus.envelope_headers import REQUEST_DIGEST_HEADER
-from bus.record_signing import RecordSigner
+from bus.header_values import format_time
+from bus.record_signing import RecordSigner, public_key_text
 from bus.topics import RequestTopic
 from contracts import Codec, json_to_avro
 from tests.integration.audit.support import audited_gateway
 from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import RunningGateway, http, poll_until
-from tests.integration.member_signing import key_id_of, signer_of
+from tests.integration.member_signing import PROVIDERS, key_id_of, signer_of
+
+PROVIDER = PROVIDERS[0]
 
 FORGED_DATA: dict[str, Any] = {
     "registered": True,
@@ -97,11 +102,30 @@ async def _get(gw: RunningGateway, exchange_id: str) -> dict[str, Any]:
 async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_exchange(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
-    """Six forgeries race the real reply (one just under the broker's size limit): none
+    """Seven forgeries race the real reply (one just under the broker's size limit): none
     accepted, each dead-lettered with its reason and audited UNVERIFIED at its offset; the
     real reply completes the exchange."""
-    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name) as (gw, _, parts):
+    now = datetime.now(UTC)
+    # The provider's key of last year, retired yesterday and still listed (as a rotation
+    # leaves it): whoever kept it dates a reply back into its window.
+    retired = RecordSigner(f"{PROVIDER}-it-0", Ed25519PrivateKey.generate())
+    old_keys = {
+        PROVIDER: [
+            {
+                "key_id": retired.key_id,
+                "public_key": public_key_text(retired.public_key),
+                "not_before": format_time(now - timedelta(days=400)),
+                "not_after": format_time(now - timedelta(days=1)),
+            }
+        ]
+    }
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
+        gw,
+        _,
+        parts,
+    ):
         provider = gw.cat.catalogue.services[gw.cat.residence].meta.providers[0]
+        assert provider == PROVIDER
         reply_topic = gw.gateway.requester.router.reply_topic.name
         # Exchange A completes normally: its real reply is what the replay copies.
         done = await _exchange(gw, f"FOUND-{uuid.uuid4().hex[:8]}", wait_s=10)
@@ -154,6 +178,12 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
                 real_a.value or b"",
             ),
         ]
+        # Right provider, right request, signed by the retired key and dated two days
+        # back, when that key was valid: the reply is older than the exchange it answers.
+        backdated = reply_of(provider, stored.sent_digest).model_copy(
+            update={"time": now - timedelta(days=2)}
+        )
+        forgeries.append(("WRONG_TIME", retired.sign(backdated, value).to_headers(), value))
         # Unsigned, and just under the broker's 1 MiB limit: its dead-letter copy, with
         # the added headers, was over it, and the router retried that write for good.
         unsigned = reply_of("es.tgss", None).to_headers()

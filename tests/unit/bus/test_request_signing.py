@@ -233,6 +233,49 @@ def test_a_passed_deadline_is_refused() -> None:
     assert caught.value.reason is RejectReason.DEADLINE_PASSED
 
 
+def test_a_retired_key_cannot_date_a_request_back_into_its_window() -> None:
+    """The key window is checked at ``ce_time``, which the signer writes. A gateway key
+    retired in 2020 signs a request dated 2019 (inside its window): with a deadline an
+    hour after that time it has long passed; with one that has not passed, the deadline
+    lies more than ``MAX_REQUEST_LIFETIME`` after the time. Either way, not served."""
+    old = datetime(2019, 6, 1, tzinfo=UTC)
+    verifier = RequestVerifier(
+        {"gw-2026-01": KEY.public_key()},
+        {SERVICE: ConsentMode.PRESUMED},
+        key_windows=lambda _key_id, at: at < datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    expired = _signed(time=old, deadline=old + timedelta(hours=1))
+    assert _reason(verifier, expired) is RejectReason.DEADLINE_PASSED
+    stretched = _signed(time=old, deadline=_now() + timedelta(seconds=30))
+    with pytest.raises(RequestRejectedError) as caught:
+        verifier.verify(stretched, now=_now())
+    assert caught.value.reason is RejectReason.WRONG_TIME
+    assert "3600 s after the request's time" in caught.value.detail
+
+
+def test_request_times_ahead_of_the_clock_beyond_the_skew_are_refused() -> None:
+    """A ``ce_time`` up to five minutes ahead (another host's clock) is served; further
+    ahead, a key valid only in the future could sign now for then."""
+    now = _now()
+    ahead = _signed(time=now + timedelta(minutes=4), deadline=now + timedelta(minutes=5))
+    assert _verifier().verify(ahead, now=now).exchange_id
+    too_far = _signed(time=now + timedelta(minutes=6), deadline=now + timedelta(minutes=7))
+    with pytest.raises(RequestRejectedError) as caught:
+        _verifier().verify(too_far, now=now)
+    assert caught.value.reason is RejectReason.WRONG_TIME
+    assert "ahead of this host's clock" in caught.value.detail
+
+
+def test_a_request_without_a_deadline_is_refused() -> None:
+    """Every gateway request has one; without it, nothing would bound how old it may be.
+    The envelope's own rules refuse it first."""
+    envelope = request_envelope().model_copy(update={"deadline": None})
+    with pytest.raises(RequestRejectedError) as caught:
+        _verifier().verify(_record(SIGNER.sign(envelope, VALUE)), now=_now())
+    assert caught.value.reason is RejectReason.MALFORMED_ENVELOPE
+    assert "interop_deadline" in caught.value.detail
+
+
 def test_explicit_services_need_a_consent_reference() -> None:
     """An explicit-consent service's request must cite a consent."""
     verifier = _verifier(ConsentMode.EXPLICIT)

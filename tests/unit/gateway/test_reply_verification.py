@@ -121,3 +121,31 @@ def test_for_an_unknown_exchange_only_the_signature_is_checked() -> None:
     assert problem is not None
     assert problem.reason is ReplyRejection.UNSIGNED
     assert problem.text.startswith("UNSIGNED: ")
+
+
+def test_a_retired_key_cannot_answer_by_dating_its_reply_back_into_its_window() -> None:
+    """The key window is checked at ``ce_time``, which the signer writes. ``EXPIRED``'s
+    window ended in 2020; a reply dated 2019 passes the window check, and is refused
+    because the exchange it claims to answer was created today."""
+    backdated = _reply(EXPIRED, time=datetime(2019, 6, 1, tzinfo=UTC))
+    problem = ReplyVerifier(KEYS).check(backdated, _exchange())
+    assert problem is not None
+    assert problem.reason is ReplyRejection.WRONG_TIME
+    assert "before its exchange was created" in problem.detail
+
+
+def test_reply_times_within_the_clock_skew_are_accepted_and_beyond_it_refused() -> None:
+    """Hosts' clocks differ: up to five minutes either way is accepted; a reply dated
+    further ahead of the gateway's clock, or before the exchange by more, is not."""
+    created = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    exchange = _exchange(created_at=created)
+    verifier = ReplyVerifier(KEYS, clock=lambda: created + timedelta(seconds=1))
+
+    def reason(at: datetime) -> ReplyRejection | None:
+        problem = verifier.check(_reply(time=at), exchange)
+        return None if problem is None else problem.reason
+
+    assert reason(created - timedelta(minutes=4)) is None
+    assert reason(created + timedelta(minutes=4)) is None
+    assert reason(created - timedelta(minutes=6)) is ReplyRejection.WRONG_TIME
+    assert reason(created + timedelta(minutes=6)) is ReplyRejection.WRONG_TIME

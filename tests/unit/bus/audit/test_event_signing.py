@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -280,3 +280,21 @@ def test_a_provider_step_must_name_what_its_exchange_was_requested_for() -> None
         other = dataclasses.replace(step, type=kind, requester="es.ayto-madrid")
         assert as_requested(other, requested) is None
         assert as_requested(other, None) is None
+
+
+def test_a_provider_step_may_not_be_dated_before_its_exchanges_requested() -> None:
+    """The signature is checked against the key's window at the step's own ``time``,
+    which the provider writes: a key retired before the exchange began could otherwise
+    sign a RESPONDED dated back into its window. Five minutes of clock skew pass."""
+    requested = _row(type="REQUESTED", outcome="ALLOWED", response_digest=None)
+    step = _row(type="RESPONDED", actor="es.aeat")
+    skewed = dataclasses.replace(step, time=requested.time - timedelta(minutes=4))
+    assert as_requested(skewed, requested) is None
+    for kind in ("DELIVERED", "RESPONDED", "REJECTED"):
+        backdated = dataclasses.replace(
+            step, type=kind, time=requested.time - timedelta(minutes=6)
+        )
+        problem = as_requested(backdated, requested)
+        assert problem is not None, kind
+        assert problem.reason is EventRejection.NOT_AS_REQUESTED
+        assert "dated before its exchange's REQUESTED" in problem.text

@@ -78,3 +78,21 @@ def test_the_walk_still_names_unclosed_exchanges() -> None:
     assert finding is not None
     assert finding.startswith("unclosed: 1 exchange(s)")
     assert "x-9" in finding
+
+
+def test_the_walk_names_a_provider_step_dated_before_its_requested() -> None:
+    """Offline as in the indexer: a step dated over five minutes before its REQUESTED (a
+    retired key dating a step back into its window) is named; within the skew it is not."""
+    rows = [
+        _event("REQUESTED", "x-1"),
+        _event("RESPONDED", "x-1", time=_T0 - timedelta(minutes=4)),
+        _event("COMPLETED", "x-1"),
+        _event("REQUESTED", "x-2"),
+        _event("RESPONDED", "x-2", time=_T0 - timedelta(days=400)),
+        _event("COMPLETED", "x-2"),
+    ]
+    finding = _walk(rows, check_steps=True)
+    assert finding is not None
+    assert finding.startswith("not_as_requested: 1 exchange(s)")
+    assert "x-2" in finding
+    assert "x-1" not in finding
