@@ -26,6 +26,7 @@ from bus.topics import AUDIT_QUARANTINE_TOPIC, AUDIT_TOPIC, ReplyTopic, RequestT
 from contracts.catalogue import Catalogue
 
 __all__ = [
+    "AUDIT_TOPIC_CONFIGS",
     "AuditTopicConfig",
     "KindTopicsConfig",
     "ServiceTopicsOverride",
@@ -48,7 +49,11 @@ def catalogue_topic_specs(
     """The topics ``catalogue`` and ``gateway_groups`` need, in a stable order."""
     specs: list[TopicSpec] = [
         TopicSpec(
-            AUDIT_TOPIC, partitions=1, replication_factor=replication_factor, fixed_partitions=True
+            AUDIT_TOPIC,
+            partitions=1,
+            replication_factor=replication_factor,
+            configs=dict(AUDIT_TOPIC_CONFIGS),
+            fixed_partitions=True,
         ),
         TopicSpec(AUDIT_QUARANTINE_TOPIC, partitions=1, replication_factor=replication_factor),
     ]
@@ -79,7 +84,11 @@ def catalogue_topic_specs(
 
 _RETENTION_MS: Final = "retention.ms"
 _MIN_INSYNC: Final = "min.insync.replicas"
+_TIMESTAMP_TYPE: Final = "message.timestamp.type"
 _MANAGED_KEYS: Final = (_RETENTION_MS, _MIN_INSYNC)
+AUDIT_TOPIC_CONFIGS: Final = {_TIMESTAMP_TYPE: "LogAppendTime"}
+"""Every audit record carries the time the broker appended it, which no producer can
+choose: the indexer checks signing keys against it (``bus.signed_time``)."""
 _MIN_RETENTION_MS: Final = 60_000
 
 
@@ -152,7 +161,8 @@ class KindTopicsConfig(_Durability):
 
 
 class AuditTopicConfig(_Durability):
-    """The audit topic: durability and retention only; it always has one partition."""
+    """The audit topic: durability and retention only; it always has one partition and
+    keeps the broker's append time (``message.timestamp.type=LogAppendTime``)."""
 
     retention_ms: RetentionMs = -1
     """Audit events are evidence: kept forever by default."""
@@ -166,7 +176,15 @@ class AuditTopicConfig(_Durability):
                 "the audit topic has exactly one partition (the Merkle log needs one total "
                 "order); it cannot be configured"
             )
+        if _TIMESTAMP_TYPE in self.configs:
+            raise ValueError(
+                f"the audit topic's {_TIMESTAMP_TYPE} is always LogAppendTime (the indexer"
+                " checks signing keys against the broker's time); it cannot be configured"
+            )
         return self
+
+    def topic_configs(self) -> dict[str, str]:
+        return {**super().topic_configs(), **AUDIT_TOPIC_CONFIGS}
 
 
 class ServiceTopicsOverride(BaseModel):

@@ -13,7 +13,11 @@ something the holder of an old key cannot move:
 * a **reply** is no older than the exchange it answers (the gateway stored when it was
   created): a provider key retired before the exchange began cannot answer it;
 * a provider's **audit step** (DELIVERED, RESPONDED, REJECTED) is no older than its
-  exchange's REQUESTED, which the gateway signed and wrote first.
+  exchange's REQUESTED, which the gateway signed and wrote first;
+* **any audit event** is checked against the time the broker appended it to the audit
+  topic (``message.timestamp.type=LogAppendTime``, set by provisioning): no producer can
+  choose that time. A key retired more than ``RETIRED_KEY_GRACE`` before it gets nothing
+  into the log, whatever time the event states, and no event may be dated after it.
 
 Every bound allows ``CLOCK_SKEW`` between the hosts' clocks; no record may claim a time
 further ahead of the verifier's clock than that either.
@@ -28,8 +32,11 @@ __all__ = [
     "CLOCK_SKEW",
     "MAX_REQUEST_LIFETIME",
     "MAX_REQUEST_LIFETIME_S",
+    "RETIRED_KEY_GRACE",
+    "appended_time_problem",
     "reply_time_problem",
     "request_time_problem",
+    "retired_key_problem",
     "step_time_problem",
 ]
 
@@ -40,6 +47,11 @@ MAX_REQUEST_LIFETIME_S: Final = 3600
 """The longest a request may wait for its reply: bounds every requester's timeout (the
 gateway's ``max_deadline_s`` is lower still)."""
 MAX_REQUEST_LIFETIME: Final = timedelta(seconds=MAX_REQUEST_LIFETIME_S)
+
+
+RETIRED_KEY_GRACE: Final = timedelta(hours=24)
+"""How long after its ``not_after`` an audit event signed with a key may still reach the
+broker: a closing event owed across a broker outage is written when the broker is back."""
 
 
 def _ahead(time: datetime, now: datetime, what: str) -> str | None:
@@ -71,4 +83,20 @@ def step_time_problem(time: datetime, requested: datetime) -> str | None:
     ``requested``; None when it can."""
     if time < requested - CLOCK_SKEW:
         return "the step is dated before its exchange's REQUESTED"
+    return None
+
+
+def appended_time_problem(time: datetime, appended: datetime) -> str | None:
+    """Why an audit event dated ``time`` cannot be one the broker appended at
+    ``appended``; None when it can."""
+    if time > appended + CLOCK_SKEW:
+        return f"dated {(time - appended).total_seconds():.0f} s after the broker received it"
+    return None
+
+
+def retired_key_problem(key_not_after: datetime | None, appended: datetime) -> str | None:
+    """Why a key whose window ends at ``key_not_after`` (None: open) cannot have signed an
+    audit event the broker appended at ``appended``; None when it can."""
+    if key_not_after is not None and appended > key_not_after + RETIRED_KEY_GRACE:
+        return "retired more than 24 h before the broker received the event"
     return None

@@ -39,15 +39,16 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
 from bus.audit.event import EVENT_FIELDS, EventRow, leaf_entry
 from bus.audit.trail import AuditEventType, exchange_event_id
 from bus.envelope_headers import CONTENT_TYPE_AVRO, KEY_ID_HEADER, SIGNATURE_HEADER
-from bus.member_keys import MemberKeys
+from bus.member_keys import MemberKeys, SignedBy
 from bus.record_signing import RecordSignatureError, RecordSigner
-from bus.signed_time import step_time_problem
+from bus.signed_time import appended_time_problem, retired_key_problem, step_time_problem
 
 __all__ = [
     "MAX_FIELD_CHARS",
@@ -109,6 +110,8 @@ class EventRejection(StrEnum):
     ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
     WRONG_EVENT_ID = "WRONG_EVENT_ID"
     NOT_AS_REQUESTED = "NOT_AS_REQUESTED"
+    WRONG_TIME = "WRONG_TIME"
+    """Dated after the broker received it (``bus.signed_time.appended_time_problem``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +161,13 @@ def check_event(
     *,
     entry: bytes | None = None,
     providers_of: Mapping[str, frozenset[str]] | None = None,
+    appended: datetime | None = None,
 ) -> EventCheck | None:
     """None when ``row`` is signed by its actor, who may write its type; else why not.
+
+    ``appended``: when the broker appended the record (a LogAppendTime topic), if known:
+    the key must not have been retired long before it, nor the event dated after it
+    (``bus.signed_time``). The time an event states is its signer's to choose.
 
     ``entry``: ``leaf_entry(row)`` when the caller has it already (the indexer hashes it
     into the tree too), so the canonical JSON is built once per event.
@@ -174,15 +182,9 @@ def check_event(
             )
     if signature is None:
         return EventCheck(EventRejection.UNSIGNED, "the event carries no key id and signature")
-    headers = [
-        _CONTENT_TYPE,
-        (KEY_ID_HEADER, signature.key_id.encode("ascii")),
-        (SIGNATURE_HEADER, signature.signature.encode("ascii")),
-    ]
-    try:
-        signer = keys.verify(headers, entry or leaf_entry(row), at=row.time)
-    except RecordSignatureError as exc:
-        return EventCheck(EventRejection(exc.reason.value), exc.detail)
+    signer = _signer(row, signature, keys, entry, appended)
+    if isinstance(signer, EventCheck):
+        return signer
     if signer.member == row.actor:
         return _actor_may_write(row, keys.roles(row.actor), providers_of)
     recorded_for = (
@@ -193,6 +195,35 @@ def check_event(
     if recorded_for:
         return None
     return EventCheck(EventRejection.NOT_THE_ACTOR, f"signed by {signer.member}, not by the actor")
+
+
+def _signer(
+    row: EventRow,
+    signature: EventSignature,
+    keys: MemberKeys,
+    entry: bytes | None,
+    appended: datetime | None,
+) -> SignedBy | EventCheck:
+    """Who signed ``row`` with a key valid at its time (and, when the broker's append
+    time is known, not retired long before it, the event not dated after it)."""
+    headers = [
+        _CONTENT_TYPE,
+        (KEY_ID_HEADER, signature.key_id.encode("ascii")),
+        (SIGNATURE_HEADER, signature.signature.encode("ascii")),
+    ]
+    try:
+        signer = keys.verify(headers, entry or leaf_entry(row), at=row.time)
+    except RecordSignatureError as exc:
+        return EventCheck(EventRejection(exc.reason.value), exc.detail)
+    if appended is None:
+        return signer
+    retired = retired_key_problem(signer.key.not_after, appended)
+    if retired is not None:
+        return EventCheck(EventRejection.KEY_NOT_VALID, f"key {signature.key_id}: {retired}")
+    ahead = appended_time_problem(row.time, appended)
+    if ahead is not None:
+        return EventCheck(EventRejection.WRONG_TIME, f"the event is {ahead}")
+    return signer
 
 
 _AFTER_THE_REQUEST: Final = frozenset({"DELIVERED", "RESPONDED", "REJECTED"})

@@ -62,6 +62,7 @@ class EventGate:
         self._keys = keys
         self._providers_of = providers_of
         self._producer = producer
+        self._warned_create_time = False
         self.topic = check_kafka_topic_name(audit_topic + QUARANTINE_SUFFIX)
 
     @property
@@ -85,7 +86,12 @@ class EventGate:
         if self._keys is None:
             return Admission(signature)
         problem = check_event(
-            row, signature, self._keys, entry=entry, providers_of=self._providers_of
+            row,
+            signature,
+            self._keys,
+            entry=entry,
+            providers_of=self._providers_of,
+            appended=self._appended(record),
         )
         if problem is None and requested is not None:
             problem = as_requested(row, requested.get(row.exchange_id or ""))
@@ -104,6 +110,21 @@ class EventGate:
                 quarantined_at=format_time(datetime.now(UTC)),
             ),
         )
+
+    def _appended(self, record: InboundRecord) -> datetime | None:
+        """When the broker appended ``record``, if the topic keeps the broker's time."""
+        if record.appended_by_broker:
+            return datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        if not self._warned_create_time:
+            # Checked once per process: `interop topics apply` sets LogAppendTime.
+            self._warned_create_time = True
+            _log.warning(
+                "audit_topic_keeps_producer_time",
+                detail="the audit topic's message.timestamp.type is not LogAppendTime: an"
+                " event signed with a retired key and dated into its window is not refused;"
+                " run interop topics apply",
+            )
+        return None
 
     async def publish(self, refused: list[tuple[InboundRecord, QuarantinedEvent]]) -> None:
         """Write each refused record to the quarantine topic (``AuditWriteError`` if not)."""

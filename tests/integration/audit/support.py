@@ -28,6 +28,7 @@ from bus.audit.indexer import AuditIndexer, CheckpointPolicy
 from bus.audit.note_keys import NoteSigner
 from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, AuditRecord
+from bus.provisioning import AUDIT_TOPIC_CONFIGS
 from gateway.app import GATEWAY_KEY, create_app
 from gateway.audit_api import AUDIT_KEY, AuditParts
 from gateway.http_server import gateway_runner
@@ -57,14 +58,19 @@ SIGNER = NoteSigner.generate(ORIGIN)
 
 
 async def create_audit_topic(kafka: KafkaSettings, name: str) -> str:
-    """A fresh one-partition topic (the audit topic's shape) named ``name``, and its
+    """A fresh one-partition topic (the audit topic's shape and configs) named ``name``, and its
     quarantine topic ``<name>.quarantine`` (refused events)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
     await admin.start()
     try:
         await admin.create_topics(
             [
-                NewTopic(topic, num_partitions=1, replication_factor=1)
+                NewTopic(
+                    topic,
+                    num_partitions=1,
+                    replication_factor=1,
+                    topic_configs=dict(AUDIT_TOPIC_CONFIGS) if topic == name else {},
+                )
                 for topic in (name, name + QUARANTINE_SUFFIX)
             ]
         )

@@ -184,10 +184,12 @@ def _step(requested: EventRow, kind: AuditEventType, **changes: Any) -> EventRow
 async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
-    """The provider's key of last year, retired yesterday, is still listed. Signed with
+    """The provider's key of last year, retired an hour ago, is still listed. Signed with
     it and dated two days back (inside its window), a RESPONDED for a real exchange is
     older than the exchange's REQUESTED: quarantined (NOT_AS_REQUESTED, "dated before"),
-    not indexed. The same step signed now with the provider's current key is indexed."""
+    not indexed. (Within its 24 h of grace the broker's append time does not refuse the
+    key yet; the next test shows that check.) The same step signed now with the
+    provider's current key is indexed."""
     now = datetime.now(UTC)
     provider = PROVIDERS[0]
     retired = RecordSigner(f"{provider}-it-0", Ed25519PrivateKey.generate())
@@ -197,7 +199,7 @@ async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
                 "key_id": retired.key_id,
                 "public_key": public_key_text(retired.public_key),
                 "not_before": format_time(now - timedelta(days=400)),
-                "not_after": format_time(now - timedelta(days=1)),
+                "not_after": format_time(now - timedelta(hours=1)),
             }
         ]
     }
@@ -229,6 +231,69 @@ async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
             EventFilter(exchange_id=requested.exchange_id, types=("RESPONDED",)), limit=10
         )
         assert [e.row.time for e in steps] == [now]
+
+
+async def test_the_brokers_append_time_bounds_every_events_key_and_time(
+    kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The audit topic keeps the broker's append time (LogAppendTime), which no producer
+    chooses. A gateway key retired two days ago signs a CONSENT_GRANTED dated into its
+    window: quarantined KEY_NOT_VALID (no exchange to compare it with; only the broker's
+    time refuses it). An event dated an hour ahead, signed with the current key:
+    quarantined WRONG_TIME. Real exchanges are indexed as before."""
+    now = datetime.now(UTC)
+    retired = RecordSigner(f"{GATEWAY_MEMBER}-it-0", Ed25519PrivateKey.generate())
+    old_keys = {
+        GATEWAY_MEMBER: [
+            {
+                "key_id": retired.key_id,
+                "public_key": public_key_text(retired.public_key),
+                "not_before": format_time(now - timedelta(days=400)),
+                "not_after": format_time(now - timedelta(days=2)),
+            }
+        ]
+    }
+    async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
+        gw,
+        _,
+        parts,
+    ):
+        await _completed_exchange(gw)
+        await wait_for_size(parts.index, 2)
+        [record, *_] = await read_topic(gw.kafka, gw.settings.audit.topic, count=1)
+        assert record.timestamp_type == 1  # LogAppendTime: the broker's, not the producer's
+        consent = EventRow(
+            event_id=str(uuid7()),
+            type="CONSENT_GRANTED",
+            time=now - timedelta(days=3),
+            actor=GATEWAY_MEMBER,
+            subject_ref="a-citizens-pseudonym",
+            requester="es.ayto-madrid",
+            outcome="GRANTED",
+        )
+        ahead = dataclasses.replace(consent, event_id=str(uuid7()), time=now + timedelta(hours=1))
+        await _produce(
+            gw,
+            [
+                (CODEC.encode(consent), sign_event(retired, consent)),
+                (CODEC.encode(ahead), sign_event(signer_of(GATEWAY_MEMBER), ahead)),
+            ],
+        )
+        quarantined = await poll_until(
+            parts.index.quarantined,
+            lambda found: len(found) >= 2,
+            timeout_s=30,
+            what="both events quarantined",
+        )
+        reasons = {q.event_id: q.reason for q in quarantined}
+        assert reasons[consent.event_id].startswith("KEY_NOT_VALID")
+        assert "retired more than 24 h before the broker received" in reasons[consent.event_id]
+        assert reasons[ahead.event_id].startswith("WRONG_TIME")
+        assert "after the broker received it" in reasons[ahead.event_id]
+        await _completed_exchange(gw)
+        await wait_for_size(parts.index, 4)
+        found = await parts.index.events(EventFilter(subject_ref="a-citizens-pseudonym"), limit=10)
+        assert found == []
 
 
 async def test_verify_names_an_exchange_whose_provider_and_gateway_digests_differ(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -179,6 +180,71 @@ async def test_apply_grows_partitions_and_changes_retention_keeping_other_config
     assert configs["retention.ms"] == str(2 * DAY_MS)
     assert configs["max.message.bytes"] == "2000000"
     assert (await deployment.apply(capsys))[1].startswith("no changes:")
+
+
+async def test_an_audit_topic_keeping_producer_time_is_switched_to_the_brokers(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The audit topic keeps the broker's append time, which the indexer checks signing
+    keys against. One made before that (CreateTime) is changed in place; a record written
+    after carries the broker's time whatever time its producer set."""
+    assert (await deployment.apply(capsys))[0] == 0
+    assert (await _describe(deployment.bootstrap, "interop.audit"))[1][
+        "message.timestamp.type"
+    ] == "LogAppendTime"
+    client = admin_client(KafkaSettings(bootstrap_servers=deployment.bootstrap))
+    await client.start()
+    try:
+        await client.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    "interop.audit",
+                    {
+                        "retention.ms": "-1",
+                        "min.insync.replicas": "1",
+                        "message.timestamp.type": "CreateTime",
+                    },
+                )
+            ]
+        )
+    finally:
+        await client.close()
+    deadline = time.monotonic() + 30
+    while (await _describe(deployment.bootstrap, "interop.audit"))[1][
+        "message.timestamp.type"
+    ] != "CreateTime":
+        assert time.monotonic() < deadline, "the hand-set timestamp type never showed"
+        await asyncio.sleep(0.05)
+
+    code, out, err = await deployment.apply(capsys)
+
+    assert (code, err) == (0, "")
+    line = next(x for x in out.splitlines() if "interop.audit " in x + " ")
+    assert "message.timestamp.type CreateTime -> LogAppendTime" in line, out
+    deadline = time.monotonic() + 30
+    while (await _describe(deployment.bootstrap, "interop.audit"))[1][
+        "message.timestamp.type"
+    ] != "LogAppendTime":
+        assert time.monotonic() < deadline, "the broker's time never came back"
+        await asyncio.sleep(0.05)
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap)
+    await producer.start()
+    try:  # a producer that claims its record was written in 1970
+        sent = await producer.send_and_wait("interop.audit", b"x", timestamp_ms=1000)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=deployment.bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        where = TopicPartition("interop.audit", sent.partition)
+        consumer.assign([where])
+        consumer.seek(where, sent.offset)
+        record = await asyncio.wait_for(consumer.getone(), timeout=20)
+    finally:
+        await consumer.stop()
+    assert record.timestamp_type == 1
+    assert abs(record.timestamp / 1000 - time.time()) < 300  # the broker's clock, not 1970
 
 
 async def test_dry_run_prints_the_plan_and_changes_nothing(

@@ -53,7 +53,11 @@ def test_specs_cover_the_catalogue_with_overrides() -> None:
     assert specs[0].topic == AUDIT_TOPIC
     assert specs[0].fixed_partitions
     assert specs[0].partitions == 1
-    assert specs[0].configs == {"retention.ms": "-1", "min.insync.replicas": "2"}
+    assert specs[0].configs == {
+        "retention.ms": "-1",
+        "min.insync.replicas": "2",
+        "message.timestamp.type": "LogAppendTime",  # the indexer checks keys against it
+    }
     assert by_name["interop.rep.backoffice"].partitions == 12
     assert by_name["interop.req.register.residence-certificate.v2"].partitions == 12
     assert by_name["interop.req.tax.income-band.v1"].partitions == 6
@@ -64,6 +68,10 @@ def test_specs_cover_the_catalogue_with_overrides() -> None:
     ("config", "message"),
     [
         (_config(audit={"partitions": 3}), "audit topic has exactly one partition"),
+        (
+            _config(audit={"configs": {"message.timestamp.type": "CreateTime"}}),
+            "always LogAppendTime",
+        ),
         (
             _config(request={"replication_factor": 1, "min_insync_replicas": 2}),
             "cannot exceed replication_factor",

@@ -291,9 +291,7 @@ def test_a_provider_step_may_not_be_dated_before_its_exchanges_requested() -> No
     skewed = dataclasses.replace(step, time=requested.time - timedelta(minutes=4))
     assert as_requested(skewed, requested) is None
     for kind in ("DELIVERED", "RESPONDED", "REJECTED"):
-        backdated = dataclasses.replace(
-            step, type=kind, time=requested.time - timedelta(minutes=6)
-        )
+        backdated = dataclasses.replace(step, type=kind, time=requested.time - timedelta(minutes=6))
         problem = as_requested(backdated, requested)
         assert problem is not None, kind
         assert problem.reason is EventRejection.NOT_AS_REQUESTED
