@@ -15,15 +15,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from benchmarks.batch_bench import run_batch_bench
 from benchmarks.errors import BenchConfigError
 from benchmarks.profile_summary import render, summarize
 from benchmarks.report import render_text
 from benchmarks.runner import BenchOptions, run_bench
-from benchmarks.sealing_cost import measure_sealing
+from benchmarks.sealing_cost import measure_sealing, measure_sealing_by_process
 from benchmarks.signing_cost import measure as measure_signing
+from benchmarks.signing_cost import measure_by_process as measure_signing_by_process
 from benchmarks.target import BenchTarget, start_target
 
 __all__ = ["register", "wants_kafka_auth"]
@@ -137,7 +138,27 @@ def _trust_cost() -> int:
     )
     for name, median, p99 in rows:
         print(f"  {name:<44} {median:>8.0f} {p99:>8.0f}")
+    _trust_cost_by_process(exchanges)
     return 0
+
+
+# Issue #16's targets for each process's whole CPU per exchange (the indexer has none).
+_CPU_TARGET_US: Final = {"gateway": 1000, "connector": 700}
+
+
+def _trust_cost_by_process(exchanges: int) -> None:
+    """The same checks split by the process that runs them, next to #16's targets for
+    that process's whole CPU per exchange: how much of the budget the checks alone take."""
+    signing = measure_signing_by_process(exchanges)
+    sealing = measure_sealing_by_process(exchanges)
+    print("By process (medians, microseconds; target: issue #16's for all of its CPU):")
+    print(f"  {'process':<10} {'sign+verify':>11} {'seal/open':>9} {'total':>7} {'target':>7}")
+    for process, (sign_median, _) in signing.items():
+        seal_median = sealing.get(process, (0.0, 0.0))[0]
+        target = _CPU_TARGET_US.get(process)
+        shown = f"{target:>7}" if target is not None else f"{'-':>7}"
+        total = sign_median + seal_median
+        print(f"  {process:<10} {sign_median:>11.0f} {seal_median:>9.0f} {total:>7.0f} {shown}")
 
 
 def wants_kafka_auth(args: argparse.Namespace) -> bool:
