@@ -135,7 +135,7 @@ from bus.request_signing import RejectReason, RequestRejectedError, RequestSigne
 from bus.requester import OutboundRequest, Requester
 from bus.responder import ReplyHandler, ReplyOutcome, Responder
 from bus.settings import KafkaSettings
-from bus.signed_time import CLOCK_SKEW, reply_time_problem
+from bus.signed_time import reply_time_problem
 from bus.subject_binding import SubjectMismatch, check_subject_binding, subject_binding
 from bus.tasks import cancel_and_wait
 from bus.topic_apply import TopicActionKind, TopicPlan, apply_topics
@@ -155,7 +155,6 @@ __all__ = [
     "ACL_MANAGED_PREFIX",
     "AUDIT_TOPIC",
     "CIPHERTEXT_PREFIX",
-    "CLOCK_SKEW",
     "KAFKA_FAILURES",
     "REQUEST_DIGEST_HEADER",
     "Ack",

@@ -48,7 +48,6 @@ MAX_REQUEST_LIFETIME_S: Final = 3600
 gateway's ``max_deadline_s`` is lower still)."""
 MAX_REQUEST_LIFETIME: Final = timedelta(seconds=MAX_REQUEST_LIFETIME_S)
 
-
 RETIRED_KEY_GRACE: Final = timedelta(hours=24)
 """How long after its ``not_after`` an audit event signed with a key may still reach the
 broker: a closing event owed across a broker outage is written when the broker is back."""
@@ -98,5 +97,6 @@ def retired_key_problem(key_not_after: datetime | None, appended: datetime) -> s
     """Why a key whose window ends at ``key_not_after`` (None: open) cannot have signed an
     audit event the broker appended at ``appended``; None when it can."""
     if key_not_after is not None and appended > key_not_after + RETIRED_KEY_GRACE:
-        return "retired more than 24 h before the broker received the event"
+        hours = RETIRED_KEY_GRACE.total_seconds() / 3600
+        return f"retired more than {hours:.0f} h before the broker received the event"
     return None

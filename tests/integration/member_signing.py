@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bus import encryption_key_text
+from bus.header_values import format_time
 from bus.record_signing import RecordSigner, private_key_text, public_key_text
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "members_file_entries",
     "private_key_of",
     "public_key_text_of",
+    "retired_key",
     "signer_of",
 ]
 
@@ -107,3 +110,20 @@ def members_file_entries(
             ]
         documents.append(document)
     return documents
+
+
+def retired_key(
+    member: str, *, retired_ago: timedelta
+) -> tuple[RecordSigner, dict[str, list[dict[str, str]]]]:
+    """A fresh key of ``member``'s, valid for the year before it was retired
+    ``retired_ago``, and its ``extra_keys`` entry: still listed, as a rotation leaves it.
+    Whoever kept the private key could date records back into its window."""
+    now = datetime.now(UTC)
+    signer = RecordSigner(f"{member}-it-0", Ed25519PrivateKey.generate())
+    entry = {
+        "key_id": signer.key_id,
+        "public_key": public_key_text(signer.public_key),
+        "not_before": format_time(now - retired_ago - timedelta(days=365)),
+        "not_after": format_time(now - retired_ago),
+    }
+    return signer, {member: [entry]}

@@ -18,22 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from bus import BusProducer
 from bus.audit.event import AuditEventCodec, EventRow
 from bus.audit.event_signing import sign_event
 from bus.audit.index import EventFilter
 from bus.audit.quarantine import QUARANTINE_SUFFIX
 from bus.audit.trail import AuditEventType, exchange_event_id
-from bus.header_values import format_time
 from bus.ids import uuid7
-from bus.record_signing import RecordSigner, public_key_text
 from interop.audit_cmd import run_verify
 from tests.integration.audit.support import ORIGIN, SIGNER, audited_gateway, wait_for_size
 from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import RunningGateway, http, poll_until
-from tests.integration.member_signing import GATEWAY_MEMBER, PROVIDERS, signer_of
+from tests.integration.member_signing import GATEWAY_MEMBER, PROVIDERS, retired_key, signer_of
 
 SUBJECT = "FOUND-SIGNED-1"  # document number and subject of every exchange here
 CODEC = AuditEventCodec()
@@ -192,17 +188,7 @@ async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
     provider's current key is indexed."""
     now = datetime.now(UTC)
     provider = PROVIDERS[0]
-    retired = RecordSigner(f"{provider}-it-0", Ed25519PrivateKey.generate())
-    old_keys = {
-        provider: [
-            {
-                "key_id": retired.key_id,
-                "public_key": public_key_text(retired.public_key),
-                "not_before": format_time(now - timedelta(days=400)),
-                "not_after": format_time(now - timedelta(hours=1)),
-            }
-        ]
-    }
+    retired, old_keys = retired_key(provider, retired_ago=timedelta(hours=1))
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
         gw,
         _,
@@ -242,17 +228,7 @@ async def test_the_brokers_append_time_bounds_every_events_key_and_time(
     time refuses it). An event dated an hour ahead, signed with the current key:
     quarantined WRONG_TIME. Real exchanges are indexed as before."""
     now = datetime.now(UTC)
-    retired = RecordSigner(f"{GATEWAY_MEMBER}-it-0", Ed25519PrivateKey.generate())
-    old_keys = {
-        GATEWAY_MEMBER: [
-            {
-                "key_id": retired.key_id,
-                "public_key": public_key_text(retired.public_key),
-                "not_before": format_time(now - timedelta(days=400)),
-                "not_after": format_time(now - timedelta(days=2)),
-            }
-        ]
-    }
+    retired, old_keys = retired_key(GATEWAY_MEMBER, retired_ago=timedelta(days=2))
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
         gw,
         _,

@@ -21,7 +21,7 @@ from bus import BusProducer, Envelope, RequestTopic, new_exchange_id, parse_serv
 from bus.audit.trail import AuditEventType, MemoryAuditTrail
 from bus.envelope_headers import KEY_ID_HEADER
 from bus.header_values import format_time
-from bus.record_signing import RecordSigner, private_key_text, public_key_text
+from bus.record_signing import private_key_text, public_key_text
 from connectors import ConnectorRuntime, ConnectorSettings
 from tests.integration.bus.kafka_helpers import read_topic, wait_for
 from tests.integration.connectors.support import DIGEST_KEY, PROVIDER
@@ -30,6 +30,7 @@ from tests.integration.member_signing import (
     GATEWAY_MEMBER,
     key_id_of,
     private_key_of,
+    retired_key,
     signer_of,
 )
 
@@ -134,6 +135,16 @@ async def test_a_connector_switches_keys_without_a_failed_exchange(
     assert key_ids == {key_id_of(PROVIDER), NEW_KEY_ID}
 
 
+async def _completed_exchange(gw: RunningGateway) -> None:
+    status, _, body = await http(
+        "POST",
+        f"{gw.base_url}/v1/exchanges",
+        headers=gw.headers(Prefer="wait=15"),
+        json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
+    )
+    assert (status, body["status"]) == (200, "completed"), body
+
+
 async def test_a_retired_gateway_key_cannot_date_a_request_back_into_its_window(
     kafka_bootstrap: str, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
@@ -143,18 +154,7 @@ async def test_a_retired_gateway_key_cannot_date_a_request_back_into_its_window(
     ``REQUEST_WRONG_TIME``, dead-letters it and audits it UNVERIFIED, never under the
     exchange it names; dated now, the same key is ``UNKNOWN_KEY``. Real exchanges go on."""
     now = datetime.now(UTC)
-    retired = Ed25519PrivateKey.generate()
-    retired_id = f"{GATEWAY_MEMBER}-it-0"
-    keys = {
-        GATEWAY_MEMBER: [
-            {
-                "key_id": retired_id,
-                "public_key": public_key_text(retired.public_key()),
-                "not_before": format_time(now - timedelta(days=400)),
-                "not_after": format_time(now - timedelta(days=1)),
-            }
-        ]
-    }
+    signer, keys = retired_key(GATEWAY_MEMBER, retired_ago=timedelta(days=1))
     async with start_gateway(
         kafka_bootstrap, tmp_path, unique_name, with_provider=False, extra_keys=keys
     ) as gw:
@@ -170,16 +170,9 @@ async def test_a_retired_gateway_key_cannot_date_a_request_back_into_its_window(
         await connector.start()
         try:
             await connector.wait_assigned(timeout_s=30)
-            status, _, served = await http(
-                "POST",
-                f"{gw.base_url}/v1/exchanges",
-                headers=gw.headers(Prefer="wait=15"),
-                json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
-            )
-            assert (status, served["status"]) == (200, "completed"), served
+            await _completed_exchange(gw)
             topic = RequestTopic(parse_service_id(gw.cat.residence), 1)
             [genuine] = await read_topic(gw.kafka, topic.name, count=1)
-            signer = RecordSigner(retired_id, retired)
             forged_ids = []
             async with BusProducer(gw.kafka) as producer:
                 for dated in (now - timedelta(days=2), now):
@@ -198,13 +191,7 @@ async def test_a_retired_gateway_key_cannot_date_a_request_back_into_its_window(
                         topic.name, genuine.value or b"", headers=signed.to_headers()
                     )
             parked = await read_topic(gw.kafka, topic.dead_letter.name, count=2)
-            status, _, after = await http(
-                "POST",
-                f"{gw.base_url}/v1/exchanges",
-                headers=gw.headers(Prefer="wait=15"),
-                json=gw.body(f"FOUND-{uuid.uuid4().hex[:8]}"),
-            )
-            assert (status, after["status"]) == (200, "completed"), after
+            await _completed_exchange(gw)
         finally:
             await connector.stop()
     codes = [dict(p.headers)["interop_dlq_error_code"] for p in parked]

@@ -109,6 +109,28 @@ async def _describe(bootstrap: str, topic: str) -> tuple[int, dict[str, str]]:
     return len(described["partitions"]), configs
 
 
+async def _config_shows(bootstrap: str, topic: str, name: str, value: str) -> None:
+    """Until ``topic``'s config ``name`` reads ``value``: the broker applies a config
+    change a moment after accepting it."""
+    deadline = time.monotonic() + 30
+    while (await _describe(bootstrap, topic))[1].get(name) != value:
+        assert time.monotonic() < deadline, f"{topic}'s {name} never became {value}"
+        await asyncio.sleep(0.05)
+
+
+async def _set_by_hand(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
+    """``topic``'s dynamic configs replaced by ``configs`` (an operator's hand), once the
+    broker shows them."""
+    client = admin_client(KafkaSettings(bootstrap_servers=bootstrap))
+    await client.start()
+    try:
+        await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
+    finally:
+        await client.close()
+    for name, value in configs.items():
+        await _config_shows(bootstrap, topic, name, value)
+
+
 async def test_first_apply_creates_every_topic_and_the_second_changes_nothing(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -141,31 +163,11 @@ async def test_apply_grows_partitions_and_changes_retention_keeping_other_config
     """More partitions and a new retention are applied in place and printed from -> to; a
     config set by hand (not in the topics config) survives the change."""
     assert (await deployment.apply(capsys))[0] == 0
-    client = admin_client(KafkaSettings(bootstrap_servers=deployment.bootstrap))
-    await client.start()
-    try:
-        await client.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    deployment.request_topic,
-                    {
-                        "retention.ms": "604800000",
-                        "min.insync.replicas": "1",
-                        "max.message.bytes": "2000000",
-                    },
-                )
-            ]
-        )
-    finally:
-        await client.close()
-    # The broker applies a config change a moment after accepting it: wait until it shows.
-    deadline = time.monotonic() + 30
-    while (await _describe(deployment.bootstrap, deployment.request_topic))[1][
-        "max.message.bytes"
-    ] != "2000000":
-        assert time.monotonic() < deadline, "the hand-set config never showed"
-        await asyncio.sleep(0.05)
+    await _set_by_hand(
+        deployment.bootstrap,
+        deployment.request_topic,
+        {"retention.ms": "604800000", "min.insync.replicas": "1", "max.message.bytes": "2000000"},
+    )
     deployment.set("request", partitions=5, retention_ms=2 * DAY_MS)
 
     code, out, err = await deployment.apply(capsys)
@@ -192,42 +194,20 @@ async def test_an_audit_topic_keeping_producer_time_is_switched_to_the_brokers(
     assert (await _describe(deployment.bootstrap, "interop.audit"))[1][
         "message.timestamp.type"
     ] == "LogAppendTime"
-    client = admin_client(KafkaSettings(bootstrap_servers=deployment.bootstrap))
-    await client.start()
-    try:
-        await client.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    "interop.audit",
-                    {
-                        "retention.ms": "-1",
-                        "min.insync.replicas": "1",
-                        "message.timestamp.type": "CreateTime",
-                    },
-                )
-            ]
-        )
-    finally:
-        await client.close()
-    deadline = time.monotonic() + 30
-    while (await _describe(deployment.bootstrap, "interop.audit"))[1][
-        "message.timestamp.type"
-    ] != "CreateTime":
-        assert time.monotonic() < deadline, "the hand-set timestamp type never showed"
-        await asyncio.sleep(0.05)
+    await _set_by_hand(
+        deployment.bootstrap,
+        "interop.audit",
+        {"retention.ms": "-1", "min.insync.replicas": "1", "message.timestamp.type": "CreateTime"},
+    )
 
     code, out, err = await deployment.apply(capsys)
 
     assert (code, err) == (0, "")
     line = next(x for x in out.splitlines() if "interop.audit " in x + " ")
     assert "message.timestamp.type CreateTime -> LogAppendTime" in line, out
-    deadline = time.monotonic() + 30
-    while (await _describe(deployment.bootstrap, "interop.audit"))[1][
-        "message.timestamp.type"
-    ] != "LogAppendTime":
-        assert time.monotonic() < deadline, "the broker's time never came back"
-        await asyncio.sleep(0.05)
+    await _config_shows(
+        deployment.bootstrap, "interop.audit", "message.timestamp.type", "LogAppendTime"
+    )
     producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap)
     await producer.start()
     try:  # a producer that claims its record was written in 1970

@@ -25,14 +25,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bus import BusProducer, Envelope, ReplyStatus, parse_member_id
 from bus.audit.index import EventFilter
 from bus.envelope_headers import REQUEST_DIGEST_HEADER
-from bus.header_values import format_time
-from bus.record_signing import RecordSigner, public_key_text
+from bus.record_signing import RecordSigner
 from bus.topics import RequestTopic
 from contracts import Codec, json_to_avro
 from tests.integration.audit.support import audited_gateway
 from tests.integration.bus.kafka_helpers import read_topic
 from tests.integration.gateway.support import RunningGateway, http, poll_until
-from tests.integration.member_signing import PROVIDERS, key_id_of, signer_of
+from tests.integration.member_signing import PROVIDERS, key_id_of, retired_key, signer_of
 
 PROVIDER = PROVIDERS[0]
 
@@ -108,17 +107,7 @@ async def test_forged_unsigned_foreign_and_replayed_replies_never_complete_an_ex
     now = datetime.now(UTC)
     # The provider's key of last year, retired yesterday and still listed (as a rotation
     # leaves it): whoever kept it dates a reply back into its window.
-    retired = RecordSigner(f"{PROVIDER}-it-0", Ed25519PrivateKey.generate())
-    old_keys = {
-        PROVIDER: [
-            {
-                "key_id": retired.key_id,
-                "public_key": public_key_text(retired.public_key),
-                "not_before": format_time(now - timedelta(days=400)),
-                "not_after": format_time(now - timedelta(days=1)),
-            }
-        ]
-    }
+    retired, old_keys = retired_key(PROVIDER, retired_ago=timedelta(days=1))
     async with audited_gateway(kafka_bootstrap, tmp_path, unique_name, extra_keys=old_keys) as (
         gw,
         _,
