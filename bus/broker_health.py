@@ -45,12 +45,15 @@ class BrokerHealth:
         self._checked_at = float("-inf")
         self._ok: bool | None = None
         self._lock = asyncio.Lock()
+        self.probes = 0
+        """Metadata requests made so far (however many callers asked)."""
 
     async def reachable(self) -> bool:
         """Whether the broker answered a metadata request (at most ``ttl_s`` ago)."""
         async with self._lock:
             if time.monotonic() - self._checked_at < self._ttl_s and self._ok is not None:
                 return self._ok
+            self.probes += 1
             try:
                 await probe_cluster(self._settings, timeout_s=self._timeout_s)
                 ok = True

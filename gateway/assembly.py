@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from bus import (
+    BrokerHealth,
     BusProducer,
     KafkaSettings,
     ReplicationHealth,
@@ -82,6 +83,9 @@ class Gateway:
     trail: AuditTrail
     replication: ReplicationHealth
     """The cluster's replication, for /readyz and the exchanges' write gate."""
+    broker_health: BrokerHealth
+    """Whether the cluster answers, for /readyz: asked at most every 2 s, however often
+    /readyz is called."""
     batch_store: BatchStore
     batches: BatchService
     batch_worker: BatchWorker | None
@@ -289,6 +293,7 @@ def build_gateway(
         consents=consents,
         trail=trail,
         replication=replication,
+        broker_health=BrokerHealth(kafka),
         batch_store=batch_store,
         batches=batches,
         batch_worker=batch_worker,

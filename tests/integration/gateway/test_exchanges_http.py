@@ -7,6 +7,7 @@ exchanges. Tests that need other settings start their own gateway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -362,6 +363,17 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert (status, problem["code"]) == (429, "RATE_LIMITED")
     assert int(headers["Retry-After"]) >= 1
     assert other_status == 404  # the limit is per member
+
+
+async def test_a_flood_of_readiness_probes_asks_the_broker_once(gw: RunningGateway) -> None:
+    """/readyz answers anyone without credentials. Each call opened a Kafka connection
+    for a metadata request; a flood of them now shares one cached answer (refreshed at
+    most every 2 s), so nobody can load the broker through the gateway's door."""
+    before = gw.gateway.broker_health.probes
+    answers = await asyncio.gather(*(http("GET", f"{gw.base_url}/readyz") for _ in range(40)))
+    assert {status for status, _, _ in answers} == {200}
+    assert all(body["checks"]["broker"] == "ok" for _, _, body in answers)
+    assert gw.gateway.broker_health.probes - before <= 1
 
 
 async def test_readyz_is_503_when_the_store_does_not_answer(
