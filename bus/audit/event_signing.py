@@ -48,7 +48,7 @@ from bus.audit.trail import AuditEventType, exchange_event_id
 from bus.envelope_headers import CONTENT_TYPE_AVRO, KEY_ID_HEADER, SIGNATURE_HEADER
 from bus.member_keys import MemberKeys, SignedBy
 from bus.record_signing import RecordSignatureError, RecordSigner
-from bus.signed_time import appended_time_problem, retired_key_problem, step_time_problem
+from bus.signed_time import retired_key_problem, step_time_problem
 
 __all__ = [
     "MAX_FIELD_CHARS",
@@ -110,8 +110,6 @@ class EventRejection(StrEnum):
     ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
     WRONG_EVENT_ID = "WRONG_EVENT_ID"
     NOT_AS_REQUESTED = "NOT_AS_REQUESTED"
-    WRONG_TIME = "WRONG_TIME"
-    """Dated after the broker received it (``bus.signed_time.appended_time_problem``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +164,8 @@ def check_event(
     """None when ``row`` is signed by its actor, who may write its type; else why not.
 
     ``appended``: when the broker appended the record (a LogAppendTime topic), if known:
-    the key must not have been retired long before it, nor the event dated after it
-    (``bus.signed_time``). The time an event states is its signer's to choose.
+    the key must not have been retired long before it (``bus.signed_time``). The time an
+    event states is its signer's to choose.
 
     ``entry``: ``leaf_entry(row)`` when the caller has it already (the indexer hashes it
     into the tree too), so the canonical JSON is built once per event.
@@ -205,7 +203,7 @@ def _signer(
     appended: datetime | None,
 ) -> SignedBy | EventCheck:
     """Who signed ``row`` with a key valid at its time (and, when the broker's append
-    time is known, not retired long before it, the event not dated after it)."""
+    time is known, not retired long before it)."""
     headers = [
         _CONTENT_TYPE,
         (KEY_ID_HEADER, signature.key_id.encode("ascii")),
@@ -220,9 +218,6 @@ def _signer(
     retired = retired_key_problem(signer.key.not_after, appended)
     if retired is not None:
         return EventCheck(EventRejection.KEY_NOT_VALID, f"key {signature.key_id}: {retired}")
-    ahead = appended_time_problem(row.time, appended)
-    if ahead is not None:
-        return EventCheck(EventRejection.WRONG_TIME, f"the event is {ahead}")
     return signer
 
 

@@ -8,7 +8,6 @@ from bus.signed_time import (
     CLOCK_SKEW,
     MAX_REQUEST_LIFETIME,
     RETIRED_KEY_GRACE,
-    appended_time_problem,
     reply_time_problem,
     request_time_problem,
     retired_key_problem,
@@ -50,13 +49,6 @@ def test_a_provider_step_may_be_dated_the_skew_before_its_requested_and_no_earli
     assert step_time_problem(NOW + timedelta(days=3), NOW) is None  # a late REJECTED
     problem = step_time_problem(NOW - CLOCK_SKEW - TICK, NOW)
     assert problem == "the step is dated before its exchange's REQUESTED"
-
-
-def test_an_audit_event_may_be_dated_at_most_the_skew_after_the_broker_appended_it() -> None:
-    assert appended_time_problem(NOW + CLOCK_SKEW, NOW) is None
-    assert appended_time_problem(NOW - timedelta(days=2), NOW) is None  # an owed closing
-    problem = appended_time_problem(NOW + CLOCK_SKEW + timedelta(seconds=1), NOW)
-    assert problem == "dated 301 s after the broker received it"
 
 
 def test_a_key_gets_events_into_the_log_until_a_day_after_its_window_ends() -> None:
