@@ -35,9 +35,11 @@ import aiohttp
 import yaml
 
 from bus import (
+    AUDIT_TOPIC,
     KafkaSettings,
     TopicChange,
     apply_acls,
+    apply_topics,
     catalogue_topic_specs,
     derive_acl_bindings,
     ensure_topics,
@@ -283,6 +285,9 @@ async def _topics(
         replication_factor=replication_factor,
     )
     changes = await ensure_topics(settings, specs)
+    # A data directory from before the audit topic kept the broker's append time (which
+    # the indexer checks signing keys against): change that topic in place.
+    await apply_topics(settings, [spec for spec in specs if spec.topic == AUDIT_TOPIC])
     created = sum(1 for change in changes.values() if change is TopicChange.CREATED)
     print(
         f"Topics: {len(specs)} for {len(catalogue.services)} services "
