@@ -108,12 +108,7 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
         second = await _completed_exchange(gw)
         await wait_for_size(parts.index, 4)
 
-        quarantined = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 3,
-            timeout_s=30,
-            what="three quarantined events",
-        )
+        quarantined = await _quarantined(parts, 3, "three quarantined events")
         assert sorted(q.reason.split(":", 1)[0] for q in quarantined) == [
             "BAD_SIGNATURE",
             "OVERSIZED",
@@ -151,6 +146,14 @@ async def test_forged_unsigned_and_oversized_events_are_quarantined_not_logged(
         _, _, served = await http("GET", f"{gw.base_url}/v1/audit/events", headers=auditor)
         assert {e["key_id"] for e in served["events"]} == {signer_of(GATEWAY_MEMBER).key_id}
         assert all(e["signature"] for e in served["events"])
+
+
+async def _quarantined(parts: Any, count: int, what: str) -> list[Any]:
+    """The index's quarantined events once there are ``count`` of them (30 s at most)."""
+    found: list[Any] = await poll_until(
+        parts.index.quarantined, lambda found: len(found) >= count, timeout_s=30, what=what
+    )
+    return found
 
 
 async def _requested_of_completed(
@@ -200,12 +203,7 @@ async def test_a_retired_provider_key_cannot_date_a_step_back_into_its_window(
             requested, AuditEventType.RESPONDED, time=now - timedelta(days=2), outcome="OK"
         )
         await _produce(gw, [(CODEC.encode(backdated), sign_event(retired, backdated))])
-        [quarantined] = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 1,
-            timeout_s=30,
-            what="the backdated step quarantined",
-        )
+        [quarantined] = await _quarantined(parts, 1, "the backdated step quarantined")
         assert quarantined.event_id == backdated.event_id
         assert quarantined.reason.startswith("NOT_AS_REQUESTED")
         assert "dated before its exchange's REQUESTED" in quarantined.reason
@@ -255,12 +253,7 @@ async def test_the_brokers_append_time_bounds_every_events_key(
                 (CODEC.encode(late), sign_event(signer_of(GATEWAY_MEMBER), late)),
             ],
         )
-        [quarantined] = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 1,
-            timeout_s=30,
-            what="the retired key's event quarantined",
-        )
+        [quarantined] = await _quarantined(parts, 1, "the retired key's event quarantined")
         assert quarantined.event_id == consent.event_id
         assert quarantined.reason.startswith("KEY_NOT_VALID")
         assert "retired more than 24 h before the broker received" in quarantined.reason
@@ -326,12 +319,7 @@ async def test_a_provider_cannot_take_the_id_of_the_gateways_coming_completed(
             requested[0].row, event_id=coming, type="DELIVERED", actor=provider, outcome="OK"
         )
         await _produce(gw, [(CODEC.encode(squat), sign_event(signer_of(provider), squat))])
-        quarantined = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 1,
-            timeout_s=30,
-            what="the squatting event quarantined",
-        )
+        quarantined = await _quarantined(parts, 1, "the squatting event quarantined")
         assert [(q.event_id, q.reason.split(":", 1)[0]) for q in quarantined] == [
             (coming, "WRONG_EVENT_ID")
         ]
@@ -361,12 +349,7 @@ async def test_a_provider_cannot_respond_for_a_service_it_does_not_provide(
             outcome="OK",
         )
         await _produce(gw, [(CODEC.encode(lie), sign_event(signer_of("es.tgss"), lie))])
-        quarantined = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 1,
-            timeout_s=30,
-            what="the lie quarantined",
-        )
+        quarantined = await _quarantined(parts, 1, "the lie quarantined")
         assert [(q.event_id, q.reason.split(":", 1)[0]) for q in quarantined] == [
             (lie.event_id, "ACTOR_NOT_ALLOWED")
         ]
@@ -426,12 +409,7 @@ async def test_a_provider_step_must_repeat_what_its_exchange_was_requested_for(
                 for lie in (other_subject, other_requester, unrequested)
             ],
         )
-        quarantined = await poll_until(
-            parts.index.quarantined,
-            lambda found: len(found) >= 3,
-            timeout_s=30,
-            what="the three lies quarantined",
-        )
+        quarantined = await _quarantined(parts, 3, "the three lies quarantined")
         assert sorted((q.event_id, q.reason.split(":", 1)[0]) for q in quarantined) == sorted(
             (lie.event_id, "NOT_AS_REQUESTED")
             for lie in (other_subject, other_requester, unrequested)
